@@ -1,0 +1,17 @@
+//! airlock's orchestrator: it owns the Docker side of a run and nothing else. It builds
+//! or finds the sandbox image, creates the hardened containers (and the network sink's),
+//! runs each phase under the tracer with its limits, hands back the raw artifacts (strace
+//! output, filesystem snapshots, phase outcomes), and always removes what it created.
+//! It never judges: parsing and rules live in other crates.
+
+pub mod docker;
+pub mod error;
+pub mod image;
+pub mod sandbox;
+
+pub use docker::{connect, gc, Tracker, LABEL, LABEL_PID, LABEL_RUN};
+pub use error::SandboxError;
+pub use image::{ensure_image, image_tag};
+pub use sandbox::{
+    ExecOutput, Limits, NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, UserSpec,
+};

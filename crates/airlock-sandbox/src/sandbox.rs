@@ -1,0 +1,604 @@
+//! One sandbox: a hardened container (read-only root, size-limited tmpfs areas, no
+//! capabilities for the package's processes, no-new-privileges, memory/CPU/pids limits,
+//! no Docker socket), optionally joined to a network-sink container that owns its network
+//! namespace. Phases run through `docker exec` as root under the tracer, which drops to
+//! the unprivileged user with `setpriv` (uid/gid switch, empty bounding and inheritable
+//! capability sets) before the package's code runs.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::container::{Config, CreateContainerOptions, LogOutput, StartContainerOptions};
+use bollard::exec::{CreateExecOptions, StartExecResults};
+use bollard::models::{HostConfig, ResourcesUlimits};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+
+use crate::docker::{labels, remove_container, Tracker};
+use crate::error::SandboxError;
+
+/// Resource limits of one sandbox.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub memory_bytes: i64,
+    /// CPUs in units of 1e-9.
+    pub nano_cpus: i64,
+    pub pids: i64,
+    /// RLIMIT_NPROC of the package's user, below `pids`, so a fork bomb cannot take the
+    /// last process slots the orchestrator needs to stop it and collect the trace.
+    pub nproc: u32,
+    /// Sizes (bytes) of the writable areas.
+    pub home_bytes: u64,
+    pub work_bytes: u64,
+    pub tmp_bytes: u64,
+    /// Size of the root-only area the tracer writes to.
+    pub trace_bytes: u64,
+    /// Output kept per phase (stdout+stderr), the rest only counted.
+    pub output_cap: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            memory_bytes: 3 << 30,
+            nano_cpus: 2_000_000_000,
+            pids: 512,
+            nproc: 384,
+            home_bytes: 512 << 20,
+            work_bytes: 1 << 30,
+            tmp_bytes: 256 << 20,
+            trace_bytes: 384 << 20,
+            output_cap: 256 << 10,
+        }
+    }
+}
+
+/// The unprivileged user the package runs as (it exists in the image).
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub home: String,
+}
+
+impl Default for UserSpec {
+    fn default() -> Self {
+        UserSpec { name: "runner".into(), uid: 1001, gid: 1001, home: "/home/runner".into() }
+    }
+}
+
+/// How the sandbox reaches (or does not reach) a network.
+#[derive(Debug, Clone)]
+pub enum NetworkSpec {
+    /// `--network none`: only loopback.
+    None,
+    /// Join the network namespace of this (sink) container.
+    Container(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    pub run_id: String,
+    pub image: String,
+    pub limits: Limits,
+    pub user: UserSpec,
+    pub network: NetworkSpec,
+    /// Hostname (ignored when joining another container's network, which sets it).
+    pub hostname: String,
+    /// Extra read-only bind mounts `host:container`.
+    pub binds: Vec<String>,
+}
+
+/// What a phase runs.
+#[derive(Debug, Clone)]
+pub struct PhaseSpec {
+    pub name: String,
+    /// The command the package's user runs (argv).
+    pub argv: Vec<String>,
+    pub cwd: String,
+    /// Environment of the package's processes.
+    pub env: Vec<(String, String)>,
+    pub timeout: Duration,
+    /// Tracer argv prefix ending just before the command (e.g. `strace … -o FILE --`);
+    /// `None` runs untraced.
+    pub tracer: Option<Vec<String>>,
+    /// Where the tracer writes inside the container (collected after the phase).
+    pub trace_file: Option<String>,
+}
+
+/// How a phase went, plus where its raw trace was copied on the host.
+#[derive(Debug, Clone)]
+pub struct PhaseOutcome {
+    pub name: String,
+    pub exit_code: Option<i64>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    pub output: ExecOutput,
+    pub trace_path: Option<PathBuf>,
+    /// Bytes of trace collected.
+    pub trace_bytes: u64,
+    /// Limits the phase ran into (`pids`, `memory`, `output`, `trace`).
+    pub limits_hit: Vec<(String, String)>,
+    pub started_at: f64,
+}
+
+/// Output of an exec, capped.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOutput {
+    /// stdout and stderr interleaved as they came, up to the cap.
+    pub text: Vec<u8>,
+    pub total_bytes: u64,
+    pub truncated: bool,
+}
+
+impl ExecOutput {
+    fn push(&mut self, bytes: &[u8], cap: usize) {
+        self.total_bytes += bytes.len() as u64;
+        let room = cap.saturating_sub(self.text.len());
+        if room < bytes.len() {
+            self.truncated = true;
+        }
+        self.text.extend_from_slice(&bytes[..room.min(bytes.len())]);
+    }
+
+    /// The last `n` lines as text.
+    pub fn tail(&self, n: usize) -> String {
+        let s = String::from_utf8_lossy(&self.text);
+        let lines: Vec<&str> = s.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+/// A running sandbox container. Call [`Sandbox::destroy`] when done; the [`Tracker`]
+/// given at creation also knows it, so an interrupted run can still be cleaned up.
+pub struct Sandbox {
+    docker: Docker,
+    id: String,
+    cfg: SandboxConfig,
+    tracker: Tracker,
+    pids_failures_before: u64,
+}
+
+const TRACE_DIR: &str = "/airlock/out";
+
+impl Sandbox {
+    /// Creates and starts the sandbox container.
+    pub async fn create(
+        docker: &Docker,
+        cfg: SandboxConfig,
+        tracker: &Tracker,
+    ) -> Result<Sandbox, SandboxError> {
+        let l = &cfg.limits;
+        let u = &cfg.user;
+        let tmpfs = HashMap::from([
+            (
+                u.home.clone(),
+                format!("rw,nosuid,nodev,size={},uid={},gid={},mode=0750", l.home_bytes, u.uid, u.gid),
+            ),
+            (
+                "/work".to_string(),
+                format!("rw,nosuid,nodev,size={},uid={},gid={},mode=0755", l.work_bytes, u.uid, u.gid),
+            ),
+            ("/tmp".to_string(), format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes)),
+            ("/var/tmp".to_string(), format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes / 4)),
+            ("/run".to_string(), "rw,nosuid,nodev,size=16777216,mode=0755".to_string()),
+            (TRACE_DIR.to_string(), format!("rw,nosuid,nodev,noexec,size={},mode=0700", l.trace_bytes)),
+        ]);
+        let (network_mode, hostname) = match &cfg.network {
+            NetworkSpec::None => ("none".to_string(), Some(cfg.hostname.clone())),
+            NetworkSpec::Container(id) => (format!("container:{id}"), None),
+        };
+        let host_config = HostConfig {
+            network_mode: Some(network_mode),
+            cap_drop: Some(vec!["ALL".into()]),
+            // Only for the root-side helpers (tracer, setpriv, snapshots). The package's
+            // processes lose all of them: setpriv clears the bounding set before exec.
+            cap_add: Some(vec![
+                "SETUID".into(),
+                "SETGID".into(),
+                "SETPCAP".into(),
+                "DAC_READ_SEARCH".into(),
+            ]),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(tmpfs),
+            memory: Some(l.memory_bytes),
+            memory_swap: Some(l.memory_bytes),
+            nano_cpus: Some(l.nano_cpus),
+            pids_limit: Some(l.pids),
+            init: Some(true),
+            binds: if cfg.binds.is_empty() { None } else { Some(cfg.binds.clone()) },
+            ulimits: Some(vec![
+                ResourcesUlimits { name: Some("nofile".into()), soft: Some(4096), hard: Some(4096) },
+                ResourcesUlimits { name: Some("core".into()), soft: Some(0), hard: Some(0) },
+            ]),
+            ..Default::default()
+        };
+        let config = Config {
+            image: Some(cfg.image.clone()),
+            cmd: Some(vec!["sleep".to_string(), "infinity".to_string()]),
+            user: Some("0:0".into()),
+            hostname,
+            labels: Some(labels(&cfg.run_id)),
+            env: Some(vec!["LANG=C.UTF-8".into()]),
+            working_dir: Some("/work".into()),
+            network_disabled: None,
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let name = format!("airlock-{}", cfg.run_id);
+        let created = docker
+            .create_container(Some(CreateContainerOptions { name: name.clone(), platform: None }), config)
+            .await
+            .map_err(SandboxError::docker(format!("creating sandbox container {name}")))?;
+        tracker.add(&created.id);
+        let mut sb = Sandbox {
+            docker: docker.clone(),
+            id: created.id,
+            cfg,
+            tracker: tracker.clone(),
+            pids_failures_before: 0,
+        };
+        docker
+            .start_container(&sb.id, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(SandboxError::docker(format!("starting sandbox container {name}")))?;
+        sb.pids_failures_before = sb.pids_failures().await.unwrap_or(0);
+        Ok(sb)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn config(&self) -> &SandboxConfig {
+        &self.cfg
+    }
+
+    /// Runs a command inside the container and waits for it (no tracer, no user switch
+    /// beyond `user`). Used for set-up and collection.
+    pub async fn exec(
+        &self,
+        argv: &[&str],
+        user: &str,
+        stdin: Option<Vec<u8>>,
+        cap: usize,
+    ) -> Result<(Option<i64>, ExecOutput), SandboxError> {
+        let (code, out, _) =
+            self.exec_inner(argv.iter().map(|s| s.to_string()).collect(), user, vec![], "/", stdin, cap, None)
+                .await?;
+        Ok((code, out))
+    }
+
+    /// Extracts a tar stream into `dest` as the given user (e.g. the home skeleton, the
+    /// project, bait files). tmpfs mounts are invisible to Docker's archive API, so the
+    /// stream goes through `tar -x` in the container.
+    pub async fn upload_tar(&self, dest: &str, tar: Vec<u8>, user: &str) -> Result<(), SandboxError> {
+        let (code, out) =
+            self.exec(&["tar", "-x", "--no-same-owner", "-C", dest, "-f", "-"], user, Some(tar), 16 << 10).await?;
+        if code != Some(0) {
+            return Err(SandboxError::Container {
+                container: self.id.clone(),
+                message: format!("unpacking into {dest} failed: {}", out.tail(5)),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs one phase under the tracer with its time limit, then copies the trace to
+    /// `host_dir`.
+    pub async fn run_phase(
+        &self,
+        spec: &PhaseSpec,
+        host_dir: &Path,
+    ) -> Result<PhaseOutcome, SandboxError> {
+        let u = &self.cfg.user;
+        let mut argv: Vec<String> = spec.tracer.clone().unwrap_or_default();
+        argv.extend([
+            "setpriv".to_string(),
+            format!("--reuid={}", u.uid),
+            format!("--regid={}", u.gid),
+            "--init-groups".to_string(),
+            "--inh-caps=-all".to_string(),
+            "--bounding-set=-all".to_string(),
+            "--".to_string(),
+            "prlimit".to_string(),
+            format!("--nproc={}", self.cfg.limits.nproc),
+            "--".to_string(),
+        ]);
+        argv.extend(spec.argv.iter().cloned());
+        let started_at = airlock_now();
+        let t0 = Instant::now();
+        let (exit_code, output, timed_out) = self
+            .exec_inner(
+                argv,
+                "0:0",
+                spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                &spec.cwd,
+                None,
+                self.cfg.limits.output_cap,
+                Some(spec.timeout),
+            )
+            .await?;
+        let duration_ms = t0.elapsed().as_millis() as u64;
+        let mut limits_hit = Vec::new();
+        if output.truncated {
+            limits_hit.push((
+                "output".to_string(),
+                format!("phase printed {} bytes; kept the first {}", output.total_bytes, output.text.len()),
+            ));
+        }
+        if let Some(failures) = self.pids_failures().await {
+            if failures > self.pids_failures_before {
+                limits_hit.push((
+                    "pids".to_string(),
+                    format!(
+                        "process limit of {} reached; {} fork attempts refused",
+                        self.cfg.limits.pids,
+                        failures - self.pids_failures_before
+                    ),
+                ));
+            }
+        }
+        if let Some(mem) = self.memory_failures().await {
+            if mem > 0 {
+                limits_hit.push((
+                    "memory".to_string(),
+                    format!("memory limit of {} MiB reached {mem} times", self.cfg.limits.memory_bytes >> 20),
+                ));
+            }
+        }
+        let (trace_path, trace_bytes) = match &spec.trace_file {
+            Some(file) => {
+                let dest = host_dir.join(format!("{}.strace", spec.name));
+                let n = self.copy_out(file, &dest).await?;
+                if n >= self.cfg.limits.trace_bytes.saturating_sub(1 << 20) {
+                    limits_hit.push((
+                        "trace".to_string(),
+                        format!("trace area full at {n} bytes; the trace is cut"),
+                    ));
+                }
+                (Some(dest), n)
+            }
+            None => (None, 0),
+        };
+        Ok(PhaseOutcome {
+            name: spec.name.clone(),
+            exit_code,
+            timed_out,
+            duration_ms,
+            output,
+            trace_path,
+            trace_bytes,
+            limits_hit,
+            started_at,
+        })
+    }
+
+    /// Path inside the container where a phase's trace should be written.
+    pub fn trace_file_for(phase: &str) -> String {
+        format!("{TRACE_DIR}/{phase}.strace")
+    }
+
+    /// Lists the writable areas (`fs-snapshot` format) for the filesystem diff.
+    pub async fn snapshot(&self, roots: &[&str]) -> Result<String, SandboxError> {
+        let mut argv = vec!["/opt/airlock/bin/fs-snapshot"];
+        argv.extend_from_slice(roots);
+        let (_, out) = self.exec(&argv, "0:0", None, 64 << 20).await?;
+        Ok(String::from_utf8_lossy(&out.text).into_owned())
+    }
+
+    /// sha256 of the given files (as root with DAC_READ_SEARCH), path → hex digest.
+    pub async fn hash_files(&self, paths: &[String]) -> Result<HashMap<String, String>, SandboxError> {
+        let mut result = HashMap::new();
+        for chunk in paths.chunks(200) {
+            let mut argv = vec!["sha256sum", "--"];
+            argv.extend(chunk.iter().map(|s| s.as_str()));
+            let (_, out) = self.exec(&argv, "0:0", None, 8 << 20).await?;
+            for line in String::from_utf8_lossy(&out.text).lines() {
+                if let Some((digest, path)) = line.split_once("  ") {
+                    if digest.len() == 64 {
+                        result.insert(path.to_string(), digest.to_string());
+                    }
+                }
+            }
+        }
+        Ok(result)
+    }
+
+    /// Reads a file from the container (as root) into a host file; returns its size.
+    pub async fn copy_out(&self, path: &str, dest: &Path) -> Result<u64, SandboxError> {
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions::<String> {
+                    cmd: Some(vec!["cat".into(), path.into()]),
+                    user: Some("0:0".into()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(SandboxError::docker(format!("reading {path}")))?;
+        let io = |e| SandboxError::Io { path: dest.to_path_buf(), source: e };
+        let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
+        let mut n = 0u64;
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(SandboxError::docker(format!("reading {path}")))?
+        {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(LogOutput::StdOut { message }) => {
+                        n += message.len() as u64;
+                        file.write_all(&message).await.map_err(io)?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(SandboxError::docker(format!("reading {path}"))(e)),
+                }
+            }
+        }
+        file.flush().await.map_err(io)?;
+        Ok(n)
+    }
+
+    /// Count of refused forks in the container's pids cgroup (cgroup v1 or v2).
+    async fn pids_failures(&self) -> Option<u64> {
+        let (_, out) = self
+            .exec(&["sh", "-c", "cat /sys/fs/cgroup/pids/pids.events 2>/dev/null || cat /sys/fs/cgroup/pids.events"], "0:0", None, 4096)
+            .await
+            .ok()?;
+        String::from_utf8_lossy(&out.text)
+            .lines()
+            .find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse().ok()))
+    }
+
+    async fn memory_failures(&self) -> Option<u64> {
+        let (_, out) = self
+            .exec(
+                &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.failcnt 2>/dev/null || sed -n 's/^max //p' /sys/fs/cgroup/memory.events"],
+                "0:0",
+                None,
+                4096,
+            )
+            .await
+            .ok()?;
+        String::from_utf8_lossy(&out.text).trim().parse().ok()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn exec_inner(
+        &self,
+        argv: Vec<String>,
+        user: &str,
+        env: Vec<String>,
+        cwd: &str,
+        stdin: Option<Vec<u8>>,
+        cap: usize,
+        timeout: Option<Duration>,
+    ) -> Result<(Option<i64>, ExecOutput, bool), SandboxError> {
+        let what = argv.first().cloned().unwrap_or_default();
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions::<String> {
+                    cmd: Some(argv),
+                    user: Some(user.to_string()),
+                    env: Some(env),
+                    working_dir: Some(cwd.to_string()),
+                    attach_stdin: Some(stdin.is_some()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(SandboxError::docker(format!("exec {what}")))?;
+        let started = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(SandboxError::docker(format!("exec {what}")))?;
+        let mut out = ExecOutput::default();
+        let mut timed_out = false;
+        if let StartExecResults::Attached { mut output, mut input } = started {
+            if let Some(data) = stdin {
+                // Write stdin concurrently with reading output, so a chatty command
+                // cannot deadlock us.
+                let writer = tokio::spawn(async move {
+                    let _ = input.write_all(&data).await;
+                    let _ = input.shutdown().await;
+                });
+                while let Some(chunk) = output.next().await {
+                    if let Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) = chunk {
+                        out.push(&message, cap);
+                    }
+                }
+                let _ = writer.await;
+            } else {
+                let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+                loop {
+                    let next = match deadline {
+                        Some(d) => match tokio::time::timeout_at(d, output.next()).await {
+                            Ok(n) => n,
+                            Err(_) => {
+                                timed_out = true;
+                                break;
+                            }
+                        },
+                        None => output.next().await,
+                    };
+                    match next {
+                        Some(Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message })) => {
+                            out.push(&message, cap)
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(e)) => return Err(SandboxError::docker(format!("exec {what}"))(e)),
+                        None => break,
+                    }
+                }
+                if timed_out {
+                    self.kill_user_processes().await;
+                    // Let the tracer see the deaths and finish writing.
+                    let drain = tokio::time::timeout(Duration::from_secs(15), async {
+                        while let Some(chunk) = output.next().await {
+                            if let Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) = chunk {
+                                out.push(&message, cap);
+                            }
+                        }
+                    })
+                    .await;
+                    if drain.is_err() {
+                        tracing::warn!(container = %self.id, "phase did not end 15 s after the kill");
+                    }
+                }
+            }
+        }
+        let mut code = None;
+        for _ in 0..50 {
+            let info = self
+                .docker
+                .inspect_exec(&exec.id)
+                .await
+                .map_err(SandboxError::docker(format!("inspecting exec {what}")))?;
+            if info.running != Some(true) {
+                code = info.exit_code;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok((code, out, timed_out))
+    }
+
+    /// Kills every process of the package's user (as that user: root here holds no
+    /// CAP_KILL, and needs none for its own processes).
+    async fn kill_user_processes(&self) {
+        let user = format!("{}:{}", self.cfg.user.uid, self.cfg.user.gid);
+        for _ in 0..3 {
+            // Boxed: exec → exec_inner → here is a recursive async call chain.
+            let _ = Box::pin(self.exec(&["kill", "-KILL", "-1"], &user, None, 1024)).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Removes the container. Always call this; errors are logged.
+    pub async fn destroy(self) {
+        remove_container(&self.docker, &self.id).await;
+        self.tracker.forget(&self.id);
+    }
+}
+
+fn airlock_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
