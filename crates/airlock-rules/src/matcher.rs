@@ -1,0 +1,692 @@
+//! Conditions over event fields: transforms (basename, DNS labels, decoding, entropy, ...)
+//! and operators (equals, glob, regex, CIDR, domain, numeric, ...). A rule's conditions are
+//! checked once at load time and compiled again per trace, because patterns may name the
+//! trace header's `${home}` and `${package_dir}`.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::ops::Range;
+
+use base64::Engine as _;
+use regex::Regex;
+use serde_json::Value;
+
+use crate::fields::{extract, FieldPath, Leaf};
+
+/// Values substituted for `${name}` in patterns.
+#[derive(Debug, Clone, Default)]
+pub struct Vars {
+    pub home: Option<String>,
+    pub package_dir: Option<String>,
+}
+
+impl Vars {
+    fn get(&self, name: &str) -> Option<&str> {
+        match name {
+            "home" => self.home.as_deref(),
+            "package_dir" => self.package_dir.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The variable names a pattern may use.
+pub const VAR_NAMES: &[&str] = &["home", "package_dir"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    Lower,
+    Basename,
+    Dirname,
+    DnsParent,
+    DnsSub,
+    DnsLabels,
+    Words,
+    TryDecode,
+    UrlDecode,
+    EnvKeys,
+    EnvKnown,
+    Length,
+    Entropy,
+    Count,
+}
+
+pub const TRANSFORM_NAMES: &[&str] = &[
+    "lower",
+    "basename",
+    "dirname",
+    "dns_parent",
+    "dns_sub",
+    "dns_labels",
+    "words",
+    "try_decode",
+    "url_decode",
+    "env_keys",
+    "env_known",
+    "length",
+    "entropy",
+    "count",
+];
+
+impl Transform {
+    pub fn parse(s: &str) -> Option<Transform> {
+        Some(match s {
+            "lower" => Transform::Lower,
+            "basename" => Transform::Basename,
+            "dirname" => Transform::Dirname,
+            "dns_parent" => Transform::DnsParent,
+            "dns_sub" => Transform::DnsSub,
+            "dns_labels" => Transform::DnsLabels,
+            "words" => Transform::Words,
+            "try_decode" => Transform::TryDecode,
+            "url_decode" => Transform::UrlDecode,
+            "env_keys" => Transform::EnvKeys,
+            "env_known" => Transform::EnvKnown,
+            "length" => Transform::Length,
+            "entropy" => Transform::Entropy,
+            "count" => Transform::Count,
+            _ => return None,
+        })
+    }
+}
+
+/// A pattern operator before binding: raw strings (lists already expanded).
+#[derive(Debug, Clone)]
+pub enum RawOp {
+    Equals(Value),
+    In(Vec<String>),
+    Glob(Vec<String>),
+    Regex(Vec<String>),
+    Cidr(Vec<String>),
+    Contains(Vec<String>),
+    StartsWith(Vec<String>),
+    EndsWith(Vec<String>),
+    Domain(Vec<String>),
+    Gt(f64),
+    Ge(f64),
+    Lt(f64),
+    Le(f64),
+    BitsAny(u32),
+}
+
+/// A validated condition, not yet bound to a trace's variables.
+#[derive(Debug, Clone)]
+pub enum RawCond {
+    Field {
+        path: FieldPath,
+        transforms: Vec<Transform>,
+        ignore_case: bool,
+        /// Operators with the span of their key, for bind errors.
+        ops: Vec<(RawOp, Range<usize>)>,
+        exists: Option<bool>,
+    },
+    All(Vec<RawCond>),
+    Any(Vec<RawCond>),
+    Not(Box<RawCond>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Op {
+    EqStr(String),
+    EqNum(f64),
+    EqBool(bool),
+    In(HashSet<String>),
+    Regex(Regex),
+    Cidr(Vec<(IpAddr, u8)>),
+    Contains(Vec<String>),
+    StartsWith(Vec<String>),
+    EndsWith(Vec<String>),
+    Domain(Vec<String>),
+    Gt(f64),
+    Ge(f64),
+    Lt(f64),
+    Le(f64),
+    BitsAny(u32),
+    /// A pattern whose variables are unknown for this trace: never matches.
+    Never,
+}
+
+/// A condition ready to evaluate.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Field {
+        path: FieldPath,
+        transforms: Vec<Transform>,
+        ignore_case: bool,
+        ops: Vec<Op>,
+        exists: Option<bool>,
+    },
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+/// Replaces `${var}` in `s`; `None` when a variable has no value. `esc` escapes the value.
+fn subst(s: &str, vars: &Vars, esc: &dyn Fn(&str) -> String) -> Result<Option<String>, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+        let name = &after[..end];
+        if !VAR_NAMES.contains(&name) {
+            return Err(format!("unknown variable `${{{name}}}`; known: home, package_dir"));
+        }
+        match vars.get(name) {
+            Some(v) => out.push_str(&esc(v.trim_end_matches('/'))),
+            None => return Ok(None),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(Some(out))
+}
+
+/// Translates a glob to an anchored regex: `**` any text, `*` any text without `/`, `?`
+/// one character, `{a,b}` alternatives, `[...]` classes, `${var}` a literal.
+pub fn glob_to_regex(glob: &str, vars: &Vars) -> Result<Option<String>, String> {
+    let mut re = String::from("^");
+    let chars: Vec<char> = glob.chars().collect();
+    let mut i = 0;
+    let mut in_brace = false;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                re.push_str(".*");
+                i += 1;
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '{' if !in_brace => {
+                in_brace = true;
+                re.push_str("(?:");
+            }
+            ',' if in_brace => re.push('|'),
+            '}' if in_brace => {
+                in_brace = false;
+                re.push(')');
+            }
+            '[' => {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&x| x == ']')
+                    .ok_or_else(|| format!("unclosed `[` in glob `{glob}`"))?;
+                let class: String = chars[i + 1..i + end].iter().collect();
+                let class = class.strip_prefix('!').map(|c| format!("^{c}")).unwrap_or(class);
+                re.push('[');
+                re.push_str(&class.replace('\\', "\\\\"));
+                re.push(']');
+                i += end;
+            }
+            '$' if chars.get(i + 1) == Some(&'{') => {
+                let end = chars[i..]
+                    .iter()
+                    .position(|&x| x == '}')
+                    .ok_or_else(|| format!("unclosed `${{` in glob `{glob}`"))?;
+                let var: String = chars[i..=i + end].iter().collect();
+                match subst(&var, vars, &|v| regex::escape(v))? {
+                    Some(v) => re.push_str(&v),
+                    None => return Ok(None),
+                }
+                i += end;
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += 1;
+    }
+    if in_brace {
+        return Err(format!("unclosed `{{` in glob `{glob}`"));
+    }
+    re.push('$');
+    Ok(Some(re))
+}
+
+fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let (a, p) = s.split_once('/').unwrap_or((s, ""));
+    let ip: IpAddr = a.parse().map_err(|_| format!("bad address in CIDR `{s}`"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    let p: u8 = if p.is_empty() { max } else { p.parse().map_err(|_| format!("bad prefix in `{s}`"))? };
+    if p > max {
+        return Err(format!("prefix too long in `{s}`"));
+    }
+    Ok((ip, p))
+}
+
+fn in_cidr(ip: IpAddr, (net, p): (IpAddr, u8)) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - u32::from(p)) };
+            u32::from(a) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p)) };
+            u128::from(a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
+    let plain = |items: &[String]| -> Result<Vec<String>, String> {
+        let mut v = Vec::new();
+        for s in items {
+            if let Some(x) = subst(s, vars, &|v| v.to_string())? {
+                v.push(if ci { x.to_lowercase() } else { x });
+            }
+        }
+        Ok(v)
+    };
+    let alternation = |parts: Vec<String>| -> Result<Op, String> {
+        if parts.is_empty() {
+            return Ok(Op::Never);
+        }
+        let body = parts.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+        let re = if ci { format!("(?i){body}") } else { body };
+        Regex::new(&re).map(Op::Regex).map_err(|e| e.to_string())
+    };
+    Ok(match op {
+        RawOp::Equals(Value::String(s)) => match subst(s, vars, &|v| v.to_string())? {
+            Some(x) => Op::EqStr(if ci { x.to_lowercase() } else { x }),
+            None => Op::Never,
+        },
+        RawOp::Equals(Value::Bool(b)) => Op::EqBool(*b),
+        RawOp::Equals(Value::Number(n)) => Op::EqNum(n.as_f64().unwrap_or(f64::NAN)),
+        RawOp::Equals(v) => return Err(format!("`equals` takes a string, number or boolean, not {v}")),
+        RawOp::In(items) => Op::In(plain(items)?.into_iter().collect()),
+        RawOp::Contains(items) => Op::Contains(plain(items)?),
+        RawOp::StartsWith(items) => Op::StartsWith(plain(items)?),
+        RawOp::EndsWith(items) => Op::EndsWith(plain(items)?),
+        RawOp::Domain(items) => Op::Domain(
+            plain(items)?
+                .into_iter()
+                .map(|d| d.trim_end_matches('.').trim_start_matches('.').to_ascii_lowercase())
+                .collect(),
+        ),
+        RawOp::Regex(items) => {
+            let mut parts = Vec::new();
+            for s in items {
+                if let Some(x) = subst(s, vars, &|v| regex::escape(v))? {
+                    Regex::new(&x).map_err(|e| format!("bad regex `{s}`: {e}"))?;
+                    parts.push(x);
+                }
+            }
+            alternation(parts)?
+        }
+        RawOp::Glob(items) => {
+            let mut parts = Vec::new();
+            for s in items {
+                if let Some(x) = glob_to_regex(s, vars)? {
+                    parts.push(x);
+                }
+            }
+            alternation(parts)?
+        }
+        RawOp::Cidr(items) => Op::Cidr(items.iter().map(|s| parse_cidr(s)).collect::<Result<_, _>>()?),
+        RawOp::Gt(n) => Op::Gt(*n),
+        RawOp::Ge(n) => Op::Ge(*n),
+        RawOp::Lt(n) => Op::Lt(*n),
+        RawOp::Le(n) => Op::Le(*n),
+        RawOp::BitsAny(b) => Op::BitsAny(*b),
+    })
+}
+
+/// Binds a condition to the trace's variables, compiling its patterns. Errors carry the
+/// span of the operator that failed.
+pub fn bind(c: &RawCond, vars: &Vars) -> Result<Cond, (String, Range<usize>)> {
+    Ok(match c {
+        RawCond::Field { path, transforms, ignore_case, ops, exists } => {
+            let mut bound = Vec::new();
+            for (op, span) in ops {
+                bound.push(bind_op(op, *ignore_case, vars).map_err(|e| (e, span.clone()))?);
+            }
+            Cond::Field {
+                path: path.clone(),
+                transforms: transforms.clone(),
+                ignore_case: *ignore_case,
+                ops: bound,
+                exists: *exists,
+            }
+        }
+        RawCond::All(v) => Cond::All(v.iter().map(|c| bind(c, vars)).collect::<Result<_, _>>()?),
+        RawCond::Any(v) => Cond::Any(v.iter().map(|c| bind(c, vars)).collect::<Result<_, _>>()?),
+        RawCond::Not(c) => Cond::Not(Box::new(bind(c, vars)?)),
+    })
+}
+
+fn as_num(l: &Leaf) -> Option<f64> {
+    match l {
+        Leaf::Num(n) => Some(*n),
+        Leaf::Str(s) => s.trim().parse().ok(),
+        Leaf::Bool(_) => None,
+    }
+}
+
+fn op_holds(op: &Op, leaf: &Leaf, ci: bool) -> bool {
+    let text = || {
+        let t = leaf.as_text();
+        if ci {
+            t.to_lowercase()
+        } else {
+            t
+        }
+    };
+    match op {
+        Op::Never => false,
+        Op::EqStr(s) => matches!(leaf, Leaf::Str(_)) && text() == *s,
+        Op::EqNum(n) => as_num(leaf) == Some(*n),
+        Op::EqBool(b) => *leaf == Leaf::Bool(*b),
+        Op::In(set) => set.contains(&text()),
+        Op::Regex(re) => re.is_match(&leaf.as_text()),
+        Op::Cidr(nets) => match leaf.as_text().parse::<IpAddr>() {
+            Ok(ip) => nets.iter().any(|n| in_cidr(ip, *n)),
+            Err(_) => false,
+        },
+        Op::Contains(v) => {
+            let t = text();
+            v.iter().any(|s| t.contains(s.as_str()))
+        }
+        Op::StartsWith(v) => {
+            let t = text();
+            v.iter().any(|s| t.starts_with(s.as_str()))
+        }
+        Op::EndsWith(v) => {
+            let t = text();
+            v.iter().any(|s| t.ends_with(s.as_str()))
+        }
+        Op::Domain(v) => {
+            let t = leaf.as_text().trim_end_matches('.').to_ascii_lowercase();
+            v.iter().any(|d| t == *d || (t.len() > d.len() && t.ends_with(d.as_str()) && t.as_bytes()[t.len() - d.len() - 1] == b'.'))
+        }
+        Op::Gt(n) => as_num(leaf).is_some_and(|x| x > *n),
+        Op::Ge(n) => as_num(leaf).is_some_and(|x| x >= *n),
+        Op::Lt(n) => as_num(leaf).is_some_and(|x| x < *n),
+        Op::Le(n) => as_num(leaf).is_some_and(|x| x <= *n),
+        Op::BitsAny(b) => as_num(leaf).is_some_and(|x| x >= 0.0 && (x as u64) & u64::from(*b) != 0),
+    }
+}
+
+impl Cond {
+    /// Evaluates the condition on the JSON form of an event.
+    pub fn eval(&self, ev: &Value) -> bool {
+        match self {
+            Cond::Field { path, transforms, ignore_case, ops, exists } => {
+                let leaves = apply_transforms(extract(ev, path), transforms);
+                if let Some(want) = exists {
+                    if leaves.is_empty() == *want {
+                        return false;
+                    }
+                }
+                if ops.is_empty() {
+                    return exists.is_some() || !leaves.is_empty();
+                }
+                leaves.iter().any(|l| ops.iter().all(|op| op_holds(op, l, *ignore_case)))
+            }
+            Cond::All(v) => v.iter().all(|c| c.eval(ev)),
+            Cond::Any(v) => v.iter().any(|c| c.eval(ev)),
+            Cond::Not(c) => !c.eval(ev),
+        }
+    }
+}
+
+// ---- transforms ---------------------------------------------------------------------
+
+const SECOND_LEVEL: &[&str] = &["co", "com", "net", "org", "gov", "ac", "edu"];
+
+/// Splits a DNS name into (subdomain labels, parent domain), the parent being the last
+/// two labels (three under `co.uk`-like suffixes).
+pub fn dns_split(name: &str) -> (Vec<&str>, String) {
+    let name = name.trim_end_matches('.');
+    let labels: Vec<&str> = name.split('.').filter(|l| !l.is_empty()).collect();
+    let n = labels.len();
+    let keep = if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVEL.contains(&labels[n - 2]) {
+        3
+    } else {
+        2
+    };
+    let keep = keep.min(n);
+    (labels[..n - keep].to_vec(), labels[n - keep..].join(".").to_ascii_lowercase())
+}
+
+/// Shannon entropy in bits per character.
+pub fn entropy(s: &str) -> f64 {
+    let mut counts = std::collections::HashMap::new();
+    let mut total = 0usize;
+    for c in s.chars() {
+        *counts.entry(c).or_insert(0usize) += 1;
+        total += 1;
+    }
+    if total == 0 {
+        return 0.0;
+    }
+    counts
+        .values()
+        .map(|&c| {
+            let p = c as f64 / total as f64;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+fn printable_text(bytes: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(bytes).ok()?;
+    let good = s.chars().filter(|c| !c.is_control() || c.is_whitespace()).count();
+    if s.chars().count() >= 4 && good * 10 >= s.chars().count() * 9 {
+        Some(s.to_string())
+    } else {
+        None
+    }
+}
+
+fn try_decode_one(token: &str) -> Option<String> {
+    let t = token.trim();
+    if t.len() >= 16 && t.len() % 2 == 0 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+        if let Ok(b) = hex::decode(t) {
+            return printable_text(&b);
+        }
+    }
+    let engines = [
+        &base64::engine::general_purpose::STANDARD,
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ];
+    engines.iter().find_map(|e| e.decode(t).ok().and_then(|b| printable_text(&b)))
+}
+
+/// The string, plus what it decodes to when it (or a long token in it) is base64 or hex.
+fn decode_variants(s: &str) -> Vec<String> {
+    let mut out = vec![s.to_string()];
+    let body = s.strip_prefix("base64:").unwrap_or(s);
+    let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    if let Some(d) = try_decode_one(&compact) {
+        out.push(d);
+    }
+    let mut tokens = 0;
+    for tok in body.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c))) {
+        if tok.len() >= 24 && tok.len() != compact.len() {
+            if let Some(d) = try_decode_one(tok) {
+                out.push(d);
+                tokens += 1;
+                if tokens >= 8 {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
+fn url_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Environment variable names that show a whole environment was serialised.
+const WELL_KNOWN_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "SHELL", "PWD", "OLDPWD", "HOSTNAME", "LANG", "TERM", "LOGNAME",
+    "TMPDIR", "NODE", "NODE_OPTIONS", "INIT_CWD", "SHLVL", "EDITOR", "MAIL", "LC_ALL",
+    "NODE_ENV", "CI", "GITHUB_TOKEN", "NPM_TOKEN", "HOMEPATH", "USERNAME", "COMPUTERNAME",
+    "USERPROFILE", "APPDATA", "PYTHONPATH", "VIRTUAL_ENV", "_",
+];
+
+fn env_key_candidates(s: &str) -> HashSet<String> {
+    // `KEY=value` pairs and JSON `"KEY":` keys.
+    static PATTERNS: std::sync::OnceLock<Option<(Regex, Regex)>> = std::sync::OnceLock::new();
+    let Some((pair, json)) = PATTERNS
+        .get_or_init(|| {
+            Some((
+                Regex::new(r#"(?:^|[\s&;,"'{(\[])([A-Za-z_][A-Za-z0-9_]{0,63})="#).ok()?,
+                Regex::new(r#""([A-Za-z_][A-Za-z0-9_]{0,63})"\s*:"#).ok()?,
+            ))
+        })
+        .as_ref()
+    else {
+        return HashSet::new();
+    };
+    pair.captures_iter(s)
+        .chain(json.captures_iter(s))
+        .filter_map(|c| c.get(1).map(|m| m.as_str().to_string()))
+        .collect()
+}
+
+fn looks_like_env_name(k: &str) -> bool {
+    k.starts_with("npm_config_")
+        || k.starts_with("npm_package_")
+        || k.starts_with("npm_lifecycle_")
+        || (k.len() >= 2
+            && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && k.chars().any(|c| c.is_ascii_uppercase()))
+}
+
+fn apply_one(t: Transform, leaves: Vec<Leaf>) -> Vec<Leaf> {
+    let strs = |f: &dyn Fn(&str) -> Vec<Leaf>| -> Vec<Leaf> {
+        leaves.iter().flat_map(|l| f(&l.as_text())).collect()
+    };
+    match t {
+        Transform::Lower => strs(&|s| vec![Leaf::Str(s.to_lowercase())]),
+        Transform::Basename => {
+            strs(&|s| vec![Leaf::Str(s.trim_end_matches('/').rsplit('/').next().unwrap_or(s).to_string())])
+        }
+        Transform::Dirname => strs(&|s| {
+            vec![Leaf::Str(s.trim_end_matches('/').rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string())]
+        }),
+        Transform::DnsParent => strs(&|s| vec![Leaf::Str(dns_split(s).1)]),
+        Transform::DnsSub => strs(&|s| {
+            let (sub, _) = dns_split(s);
+            if sub.is_empty() {
+                vec![]
+            } else {
+                vec![Leaf::Str(sub.join(".").to_ascii_lowercase())]
+            }
+        }),
+        Transform::DnsLabels => {
+            strs(&|s| dns_split(s).0.into_iter().map(|l| Leaf::Str(l.to_string())).collect())
+        }
+        Transform::Words => strs(&|s| s.split_whitespace().map(|w| Leaf::Str(w.to_string())).collect()),
+        Transform::TryDecode => strs(&|s| decode_variants(s).into_iter().map(Leaf::Str).collect()),
+        Transform::UrlDecode => strs(&|s| vec![Leaf::Str(url_decode(s))]),
+        Transform::EnvKeys => strs(&|s| {
+            let n = env_key_candidates(s).iter().filter(|k| looks_like_env_name(k)).count();
+            vec![Leaf::Num(n as f64)]
+        }),
+        Transform::EnvKnown => strs(&|s| {
+            let keys = env_key_candidates(s);
+            let n = WELL_KNOWN_ENV.iter().filter(|k| keys.contains(**k)).count()
+                + keys.iter().filter(|k| k.starts_with("npm_config_")).count().min(3);
+            vec![Leaf::Num(n as f64)]
+        }),
+        Transform::Length => strs(&|s| vec![Leaf::Num(s.chars().count() as f64)]),
+        Transform::Entropy => strs(&|s| vec![Leaf::Num(entropy(s))]),
+        Transform::Count => vec![Leaf::Num(leaves.len() as f64)],
+    }
+}
+
+pub fn apply_transforms(mut leaves: Vec<Leaf>, ts: &[Transform]) -> Vec<Leaf> {
+    for t in ts {
+        leaves = apply_one(*t, leaves);
+    }
+    leaves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars {
+        Vars { home: Some("/home/u".into()), package_dir: Some("/p/node_modules/x".into()) }
+    }
+
+    fn re(g: &str) -> Regex {
+        Regex::new(&glob_to_regex(g, &vars()).unwrap().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn globs() {
+        assert!(re("${home}/.ssh/id_*").is_match("/home/u/.ssh/id_rsa"));
+        assert!(!re("${home}/.ssh/id_*").is_match("/home/u/.ssh/x/id_rsa"));
+        assert!(re("**/.git/hooks/*").is_match("/w/proj/.git/hooks/pre-commit"));
+        assert!(re("/tmp/{a,b}?.[!x]").is_match("/tmp/b1.y"));
+        assert!(!re("/tmp/{a,b}?.[!x]").is_match("/tmp/b1.x"));
+        assert!(glob_to_regex("${nope}/x", &vars()).is_err());
+        assert_eq!(glob_to_regex("${home}/x", &Vars::default()).unwrap(), None);
+    }
+
+    #[test]
+    fn cidr_and_domain() {
+        let ci = bind_op(&RawOp::Cidr(vec!["10.0.0.0/8".into(), "::1".into()]), false, &vars()).unwrap();
+        assert!(op_holds(&ci, &Leaf::Str("10.2.3.4".into()), false));
+        assert!(!op_holds(&ci, &Leaf::Str("11.2.3.4".into()), false));
+        assert!(op_holds(&ci, &Leaf::Str("::1".into()), false));
+        let d = bind_op(&RawOp::Domain(vec!["ngrok.io".into()]), false, &vars()).unwrap();
+        assert!(op_holds(&d, &Leaf::Str("abc.ngrok.io.".into()), false));
+        assert!(op_holds(&d, &Leaf::Str("NGROK.io".into()), false));
+        assert!(!op_holds(&d, &Leaf::Str("notngrok.io".into()), false));
+    }
+
+    #[test]
+    fn transforms() {
+        let s = |x: &str| vec![Leaf::Str(x.into())];
+        assert_eq!(
+            apply_transforms(s("a.b.evil.co.uk"), &[Transform::DnsParent]),
+            s("evil.co.uk")
+        );
+        assert_eq!(
+            apply_transforms(s("x1.y2.oast.fun"), &[Transform::DnsLabels, Transform::Count]),
+            vec![Leaf::Num(2.0)]
+        );
+        assert!(entropy("aaaa") < 0.01);
+        assert!((entropy("abcd") - 2.0).abs() < 1e-9);
+        let env = "PATH=/usr/bin&HOME=/root&USER=x&npm_config_cache=/c&lower=1";
+        assert_eq!(apply_transforms(s(env), &[Transform::EnvKeys]), vec![Leaf::Num(4.0)]);
+        let js = r#"{"PATH":"/usr/bin","HOME":"/root","SHELL":"/bin/sh","name":"x"}"#;
+        assert_eq!(apply_transforms(s(js), &[Transform::EnvKnown]), vec![Leaf::Num(3.0)]);
+        let dec = apply_transforms(s("base64:aGVsbG8gd29ybGQgZnJvbSBiYXNlNjQ="), &[Transform::TryDecode]);
+        assert!(dec.contains(&Leaf::Str("hello world from base64".into())), "{dec:?}");
+        let tok = apply_transforms(
+            s("exec(b64decode('aW1wb3J0IG9zOyBvcy5zeXN0ZW0oImlkIik='))"),
+            &[Transform::TryDecode],
+        );
+        assert!(tok.iter().any(|l| l.as_text().contains("os.system")), "{tok:?}");
+        assert_eq!(url_decode("a%3Db+c%"), "a=b c%");
+    }
+}
