@@ -82,18 +82,18 @@ impl ProbePath {
 
 /// The default probe list. Chosen for being read by evasive malware and (almost) never
 /// by npm, node, pip or python during a normal install:
-/// `/.dockerenv`, `/run/.containerenv`, `/proc/1/cgroup`, `/proc/self/cgroup`,
+/// `/.dockerenv`, `/run/.containerenv`, `/proc/1/cgroup`,
 /// `/proc/1/sched`, `/proc/1/mountinfo`, `/proc/self/mountinfo` (container);
 /// `/sys/class/dmi/id/`, `/sys/devices/virtual/dmi/id/`, `/sys/hypervisor/` (vm);
 /// `/proc/self/status` (debugger, `TracerPid`); `/var/run/docker.sock`,
 /// `/run/docker.sock` (docker-socket). Left out: `/proc/cpuinfo` and `/proc/meminfo`,
-/// which libuv's `os.cpus()`/`os.totalmem()` read in ordinary tools.
+/// which libuv's `os.cpus()`/`os.totalmem()` read in ordinary tools, and
+/// `/proc/self/cgroup`, which node reads at startup to size its heap.
 pub fn default_probes() -> Vec<ProbePath> {
     [
         ("/.dockerenv", "container"),
         ("/run/.containerenv", "container"),
         ("/proc/1/cgroup", "container"),
-        ("/proc/self/cgroup", "container"),
         ("/proc/1/sched", "container"),
         ("/proc/1/mountinfo", "container"),
         ("/proc/self/mountinfo", "container"),
