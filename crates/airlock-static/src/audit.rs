@@ -1,0 +1,1 @@
+//! Lockfile audit (work in progress).

@@ -1,0 +1,1 @@
+//! Version diff (work in progress).

@@ -1,0 +1,394 @@
+//! Static pass over an unpacked npm or PyPI package: what the sandbox cannot see.
+//!
+//! Some attacks never run at install time (the 2025 chalk/debug wallet hijack ran only in
+//! browsers), so airlock also reads the package's files. Every observation is a
+//! [`Signal`] with a stable kebab-case id, turned into an [`EventKind::StaticSignal`]
+//! event (phase `static`, [`Source::Static`]) so rules combine static and dynamic facts.
+//!
+//! Entry point: [`scan_dir`]. Lockfiles are audited by [`audit`], two versions compared by
+//! [`diff`]. JavaScript is parsed with `oxc_parser` (see [`js`]); files it cannot parse
+//! fall back to lexical scanning, recorded with a `parse-fallback` signal.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use airlock_events::{Event, EventKind, Source};
+use serde::{Deserialize, Serialize};
+
+pub mod audit;
+pub mod code;
+pub mod diff;
+pub mod js;
+pub mod manifest;
+pub mod python;
+mod text;
+
+/// Stable signal ids. Rules match on these strings; never rename one.
+pub mod ids {
+    pub const INSTALL_SCRIPT: &str = "install-script";
+    pub const INSTALL_SCRIPT_RUNS_FILE: &str = "install-script-runs-file";
+    pub const INSTALL_SCRIPT_DOWNLOADS: &str = "install-script-downloads";
+    pub const INSTALL_SCRIPT_SHELL: &str = "install-script-shell";
+    pub const INSTALL_SCRIPT_INLINE_CODE: &str = "install-script-inline-code";
+    pub const INSTALL_SCRIPT_NATIVE_BUILD: &str = "install-script-native-build";
+    pub const BIN_ENTRY: &str = "bin-entry";
+    pub const GYPFILE: &str = "gypfile";
+    pub const DEPENDENCY_URL: &str = "dependency-url";
+    pub const DEPENDENCY_GIT: &str = "dependency-git";
+    pub const DEPENDENCY_LOCAL: &str = "dependency-local";
+    pub const SETUP_CMDCLASS: &str = "setup-cmdclass";
+    pub const SETUP_PY_CODE: &str = "setup-py-code";
+    pub const PYPROJECT_CUSTOM_BACKEND: &str = "pyproject-custom-backend";
+    pub const PTH_EXEC: &str = "pth-exec";
+    pub const OBFUSCATED: &str = "obfuscated";
+    pub const HEX_IDENTIFIERS: &str = "hex-identifiers";
+    pub const ESCAPED_IDENTIFIERS: &str = "escaped-identifiers";
+    pub const ESCAPED_STRINGS: &str = "escaped-strings";
+    pub const STRING_ARRAY_ROTATION: &str = "string-array-rotation";
+    pub const OBFUSCATOR_PATTERN: &str = "obfuscator-pattern";
+    pub const HIGH_ENTROPY: &str = "high-entropy";
+    pub const LONG_LINE: &str = "long-line";
+    pub const WHITESPACE_PADDING: &str = "whitespace-padding";
+    pub const MINIFIED: &str = "minified";
+    pub const DECODE_EVAL: &str = "decode-eval";
+    pub const DYNAMIC_CODE: &str = "dynamic-code";
+    pub const EMBEDDED_EXECUTABLE: &str = "embedded-executable";
+    pub const BASE64_BLOB: &str = "base64-blob";
+    pub const HEX_BLOB: &str = "hex-blob";
+    pub const ENDPOINT_URL: &str = "endpoint-url";
+    pub const ENDPOINT_IP: &str = "endpoint-ip";
+    pub const ENDPOINT_EXFIL_SERVICE: &str = "endpoint-exfil-service";
+    pub const WALLET_REGEX: &str = "wallet-regex";
+    pub const WALLET_ADDRESS: &str = "wallet-address";
+    pub const WALLET_HOOK: &str = "wallet-hook";
+    pub const CLIPBOARD_ACCESS: &str = "clipboard-access";
+    pub const BIDI_CONTROL: &str = "bidi-control";
+    pub const HOMOGLYPH_IDENTIFIER: &str = "homoglyph-identifier";
+    pub const INVISIBLE_CHARACTER: &str = "invisible-character";
+    pub const FILE_SKIPPED: &str = "file-skipped";
+    pub const PARSE_FALLBACK: &str = "parse-fallback";
+    pub const SCAN_LIMIT: &str = "scan-limit";
+}
+
+/// One static observation; becomes a `static.signal` event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// Stable kebab-case id, one of [`ids`].
+    pub signal: String,
+    /// Path relative to the scanned root, with `/` separators.
+    pub file: String,
+    /// 1-based line, when the signal points at one.
+    pub line: Option<u32>,
+    pub detail: String,
+    /// A number rules can threshold on (entropy, length, count).
+    pub value: Option<f64>,
+}
+
+impl Signal {
+    pub fn new(signal: &str, file: &str, line: Option<u32>, detail: impl Into<String>) -> Signal {
+        Signal {
+            signal: signal.to_string(),
+            file: file.to_string(),
+            line,
+            detail: detail.into(),
+            value: None,
+        }
+    }
+
+    pub fn with_value(mut self, value: f64) -> Signal {
+        self.value = Some(value);
+        self
+    }
+
+    /// The trace event for this signal, stamped `ts` (the writer numbers it).
+    pub fn to_event(&self, ts: f64) -> Event {
+        Event::new(
+            ts,
+            "static",
+            Source::Static,
+            EventKind::StaticSignal {
+                signal: self.signal.clone(),
+                file: self.file.clone(),
+                line: self.line,
+                detail: self.detail.clone(),
+                value: self.value,
+            },
+        )
+    }
+}
+
+/// Limits and knobs of the static pass.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Files larger than this are not read (a `file-skipped` signal says so).
+    pub max_file_bytes: u64,
+    /// Stop reading files once this many bytes were read in total.
+    pub max_total_bytes: u64,
+    /// Stop after this many files.
+    pub max_files: usize,
+    /// At most this many signals with the same id per file (endpoints, blobs...).
+    pub max_signals_per_file_and_id: usize,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            max_file_bytes: 5 * 1024 * 1024,
+            max_total_bytes: 512 * 1024 * 1024,
+            max_files: 50_000,
+            max_signals_per_file_and_id: 20,
+        }
+    }
+}
+
+/// What a static pass found, with counters for reports and benchmarks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ScanReport {
+    pub signals: Vec<Signal>,
+    pub files_seen: u64,
+    pub files_analyzed: u64,
+    pub bytes_analyzed: u64,
+    /// JavaScript files oxc parsed without giving up.
+    pub js_parsed: u64,
+    /// JavaScript files that fell back to lexical scanning.
+    pub js_fallback: u64,
+    pub elapsed_ms: u64,
+}
+
+impl ScanReport {
+    /// The signals as trace events, all stamped `ts`.
+    pub fn events(&self, ts: f64) -> Vec<Event> {
+        self.signals.iter().map(|s| s.to_event(ts)).collect()
+    }
+
+    /// How many signals carry `id`.
+    pub fn count(&self, id: &str) -> usize {
+        self.signals.iter().filter(|s| s.signal == id).count()
+    }
+}
+
+/// Errors of the static pass; each names the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StaticError {
+    #[error("{path}: not a directory")]
+    NotADirectory { path: PathBuf },
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Which analyses apply to a file, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Js,
+    Ts,
+    Python,
+    Pth,
+    PackageJson,
+    Other,
+}
+
+impl FileKind {
+    pub fn of(rel: &str) -> FileKind {
+        let name = rel.rsplit('/').next().unwrap_or(rel).to_ascii_lowercase();
+        if name == "package.json" {
+            return FileKind::PackageJson;
+        }
+        if name.ends_with(".d.ts") || name.ends_with(".d.mts") || name.ends_with(".d.cts") {
+            return FileKind::Other;
+        }
+        let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+        match ext {
+            "js" | "cjs" | "mjs" | "jsx" => FileKind::Js,
+            "ts" | "tsx" | "mts" | "cts" => FileKind::Ts,
+            "py" | "pyw" => FileKind::Python,
+            "pth" => FileKind::Pth,
+            _ => FileKind::Other,
+        }
+    }
+}
+
+/// Runs the static pass over the package unpacked at `root`.
+///
+/// Symlinks are never followed; `.git` directories are skipped. Work is bounded by
+/// `opts`; whatever a limit cut is recorded as a signal, never dropped silently.
+pub fn scan_dir(root: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticError> {
+    let start = Instant::now();
+    let meta = std::fs::metadata(root).map_err(|source| StaticError::Io {
+        path: root.into(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(StaticError::NotADirectory { path: root.into() });
+    }
+    let mut files = Vec::new();
+    collect_files(root, root, &mut files)?;
+    files.sort();
+    let mut report = ScanReport::default();
+    let mut total: u64 = 0;
+    for (rel, path, size) in files {
+        report.files_seen += 1;
+        if report.files_analyzed as usize >= opts.max_files || total >= opts.max_total_bytes {
+            report.signals.push(
+                Signal::new(
+                    ids::SCAN_LIMIT,
+                    &rel,
+                    None,
+                    "scan stopped: total file or byte limit reached",
+                )
+                .with_value(report.files_seen as f64),
+            );
+            break;
+        }
+        if size > opts.max_file_bytes {
+            report.signals.push(
+                Signal::new(
+                    ids::FILE_SKIPPED,
+                    &rel,
+                    None,
+                    format!("{size} bytes is over the {} byte cap", opts.max_file_bytes),
+                )
+                .with_value(size as f64),
+            );
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|source| StaticError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        total += bytes.len() as u64;
+        report.files_analyzed += 1;
+        report.bytes_analyzed += bytes.len() as u64;
+        let mut sigs = Vec::new();
+        let outcome = analyze_file(&rel, &bytes, &mut sigs);
+        match outcome {
+            JsOutcome::Parsed => report.js_parsed += 1,
+            JsOutcome::Fallback => report.js_fallback += 1,
+            JsOutcome::NotJs => {}
+        }
+        cap_per_id(&mut sigs, opts.max_signals_per_file_and_id);
+        report.signals.extend(sigs);
+    }
+    report.elapsed_ms = start.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Whether a JavaScript file went through the parser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JsOutcome {
+    Parsed,
+    Fallback,
+    NotJs,
+}
+
+/// All analyses for one file's bytes; `rel` is its path relative to the package root.
+pub fn analyze_file(rel: &str, bytes: &[u8], out: &mut Vec<Signal>) -> JsOutcome {
+    code::binary_signals(rel, bytes, out);
+    let kind = FileKind::of(rel);
+    let Ok(src) = std::str::from_utf8(bytes) else {
+        return JsOutcome::NotJs;
+    };
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    match kind {
+        FileKind::PackageJson => {
+            // Only the package's own manifest describes lifecycle scripts npm will run;
+            // nested package.json files (bundled dependencies) still get checked.
+            manifest::package_json(rel, src, out);
+            JsOutcome::NotJs
+        }
+        FileKind::Js | FileKind::Ts => {
+            code::text_signals(rel, src, out);
+            js::analyze(rel, src, kind == FileKind::Ts, out)
+        }
+        FileKind::Python => {
+            code::text_signals(rel, src, out);
+            python::analyze(rel, src, out);
+            if name == "setup.py" {
+                python::setup_py(rel, src, out);
+            }
+            JsOutcome::NotJs
+        }
+        FileKind::Pth => {
+            python::pth(rel, src, out);
+            JsOutcome::NotJs
+        }
+        FileKind::Other => {
+            if name == "pyproject.toml" {
+                python::pyproject(rel, src, out);
+            } else if name == "binding.gyp" {
+                out.push(Signal::new(
+                    ids::GYPFILE,
+                    rel,
+                    None,
+                    "binding.gyp: node-gyp builds native code at install",
+                ));
+            } else if name == "setup.cfg" {
+                python::setup_cfg(rel, src, out);
+            } else if is_script_like(name) {
+                code::text_signals(rel, src, out);
+            }
+            JsOutcome::NotJs
+        }
+    }
+}
+
+/// Shell and other script files get the language-neutral text checks.
+fn is_script_like(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [".sh", ".bash", ".ps1", ".bat", ".cmd", ".vbs", ".rb", ".pl"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+}
+
+fn cap_per_id(sigs: &mut Vec<Signal>, cap: usize) {
+    let mut counts: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    sigs.retain(|s| {
+        let c = counts.entry(s.signal.clone()).or_insert(0);
+        *c += 1;
+        *c <= cap
+    });
+}
+
+fn collect_files(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<(String, PathBuf, u64)>,
+) -> Result<(), StaticError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| StaticError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| StaticError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        let path = entry.path();
+        let meta = std::fs::symlink_metadata(&path).map_err(|source| StaticError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.is_dir() {
+            if entry.file_name() == ".git" {
+                continue;
+            }
+            collect_files(root, &path, out)?;
+        } else if meta.is_file() {
+            let rel = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push((rel, path, meta.len()));
+        }
+    }
+    Ok(())
+}
