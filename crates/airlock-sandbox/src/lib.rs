@@ -9,6 +9,7 @@ pub mod error;
 pub mod image;
 pub mod sandbox;
 
+pub use bollard::Docker;
 pub use docker::{connect, gc, Tracker, LABEL, LABEL_PID, LABEL_RUN};
 pub use error::SandboxError;
 pub use image::{ensure_image, image_tag};

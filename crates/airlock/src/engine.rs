@@ -1,0 +1,488 @@
+//! The analysis pipeline for one artifact: fetch and check it, resolve its dependencies
+//! on the host without running anything, run the phases in the sandbox under the tracer,
+//! and assemble the trace (header, events in time order, footer). This is the only place
+//! that ties the orchestrator, the recorder and the registry together; judging happens
+//! after, on the trace alone.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use airlock_events::{
+    Ecosystem, Event, EventKind, PackageRef, PhaseStatus, Source, Trace, TraceFooter, TraceHeader,
+    SCHEMA_VERSION,
+};
+use airlock_recorder::{fsdiff, RecorderConfig};
+use airlock_registry::npm;
+use airlock_sandbox::{
+    NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, SandboxError, Tracker, UserSpec,
+};
+use anyhow::{bail, Context, Result};
+use sha2::Digest;
+
+/// What the user asked to scan.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// A local npm tarball.
+    Tarball(PathBuf),
+    /// An unpacked package directory.
+    Dir(PathBuf),
+    /// `name@version` on the npm registry.
+    Npm { name: String, version: String },
+}
+
+impl Input {
+    /// Local paths win over registry specs; a string that is neither is an error.
+    pub fn classify(arg: &str) -> Result<Input> {
+        let path = Path::new(arg);
+        if path.is_dir() {
+            return Ok(Input::Dir(path.to_path_buf()));
+        }
+        if path.is_file() {
+            return Ok(Input::Tarball(path.to_path_buf()));
+        }
+        let looks_like_path = arg.contains(std::path::MAIN_SEPARATOR) && !arg.starts_with('@')
+            || arg.ends_with(".tgz")
+            || arg.ends_with(".tar.gz");
+        if looks_like_path {
+            bail!("{arg}: no such file or directory");
+        }
+        let spec = arg.strip_prefix("npm:").unwrap_or(arg);
+        match npm::parse_spec(spec) {
+            Some((name, version)) => Ok(Input::Npm { name, version }),
+            None => bail!("{arg}: not a file, a directory, or an npm name@version"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub registry: String,
+    pub phase_timeout: Duration,
+    /// Skip the import phase.
+    pub no_import: bool,
+    pub image: Option<String>,
+}
+
+/// The artifact after fetching, ready to analyze.
+pub struct Artifact {
+    pub tgz: PathBuf,
+    pub manifest: npm::Manifest,
+    pub sha256: String,
+    pub integrity: Option<String>,
+}
+
+/// Turns an input into a checked tarball under `work` (no code runs).
+pub fn fetch(input: &Input, opts: &ScanOptions, work: &Path) -> Result<Artifact> {
+    let (tgz, integrity) = match input {
+        Input::Tarball(p) => (p.clone(), None),
+        Input::Dir(d) => {
+            let dest = work.join("packed.tgz");
+            npm::pack_dir(d, &dest)?;
+            (dest, None)
+        }
+        Input::Npm { name, version } => {
+            let f = npm::fetch(&opts.registry, name, version, work)?;
+            (f.path, Some(f.integrity))
+        }
+    };
+    let manifest = npm::read_manifest(&tgz)?;
+    let bytes = std::fs::read(&tgz).with_context(|| format!("reading {}", tgz.display()))?;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    Ok(Artifact { tgz, manifest, sha256, integrity })
+}
+
+/// Where things are inside the sandbox.
+const PROJECT: &str = "/work/project";
+const SNAPSHOT_ROOTS: &[&str] = &["/home/runner", "/work", "/tmp", "/var/tmp", "/dev/shm"];
+/// Events kept per phase; beyond that the trace is marked incomplete.
+const MAX_EVENTS_PER_PHASE: usize = 400_000;
+
+/// Runs the sandbox phases for an npm artifact and returns the trace. Sandbox failures
+/// after the container exists become an incomplete trace with the error noted, not a
+/// lost run; failures before (no engine, no image) are errors.
+pub async fn analyze_npm(
+    docker: &airlock_sandbox::Docker,
+    tracker: &Tracker,
+    artifact: &Artifact,
+    opts: &ScanOptions,
+    work: &Path,
+    progress: &dyn Fn(&str),
+) -> Result<(Trace, Option<String>)> {
+    let m = &artifact.manifest;
+    let run_id = new_run_id();
+    let user = UserSpec::default();
+    let package_dir = format!("{PROJECT}/node_modules/{}", m.name);
+    let mut header = TraceHeader {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        started_at: airlock_events::now(),
+        package: PackageRef {
+            ecosystem: Some(Ecosystem::Npm),
+            name: m.name.clone(),
+            version: m.version.clone(),
+            sha256: Some(artifact.sha256.clone()),
+            integrity: artifact.integrity.clone(),
+        },
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        image: None,
+        persona: None,
+        home: Some(user.home.clone()),
+        package_dir: Some(package_dir.clone()),
+        canaries: vec![],
+        notes: BTreeMap::new(),
+    };
+
+    progress("resolving dependencies on the host (no scripts run)");
+    let prepared = {
+        let (tgz, m, reg, w) =
+            (artifact.tgz.clone(), m.clone(), opts.registry.clone(), work.join("prep"));
+        tokio::task::spawn_blocking(move || npm::prepare_project(&tgz, &m, &reg, &w))
+            .await
+            .context("resolver task")??
+    };
+    header.notes.insert("dependencies".into(), prepared.dependencies.to_string());
+
+    let image = match &opts.image {
+        Some(i) => i.clone(),
+        None => airlock_sandbox::ensure_image(docker).await?,
+    };
+    header.image = Some(image.clone());
+
+    progress("starting the sandbox");
+    let cfg = SandboxConfig {
+        run_id: run_id.clone(),
+        image,
+        limits: Default::default(),
+        user: user.clone(),
+        network: NetworkSpec::None,
+        hostname: "fv-az183-442".into(),
+        binds: vec![],
+    };
+    let sandbox = Sandbox::create(docker, cfg, tracker).await?;
+    let mut events = Vec::new();
+    let mut gaps = Vec::new();
+    let result = run_phases(&sandbox, artifact, &prepared, opts, work, &header, &mut events, &mut gaps, progress)
+        .await;
+    progress("removing the sandbox");
+    sandbox.destroy().await;
+    let error = match result {
+        Ok(()) => None,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            gaps.push(format!("run aborted: {msg}"));
+            events.push(Event::new(
+                airlock_events::now(),
+                "run",
+                Source::Sandbox,
+                EventKind::Note { message: format!("sandbox error: {msg}") },
+            ));
+            Some(msg)
+        }
+    };
+    // Events from different producers, in time order (stable: a producer's own order
+    // is kept for equal timestamps).
+    events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+    for (i, e) in events.iter_mut().enumerate() {
+        e.seq = i as u64;
+    }
+    let footer = TraceFooter {
+        events: events.len() as u64,
+        ended_at: airlock_events::now(),
+        complete: gaps.is_empty(),
+        gaps,
+    };
+    Ok((Trace { header, events, footer: Some(footer) }, error))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_phases(
+    sandbox: &Sandbox,
+    artifact: &Artifact,
+    prepared: &npm::PreparedProject,
+    opts: &ScanOptions,
+    work: &Path,
+    header: &TraceHeader,
+    events: &mut Vec<Event>,
+    gaps: &mut Vec<String>,
+    progress: &dyn Fn(&str),
+) -> Result<()> {
+    let user = &sandbox.config().user;
+    let owner = format!("{}:{}", user.uid, user.gid);
+    // The project (package.json, lockfile, target tarball) and the offline npm cache.
+    sandbox
+        .upload_tar(&user.home, tar_dir(&prepared.cache_dir, ".npm/_cacache")?, &owner)
+        .await?;
+    sandbox.upload_tar("/work", tar_dir(&prepared.project_dir, "project")?, &owner).await?;
+    sandbox.upload_tar(&user.home, home_skeleton()?, &owner).await?;
+
+    let env = base_env(user);
+    let name = &artifact.manifest.name;
+    let phases: Vec<(&str, Vec<String>)> = {
+        let mut v = vec![(
+            "install",
+            vec![
+                "sh".into(),
+                "-c".into(),
+                format!(
+                    "npm ci --offline --ignore-scripts --no-audit --no-fund && npm rebuild {} --foreground-scripts",
+                    shell_quote(name)
+                ),
+            ],
+        )];
+        if !opts.no_import {
+            v.push(("import", vec!["node".into(), "/opt/airlock/bin/import-npm.js".into(), name.clone()]));
+        }
+        v
+    };
+    let mut before = fsdiff::Snapshot::parse(&sandbox.snapshot(SNAPSHOT_ROOTS).await?);
+    let mut stop: Option<String> = None;
+    for (phase, argv) in phases {
+        if let Some(why) = &stop {
+            events.push(Event::new(
+                airlock_events::now(),
+                phase,
+                Source::Sandbox,
+                EventKind::PhaseEnd {
+                    name: phase.into(),
+                    status: PhaseStatus::Skipped,
+                    exit_code: None,
+                    duration_ms: 0,
+                    output_tail: why.clone(),
+                    output_bytes: 0,
+                },
+            ));
+            continue;
+        }
+        progress(&format!("{phase} phase"));
+        let trace_file = Sandbox::trace_file_for(phase);
+        let spec = PhaseSpec {
+            name: phase.into(),
+            argv: argv.clone(),
+            cwd: PROJECT.into(),
+            env: env.clone(),
+            timeout: opts.phase_timeout,
+            tracer: Some(airlock_recorder::strace_args(&trace_file)),
+            trace_file: Some(trace_file),
+        };
+        let t_start = airlock_events::now();
+        events.push(Event::new(
+            t_start,
+            phase,
+            Source::Sandbox,
+            EventKind::PhaseStart { name: phase.into(), command: argv.clone() },
+        ));
+        let outcome = sandbox.run_phase(&spec, work).await?;
+        record_trace(&outcome, header, phase, events, gaps)?;
+        let after = fsdiff::Snapshot::parse(&sandbox.snapshot(SNAPSHOT_ROOTS).await?);
+        let deltas = fsdiff::diff(&before, &after);
+        let to_hash: Vec<String> = fsdiff::paths_to_hash(&deltas)
+            .into_iter()
+            .filter(|p| !header.package_dir.as_deref().is_some_and(|d| fsdiff::is_under(p, d)))
+            .map(String::from)
+            .collect();
+        let hashes = sandbox.hash_files(&to_hash).await?;
+        let t_end = airlock_events::now();
+        events.extend(fsdiff::fs_events(&deltas, &hashes, header.package_dir.as_deref(), phase, t_end));
+        before = after;
+        for (limit, detail) in &outcome.limits_hit {
+            events.push(Event::new(
+                t_end,
+                phase,
+                Source::Sandbox,
+                EventKind::LimitHit { limit: limit.clone(), detail: detail.clone() },
+            ));
+        }
+        let status = if outcome.timed_out {
+            PhaseStatus::TimedOut
+        } else if outcome.exit_code == Some(0) {
+            PhaseStatus::Ok
+        } else {
+            PhaseStatus::Failed
+        };
+        if outcome.timed_out {
+            gaps.push(format!("{phase} phase timed out after {} s", opts.phase_timeout.as_secs()));
+            stop = Some(format!("not run: the {phase} phase timed out"));
+        } else if phase == "install" && status == PhaseStatus::Failed {
+            stop = Some("not run: the install phase failed".into());
+        }
+        events.push(Event::new(
+            t_end,
+            phase,
+            Source::Sandbox,
+            EventKind::PhaseEnd {
+                name: phase.into(),
+                status,
+                exit_code: if outcome.timed_out { None } else { outcome.exit_code },
+                duration_ms: outcome.duration_ms,
+                output_tail: outcome.output.tail(30),
+                output_bytes: outcome.output.total_bytes,
+            },
+        ));
+    }
+    Ok(())
+}
+
+/// Parses one phase's strace output into events (bounded), noting limits and gaps.
+fn record_trace(
+    outcome: &PhaseOutcome,
+    header: &TraceHeader,
+    phase: &str,
+    events: &mut Vec<Event>,
+    gaps: &mut Vec<String>,
+) -> Result<()> {
+    let Some(path) = &outcome.trace_path else { return Ok(()) };
+    let mut cfg = RecorderConfig::new(phase);
+    cfg.home = header.home.clone();
+    cfg.initial_cwd = Some(PROJECT.into());
+    for c in &header.canaries {
+        if let Some(p) = c.location.strip_prefix("file:") {
+            cfg.canaries.insert(p.to_string(), c.id.clone());
+        }
+    }
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut rec = airlock_recorder::Recorder::new(cfg);
+    let mut out = Vec::new();
+    let mut dropped = 0u64;
+    let mut fork_refused = 0u64;
+    airlock_recorder::for_each_line(std::io::BufReader::new(file), |line, complete| {
+        if !complete {
+            rec.mark_truncated();
+        }
+        if line.contains("= -1 EAGAIN") && (line.contains(" clone") || line.contains(" fork") || line.contains(" vfork")) {
+            fork_refused += 1;
+        }
+        if out.len() >= MAX_EVENTS_PER_PHASE {
+            dropped += 1;
+            return;
+        }
+        rec.feed_line(line, &mut out);
+    })
+    .with_context(|| format!("reading {}", path.display()))?;
+    let stats = rec.finish(&mut out);
+    if fork_refused > 0 {
+        out.push(Event::new(
+            out.last().map(|e| e.ts).unwrap_or_else(airlock_events::now),
+            phase,
+            Source::Sandbox,
+            EventKind::LimitHit {
+                limit: "pids".into(),
+                detail: format!("process limit reached: {fork_refused} fork/clone calls refused (EAGAIN)"),
+            },
+        ));
+    }
+    if dropped > 0 {
+        gaps.push(format!("{phase}: {dropped} strace lines not parsed beyond the {MAX_EVENTS_PER_PHASE}-event cap"));
+    }
+    if stats.truncated {
+        gaps.push(format!("{phase}: strace output cut short"));
+    }
+    events.extend(out);
+    Ok(())
+}
+
+fn base_env(user: &UserSpec) -> Vec<(String, String)> {
+    [
+        ("HOME", user.home.as_str()),
+        ("USER", user.name.as_str()),
+        ("LOGNAME", user.name.as_str()),
+        ("SHELL", "/bin/bash"),
+        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        ("LANG", "C.UTF-8"),
+        ("TERM", "xterm-256color"),
+        ("npm_config_update_notifier", "false"),
+        ("npm_config_fund", "false"),
+        ("npm_config_audit", "false"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// A minimal, lived-in home directory.
+fn home_skeleton() -> Result<Vec<u8>> {
+    let files: &[(&str, &str, u32)] = &[
+        (".bashrc", "# ~/.bashrc\n[ -z \"$PS1\" ] && return\nHISTCONTROL=ignoreboth\nalias ll='ls -alF'\n", 0o644),
+        (".profile", "# ~/.profile\nif [ -n \"$BASH_VERSION\" ] && [ -f \"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\"; fi\n", 0o644),
+        (".gitconfig", "[user]\n\tname = runner\n\temail = runner@users.noreply.github.com\n[init]\n\tdefaultBranch = main\n", 0o644),
+    ];
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, content, mode) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(content.len() as u64);
+        h.set_mode(*mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, path, content.as_bytes())?;
+    }
+    Ok(b.into_inner()?)
+}
+
+/// A tar stream of `dir` placed under `prefix`.
+fn tar_dir(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(prefix, dir).with_context(|| format!("packing {}", dir.display()))?;
+    Ok(b.into_inner()?)
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+fn new_run_id() -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(airlock_events::now().to_le_bytes());
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut buf);
+    }
+    h.update(buf);
+    hex::encode(&h.finalize()[..6])
+}
+
+/// Writes a trace as JSON Lines to `path`.
+pub fn write_trace(trace: &Trace, path: &Path) -> Result<()> {
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut w = std::io::BufWriter::new(f);
+    trace.write(&mut w)?;
+    w.flush()?;
+    Ok(())
+}
+
+/// True for sandbox errors that mean "no engine" (exit 2 with setup advice).
+pub fn is_engine_error(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<SandboxError>(), Some(SandboxError::EngineUnavailable(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.tgz");
+        std::fs::write(&f, b"x").unwrap();
+        assert_eq!(Input::classify(f.to_str().unwrap()).unwrap(), Input::Tarball(f.clone()));
+        assert_eq!(Input::classify(dir.path().to_str().unwrap()).unwrap(), Input::Dir(dir.path().into()));
+        assert_eq!(
+            Input::classify("left-pad@1.3.0").unwrap(),
+            Input::Npm { name: "left-pad".into(), version: "1.3.0".into() }
+        );
+        assert_eq!(
+            Input::classify("npm:@scope/x@2").unwrap(),
+            Input::Npm { name: "@scope/x".into(), version: "2".into() }
+        );
+        assert!(Input::classify("./missing.tgz").is_err());
+        assert!(Input::classify("/nope/dir/").is_err());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("a'b"), "'a'\\''b'");
+    }
+}

@@ -1,0 +1,163 @@
+//! The `airlock` command line: a thin layer that parses arguments, sets up logging, and
+//! maps each command's outcome to the exit-code contract (0 clean, 1 findings at or above
+//! `--fail-on`, 2 tool or sandbox error). The work lives in the library crates.
+
+mod engine;
+mod scan;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "airlock", version, about = "Run a package's install in an instrumented sandbox and judge what it did")]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+    Sarif,
+    Osv,
+    Html,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Suspicious,
+    Malicious,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyze packages: a .tgz, a package directory, or name@version from the registry.
+    Scan(ScanArgs),
+    /// Remove containers left behind by crashed runs.
+    Gc {
+        /// Remove every airlock container, also those of runs still going.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Sandbox image management.
+    Image {
+        #[command(subcommand)]
+        action: ImageAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImageAction {
+    /// Print the image tag for this build's recipe.
+    Tag,
+    /// Build the image if it is missing (loads a cached copy when there is one).
+    Ensure,
+}
+
+#[derive(clap::Args)]
+pub struct ScanArgs {
+    /// What to analyze.
+    #[arg(required = true)]
+    pub inputs: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    /// Write the report here instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Write the full trace (JSON Lines) here.
+    #[arg(long)]
+    pub trace_out: Option<PathBuf>,
+    /// Exit 1 when the verdict is at or above this level.
+    #[arg(long, value_enum, default_value_t = FailOn::Malicious)]
+    pub fail_on: FailOn,
+    /// Time limit of each sandbox phase, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub phase_timeout: u64,
+    /// npm registry to fetch name@version from (and to resolve dependencies against).
+    #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_registry::npm::DEFAULT_REGISTRY)]
+    pub registry: String,
+    /// Do not run the import phase.
+    #[arg(long)]
+    pub no_import: bool,
+    /// Use this sandbox image instead of the built-in recipe's.
+    #[arg(long, env = "AIRLOCK_IMAGE")]
+    pub image: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AIRLOCK_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("airlock: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Scan(args) => scan::run(args).await,
+            Command::Gc { all } => gc(all).await,
+            Command::Image { action } => image(action).await,
+        }
+    });
+    ExitCode::from(code)
+}
+
+async fn gc(all: bool) -> u8 {
+    let result = async {
+        let docker = airlock_sandbox::connect().await?;
+        let removed = airlock_sandbox::gc(&docker, all).await?;
+        println!("removed {} container(s)", removed.len());
+        anyhow::Ok(())
+    }
+    .await;
+    report_error(result)
+}
+
+async fn image(action: ImageAction) -> u8 {
+    match action {
+        ImageAction::Tag => {
+            println!("{}", airlock_sandbox::image_tag());
+            0
+        }
+        ImageAction::Ensure => {
+            let result = async {
+                let docker = airlock_sandbox::connect().await?;
+                let tag = airlock_sandbox::ensure_image(&docker).await?;
+                println!("{tag}");
+                anyhow::Ok(())
+            }
+            .await;
+            report_error(result)
+        }
+    }
+}
+
+/// Prints a one-line error and returns exit code 2.
+fn report_error(result: anyhow::Result<()>) -> u8 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("airlock: error: {e:#}");
+            2
+        }
+    }
+}

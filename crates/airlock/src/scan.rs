@@ -1,0 +1,125 @@
+//! `airlock scan`: fetch each input, run it in the sandbox, judge the trace, print the
+//! report. Ctrl-C removes the containers of the run in flight before exiting.
+
+use std::io::Write;
+use std::time::Duration;
+
+use airlock_events::{Trace, Verdict};
+use airlock_sandbox::Tracker;
+use anyhow::{Context, Result};
+
+use crate::engine::{self, Input, ScanOptions};
+use crate::{FailOn, Format, ScanArgs};
+
+/// The outcome of one input.
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub rendered: String,
+}
+
+pub async fn run(args: ScanArgs) -> u8 {
+    let tracker = Tracker::new();
+    let work = tokio::select! {
+        r = scan_all(&args, &tracker) => r,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("airlock: interrupted; removing the sandbox");
+            if let Ok(docker) = airlock_sandbox::connect().await {
+                tracker.remove_all(&docker).await;
+            }
+            return 130;
+        }
+    };
+    match work {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("airlock: error: {e:#}");
+            if engine::is_engine_error(&e) {
+                eprintln!("airlock: hint: run `sandbox-images/setup engine` (or start dockerd) and retry");
+            }
+            2
+        }
+    }
+}
+
+async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
+    let inputs: Vec<Input> = args.inputs.iter().map(|s| Input::classify(s)).collect::<Result<_>>()?;
+    let opts = ScanOptions {
+        registry: args.registry.clone(),
+        phase_timeout: Duration::from_secs(args.phase_timeout),
+        no_import: args.no_import,
+        image: args.image.clone(),
+    };
+    let docker = airlock_sandbox::connect().await?;
+    let mut code = 0u8;
+    let mut rendered = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let o = scan_one(&docker, tracker, input, &opts, args, i).await?;
+        code = code.max(exit_code(o.verdict, args.fail_on));
+        rendered.push(o.rendered);
+    }
+    let text = if args.format == Format::Json && rendered.len() > 1 {
+        format!("[{}]\n", rendered.join(",\n"))
+    } else {
+        rendered.join("\n")
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(code)
+}
+
+async fn scan_one(
+    docker: &airlock_sandbox::Docker,
+    tracker: &Tracker,
+    input: &Input,
+    opts: &ScanOptions,
+    args: &ScanArgs,
+    index: usize,
+) -> Result<Outcome> {
+    let work = tempfile::Builder::new().prefix("airlock-run-").tempdir().context("creating a work directory")?;
+    let artifact = {
+        let (input, opts, dir) = (input.clone(), opts.clone(), work.path().to_path_buf());
+        tokio::task::spawn_blocking(move || engine::fetch(&input, &opts, &dir)).await??
+    };
+    let label = format!("{}@{}", artifact.manifest.name, artifact.manifest.version);
+    let progress = |step: &str| eprintln!("airlock: {label}: {step}");
+    let (trace, error) =
+        engine::analyze_npm(docker, tracker, &artifact, opts, work.path(), &progress).await?;
+    if let Some(path) = &args.trace_out {
+        let path = if index == 0 { path.clone() } else { path.with_extension(format!("{index}.jsonl")) };
+        engine::write_trace(&trace, &path)?;
+    }
+    Ok(render(&trace, error.as_deref(), args.format))
+}
+
+fn render(trace: &Trace, error: Option<&str>, format: Format) -> Outcome {
+    let verdict = if error.is_some() { Verdict::Error } else { Verdict::NotEvaluated };
+    let _ = format;
+    let summary = serde_json::json!({
+        "package": trace.header.package,
+        "verdict": verdict,
+        "events": trace.events.len(),
+        "error": error,
+    });
+    Outcome { verdict, rendered: format!("{summary:#}\n") }
+}
+
+/// Exit code for a verdict: errors are 2; a timed-out run cannot clear a package, so it
+/// fails like a finding at any `--fail-on` level.
+pub fn exit_code(verdict: Verdict, fail_on: FailOn) -> u8 {
+    let threshold = match fail_on {
+        FailOn::Suspicious => 1,
+        FailOn::Malicious => 2,
+    };
+    match verdict {
+        Verdict::Error => 2,
+        Verdict::TimedOut => 1,
+        v if v.rank() >= threshold => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,3 @@
+module.exports = function hello(name) {
+  return `hello, ${name}`;
+};
