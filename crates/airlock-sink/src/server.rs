@@ -1,0 +1,1162 @@
+//! The listeners and the per-connection logic: accept every redirected TCP connection,
+//! recover its original destination, sniff TLS / HTTP / raw, terminate TLS with the
+//! run's CA, serve HTTP/1.1 (keep-alive, Content-Length and chunked bodies, gzip and
+//! deflate decoding), capture raw bytes up to the per-connection cap while counting
+//! totals, answer DNS over UDP (and TCP on port 53), and record other UDP datagrams.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use airlock_events::{EventKind, Headers};
+use base64::Engine;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::bait::BaitConfig;
+use crate::ca::{CaPair, CertAuthority};
+use crate::dns::{DnsResponder, NameMap};
+use crate::io::{hex_of, printable, BoxIo, Counted, Counters, Rewind};
+use crate::origdst;
+use crate::record::EventLog;
+use crate::respond::{self, RequestView, Responder};
+use crate::SinkError;
+
+/// Per-connection limits.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Bytes captured (kept in events) per connection; totals are counted beyond it.
+    pub capture_cap: usize,
+    /// Bytes a client may send on one connection before the sink closes it (`end: cap`).
+    pub max_conn_bytes: u64,
+    /// A connection silent this long is closed (`end: timeout`).
+    pub idle_timeout: Duration,
+    /// How long to wait for a client's first bytes before sending a server banner on
+    /// ports whose protocol starts with the server (SSH, SMTP, FTP, ...).
+    pub banner_wait: Duration,
+    /// Raw bytes are coalesced into one `net.data` event until this much quiet.
+    pub raw_flush: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            capture_cap: 1 << 20,
+            max_conn_bytes: 256 << 20,
+            idle_timeout: Duration::from_secs(120),
+            banner_wait: Duration::from_millis(1500),
+            raw_flush: Duration::from_millis(200),
+        }
+    }
+}
+
+/// Everything [`Sink::start`] needs.
+#[derive(Debug, Clone)]
+pub struct SinkConfig {
+    /// Address the listeners bind (the REDIRECT target is 127.0.0.1 in the namespace;
+    /// the default 0.0.0.0 also covers it).
+    pub listen: IpAddr,
+    /// 0 for an ephemeral port.
+    pub tcp_port: u16,
+    pub dns_port: u16,
+    /// Catch-all for UDP that is not DNS; `None` to not listen.
+    pub udp_port: Option<u16>,
+    /// The run's CA; without one TLS connections are recorded but not terminated.
+    pub ca: Option<CaPair>,
+    pub bait: BaitConfig,
+    pub limits: Limits,
+}
+
+impl Default for SinkConfig {
+    fn default() -> Self {
+        SinkConfig {
+            listen: IpAddr::from([0, 0, 0, 0]),
+            tcp_port: crate::DEFAULT_TCP_PORT,
+            dns_port: crate::DEFAULT_DNS_PORT,
+            udp_port: Some(crate::DEFAULT_UDP_PORT),
+            ca: None,
+            bait: BaitConfig::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+struct Shared {
+    log: EventLog,
+    dns: DnsResponder,
+    ca: Option<CertAuthority>,
+    responder: Responder,
+    limits: Limits,
+    next_conn: AtomicU64,
+    active: AtomicUsize,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// A running sink.
+pub struct Sink {
+    pub tcp_addr: SocketAddr,
+    pub dns_addr: SocketAddr,
+    pub udp_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Binds the listeners and starts serving on the current tokio runtime.
+    pub async fn start(config: SinkConfig, log: EventLog) -> Result<Sink, SinkError> {
+        let ca = match &config.ca {
+            Some(pair) => Some(CertAuthority::from_pair(pair)?),
+            None => None,
+        };
+        let bind_err = |what: &'static str, port: u16| {
+            move |source| SinkError::Bind {
+                what,
+                addr: SocketAddr::new(config.listen, port),
+                source,
+            }
+        };
+        let tcp = TcpListener::bind((config.listen, config.tcp_port))
+            .await
+            .map_err(bind_err("tcp", config.tcp_port))?;
+        let dns = UdpSocket::bind((config.listen, config.dns_port))
+            .await
+            .map_err(bind_err("dns", config.dns_port))?;
+        let udp = match config.udp_port {
+            Some(p) => Some(
+                UdpSocket::bind((config.listen, p))
+                    .await
+                    .map_err(bind_err("udp", p))?,
+            ),
+            None => None,
+        };
+        let local = |r: std::io::Result<SocketAddr>, what| {
+            r.map_err(|source| SinkError::Bind {
+                what,
+                addr: SocketAddr::new(config.listen, 0),
+                source,
+            })
+        };
+        let tcp_addr = local(tcp.local_addr(), "tcp")?;
+        let dns_addr = local(dns.local_addr(), "dns")?;
+        let udp_addr = match &udp {
+            Some(u) => Some(local(u.local_addr(), "udp")?),
+            None => None,
+        };
+        let (stop, shutdown) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            dns: DnsResponder::new(NameMap::new(), &config.bait),
+            log,
+            ca,
+            responder: Responder::new(config.bait.clone()),
+            limits: config.limits.clone(),
+            next_conn: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            shutdown,
+        });
+        let mut tasks = vec![
+            tokio::spawn(accept_loop(tcp, shared.clone())),
+            tokio::spawn(dns_loop(dns, shared.clone())),
+        ];
+        if let Some(u) = udp {
+            tasks.push(tokio::spawn(udp_loop(u, shared.clone())));
+        }
+        Ok(Sink {
+            tcp_addr,
+            dns_addr,
+            udp_addr,
+            shared,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The name ↔ address map the DNS side fills.
+    pub fn names(&self) -> &NameMap {
+        self.shared.dns.map()
+    }
+
+    pub fn log(&self) -> &EventLog {
+        &self.shared.log
+    }
+
+    /// Stops accepting, lets open connections record themselves (`end: shutdown`,
+    /// waiting at most `grace`), then writes the summary and footer.
+    pub async fn shutdown(self, grace: Duration, gaps: Vec<String>) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+        let deadline = Instant::now() + grace;
+        while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.shared.log.finish(gaps);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let shared = shared.clone();
+                shared.active.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    handle_tcp(stream, peer, &shared).await;
+                    shared.active.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// How a connection ended.
+#[derive(Debug, Clone, PartialEq)]
+enum End {
+    Closed,
+    Reset,
+    Timeout,
+    Cap,
+    Shutdown,
+    Error(String),
+}
+
+impl End {
+    fn from_io(e: &std::io::Error) -> End {
+        use std::io::ErrorKind::*;
+        match e.kind() {
+            ConnectionReset | ConnectionAborted | BrokenPipe => End::Reset,
+            UnexpectedEof => End::Closed,
+            _ => End::Error(e.to_string()),
+        }
+    }
+
+    fn as_str(&self) -> String {
+        match self {
+            End::Closed => "closed".into(),
+            End::Reset => "reset".into(),
+            End::Timeout => "timeout".into(),
+            End::Cap => "cap".into(),
+            End::Shutdown => "shutdown".into(),
+            End::Error(e) => format!("error: {e}"),
+        }
+    }
+}
+
+/// Facts about one accepted connection.
+struct ConnCtx {
+    id: u64,
+    dst: SocketAddr,
+    /// Name from the DNS map (or a CONNECT target).
+    name: Option<String>,
+    sni: Option<String>,
+    tls: bool,
+    counters: Arc<Counters>,
+    captured: usize,
+    capped: bool,
+}
+
+impl ConnCtx {
+    /// How many of `n` more bytes may still be captured.
+    fn allow(&mut self, n: usize, cap: usize) -> usize {
+        let left = cap.saturating_sub(self.captured);
+        let take = n.min(left);
+        self.captured += take;
+        if take < n {
+            self.capped = true;
+        }
+        take
+    }
+}
+
+async fn handle_tcp(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
+    let started = Instant::now();
+    let local = stream.local_addr().unwrap_or(peer);
+    let dst = origdst::tcp_original_dst(&stream, local);
+    let counters = Arc::new(Counters::default());
+    let mut ctx = ConnCtx {
+        id: shared.conn_id(),
+        dst,
+        name: shared.dns.map().name_of(dst.ip()),
+        sni: None,
+        tls: false,
+        counters: counters.clone(),
+        captured: 0,
+        capped: false,
+    };
+    shared.log.stats.connections.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(conn = ctx.id, %peer, %dst, "accepted");
+    let io: BoxIo = Box::new(Counted::new(stream, counters.clone()));
+    let mut shutdown = shared.shutdown.clone();
+    let mut protocol = String::from("empty");
+    let end = tokio::select! {
+        end = serve(io, Vec::new(), &mut ctx, shared, &mut protocol, 0) => end,
+        _ = shutdown.wait_for(|s| *s) => End::Shutdown,
+    };
+    if ctx.capped {
+        shared.log.stats.capped.fetch_add(1, Ordering::Relaxed);
+        shared.log.emit(EventKind::Note {
+            message: format!(
+                "connection {} to {}: capture cap of {} bytes reached; totals still counted",
+                ctx.id, ctx.dst, shared.limits.capture_cap
+            ),
+        });
+    }
+    shared.log.emit(EventKind::NetConnection {
+        conn_id: ctx.id,
+        dst_addr: ctx.dst.ip().to_string(),
+        dst_port: ctx.dst.port(),
+        name: ctx.name.clone().or(ctx.sni.clone()),
+        protocol,
+        bytes_sent: counters.from_client.load(Ordering::Relaxed),
+        bytes_received: counters.to_client.load(Ordering::Relaxed),
+        duration_ms: started.elapsed().as_millis() as u64,
+        end: end.as_str(),
+    });
+}
+
+/// A buffered reader over a boxed stream with the sink's timeouts and limits.
+struct Wire {
+    io: BoxIo,
+    buf: Vec<u8>,
+    idle: Duration,
+    max_bytes: u64,
+    counters: Arc<Counters>,
+}
+
+impl Wire {
+    /// Reads more bytes into the buffer; `Ok(0)` at EOF.
+    async fn fill(&mut self, wait: Duration) -> Result<usize, End> {
+        if self.counters.from_client.load(Ordering::Relaxed) > self.max_bytes {
+            return Err(End::Cap);
+        }
+        let mut chunk = vec![0u8; 64 * 1024];
+        match tokio::time::timeout(wait, self.io.read(&mut chunk)).await {
+            Err(_) => Err(End::Timeout),
+            Ok(Err(e)) => Err(End::from_io(&e)),
+            Ok(Ok(n)) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(n)
+            }
+        }
+    }
+
+    async fn fill_idle(&mut self) -> Result<usize, End> {
+        self.fill(self.idle).await
+    }
+
+    fn take(&mut self, n: usize) -> Vec<u8> {
+        let n = n.min(self.buf.len());
+        self.buf.drain(..n).collect()
+    }
+
+    async fn write(&mut self, data: &[u8]) -> Result<(), End> {
+        self.io
+            .write_all(data)
+            .await
+            .map_err(|e| End::from_io(&e))?;
+        self.io.flush().await.map_err(|e| End::from_io(&e))
+    }
+}
+
+const METHODS: &[&str] = &[
+    "GET", "POST", "PUT", "HEAD", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE", "PROPFIND",
+];
+
+enum Sniffed {
+    Tls,
+    Http,
+    Dns,
+    Raw,
+    /// Client sent nothing before closing or timing out.
+    Nothing(End),
+}
+
+fn classify(buf: &[u8], dst_port: u16) -> Option<Sniffed> {
+    if buf.is_empty() {
+        return None;
+    }
+    if buf[0] == 0x16 {
+        return match buf.get(1) {
+            None => None,
+            Some(0x03) => Some(Sniffed::Tls),
+            Some(_) => Some(Sniffed::Raw),
+        };
+    }
+    if dst_port == 53 {
+        return Some(Sniffed::Dns);
+    }
+    let mut maybe = false;
+    for m in METHODS {
+        let token = format!("{m} ");
+        if buf.starts_with(token.as_bytes()) {
+            return Some(Sniffed::Http);
+        }
+        if token.as_bytes().starts_with(buf) {
+            maybe = true;
+        }
+    }
+    if maybe {
+        None
+    } else {
+        Some(Sniffed::Raw)
+    }
+}
+
+/// Banner for protocols where the server speaks first.
+fn banner(port: u16) -> Option<&'static [u8]> {
+    match port {
+        21 => Some(b"220 FTP server ready\r\n"),
+        22 | 2222 => Some(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n"),
+        25 | 587 | 2525 => Some(b"220 mail.example ESMTP Postfix\r\n"),
+        110 => Some(b"+OK POP3 server ready\r\n"),
+        143 => Some(b"* OK IMAP4rev1 Service Ready\r\n"),
+        _ => None,
+    }
+}
+
+/// Sniffs and serves one stream (the TCP connection, or the inside of TLS or CONNECT).
+async fn serve(
+    io: BoxIo,
+    prefix: Vec<u8>,
+    ctx: &mut ConnCtx,
+    shared: &Shared,
+    protocol: &mut String,
+    depth: u8,
+) -> End {
+    let mut wire = Wire {
+        io,
+        buf: prefix,
+        idle: shared.limits.idle_timeout,
+        max_bytes: shared.limits.max_conn_bytes,
+        counters: ctx.counters.clone(),
+    };
+    let mut bannered = false;
+    let kind = loop {
+        if let Some(k) = classify(&wire.buf, ctx.dst.port()) {
+            break k;
+        }
+        let wait = match (wire.buf.is_empty(), bannered, banner(ctx.dst.port())) {
+            (true, false, Some(_)) => shared.limits.banner_wait,
+            _ => shared.limits.idle_timeout,
+        };
+        match wire.fill(wait).await {
+            Ok(0) if wire.buf.is_empty() => break Sniffed::Nothing(End::Closed),
+            Ok(0) => break Sniffed::Raw,
+            Ok(_) => {}
+            Err(End::Timeout) if wire.buf.is_empty() && !bannered => match banner(ctx.dst.port()) {
+                Some(b) => {
+                    bannered = true;
+                    if let Err(e) = wire.write(b).await {
+                        break Sniffed::Nothing(e);
+                    }
+                }
+                None => break Sniffed::Nothing(End::Timeout),
+            },
+            Err(End::Timeout) if !wire.buf.is_empty() => break Sniffed::Raw,
+            Err(e) => break Sniffed::Nothing(e),
+        }
+    };
+    match kind {
+        Sniffed::Nothing(end) => end,
+        Sniffed::Tls if depth == 0 => {
+            *protocol = "tls".into();
+            serve_tls(wire, ctx, shared, protocol).await
+        }
+        Sniffed::Http => {
+            *protocol = if ctx.tls {
+                "https".into()
+            } else {
+                "http".into()
+            };
+            serve_http(wire, ctx, shared, protocol, depth).await
+        }
+        Sniffed::Dns => {
+            *protocol = "dns".into();
+            serve_dns_tcp(wire, ctx, shared).await
+        }
+        Sniffed::Tls | Sniffed::Raw => {
+            if protocol.as_str() == "empty" {
+                *protocol = "raw".into();
+            }
+            serve_raw(wire, ctx, shared).await
+        }
+    }
+}
+
+fn serve_tls<'a>(
+    wire: Wire,
+    ctx: &'a mut ConnCtx,
+    shared: &'a Shared,
+    protocol: &'a mut String,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = End> + Send + 'a>> {
+    Box::pin(async move {
+        let Some(ca) = shared.ca.as_ref() else {
+            shared.log.stats.tls_failed.fetch_add(1, Ordering::Relaxed);
+            shared.log.emit(EventKind::TlsHandshake {
+                conn_id: ctx.id,
+                sni: None,
+                alpn: vec![],
+                ok: false,
+                error: Some("sink has no CA: TLS not terminated".into()),
+            });
+            return serve_raw(wire, ctx, shared).await;
+        };
+        let Wire { io, buf, .. } = wire;
+        let rewound: BoxIo = Box::new(Rewind::new(buf, io));
+        let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), rewound);
+        let start = match tokio::time::timeout(shared.limits.idle_timeout, acceptor).await {
+            Err(_) => return End::Timeout,
+            Ok(Err(e)) => {
+                record_tls_failure(shared, ctx, None, vec![], &e.to_string());
+                return End::from_io(&e);
+            }
+            Ok(Ok(s)) => s,
+        };
+        let hello = start.client_hello();
+        let sni = hello.server_name().map(str::to_string);
+        let alpn: Vec<String> = hello
+            .alpn()
+            .map(|it| {
+                it.map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ctx.sni = sni.clone();
+        let cert_name = sni
+            .clone()
+            .or_else(|| ctx.name.clone())
+            .unwrap_or_else(|| ctx.dst.ip().to_string());
+        let config = match ca.server_config(&cert_name) {
+            Ok(c) => c,
+            Err(e) => {
+                record_tls_failure(shared, ctx, sni, alpn, &e.to_string());
+                return End::Error(e.to_string());
+            }
+        };
+        let stream =
+            match tokio::time::timeout(shared.limits.idle_timeout, start.into_stream(config)).await
+            {
+                Err(_) => {
+                    record_tls_failure(shared, ctx, sni, alpn, "handshake timed out");
+                    return End::Timeout;
+                }
+                Ok(Err(e)) => {
+                    record_tls_failure(shared, ctx, sni, alpn, &e.to_string());
+                    return End::from_io(&e);
+                }
+                Ok(Ok(s)) => s,
+            };
+        shared.log.stats.tls_ok.fetch_add(1, Ordering::Relaxed);
+        shared.log.emit(EventKind::TlsHandshake {
+            conn_id: ctx.id,
+            sni,
+            alpn,
+            ok: true,
+            error: None,
+        });
+        ctx.tls = true;
+        serve(Box::new(stream), Vec::new(), ctx, shared, protocol, 1).await
+    })
+}
+
+fn record_tls_failure(
+    shared: &Shared,
+    ctx: &ConnCtx,
+    sni: Option<String>,
+    alpn: Vec<String>,
+    error: &str,
+) {
+    shared.log.stats.tls_failed.fetch_add(1, Ordering::Relaxed);
+    shared.log.emit(EventKind::TlsHandshake {
+        conn_id: ctx.id,
+        sni,
+        alpn,
+        ok: false,
+        error: Some(error.to_string()),
+    });
+}
+
+/// Records the bytes in `data` (already taken off the wire) as one `net.data` event,
+/// capturing only what the cap allows.
+fn record_raw(shared: &Shared, ctx: &mut ConnCtx, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let keep = ctx.allow(data.len(), shared.limits.capture_cap);
+    if keep == 0 {
+        return;
+    }
+    let kept = &data[..keep];
+    shared.log.emit(EventKind::NetData {
+        conn_id: ctx.id,
+        dst_addr: ctx.dst.ip().to_string(),
+        dst_port: ctx.dst.port(),
+        hex: hex_of(kept),
+        printable: printable(kept),
+        bytes: data.len() as u64,
+    });
+}
+
+async fn serve_raw(mut wire: Wire, ctx: &mut ConnCtx, shared: &Shared) -> End {
+    let flush_size = 16 * 1024;
+    let mut last_data = Instant::now();
+    loop {
+        // Coalesce bursts: wait briefly for more while something is pending.
+        let wait = if wire.buf.is_empty() {
+            shared.limits.idle_timeout
+        } else {
+            shared.limits.raw_flush
+        };
+        let r = wire.fill(wait).await;
+        let pending_full = wire.buf.len() >= flush_size;
+        match r {
+            Ok(0) => {
+                let data = wire.take(wire.buf.len());
+                record_raw(shared, ctx, &data);
+                return End::Closed;
+            }
+            Ok(_) => {
+                last_data = Instant::now();
+                if pending_full || ctx.capped {
+                    let data = wire.take(wire.buf.len());
+                    record_raw(shared, ctx, &data);
+                }
+            }
+            Err(End::Timeout) if !wire.buf.is_empty() => {
+                let data = wire.take(wire.buf.len());
+                record_raw(shared, ctx, &data);
+            }
+            Err(End::Timeout) if last_data.elapsed() < shared.limits.idle_timeout => {}
+            Err(e) => {
+                let data = wire.take(wire.buf.len());
+                record_raw(shared, ctx, &data);
+                return e;
+            }
+        }
+    }
+}
+
+async fn serve_dns_tcp(mut wire: Wire, ctx: &mut ConnCtx, shared: &Shared) -> End {
+    loop {
+        while wire.buf.len() >= 2 {
+            let len = u16::from_be_bytes([wire.buf[0], wire.buf[1]]) as usize;
+            if wire.buf.len() < 2 + len {
+                break;
+            }
+            let msg = wire.take(2 + len);
+            let ans = shared.dns.answer(&msg[2..]);
+            for ev in ans.events {
+                shared.log.stats.dns_queries.fetch_add(1, Ordering::Relaxed);
+                shared.log.emit(ev);
+            }
+            match ans.response {
+                Some(resp) => {
+                    let mut framed = (resp.len() as u16).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&resp);
+                    if let Err(e) = wire.write(&framed).await {
+                        return e;
+                    }
+                }
+                None => {
+                    let rest = wire.take(wire.buf.len());
+                    let mut all = msg;
+                    all.extend_from_slice(&rest);
+                    record_raw(shared, ctx, &all);
+                    return serve_raw(wire, ctx, shared).await;
+                }
+            }
+        }
+        match wire.fill_idle().await {
+            Ok(0) => {
+                let rest = wire.take(wire.buf.len());
+                record_raw(shared, ctx, &rest);
+                return End::Closed;
+            }
+            Ok(_) => {}
+            Err(e) => return e,
+        }
+    }
+}
+
+const MAX_HEAD: usize = 64 * 1024;
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+struct Head {
+    method: String,
+    target: String,
+    minor: u8,
+    headers: Headers,
+    len: usize,
+}
+
+fn parse_head(buf: &[u8]) -> Result<Option<Head>, String> {
+    for size in [64usize, 512] {
+        let mut storage = vec![httparse::EMPTY_HEADER; size];
+        let mut req = httparse::Request::new(&mut storage);
+        match req.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => {
+                return Ok(Some(Head {
+                    method: req.method.unwrap_or("").to_string(),
+                    target: req.path.unwrap_or("/").to_string(),
+                    minor: req.version.unwrap_or(1),
+                    headers: req
+                        .headers
+                        .iter()
+                        .map(|h| {
+                            (
+                                h.name.to_string(),
+                                String::from_utf8_lossy(h.value).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    len,
+                }))
+            }
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(httparse::Error::TooManyHeaders) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err("too many headers".into())
+}
+
+fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// The body as the client framed it: bytes kept (≤ cap) and the total length.
+struct Body {
+    kept: Vec<u8>,
+    total: u64,
+}
+
+async fn read_fixed(
+    wire: &mut Wire,
+    mut n: u64,
+    out: &mut Body,
+    ctx: &mut ConnCtx,
+    cap: usize,
+) -> Result<(), End> {
+    while n > 0 {
+        if wire.buf.is_empty() && wire.fill_idle().await? == 0 {
+            return Err(End::Closed);
+        }
+        let take = (wire.buf.len() as u64).min(n) as usize;
+        let data = wire.take(take);
+        let keep = ctx.allow(data.len(), cap);
+        out.kept.extend_from_slice(&data[..keep]);
+        out.total += data.len() as u64;
+        n -= take as u64;
+    }
+    Ok(())
+}
+
+async fn read_line(wire: &mut Wire) -> Result<String, End> {
+    loop {
+        if let Some(pos) = find(&wire.buf, b"\r\n") {
+            let line = wire.take(pos + 2);
+            return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+        }
+        if wire.buf.len() > MAX_HEAD {
+            return Err(End::Error("chunk header too long".into()));
+        }
+        if wire.fill_idle().await? == 0 {
+            return Err(End::Closed);
+        }
+    }
+}
+
+async fn read_chunked(
+    wire: &mut Wire,
+    out: &mut Body,
+    ctx: &mut ConnCtx,
+    cap: usize,
+) -> Result<(), End> {
+    loop {
+        let line = read_line(wire).await?;
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = u64::from_str_radix(size_text, 16)
+            .map_err(|_| End::Error(format!("bad chunk size {size_text:?}")))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                if read_line(wire).await?.is_empty() {
+                    return Ok(());
+                }
+            }
+        }
+        read_fixed(wire, size, out, ctx, cap).await?;
+        read_line(wire).await?;
+    }
+}
+
+/// Decodes gzip / deflate (zlib or raw), at most `limit` bytes out; a truncated or
+/// corrupt stream yields what decoded before the error.
+pub fn decode_body(encoding: &str, data: &[u8], limit: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let enc = encoding.trim().to_ascii_lowercase();
+    let read_all = |mut r: Box<dyn Read + '_>| -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while out.len() < limit {
+            match r.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => out.extend_from_slice(&chunk[..n.min(limit - out.len())]),
+            }
+        }
+        out
+    };
+    match enc.as_str() {
+        "gzip" | "x-gzip" => Some(read_all(Box::new(flate2::read::MultiGzDecoder::new(data)))),
+        "deflate" => {
+            let z = read_all(Box::new(flate2::read::ZlibDecoder::new(data)));
+            if z.is_empty() && !data.is_empty() {
+                Some(read_all(Box::new(flate2::read::DeflateDecoder::new(data))))
+            } else {
+                Some(z)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Text as is; anything else `base64:`-prefixed.
+pub fn body_text(data: &[u8]) -> String {
+    match std::str::from_utf8(data) {
+        Ok(s) if !s.contains('\0') => s.to_string(),
+        _ => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(data)
+        ),
+    }
+}
+
+fn serve_http<'a>(
+    mut wire: Wire,
+    ctx: &'a mut ConnCtx,
+    shared: &'a Shared,
+    protocol: &'a mut String,
+    depth: u8,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = End> + Send + 'a>> {
+    Box::pin(async move {
+        let cap = shared.limits.capture_cap;
+        loop {
+            // Head.
+            let head = loop {
+                match parse_head(&wire.buf) {
+                    Ok(Some(h)) => break h,
+                    Ok(None) if wire.buf.len() > MAX_HEAD => {
+                        return serve_raw(wire, ctx, shared).await;
+                    }
+                    Ok(None) => match wire.fill_idle().await {
+                        Ok(0) => {
+                            let rest = wire.take(wire.buf.len());
+                            record_raw(shared, ctx, &rest);
+                            return End::Closed;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            let rest = wire.take(wire.buf.len());
+                            record_raw(shared, ctx, &rest);
+                            return e;
+                        }
+                    },
+                    Err(_) => return serve_raw(wire, ctx, shared).await,
+                }
+            };
+            let head_bytes = wire.take(head.len);
+            ctx.allow(head_bytes.len(), cap);
+            let headers = head.headers;
+            // Body.
+            if header(&headers, "Expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+                if let Err(e) = wire.write(b"HTTP/1.1 100 Continue\r\n\r\n").await {
+                    return e;
+                }
+            }
+            let mut body = Body {
+                kept: Vec::new(),
+                total: 0,
+            };
+            let chunked = header(&headers, "Transfer-Encoding")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+            let framing = if chunked {
+                read_chunked(&mut wire, &mut body, ctx, cap).await
+            } else if let Some(len) =
+                header(&headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok())
+            {
+                read_fixed(&mut wire, len, &mut body, ctx, cap).await
+            } else {
+                Ok(())
+            };
+            let decoded = header(&headers, "Content-Encoding")
+                .and_then(|enc| decode_body(enc, &body.kept, cap))
+                .unwrap_or_else(|| body.kept.clone());
+            // Where the client meant to go.
+            let host_header = header(&headers, "Host").map(str::to_string);
+            let host_only = host_header
+                .as_deref()
+                .map(strip_port)
+                .or(ctx.sni.clone())
+                .or(ctx.name.clone())
+                .unwrap_or_else(|| ctx.dst.ip().to_string())
+                .to_ascii_lowercase();
+            let scheme = if ctx.tls { "https" } else { "http" };
+            let default_port = if ctx.tls { 443 } else { 80 };
+            let authority = host_header.clone().unwrap_or_else(|| {
+                if ctx.dst.port() == default_port {
+                    host_only.clone()
+                } else {
+                    format!("{host_only}:{}", ctx.dst.port())
+                }
+            });
+            let (url, path) =
+                if head.target.starts_with("http://") || head.target.starts_with("https://") {
+                    let after = head.target.split_once("://").map(|(_, r)| r).unwrap_or("");
+                    let path = after
+                        .find('/')
+                        .map(|i| after[i..].to_string())
+                        .unwrap_or_else(|| "/".into());
+                    (head.target.clone(), path)
+                } else if head.method == "CONNECT" {
+                    (format!("{scheme}://{}", head.target), head.target.clone())
+                } else {
+                    (
+                        format!("{scheme}://{authority}{}", head.target),
+                        head.target.clone(),
+                    )
+                };
+            let response = if head.method == "CONNECT" {
+                None
+            } else {
+                let view = RequestView {
+                    method: &head.method,
+                    host: &host_only,
+                    path: &path,
+                    headers: &headers,
+                    body: &decoded,
+                    dst: ctx.dst,
+                    tls: ctx.tls,
+                };
+                Some(shared.responder.respond(&view))
+            };
+            let status = response.as_ref().map(|r| r.status).unwrap_or(200);
+            shared
+                .log
+                .stats
+                .http_requests
+                .fetch_add(1, Ordering::Relaxed);
+            shared.log.emit(EventKind::HttpRequest {
+                conn_id: ctx.id,
+                method: head.method.clone(),
+                url,
+                host: host_only.clone(),
+                path: path.clone(),
+                headers: headers.clone(),
+                body: body_text(&decoded),
+                body_bytes: body.total,
+                tls: ctx.tls,
+                response_status: status,
+            });
+            if let Err(e) = framing {
+                return e;
+            }
+            let Some(response) = response else {
+                // CONNECT: tunnel, then serve whatever comes inside as a new stream.
+                if let Err(e) = wire
+                    .write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                    .await
+                {
+                    return e;
+                }
+                if depth > 0 || ctx.tls {
+                    return serve_raw(wire, ctx, shared).await;
+                }
+                ctx.name = Some(strip_port(&head.target).to_ascii_lowercase());
+                if let Some(port) = head
+                    .target
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse().ok())
+                {
+                    ctx.dst = SocketAddr::new(ctx.dst.ip(), port);
+                }
+                let rest = std::mem::take(&mut wire.buf);
+                *protocol = "empty".into();
+                return serve(wire.io, rest, ctx, shared, protocol, 0).await;
+            };
+            let keep_alive = match header(&headers, "Connection").map(|v| v.to_ascii_lowercase()) {
+                Some(v) if v.contains("close") => false,
+                Some(v) if v.contains("keep-alive") => true,
+                _ => head.minor >= 1,
+            };
+            let mut out = format!(
+                "HTTP/1.1 {} {}\r\nServer: nginx\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n",
+                response.status,
+                respond::reason(response.status),
+                response.content_type,
+                if head.method == "HEAD" { 0 } else { response.body.len() },
+                if keep_alive { "keep-alive" } else { "close" },
+            );
+            for (k, v) in &response.headers {
+                out.push_str(&format!("{k}: {v}\r\n"));
+            }
+            out.push_str("\r\n");
+            let mut bytes = out.into_bytes();
+            if head.method != "HEAD" {
+                bytes.extend_from_slice(&response.body);
+            }
+            if let Err(e) = wire.write(&bytes).await {
+                return e;
+            }
+            if !keep_alive {
+                let _ = wire.io.shutdown().await;
+                return End::Closed;
+            }
+        }
+    })
+}
+
+fn strip_port(host: &str) -> String {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest).to_string();
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) && !h.contains(':') => h.to_string(),
+        _ => host.to_string(),
+    }
+}
+
+async fn dns_loop(sock: UdpSocket, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("dns recv: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let ans = shared.dns.answer(&buf[..n]);
+        if ans.response.is_none() {
+            shared.log.emit(EventKind::NetData {
+                conn_id: shared.conn_id(),
+                dst_addr: "?".into(),
+                dst_port: 53,
+                hex: hex_of(&buf[..n.min(4096)]),
+                printable: printable(&buf[..n.min(4096)]),
+                bytes: n as u64,
+            });
+        }
+        for ev in ans.events {
+            shared.log.stats.dns_queries.fetch_add(1, Ordering::Relaxed);
+            shared.log.emit(ev);
+        }
+        if let Some(resp) = ans.response {
+            if let Err(e) = sock.send_to(&resp, peer).await {
+                tracing::warn!(%peer, "dns send: {e}");
+            }
+        }
+    }
+}
+
+async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>) {
+    let local_port = sock.local_addr().map(|a| a.port()).unwrap_or(0);
+    let mut buf = vec![0u8; 65536];
+    // Per source flow: conn id and bytes captured so far.
+    let flows: Mutex<HashMap<SocketAddr, (u64, usize)>> = Mutex::new(HashMap::new());
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("udp recv: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        shared
+            .log
+            .stats
+            .udp_datagrams
+            .fetch_add(1, Ordering::Relaxed);
+        let dst = origdst::udp_original_dst(peer, local_port);
+        let (id, keep) = {
+            let Ok(mut f) = flows.lock() else { continue };
+            let entry = f.entry(peer).or_insert_with(|| (shared.conn_id(), 0));
+            let keep = n.min(shared.limits.capture_cap.saturating_sub(entry.1));
+            entry.1 += keep;
+            (entry.0, keep)
+        };
+        if keep == 0 {
+            continue;
+        }
+        shared.log.emit(EventKind::NetData {
+            conn_id: id,
+            dst_addr: dst
+                .map(|d| d.ip().to_string())
+                .unwrap_or_else(|| "?".into()),
+            dst_port: dst.map(|d| d.port()).unwrap_or(0),
+            hex: hex_of(&buf[..keep]),
+            printable: printable(&buf[..keep]),
+            bytes: n as u64,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_needs_enough_bytes() {
+        assert!(classify(b"", 80).is_none());
+        assert!(classify(b"GE", 80).is_none());
+        assert!(matches!(classify(b"GET /", 80), Some(Sniffed::Http)));
+        assert!(matches!(classify(b"\x16\x03\x01", 443), Some(Sniffed::Tls)));
+        assert!(matches!(classify(b"SSH-2.0", 22), Some(Sniffed::Raw)));
+        assert!(matches!(classify(b"\x00\x1c", 53), Some(Sniffed::Dns)));
+    }
+
+    #[test]
+    fn decoding_and_text() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"hello world").unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(decode_body("gzip", &gz, 100).unwrap(), b"hello world");
+        assert_eq!(decode_body("gzip", &gz, 5).unwrap(), b"hello");
+        let mut raw =
+            flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        raw.write_all(b"raw deflate").unwrap();
+        assert_eq!(
+            decode_body("deflate", &raw.finish().unwrap(), 100).unwrap(),
+            b"raw deflate"
+        );
+        assert!(decode_body("br", b"x", 10).is_none());
+        assert_eq!(body_text(b"abc"), "abc");
+        assert_eq!(body_text(&[0xff, 0]), "base64:/wA=");
+        assert_eq!(strip_port("a.example:8080"), "a.example");
+        assert_eq!(strip_port("[::1]:80"), "::1");
+    }
+}
