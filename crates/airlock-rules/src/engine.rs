@@ -108,7 +108,7 @@ fn render_value(v: &Value, path: &FieldPath) -> String {
         t.push('…');
         t
     } else if s.is_empty() {
-        "?".into()
+        "(none)".into()
     } else {
         s
     }
@@ -484,7 +484,7 @@ impl<'r> Evaluator<'r> {
         for (i, part) in rule.message.iter().enumerate() {
             match part {
                 Part::Lit(t) => s.push_str(t),
-                Part::Field(..) => s.push_str(parts.get(i).and_then(|p| p.as_deref()).unwrap_or("?")),
+                Part::Field(..) => s.push_str(parts.get(i).and_then(|p| p.as_deref()).unwrap_or("(none)")),
                 Part::Count => s.push_str(&count.map(|c| c.to_string()).unwrap_or_default()),
                 Part::Group => s.push_str(group.unwrap_or("")),
             }

@@ -504,8 +504,8 @@ fn decode_variants(s: &str) -> Vec<String> {
         out.push(d);
     }
     let mut tokens = 0;
-    for tok in body.split(|c: char| !(c.is_ascii_alphanumeric() || "+/=_-".contains(c))) {
-        if tok.len() >= 24 && tok.len() != compact.len() {
+    for tok in body.split(|c: char| !(c.is_ascii_alphanumeric() || "+/_-".contains(c))) {
+        if tok.len() >= 24 && tok.len() != compact.trim_end_matches('=').len() {
             if let Some(d) = try_decode_one(tok) {
                 out.push(d);
                 tokens += 1;
