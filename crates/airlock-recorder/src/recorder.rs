@@ -225,6 +225,16 @@ impl Recorder {
         self.stats.events += (out.len() - before) as u64;
     }
 
+    /// Processes and threads currently in the table (memory stays proportional to this).
+    pub fn live(&self) -> usize {
+        self.procs.len() + self.thread_of.len()
+    }
+
+    /// Calls waiting for their `resumed` half.
+    pub fn pending_calls(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Marks the trace as cut short (the caller saw the last line end without newline).
     pub fn mark_truncated(&mut self) {
         self.stats.truncated = true;
