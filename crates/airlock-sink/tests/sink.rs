@@ -12,7 +12,7 @@ use airlock_events::{Event, EventKind};
 use airlock_sink::{generate_ca, BaitConfig, CaPair, EventLog, Limits, Sink, SinkConfig};
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
 fn config(ca: Option<CaPair>) -> SinkConfig {
