@@ -79,6 +79,7 @@ pub fn render_html(report: &Report, timeline: Option<&Timeline>) -> String {
     network(&mut o, r);
     files(&mut o, r);
     notes(&mut o, r);
+    counts(&mut o, r);
     timeline_section(&mut o, r, timeline);
     let _ = write!(
         o,
@@ -501,6 +502,21 @@ fn files(o: &mut String, r: &Report) {
     o.push_str("</table>\n");
 }
 
+fn counts(o: &mut String, r: &Report) {
+    let c = &r.counts;
+    let n = |k: u64, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+    let line = [
+        n(c.events, "event", "events"),
+        n(c.processes, "process", "processes"),
+        n(c.files_written, "file written", "files written"),
+        n(c.connections, "connection", "connections"),
+        n(c.dns_queries, "DNS query", "DNS queries"),
+        n(c.http_requests, "HTTP request", "HTTP requests"),
+    ]
+    .join(" · ");
+    let _ = writeln!(o, "<p class=\"muted\">{line}</p>");
+}
+
 fn notes(o: &mut String, r: &Report) {
     if r.limits.is_empty() && r.notes.is_empty() && r.trace_gaps.is_empty() {
         return;
@@ -519,12 +535,6 @@ fn notes(o: &mut String, r: &Report) {
         let _ = writeln!(o, "<li>{}</li>", esc(n));
     }
     o.push_str("</ul>\n");
-    let c = &r.counts;
-    let _ = writeln!(
-        o,
-        "<p class=\"muted\">{} events · {} processes · {} files written · {} connections · {} DNS queries · {} HTTP requests</p>",
-        c.events, c.processes, c.files_written, c.connections, c.dns_queries, c.http_requests
-    );
 }
 
 fn timeline_section(o: &mut String, r: &Report, t: Option<&Timeline>) {

@@ -75,6 +75,19 @@ fn clean(s: &str) -> String {
     out
 }
 
+/// Cleaned and cut to fit `width` columns, keeping the end (for process chains, whose
+/// last element is the process that acted).
+fn fit_tail(s: &str, width: usize) -> String {
+    let s = clean(s);
+    let n = s.chars().count();
+    let width = width.max(8);
+    if n <= width {
+        return s;
+    }
+    let tail: String = s.chars().skip(n - (width - 1)).collect();
+    format!("…{tail}")
+}
+
 /// Cleaned and cut to fit `width` columns.
 fn fit(s: &str, width: usize) -> String {
     truncate(&clean(s), width.max(8))
@@ -216,7 +229,7 @@ fn findings(o: &mut String, r: &Report, st: &Style) {
                 fit(&e.summary, WIDTH.saturating_sub(6 + head.chars().count()))
             );
             if let Some(chain) = e.chain() {
-                let _ = writeln!(o, "      {}", st.dim(&fit(&chain, WIDTH - 6)));
+                let _ = writeln!(o, "      {}", st.dim(&fit_tail(&chain, WIDTH - 6)));
             }
         }
         if f.evidence.len() > EVIDENCE_SHOWN {
@@ -647,6 +660,12 @@ mod tests {
     fn control_characters_are_neutralised() {
         assert_eq!(clean("a\x1b[31mred\r\n"), "a\\x1b[31mred\\x0d\\x0a");
         assert_eq!(clean("\u{9b}2J"), "\\x9b2J");
+    }
+
+    #[test]
+    fn fit_tail_keeps_the_acting_process() {
+        assert_eq!(fit_tail("npm → sh → node → curl", 12), "…node → curl");
+        assert_eq!(fit_tail("short", 12), "short");
     }
 
     #[test]

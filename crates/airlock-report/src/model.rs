@@ -868,10 +868,10 @@ impl Builder<'_> {
             } => {
                 self.http_total += 1;
                 if self.network.http.len() < MAX_NETWORK_ITEMS {
-                    let body = r.own(body);
-                    let preview = truncate(&body, BODY_PREVIEW_CHARS);
-                    let body_truncated =
-                        preview.len() != body.len() || (body.len() as u64) < *body_bytes;
+                    // Judge the cut on the captured bytes, before redaction changes lengths.
+                    let body_truncated = body.chars().count() > BODY_PREVIEW_CHARS
+                        || (body.len() as u64) < *body_bytes;
+                    let preview = truncate(&r.own(body), BODY_PREVIEW_CHARS);
                     self.network.http.push(HttpEntry {
                         seq: ev.seq,
                         conn_id: *conn_id,

@@ -168,6 +168,13 @@ fn model_of_the_exfiltration_trace() {
         Some(true)
     );
     assert_eq!(r.network.http[0].method, "POST");
+    assert!(
+        !r.network.http[0].body_truncated,
+        "the whole 95-byte body was captured"
+    );
+    assert!(r.network.http[0]
+        .body_preview
+        .starts_with("token=[canary:npm-token]&host="));
     assert_eq!(r.network.tls[0].sni.as_deref(), Some("paste.evil.example"));
 
     // Files outside the package only.
@@ -703,4 +710,26 @@ fn snapshots_of_every_format() {
     snap!("exfil_sarif", render_sarif(&r).unwrap());
     snap!("exfil_osv", render_osv(&r, NOW).unwrap());
     snap!("exfil_html", render_html(&r, Some(&timeline)));
+}
+
+#[test]
+fn long_http_bodies_are_previewed_and_marked_cut() {
+    let (mut trace, judgement) = load();
+    for e in &mut trace.events {
+        if let EventKind::HttpRequest {
+            body, body_bytes, ..
+        } = &mut e.kind
+        {
+            *body = "é".repeat(5000);
+            *body_bytes = 10_000;
+        }
+    }
+    let r = Report::build(&trace.header, &trace.events, judgement, RunInfo::default());
+    let h = &r.network.http[0];
+    assert!(h.body_truncated);
+    assert_eq!(
+        h.body_preview.chars().count(),
+        airlock_report::BODY_PREVIEW_CHARS
+    );
+    assert!(h.body_preview.ends_with('…'));
 }
