@@ -116,16 +116,14 @@ fn verdict_box(o: &mut String, r: &Report, st: &Style) {
         .ecosystem
         .map(|e| format!(" ({e})"))
         .unwrap_or_default();
-    let pkg = fit(
-        &format!("{}{eco}", r.package.spec()),
-        WIDTH - label.len() - 30,
-    );
     let findings = match r.findings.len() {
         1 => "1 finding".to_string(),
         n => format!("{n} findings"),
     };
-    let right = format!("score {} · {findings}", fmt_score(r.score));
+    let right = fit(&format!("score {} · {findings}", fmt_score(r.score)), 40);
     let inner = WIDTH - 4;
+    let room = inner - label.chars().count() - 2 - right.chars().count() - 1;
+    let pkg = fit(&format!("{}{eco}", r.package.spec()), room);
     let used = label.chars().count() + 2 + pkg.chars().count() + right.chars().count();
     let pad = inner.saturating_sub(used).max(1);
     let _ = writeln!(o, "╭{}╮", "─".repeat(WIDTH - 2));
@@ -660,6 +658,40 @@ mod tests {
     fn control_characters_are_neutralised() {
         assert_eq!(clean("a\x1b[31mred\r\n"), "a\\x1b[31mred\\x0d\\x0a");
         assert_eq!(clean("\u{9b}2J"), "\\x9b2J");
+    }
+
+    #[test]
+    fn verdict_box_holds_long_names_and_scores() {
+        let mut r = crate::Report::build(
+            &airlock_events::TraceHeader {
+                schema_version: 1,
+                run_id: "r".repeat(150),
+                started_at: 0.0,
+                package: airlock_events::PackageRef {
+                    name: "n".repeat(150),
+                    version: "1.0.0-".to_string() + &"x".repeat(80),
+                    ..Default::default()
+                },
+                tool_version: "t".into(),
+                image: None,
+                persona: None,
+                home: None,
+                package_dir: None,
+                canaries: vec![],
+                notes: Default::default(),
+            },
+            &[],
+            crate::JudgementInput::not_evaluated(),
+            crate::RunInfo::default(),
+        );
+        r.score = 123_456_789.5;
+        r.ruleset = Some("h".repeat(200));
+        let out = render_human(&r, false);
+        for line in out.lines() {
+            assert!(line.chars().count() <= WIDTH, "{line}");
+        }
+        let first: Vec<usize> = out.lines().take(4).map(|l| l.chars().count()).collect();
+        assert_eq!(first, [WIDTH; 4], "the box is exactly {WIDTH} wide");
     }
 
     #[test]
