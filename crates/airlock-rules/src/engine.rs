@@ -27,9 +27,34 @@ pub const MAX_DISTINCT: usize = 10_000;
 const MAX_PROCS: usize = 200_000;
 const MAX_HOSTS: usize = 50_000;
 
-struct BoundStep {
+pub struct BoundStep {
     when: Vec<Cond>,
     unless: Vec<Cond>,
+}
+
+/// A rule's conditions compiled for one set of header variables.
+pub struct BoundRule {
+    steps: Vec<BoundStep>,
+    exceptions: Vec<Cond>,
+}
+
+/// Compiles every rule's conditions for these variables; `None` for a rule whose
+/// patterns cannot be compiled with them (it is skipped rather than failing the trace).
+pub fn bind_rules(rules: &[Rule], vars: &Vars) -> Vec<Option<BoundRule>> {
+    let bind_all = |cs: &[crate::matcher::RawCond]| -> Option<Vec<Cond>> {
+        cs.iter().map(|c| bind(c, vars).ok()).collect()
+    };
+    rules
+        .iter()
+        .map(|rule| {
+            let steps = rule
+                .steps
+                .iter()
+                .map(|s| Some(BoundStep { when: bind_all(&s.when)?, unless: bind_all(&s.unless)? }))
+                .collect::<Option<Vec<_>>>()?;
+            Some(BoundRule { steps, exceptions: bind_all(&rule.exceptions)? })
+        })
+        .collect()
 }
 
 struct Partial {
@@ -56,8 +81,7 @@ struct Group {
 
 struct RuleState<'r> {
     rule: &'r Rule,
-    steps: Vec<BoundStep>,
-    exceptions: Vec<Cond>,
+    bound: &'r BoundRule,
     partials: VecDeque<Partial>,
     groups: HashMap<String, Group>,
     findings: Vec<Finding>,
@@ -99,8 +123,20 @@ fn texts(leaves: Vec<Leaf>) -> Vec<String> {
 }
 
 fn render_value(v: &Value, path: &FieldPath) -> String {
-    let leaves = extract(v, path);
+    let mut leaves = extract(v, path);
     let is_chain = path.is_chain();
+    if is_chain && leaves.is_empty() {
+        // No recorded ancestry: name the process itself.
+        let p = v.get("proc");
+        let exe = p.and_then(|p| p.get("exe")).and_then(Value::as_str).unwrap_or("");
+        let pid = p.and_then(|p| p.get("pid")).and_then(Value::as_u64);
+        leaves.push(Leaf::Str(match (exe, pid) {
+            ("", Some(pid)) => format!("pid {pid}"),
+            ("", None) => "the package".to_string(),
+            (e, Some(pid)) => format!("{e} (pid {pid})"),
+            (e, None) => e.to_string(),
+        }));
+    }
     let sep = if is_chain { " → " } else { " " };
     let s = texts(leaves).join(sep);
     if s.chars().count() > 200 {
@@ -133,34 +169,22 @@ fn push_evidence(list: &mut Vec<Evidence>, e: Evidence) {
 
 impl<'r> Evaluator<'r> {
     /// Binds the rules to this trace's header (variables, ecosystem).
-    pub fn new(rules: &'r [Rule], manager_hosts: Vec<String>, header: &TraceHeader) -> Evaluator<'r> {
-        let vars = Vars { home: header.home.clone(), package_dir: header.package_dir.clone() };
+    pub fn new(
+        rules: &'r [Rule],
+        bound: &'r [Option<BoundRule>],
+        manager_hosts: Vec<String>,
+        header: &TraceHeader,
+    ) -> Evaluator<'r> {
         let eco = header.package.ecosystem;
         let mut states = Vec::new();
         let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
-        for rule in rules {
+        for (rule, b) in rules.iter().zip(bound) {
             if let Some(e) = eco {
                 if !rule.ecosystems.is_empty() && !rule.ecosystems.contains(&e) {
                     continue;
                 }
             }
-            // Rules were trial-bound at load time; a failure here can only come from a
-            // header value, and then the rule is skipped rather than the trace.
-            let bind_all = |cs: &[crate::matcher::RawCond]| -> Option<Vec<Cond>> {
-                cs.iter().map(|c| bind(c, &vars).ok()).collect()
-            };
-            let mut steps = Vec::new();
-            let mut ok = true;
-            for s in &rule.steps {
-                match (bind_all(&s.when), bind_all(&s.unless)) {
-                    (Some(when), Some(unless)) => steps.push(BoundStep { when, unless }),
-                    _ => ok = false,
-                }
-            }
-            let Some(exceptions) = bind_all(&rule.exceptions) else { continue };
-            if !ok {
-                continue;
-            }
+            let Some(b) = b else { continue };
             let ix = states.len();
             let mut types: Vec<&String> = rule.steps.iter().flat_map(|s| s.types.iter()).collect();
             types.sort();
@@ -170,8 +194,7 @@ impl<'r> Evaluator<'r> {
             }
             states.push(RuleState {
                 rule,
-                steps,
-                exceptions,
+                bound: b,
                 partials: VecDeque::new(),
                 groups: HashMap::new(),
                 findings: Vec::new(),
@@ -299,8 +322,8 @@ impl<'r> Evaluator<'r> {
         let spec = &st.rule.steps[step];
         spec.types.iter().any(|t| t == ev.kind.type_name())
             && self.in_scope(spec.scope, ev, v)
-            && st.steps[step].when.iter().all(|c| c.eval(v))
-            && !st.steps[step].unless.iter().any(|c| c.eval(v))
+            && st.bound.steps[step].when.iter().all(|c| c.eval(v))
+            && !st.bound.steps[step].unless.iter().any(|c| c.eval(v))
     }
 
     fn joins_hold(joins: &[Join], p: &Partial, v: &Value) -> bool {
@@ -357,7 +380,7 @@ impl<'r> Evaluator<'r> {
 
     fn rule_event(&mut self, ix: usize, ev: &Event, v: &Value) {
         let rule = self.rules[ix].rule;
-        if self.rules[ix].exceptions.iter().any(|c| c.eval(v)) {
+        if self.rules[ix].bound.exceptions.iter().any(|c| c.eval(v)) {
             return;
         }
         let n = rule.steps.len();

@@ -326,7 +326,13 @@ pub fn extract(ev: &Value, path: &FieldPath) -> Vec<Leaf> {
                     None => return out,
                 }
             }
-            leaves_of(cur, &mut out);
+            // `outcome` is `"ok"`, `"unknown"` or `{"err": "ENOENT"}`: read the errno.
+            match cur.get("err").and_then(Value::as_str) {
+                Some(errno) if cur.as_object().is_some_and(|o| o.len() == 1) => {
+                    out.push(Leaf::Str(errno.to_string()))
+                }
+                _ => leaves_of(cur, &mut out),
+            }
         }
     }
     out

@@ -13,7 +13,9 @@
 //!
 //! The rule language is documented in `rules/README.md`.
 
+use std::collections::HashMap;
 use std::io::BufRead;
+use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
 
 use airlock_events::{Finding, Record, TraceError, TraceHeader, TraceReader, Verdict};
@@ -43,9 +45,10 @@ pub use verdict::{FailOn, VerdictConfig};
 pub const MANAGER_HOSTS_LIST: &str = "package-manager-hosts";
 
 /// A loaded, checked set of rules with its lists and verdict configuration.
-#[derive(Debug, Clone)]
 pub struct Ruleset {
     rules: Vec<Rule>,
+    /// Conditions compiled per (home, package_dir); most runs share one.
+    bound: Mutex<HashMap<(Option<String>, Option<String>), Arc<Vec<Option<engine::BoundRule>>>>>,
     lists: compile::Lists,
     verdict: VerdictConfig,
     hash: String,
@@ -99,6 +102,12 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+impl std::fmt::Debug for Ruleset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ruleset").field("rules", &self.rules.len()).field("hash", &self.hash).finish()
+    }
 }
 
 impl Ruleset {
@@ -161,7 +170,7 @@ impl Ruleset {
             h.update(text.as_bytes());
             h.update([0]);
         }
-        Ok(Ruleset { rules, lists, verdict, hash: hex::encode(h.finalize()), root: dir.to_path_buf() })
+        Ok(Ruleset { rules, bound: Mutex::new(HashMap::new()), lists, verdict, hash: hex::encode(h.finalize()), root: dir.to_path_buf() })
     }
 
     /// Stable hash of the rules, lists and verdict config: the ruleset version.
@@ -206,7 +215,21 @@ impl Ruleset {
         I: IntoIterator<Item = Result<Record, TraceError>>,
     {
         let hosts = self.list(MANAGER_HOSTS_LIST).map(<[String]>::to_vec).unwrap_or_default();
-        let mut ev = engine::Evaluator::new(&self.rules, hosts, header);
+        let key = (header.home.clone(), header.package_dir.clone());
+        let bound = {
+            let mut cache = self.bound.lock().unwrap_or_else(|p| p.into_inner());
+            if cache.len() > 64 {
+                cache.clear();
+            }
+            cache
+                .entry(key)
+                .or_insert_with(|| {
+                    let vars = matcher::Vars { home: header.home.clone(), package_dir: header.package_dir.clone() };
+                    Arc::new(engine::bind_rules(&self.rules, &vars))
+                })
+                .clone()
+        };
+        let mut ev = engine::Evaluator::new(&self.rules, &bound, hosts, header);
         let mut read_error = None;
         for rec in records {
             match rec {
