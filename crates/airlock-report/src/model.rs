@@ -495,6 +495,13 @@ struct Builder<'h> {
 }
 
 impl Report {
+    /// Convenience for a whole trace in memory: completeness, gaps and duration come from
+    /// its footer.
+    pub fn from_trace(trace: &airlock_events::Trace, judgement: JudgementInput) -> Report {
+        let run = RunInfo::from_footer(&trace.header, trace.footer.as_ref());
+        Report::build(&trace.header, &trace.events, judgement, run)
+    }
+
     /// Builds the report in one pass over `events` (in trace order).
     pub fn build<'e>(
         header: &TraceHeader,

@@ -39,8 +39,7 @@ fn load() -> (Trace, JudgementInput) {
 
 fn build() -> (Trace, Report) {
     let (trace, judgement) = load();
-    let run = RunInfo::from_footer(&trace.header, trace.footer.as_ref());
-    let report = Report::build(&trace.header, &trace.events, judgement, run);
+    let report = Report::from_trace(&trace, judgement);
     (trace, report)
 }
 
