@@ -63,8 +63,9 @@ pub struct Aggregate {
 #[derive(Debug, Clone)]
 pub enum Part {
     Lit(String),
-    /// A field of the event that matched step `step` (the last step when `None`).
-    Field(Option<usize>, FieldPath),
+    /// A field of the event that matched step `step` (the last step when `None`);
+    /// `{name?}` is optional and renders as nothing when the event lacks the field.
+    Field(Option<usize>, FieldPath, bool),
     Count,
     Group,
 }
@@ -263,8 +264,10 @@ fn parse_template(
             ctx.err("bad-message", msg.span(), "unclosed `{` in message");
             return parts;
         };
-        let name = &rest[i + 1..i + end];
+        let raw = &rest[i + 1..i + end];
         rest = &rest[i + end + 1..];
+        let optional = raw.ends_with('?');
+        let name = raw.trim_end_matches('?');
         match name {
             "count" | "group" if aggregate => {
                 parts.push(if name == "count" { Part::Count } else { Part::Group })
@@ -279,7 +282,7 @@ fn parse_template(
                 };
                 let types = &steps[step.unwrap_or(steps.len().saturating_sub(1))].types;
                 match FieldPath::parse(path, types) {
-                    Ok(p) => parts.push(Part::Field(step, p)),
+                    Ok(p) => parts.push(Part::Field(step, p, optional)),
                     Err(e) => ctx.err("bad-message", msg.span(), format!("message placeholder `{{{name}}}`: {e}")),
                 }
             }

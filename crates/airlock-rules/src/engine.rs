@@ -358,13 +358,14 @@ impl<'r> Evaluator<'r> {
 
     fn render_parts(rule: &Rule, step: usize, last: bool, v: &Value, parts: &mut [Option<String>]) {
         for (i, part) in rule.message.iter().enumerate() {
-            if let Part::Field(s, path) = part {
+            if let Part::Field(s, path, optional) = part {
                 let mine = match s {
                     Some(s) => *s == step,
                     None => last,
                 };
                 if mine {
-                    parts[i] = Some(render_value(v, path));
+                    let text = render_value(v, path);
+                    parts[i] = Some(if *optional && text == "(none)" { String::new() } else { text });
                 }
             }
         }
