@@ -19,8 +19,8 @@ regexes! {
     RE_BECH32_ADDR = r"\bbc1[ac-hj-np-z02-9]{25,59}\b";
     RE_WALLET_ETH = r"0x\\?\[(?:a-fA-F0-9|0-9a-fA-F|a-f0-9|0-9a-f|A-Fa-f0-9|0-9A-Fa-f|a-fA-F\\d|\\da-fA-F)\\?\]\{40\}";
     RE_WALLET_BASE58 = r"HJ-NP|1-9A-HJ|a-km-z";
-    RE_WALLET_BTC = r"bc1\)?\??\[|\(bc1\||\[13\]\[";
-    RE_WALLET_TRX = r"\bT\[[1-9A-Za-z-]+\]\{33\}";
+    RE_WALLET_BTC = r"bc1\)?\??\[|\(bc1[qp]?\||\[13\]\[";
+    RE_WALLET_TRX = r"T\[[1-9A-Za-z-]{6,}\]\{3[34]\}";
     RE_WALLET_LTC = r"\[LM3?\]\[|ltc1";
     RE_WALLET_HOOK = r"window\.ethereum|ethereum\.request\s*\(|eth_sendTransaction|window\.solana|solana\.signTransaction|XMLHttpRequest\.prototype\.(?:open|send)\s*=|(?:window|globalThis|self|global)\.fetch\s*=[^=]|(?:^|[;{}\s])fetch\s*=\s*(?:async\s+)?function";
     RE_CLIPBOARD = r"navigator\.clipboard|clipboardData|execCommand\(\s*['\x22](?:copy|paste)|\bpyperclip\b|\bclipboardy\b|\bpbcopy\b|\bpbpaste\b|\bxclip\b|\bxsel\b|Get-Clipboard|Set-Clipboard|win32clipboard|clipboard_get\(|clipboard_append\(";

@@ -1,0 +1,199 @@
+//! Must-match and must-not-match assertions for the package static pass, over the
+//! fixture packages in `tests/fixtures/`.
+
+use std::path::PathBuf;
+
+use airlock_events::{EventKind, Source};
+use airlock_static::{ids, scan_dir, ScanOptions, ScanReport, Signal};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn scan(name: &str) -> ScanReport {
+    scan_dir(&fixture(name), &ScanOptions::default()).expect("scan")
+}
+
+fn find<'a>(r: &'a ScanReport, id: &str) -> Vec<&'a Signal> {
+    r.signals.iter().filter(|s| s.signal == id).collect()
+}
+
+fn assert_has(r: &ScanReport, id: &str, file: &str) {
+    assert!(
+        r.signals.iter().any(|s| s.signal == id && s.file == file),
+        "expected {id} in {file}; got {:#?}",
+        r.signals
+    );
+}
+
+fn assert_none(r: &ScanReport, id: &str) {
+    let hits = find(r, id);
+    assert!(hits.is_empty(), "unexpected {id}: {hits:#?}");
+}
+
+/// Signals that alone would push a package toward suspicious.
+const HIGH: &[&str] = &[
+    ids::OBFUSCATED,
+    ids::HEX_IDENTIFIERS,
+    ids::STRING_ARRAY_ROTATION,
+    ids::OBFUSCATOR_PATTERN,
+    ids::DECODE_EVAL,
+    ids::HIGH_ENTROPY,
+    ids::LONG_LINE,
+    ids::BASE64_BLOB,
+    ids::EMBEDDED_EXECUTABLE,
+    ids::ENDPOINT_EXFIL_SERVICE,
+    ids::INSTALL_SCRIPT_DOWNLOADS,
+    ids::INSTALL_SCRIPT_SHELL,
+    ids::WALLET_REGEX,
+    ids::WALLET_HOOK,
+    ids::BIDI_CONTROL,
+    ids::HOMOGLYPH_IDENTIFIER,
+    ids::PTH_EXEC,
+    ids::SETUP_CMDCLASS,
+    ids::DYNAMIC_CODE,
+];
+
+#[test]
+fn benign_native_addon_shows_only_manifest_facts() {
+    let r = scan("benign-native");
+    assert_has(&r, ids::INSTALL_SCRIPT, "package.json");
+    assert_has(&r, ids::INSTALL_SCRIPT_NATIVE_BUILD, "package.json");
+    assert_has(&r, ids::GYPFILE, "binding.gyp");
+    assert_has(&r, ids::BIN_ENTRY, "package.json");
+    let script = find(&r, ids::INSTALL_SCRIPT)[0];
+    assert_eq!(script.line, Some(6));
+    assert!(script.detail.contains("node-gyp rebuild"));
+    for id in HIGH {
+        assert_none(&r, id);
+    }
+    assert_none(&r, ids::INSTALL_SCRIPT_RUNS_FILE);
+}
+
+#[test]
+fn minified_bundle_is_minified_not_obfuscated() {
+    let r = scan("minified-bundle");
+    let m = find(&r, ids::MINIFIED);
+    assert_eq!(m.len(), 1, "{:#?}", r.signals);
+    let entropy = m[0].value.expect("entropy value");
+    assert!((4.0..5.6).contains(&entropy), "{entropy}");
+    for id in HIGH {
+        assert_none(&r, id);
+    }
+    assert_eq!(r.js_parsed, 1);
+}
+
+#[test]
+fn obfuscated_dropper_is_caught() {
+    let r = scan("obfuscated-dropper");
+    for id in [
+        ids::OBFUSCATED,
+        ids::HEX_IDENTIFIERS,
+        ids::STRING_ARRAY_ROTATION,
+        ids::OBFUSCATOR_PATTERN,
+        ids::DECODE_EVAL,
+        ids::BASE64_BLOB,
+        ids::ENDPOINT_IP,
+    ] {
+        assert_has(&r, id, "setup.js");
+    }
+    assert_has(&r, ids::INSTALL_SCRIPT_RUNS_FILE, "package.json");
+    let runs = find(&r, ids::INSTALL_SCRIPT_RUNS_FILE)[0];
+    assert!(runs.detail.contains("setup.js"), "{runs:?}");
+    let ob = find(&r, ids::OBFUSCATED)[0];
+    assert!(ob.value.unwrap_or(0.0) >= 3.0, "{ob:?}");
+    let de = find(&r, ids::DECODE_EVAL)[0];
+    assert_eq!(de.line, Some(7));
+    assert_none(&r, ids::MINIFIED);
+}
+
+#[test]
+fn pypi_setup_with_cmdclass_urllib_and_exec() {
+    let r = scan("pypi-evil-setup");
+    assert_has(&r, ids::SETUP_CMDCLASS, "setup.py");
+    assert_has(&r, ids::DECODE_EVAL, "setup.py");
+    assert_has(&r, ids::ENDPOINT_EXFIL_SERVICE, "setup.py");
+    let net = find(&r, ids::SETUP_PY_CODE);
+    assert!(
+        net.iter().any(|s| s.detail.starts_with("network")),
+        "{net:?}"
+    );
+    assert!(net.iter().any(|s| s.detail.starts_with("code")), "{net:?}");
+}
+
+#[test]
+fn benign_pypi_is_quiet() {
+    let r = scan("benign-pypi");
+    assert!(r.signals.is_empty(), "{:#?}", r.signals);
+}
+
+#[test]
+fn pth_that_execs() {
+    let r = scan("pypi-pth");
+    let p = find(&r, ids::PTH_EXEC);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].file, "src/zz_fixture.pth");
+    assert_eq!(p[0].value, Some(1.0));
+}
+
+#[test]
+fn trojan_source() {
+    let r = scan("trojan-source");
+    assert_has(&r, ids::BIDI_CONTROL, "index.js");
+    assert_has(&r, ids::HOMOGLYPH_IDENTIFIER, "index.js");
+    assert_eq!(find(&r, ids::BIDI_CONTROL)[0].line, Some(2));
+}
+
+#[test]
+fn wallet_hijack_shape() {
+    let r = scan("wallet-hijack");
+    assert_has(&r, ids::WALLET_REGEX, "index.js");
+    assert_has(&r, ids::WALLET_HOOK, "index.js");
+    let w = find(&r, ids::WALLET_REGEX)[0];
+    assert!(w.value.unwrap_or(0.0) >= 3.0, "{w:?}");
+    assert_none(&r, ids::OBFUSCATED);
+}
+
+#[test]
+fn size_cap_and_events() {
+    let r = scan_dir(
+        &fixture("minified-bundle"),
+        &ScanOptions {
+            max_file_bytes: 1024,
+            ..Default::default()
+        },
+    )
+    .expect("scan");
+    let skipped = find(&r, ids::FILE_SKIPPED);
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0].file, "dist/lib.min.js");
+    assert_none(&r, ids::MINIFIED);
+    let events = scan("obfuscated-dropper").events(1.0);
+    assert!(!events.is_empty());
+    for e in &events {
+        assert_eq!(e.phase, "static");
+        assert_eq!(e.source, Source::Static);
+        assert_eq!(e.kind.type_name(), "static.signal");
+        assert!(matches!(&e.kind, EventKind::StaticSignal { signal, .. } if !signal.is_empty()));
+    }
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("f");
+    std::fs::write(&file, "x").expect("write");
+    assert!(scan_dir(&file, &ScanOptions::default()).is_err());
+}
+
+#[test]
+fn embedded_executable_in_package() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut elf = vec![0x7f, b'E', b'L', b'F', 2, 1, 1, 0];
+    elf.resize(256, 0);
+    std::fs::create_dir_all(tmp.path().join("lib")).expect("mkdir");
+    std::fs::write(tmp.path().join("lib/data.bin"), &elf).expect("write");
+    std::fs::write(tmp.path().join("lib/readme.txt"), "ELF is a format").expect("write");
+    let r = scan_dir(tmp.path(), &ScanOptions::default()).expect("scan");
+    let e = find(&r, ids::EMBEDDED_EXECUTABLE);
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].file, "lib/data.bin");
+}
