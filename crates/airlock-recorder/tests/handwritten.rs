@@ -99,6 +99,9 @@ fn interleaved_unfinished_calls_join_per_pid() {
 fn escapes_in_argv_and_paths() {
     let t = r#"5 1.0 execve("/bin/sh", ["sh", "-c", "echo \"a\tb\"\nx\\y \x41\101"], []) = 0
 5 1.1 openat(AT_FDCWD</tmp>, "we\"ird\\na\x6de\n", O_WRONLY|O_CREAT, 0644) = 3</tmp/we"ird\\name\n>
+5 1.2 chdir("/tmp/a\76b") = 0
+5 1.3 mkdir("\303\274", 0777) = 0
+5 1.4 fchmod(3</tmp/a\76b/\303\274>, 0700) = 0
 "#;
     let (ev, _) = parse_str(cfg(), t);
     match &exec_of(&ev, "sh").kind {
