@@ -116,24 +116,45 @@ fn agent() -> ureq::Agent {
 }
 
 /// Fetches `name@version` from `registry` into `dest_dir` and verifies its integrity.
-pub fn fetch(registry: &str, name: &str, version: &str, dest_dir: &Path) -> Result<Fetched, RegistryError> {
+pub fn fetch(
+    registry: &str,
+    name: &str,
+    version: &str,
+    dest_dir: &Path,
+) -> Result<Fetched, RegistryError> {
     let registry = registry.trim_end_matches('/');
     let url = format!("{registry}/{}", name.replace('/', "%2f"));
     let resp = agent()
         .get(&url)
-        .set("Accept", "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8")
+        .set(
+            "Accept",
+            "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8",
+        )
         .call();
     let resp = match resp {
         Ok(r) => r,
         Err(ureq::Error::Status(404, _)) => {
-            return Err(RegistryError::NotFound { what: format!("npm package {name}"), registry: registry.into() })
+            return Err(RegistryError::NotFound {
+                what: format!("npm package {name}"),
+                registry: registry.into(),
+            })
         }
-        Err(e) => return Err(RegistryError::Http { url, message: e.to_string() }),
+        Err(e) => {
+            return Err(RegistryError::Http {
+                url,
+                message: e.to_string(),
+            })
+        }
     };
-    let doc: Packument = resp
-        .into_json()
-        .map_err(|e| RegistryError::Http { url: url.clone(), message: format!("bad packument: {e}") })?;
-    let resolved = doc.dist_tags.get(version).cloned().unwrap_or_else(|| version.to_string());
+    let doc: Packument = resp.into_json().map_err(|e| RegistryError::Http {
+        url: url.clone(),
+        message: format!("bad packument: {e}"),
+    })?;
+    let resolved = doc
+        .dist_tags
+        .get(version)
+        .cloned()
+        .unwrap_or_else(|| version.to_string());
     let Some(v) = doc.versions.get(&resolved) else {
         let mut recent: Vec<&String> = doc.versions.keys().collect();
         recent.reverse();
@@ -141,7 +162,11 @@ pub fn fetch(registry: &str, name: &str, version: &str, dest_dir: &Path) -> Resu
         return Err(RegistryError::NotFound {
             what: format!(
                 "version {version} of {name} (known: {}{})",
-                recent.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+                recent
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if doc.versions.len() > 5 { ", …" } else { "" }
             ),
             registry: registry.into(),
@@ -149,10 +174,20 @@ pub fn fetch(registry: &str, name: &str, version: &str, dest_dir: &Path) -> Resu
     };
     let tarball_url = v.dist.tarball.clone();
     let bytes = download(&tarball_url)?;
-    let integrity = verify_integrity(&bytes, v.dist.integrity.as_deref(), v.dist.shasum.as_deref())
-        .map_err(|message| RegistryError::Integrity { url: tarball_url.clone(), message })?;
+    let integrity = verify_integrity(
+        &bytes,
+        v.dist.integrity.as_deref(),
+        v.dist.shasum.as_deref(),
+    )
+    .map_err(|message| RegistryError::Integrity {
+        url: tarball_url.clone(),
+        message,
+    })?;
     let file = dest_dir.join(tarball_file_name(name, &resolved));
-    std::fs::write(&file, &bytes).map_err(|e| RegistryError::Io { path: file.clone(), source: e })?;
+    std::fs::write(&file, &bytes).map_err(|e| RegistryError::Io {
+        path: file.clone(),
+        source: e,
+    })?;
     Ok(Fetched {
         path: file,
         name: name.to_string(),
@@ -163,24 +198,34 @@ pub fn fetch(registry: &str, name: &str, version: &str, dest_dir: &Path) -> Resu
 }
 
 fn download(url: &str) -> Result<Vec<u8>, RegistryError> {
-    let resp = agent()
-        .get(url)
-        .call()
-        .map_err(|e| RegistryError::Http { url: url.into(), message: e.to_string() })?;
+    let resp = agent().get(url).call().map_err(|e| RegistryError::Http {
+        url: url.into(),
+        message: e.to_string(),
+    })?;
     let mut bytes = Vec::new();
     resp.into_reader()
         .take(MAX_TARBALL + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| RegistryError::Http { url: url.into(), message: e.to_string() })?;
+        .map_err(|e| RegistryError::Http {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
     if bytes.len() as u64 > MAX_TARBALL {
-        return Err(RegistryError::Http { url: url.into(), message: "tarball larger than 512 MiB".into() });
+        return Err(RegistryError::Http {
+            url: url.into(),
+            message: "tarball larger than 512 MiB".into(),
+        });
     }
     Ok(bytes)
 }
 
 /// Checks `bytes` against an SRI string (strongest algorithm wins) or a sha1 shasum;
 /// returns the integrity string that matched, or why it did not.
-pub fn verify_integrity(bytes: &[u8], sri: Option<&str>, shasum: Option<&str>) -> Result<String, String> {
+pub fn verify_integrity(
+    bytes: &[u8],
+    sri: Option<&str>,
+    shasum: Option<&str>,
+) -> Result<String, String> {
     let b64 = base64::engine::general_purpose::STANDARD;
     if let Some(sri) = sri {
         let mut best: Option<(u8, &str, &str)> = None;
@@ -209,7 +254,9 @@ pub fn verify_integrity(bytes: &[u8], sri: Option<&str>, shasum: Option<&str>) -
             return if actual == digest {
                 Ok(format!("{alg}-{actual}"))
             } else {
-                Err(format!("{alg} mismatch: registry says {digest}, downloaded bytes hash to {actual}"))
+                Err(format!(
+                    "{alg} mismatch: registry says {digest}, downloaded bytes hash to {actual}"
+                ))
             };
         }
     }
@@ -218,7 +265,9 @@ pub fn verify_integrity(bytes: &[u8], sri: Option<&str>, shasum: Option<&str>) -
         return if actual.eq_ignore_ascii_case(shasum) {
             Ok(format!("sha1-{}", b64.encode(sha1::Sha1::digest(bytes))))
         } else {
-            Err(format!("sha1 mismatch: registry says {shasum}, downloaded bytes hash to {actual}"))
+            Err(format!(
+                "sha1 mismatch: registry says {shasum}, downloaded bytes hash to {actual}"
+            ))
         };
     }
     Err("the registry gave no integrity hash for this version".into())
@@ -226,26 +275,49 @@ pub fn verify_integrity(bytes: &[u8], sri: Option<&str>, shasum: Option<&str>) -
 
 /// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz` (npm pack's naming).
 pub fn tarball_file_name(name: &str, version: &str) -> String {
-    format!("{}-{}.tgz", name.trim_start_matches('@').replace('/', "-"), version)
+    format!(
+        "{}-{}.tgz",
+        name.trim_start_matches('@').replace('/', "-"),
+        version
+    )
 }
 
 /// Reads package.json out of an npm tarball without unpacking anything to disk.
 pub fn read_manifest(tgz: &Path) -> Result<Manifest, RegistryError> {
-    let bad = |message: String| RegistryError::BadArtifact { path: tgz.to_path_buf(), message };
-    let file = std::fs::File::open(tgz).map_err(|e| RegistryError::Io { path: tgz.to_path_buf(), source: e })?;
+    let bad = |message: String| RegistryError::BadArtifact {
+        path: tgz.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(tgz).map_err(|e| RegistryError::Io {
+        path: tgz.to_path_buf(),
+        source: e,
+    })?;
     let mut magic = [0u8; 2];
     let mut f = std::io::BufReader::new(file);
     use std::io::BufRead;
-    let head = f.fill_buf().map_err(|e| RegistryError::Io { path: tgz.to_path_buf(), source: e })?;
-    magic.copy_from_slice(head.get(..2).ok_or_else(|| bad("file is empty or too short".into()))?);
+    let head = f.fill_buf().map_err(|e| RegistryError::Io {
+        path: tgz.to_path_buf(),
+        source: e,
+    })?;
+    magic.copy_from_slice(
+        head.get(..2)
+            .ok_or_else(|| bad("file is empty or too short".into()))?,
+    );
     if magic != [0x1f, 0x8b] {
-        return Err(bad("not a gzip-compressed tarball (an npm package is a .tgz)".into()));
+        return Err(bad(
+            "not a gzip-compressed tarball (an npm package is a .tgz)".into(),
+        ));
     }
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
-    let entries = archive.entries().map_err(|e| bad(format!("corrupt tarball: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("corrupt tarball: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| bad(format!("corrupt tarball: {e}")))?;
-        let path = entry.path().map_err(|e| bad(format!("corrupt tarball: {e}")))?.into_owned();
+        let path = entry
+            .path()
+            .map_err(|e| bad(format!("corrupt tarball: {e}")))?
+            .into_owned();
         let comps: Vec<_> = path.components().collect();
         if comps.len() == 2 && path.file_name().is_some_and(|n| n == "package.json") {
             let mut text = String::new();
@@ -254,38 +326,61 @@ pub fn read_manifest(tgz: &Path) -> Result<Manifest, RegistryError> {
                 .take(4 << 20)
                 .read_to_string(&mut text)
                 .map_err(|e| bad(format!("reading {}: {e}", path.display())))?;
-            let m: Manifest =
-                serde_json::from_str(&text).map_err(|e| bad(format!("{} is not valid JSON: {e}", path.display())))?;
+            let m: Manifest = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{} is not valid JSON: {e}", path.display())))?;
             if m.name.is_empty() || m.version.is_empty() {
                 return Err(bad(format!("{} has no name or version", path.display())));
             }
             return Ok(m);
         }
     }
-    Err(bad("not an npm package: no package.json at the top level of the tarball".into()))
+    Err(bad(
+        "not an npm package: no package.json at the top level of the tarball".into(),
+    ))
 }
 
 /// Packs a package directory into a `.tgz` like `npm pack` (top folder `package/`),
 /// leaving out node_modules and VCS folders. Returns the manifest read from the directory.
 pub fn pack_dir(dir: &Path, dest: &Path) -> Result<Manifest, RegistryError> {
     let pj = dir.join("package.json");
-    let text = std::fs::read_to_string(&pj).map_err(|e| RegistryError::Io { path: pj.clone(), source: e })?;
-    let m: Manifest = serde_json::from_str(&text)
-        .map_err(|e| RegistryError::BadArtifact { path: pj.clone(), message: format!("not valid JSON: {e}") })?;
+    let text = std::fs::read_to_string(&pj).map_err(|e| RegistryError::Io {
+        path: pj.clone(),
+        source: e,
+    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| RegistryError::BadArtifact {
+        path: pj.clone(),
+        message: format!("not valid JSON: {e}"),
+    })?;
     if m.name.is_empty() || m.version.is_empty() {
-        return Err(RegistryError::BadArtifact { path: pj, message: "package.json has no name or version".into() });
+        return Err(RegistryError::BadArtifact {
+            path: pj,
+            message: "package.json has no name or version".into(),
+        });
     }
-    let out = std::fs::File::create(dest).map_err(|e| RegistryError::Io { path: dest.to_path_buf(), source: e })?;
+    let out = std::fs::File::create(dest).map_err(|e| RegistryError::Io {
+        path: dest.to_path_buf(),
+        source: e,
+    })?;
     let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
     let mut builder = tar::Builder::new(gz);
     builder.follow_symlinks(false);
-    let io = |e: std::io::Error| RegistryError::Io { path: dir.to_path_buf(), source: e };
+    let io = |e: std::io::Error| RegistryError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    };
     add_dir(&mut builder, dir, Path::new("package")).map_err(io)?;
-    builder.into_inner().and_then(|gz| gz.finish()).map_err(io)?;
+    builder
+        .into_inner()
+        .and_then(|gz| gz.finish())
+        .map_err(io)?;
     Ok(m)
 }
 
-fn add_dir<W: std::io::Write>(b: &mut tar::Builder<W>, dir: &Path, prefix: &Path) -> std::io::Result<()> {
+fn add_dir<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    prefix: &Path,
+) -> std::io::Result<()> {
     let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
@@ -328,11 +423,17 @@ pub fn prepare_project(
     let project = work.join("project");
     let cache = work.join("npm-cache");
     for d in [&project, &cache] {
-        std::fs::create_dir_all(d).map_err(|e| RegistryError::Io { path: d.clone(), source: e })?;
+        std::fs::create_dir_all(d).map_err(|e| RegistryError::Io {
+            path: d.clone(),
+            source: e,
+        })?;
     }
     let target_file = tarball_file_name(&manifest.name, &manifest.version);
     let dest = project.join(&target_file);
-    std::fs::copy(tgz, &dest).map_err(|e| RegistryError::Io { path: dest.clone(), source: e })?;
+    std::fs::copy(tgz, &dest).map_err(|e| RegistryError::Io {
+        path: dest.clone(),
+        source: e,
+    })?;
     let pj = serde_json::json!({
         "name": "app",
         "version": "1.0.0",
@@ -340,8 +441,12 @@ pub fn prepare_project(
         "dependencies": { &manifest.name: format!("file:{target_file}") }
     });
     let pj_path = project.join("package.json");
-    std::fs::write(&pj_path, serde_json::to_vec_pretty(&pj).unwrap_or_default())
-        .map_err(|e| RegistryError::Io { path: pj_path.clone(), source: e })?;
+    std::fs::write(&pj_path, serde_json::to_vec_pretty(&pj).unwrap_or_default()).map_err(|e| {
+        RegistryError::Io {
+            path: pj_path.clone(),
+            source: e,
+        }
+    })?;
     let npm = |args: &[&str]| -> Result<String, RegistryError> {
         let out = Command::new("npm")
             .args(args)
@@ -349,24 +454,43 @@ pub fn prepare_project(
             .arg(&cache)
             .arg("--registry")
             .arg(registry)
-            .args(["--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error", "--update-notifier=false"])
+            .args([
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--update-notifier=false",
+            ])
             .current_dir(&project)
             .env("npm_config_yes", "true")
             .output()
-            .map_err(|e| RegistryError::Tool { tool: "npm".into(), message: e.to_string() })?;
+            .map_err(|e| RegistryError::Tool {
+                tool: "npm".into(),
+                message: e.to_string(),
+            })?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            let err: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
-            return Err(RegistryError::Resolve { message: err.join("\n") });
+            let err: Vec<&str> = err
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(12)
+                .collect();
+            return Err(RegistryError::Resolve {
+                message: err.join("\n"),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     };
     npm(&["install", "--package-lock-only"])?;
     let lock_path = project.join("package-lock.json");
-    let lock_text =
-        std::fs::read_to_string(&lock_path).map_err(|e| RegistryError::Io { path: lock_path.clone(), source: e })?;
-    let lock: serde_json::Value = serde_json::from_str(&lock_text)
-        .map_err(|e| RegistryError::Resolve { message: format!("package-lock.json: {e}") })?;
+    let lock_text = std::fs::read_to_string(&lock_path).map_err(|e| RegistryError::Io {
+        path: lock_path.clone(),
+        source: e,
+    })?;
+    let lock: serde_json::Value =
+        serde_json::from_str(&lock_text).map_err(|e| RegistryError::Resolve {
+            message: format!("package-lock.json: {e}"),
+        })?;
     let mut specs = Vec::new();
     if let Some(pkgs) = lock.get("packages").and_then(|p| p.as_object()) {
         for (key, entry) in pkgs {
@@ -387,7 +511,12 @@ pub fn prepare_project(
         args.extend(chunk.iter().map(|s| s.as_str()));
         npm(&args)?;
     }
-    Ok(PreparedProject { project_dir: project, cache_dir: cache, target_file, dependencies: specs.len() })
+    Ok(PreparedProject {
+        project_dir: project,
+        cache_dir: cache,
+        target_file,
+        dependencies: specs.len(),
+    })
 }
 
 #[cfg(test)]
@@ -396,10 +525,22 @@ mod tests {
 
     #[test]
     fn specs() {
-        assert_eq!(parse_spec("left-pad@1.3.0"), Some(("left-pad".into(), "1.3.0".into())));
-        assert_eq!(parse_spec("@types/node@20.1.0"), Some(("@types/node".into(), "20.1.0".into())));
-        assert_eq!(parse_spec("@types/node"), Some(("@types/node".into(), "latest".into())));
-        assert_eq!(parse_spec("express"), Some(("express".into(), "latest".into())));
+        assert_eq!(
+            parse_spec("left-pad@1.3.0"),
+            Some(("left-pad".into(), "1.3.0".into()))
+        );
+        assert_eq!(
+            parse_spec("@types/node@20.1.0"),
+            Some(("@types/node".into(), "20.1.0".into()))
+        );
+        assert_eq!(
+            parse_spec("@types/node"),
+            Some(("@types/node".into(), "latest".into()))
+        );
+        assert_eq!(
+            parse_spec("express"),
+            Some(("express".into(), "latest".into()))
+        );
         assert_eq!(parse_spec("a/b@1"), None);
         assert_eq!(parse_spec("@x@1"), None);
         assert_eq!(parse_spec("x@"), None);
@@ -411,7 +552,9 @@ mod tests {
         let data = b"hello";
         let sri = format!("sha512-{}", b64.encode(sha2::Sha512::digest(data)));
         assert_eq!(verify_integrity(data, Some(&sri), None).unwrap(), sri);
-        assert!(verify_integrity(b"hellp", Some(&sri), None).unwrap_err().contains("mismatch"));
+        assert!(verify_integrity(b"hellp", Some(&sri), None)
+            .unwrap_err()
+            .contains("mismatch"));
         let sha1 = hex::encode(sha1::Sha1::digest(data));
         assert!(verify_integrity(data, None, Some(&sha1)).is_ok());
         assert!(verify_integrity(b"x", None, Some(&sha1)).is_err());
@@ -426,7 +569,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pkg = dir.path().join("pkg");
         std::fs::create_dir_all(pkg.join("node_modules/x")).unwrap();
-        std::fs::write(pkg.join("package.json"), r#"{"name":"demo","version":"1.2.3","scripts":{"postinstall":"node i.js"}}"#).unwrap();
+        std::fs::write(
+            pkg.join("package.json"),
+            r#"{"name":"demo","version":"1.2.3","scripts":{"postinstall":"node i.js"}}"#,
+        )
+        .unwrap();
         std::fs::write(pkg.join("i.js"), "1").unwrap();
         std::fs::write(pkg.join("node_modules/x/a.js"), "1").unwrap();
         let tgz = dir.path().join("demo.tgz");
@@ -435,15 +582,26 @@ mod tests {
         assert_eq!((m.name.as_str(), m.version.as_str()), ("demo", "1.2.3"));
         assert_eq!(m.install_scripts(), vec![("postinstall", "node i.js")]);
         // node_modules is not packed
-        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&tgz).unwrap()));
-        let names: Vec<String> =
-            a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(&tgz).unwrap(),
+        ));
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
         assert!(names.contains(&"package/i.js".to_string()));
-        assert!(!names.iter().any(|n| n.contains("node_modules")), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n.contains("node_modules")),
+            "{names:?}"
+        );
 
         let bad = dir.path().join("bad.tgz");
         std::fs::write(&bad, b"this is not gzip").unwrap();
-        assert!(read_manifest(&bad).unwrap_err().to_string().contains("not a gzip"));
+        assert!(read_manifest(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not a gzip"));
         let mut cut = std::fs::read(&tgz).unwrap();
         cut.truncate(cut.len() / 2);
         std::fs::write(&bad, &cut).unwrap();
@@ -451,6 +609,9 @@ mod tests {
         let r = read_manifest(&bad);
         assert!(r.is_err() || r.unwrap().name == "demo");
         std::fs::write(&bad, [0x1f, 0x8b, 0, 0]).unwrap();
-        assert!(read_manifest(&bad).unwrap_err().to_string().contains("corrupt"));
+        assert!(read_manifest(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("corrupt"));
     }
 }

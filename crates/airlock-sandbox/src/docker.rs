@@ -27,7 +27,10 @@ pub async fn connect() -> Result<Docker, SandboxError> {
         .negotiate_version()
         .await
         .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
-    docker.ping().await.map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
+    docker
+        .ping()
+        .await
+        .map_err(|e| SandboxError::EngineUnavailable(e.to_string()))?;
     Ok(docker)
 }
 
@@ -81,10 +84,16 @@ impl Tracker {
 }
 
 pub(crate) async fn remove_container(docker: &Docker, id: &str) {
-    let opts = RemoveContainerOptions { force: true, v: true, ..Default::default() };
+    let opts = RemoveContainerOptions {
+        force: true,
+        v: true,
+        ..Default::default()
+    };
     match docker.remove_container(id, Some(opts)).await {
         Ok(()) => tracing::debug!(container = id, "removed"),
-        Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
         Err(e) => tracing::warn!(container = id, error = %e, "could not remove container"),
     }
 }
@@ -96,7 +105,11 @@ pub async fn gc(docker: &Docker, all: bool) -> Result<Vec<String>, SandboxError>
     let mut filters = HashMap::new();
     filters.insert("label".to_string(), vec![format!("{LABEL}=1")]);
     let list = docker
-        .list_containers(Some(ListContainersOptions { all: true, filters, ..Default::default() }))
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters,
+            ..Default::default()
+        }))
         .await
         .map_err(SandboxError::docker("listing airlock containers"))?;
     let mut removed = Vec::new();

@@ -28,7 +28,9 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
-    pub(crate) fn docker(context: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> Self {
+    pub(crate) fn docker(
+        context: impl Into<String>,
+    ) -> impl FnOnce(bollard::errors::Error) -> Self {
         let context = context.into();
         move |source| SandboxError::Docker { context, source }
     }

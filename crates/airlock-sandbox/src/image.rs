@@ -14,8 +14,14 @@ use crate::error::SandboxError;
 /// Files of `sandbox-images/sandbox/`, relative paths in byte order. A test checks this
 /// list against the directory, so a new recipe file cannot be forgotten here.
 pub const RECIPE: &[(&str, &[u8])] = &[
-    ("Dockerfile", include_bytes!("../../../sandbox-images/sandbox/Dockerfile")),
-    ("packages.txt", include_bytes!("../../../sandbox-images/sandbox/packages.txt")),
+    (
+        "Dockerfile",
+        include_bytes!("../../../sandbox-images/sandbox/Dockerfile"),
+    ),
+    (
+        "packages.txt",
+        include_bytes!("../../../sandbox-images/sandbox/packages.txt"),
+    ),
     (
         "rootfs/opt/airlock/bin/fs-snapshot",
         include_bytes!("../../../sandbox-images/sandbox/rootfs/opt/airlock/bin/fs-snapshot"),
@@ -23,6 +29,10 @@ pub const RECIPE: &[(&str, &[u8])] = &[
     (
         "rootfs/opt/airlock/bin/import-npm.js",
         include_bytes!("../../../sandbox-images/sandbox/rootfs/opt/airlock/bin/import-npm.js"),
+    ),
+    (
+        "rootfs/opt/airlock/bin/run-phase",
+        include_bytes!("../../../sandbox-images/sandbox/rootfs/opt/airlock/bin/run-phase"),
     ),
 ];
 
@@ -51,7 +61,10 @@ pub fn recipe_hash(files: &[(&str, &[u8])]) -> String {
 /// Writes the embedded recipe and builder into `dir` (mode 0755 for scripts).
 pub fn write_recipe(dir: &Path) -> Result<(), SandboxError> {
     use std::os::unix::fs::PermissionsExt;
-    let io = |path: &Path, e: std::io::Error| SandboxError::Io { path: path.to_path_buf(), source: e };
+    let io = |path: &Path, e: std::io::Error| SandboxError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
     for (rel, content) in RECIPE {
         let path = dir.join("sandbox").join(rel);
         if let Some(parent) = path.parent() {
@@ -80,7 +93,10 @@ pub async fn ensure_image(docker: &bollard::Docker) -> Result<String, SandboxErr
     let dir = tempfile::Builder::new()
         .prefix("airlock-recipe-")
         .tempdir()
-        .map_err(|e| SandboxError::Io { path: std::env::temp_dir(), source: e })?;
+        .map_err(|e| SandboxError::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        })?;
     write_recipe(dir.path())?;
     let mut stderr = std::io::stderr();
     let _ = writeln!(
@@ -93,9 +109,14 @@ pub async fn ensure_image(docker: &bollard::Docker) -> Result<String, SandboxErr
         .stderr(Stdio::inherit())
         .status()
         .await
-        .map_err(|e| SandboxError::Io { path: dir.path().join("build-image"), source: e })?;
+        .map_err(|e| SandboxError::Io {
+            path: dir.path().join("build-image"),
+            source: e,
+        })?;
     if !status.success() {
-        return Err(SandboxError::ImageBuild(format!("build-image exited with {status}")));
+        return Err(SandboxError::ImageBuild(format!(
+            "build-image exited with {status}"
+        )));
     }
     docker
         .inspect_image(&tag)
@@ -131,7 +152,10 @@ mod tests {
         on_disk.sort();
         let mut embedded: Vec<String> = RECIPE.iter().map(|(p, _)| p.to_string()).collect();
         embedded.sort();
-        assert_eq!(on_disk, embedded, "update image::RECIPE to match sandbox-images/sandbox");
+        assert_eq!(
+            on_disk, embedded,
+            "update image::RECIPE to match sandbox-images/sandbox"
+        );
     }
 
     #[test]

@@ -26,9 +26,6 @@ pub struct Limits {
     /// CPUs in units of 1e-9.
     pub nano_cpus: i64,
     pub pids: i64,
-    /// RLIMIT_NPROC of the package's user, below `pids`, so a fork bomb cannot take the
-    /// last process slots the orchestrator needs to stop it and collect the trace.
-    pub nproc: u32,
     /// Sizes (bytes) of the writable areas.
     pub home_bytes: u64,
     pub work_bytes: u64,
@@ -45,7 +42,6 @@ impl Default for Limits {
             memory_bytes: 3 << 30,
             nano_cpus: 2_000_000_000,
             pids: 512,
-            nproc: 384,
             home_bytes: 512 << 20,
             work_bytes: 1 << 30,
             tmp_bytes: 256 << 20,
@@ -66,7 +62,12 @@ pub struct UserSpec {
 
 impl Default for UserSpec {
     fn default() -> Self {
-        UserSpec { name: "runner".into(), uid: 1001, gid: 1001, home: "/home/runner".into() }
+        UserSpec {
+            name: "runner".into(),
+            uid: 1001,
+            gid: 1001,
+            home: "/home/runner".into(),
+        }
     }
 }
 
@@ -132,7 +133,11 @@ pub struct ExecOutput {
     pub text: Vec<u8>,
     pub total_bytes: u64,
     pub truncated: bool,
+    /// The last bytes seen (up to 8 KiB), so the end of a long output is never lost.
+    pub last: Vec<u8>,
 }
+
+const LAST_KEEP: usize = 8 << 10;
 
 impl ExecOutput {
     fn push(&mut self, bytes: &[u8], cap: usize) {
@@ -142,11 +147,20 @@ impl ExecOutput {
             self.truncated = true;
         }
         self.text.extend_from_slice(&bytes[..room.min(bytes.len())]);
+        self.last
+            .extend_from_slice(&bytes[bytes.len().saturating_sub(LAST_KEEP)..]);
+        if self.last.len() > 2 * LAST_KEEP {
+            self.last.drain(..self.last.len() - LAST_KEEP);
+        }
     }
 
-    /// The last `n` lines as text.
+    /// The last `n` lines as text (from the end of the output even when it was cut).
     pub fn tail(&self, n: usize) -> String {
-        let s = String::from_utf8_lossy(&self.text);
+        let s = String::from_utf8_lossy(if self.truncated {
+            &self.last
+        } else {
+            &self.text
+        });
         let lines: Vec<&str> = s.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
@@ -176,16 +190,34 @@ impl Sandbox {
         let tmpfs = HashMap::from([
             (
                 u.home.clone(),
-                format!("rw,nosuid,nodev,size={},uid={},gid={},mode=0750", l.home_bytes, u.uid, u.gid),
+                format!(
+                    "rw,nosuid,nodev,size={},uid={},gid={},mode=0750",
+                    l.home_bytes, u.uid, u.gid
+                ),
             ),
             (
                 "/work".to_string(),
-                format!("rw,nosuid,nodev,size={},uid={},gid={},mode=0755", l.work_bytes, u.uid, u.gid),
+                format!(
+                    "rw,nosuid,nodev,size={},uid={},gid={},mode=0755",
+                    l.work_bytes, u.uid, u.gid
+                ),
             ),
-            ("/tmp".to_string(), format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes)),
-            ("/var/tmp".to_string(), format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes / 4)),
-            ("/run".to_string(), "rw,nosuid,nodev,size=16777216,mode=0755".to_string()),
-            (TRACE_DIR.to_string(), format!("rw,nosuid,nodev,noexec,size={},mode=0700", l.trace_bytes)),
+            (
+                "/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes),
+            ),
+            (
+                "/var/tmp".to_string(),
+                format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes / 4),
+            ),
+            (
+                "/run".to_string(),
+                "rw,nosuid,nodev,size=16777216,mode=0755".to_string(),
+            ),
+            (
+                TRACE_DIR.to_string(),
+                format!("rw,nosuid,nodev,noexec,size={},mode=0700", l.trace_bytes),
+            ),
         ]);
         let (network_mode, hostname) = match &cfg.network {
             NetworkSpec::None => ("none".to_string(), Some(cfg.hostname.clone())),
@@ -196,7 +228,10 @@ impl Sandbox {
             cap_drop: Some(vec!["ALL".into()]),
             // Only for the root-side helpers (tracer, setpriv, snapshots). The package's
             // processes lose all of them: setpriv clears the bounding set before exec.
+            // SYS_PTRACE lets the root tracer read the memory of the (other-uid) tracees
+            // during the setuid→exec window, where it would otherwise print pointers.
             cap_add: Some(vec![
+                "SYS_PTRACE".into(),
                 "SETUID".into(),
                 "SETGID".into(),
                 "SETPCAP".into(),
@@ -210,10 +245,22 @@ impl Sandbox {
             nano_cpus: Some(l.nano_cpus),
             pids_limit: Some(l.pids),
             init: Some(true),
-            binds: if cfg.binds.is_empty() { None } else { Some(cfg.binds.clone()) },
+            binds: if cfg.binds.is_empty() {
+                None
+            } else {
+                Some(cfg.binds.clone())
+            },
             ulimits: Some(vec![
-                ResourcesUlimits { name: Some("nofile".into()), soft: Some(4096), hard: Some(4096) },
-                ResourcesUlimits { name: Some("core".into()), soft: Some(0), hard: Some(0) },
+                ResourcesUlimits {
+                    name: Some("nofile".into()),
+                    soft: Some(4096),
+                    hard: Some(4096),
+                },
+                ResourcesUlimits {
+                    name: Some("core".into()),
+                    soft: Some(0),
+                    hard: Some(0),
+                },
             ]),
             ..Default::default()
         };
@@ -231,9 +278,17 @@ impl Sandbox {
         };
         let name = format!("airlock-{}", cfg.run_id);
         let created = docker
-            .create_container(Some(CreateContainerOptions { name: name.clone(), platform: None }), config)
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: name.clone(),
+                    platform: None,
+                }),
+                config,
+            )
             .await
-            .map_err(SandboxError::docker(format!("creating sandbox container {name}")))?;
+            .map_err(SandboxError::docker(format!(
+                "creating sandbox container {name}"
+            )))?;
         tracker.add(&created.id);
         let mut sb = Sandbox {
             docker: docker.clone(),
@@ -245,7 +300,9 @@ impl Sandbox {
         docker
             .start_container(&sb.id, None::<StartContainerOptions<String>>)
             .await
-            .map_err(SandboxError::docker(format!("starting sandbox container {name}")))?;
+            .map_err(SandboxError::docker(format!(
+                "starting sandbox container {name}"
+            )))?;
         sb.pids_failures_before = sb.pids_failures().await.unwrap_or(0);
         Ok(sb)
     }
@@ -267,18 +324,37 @@ impl Sandbox {
         stdin: Option<Vec<u8>>,
         cap: usize,
     ) -> Result<(Option<i64>, ExecOutput), SandboxError> {
-        let (code, out, _) =
-            self.exec_inner(argv.iter().map(|s| s.to_string()).collect(), user, vec![], "/", stdin, cap, None)
-                .await?;
+        let (code, out, _) = self
+            .exec_inner(
+                argv.iter().map(|s| s.to_string()).collect(),
+                user,
+                vec![],
+                "/",
+                stdin,
+                cap,
+                None,
+            )
+            .await?;
         Ok((code, out))
     }
 
     /// Extracts a tar stream into `dest` as the given user (e.g. the home skeleton, the
     /// project, bait files). tmpfs mounts are invisible to Docker's archive API, so the
     /// stream goes through `tar -x` in the container.
-    pub async fn upload_tar(&self, dest: &str, tar: Vec<u8>, user: &str) -> Result<(), SandboxError> {
-        let (code, out) =
-            self.exec(&["tar", "-x", "--no-same-owner", "-C", dest, "-f", "-"], user, Some(tar), 16 << 10).await?;
+    pub async fn upload_tar(
+        &self,
+        dest: &str,
+        tar: Vec<u8>,
+        user: &str,
+    ) -> Result<(), SandboxError> {
+        let (code, out) = self
+            .exec(
+                &["tar", "-x", "--no-same-owner", "-C", dest, "-f", "-"],
+                user,
+                Some(tar),
+                16 << 10,
+            )
+            .await?;
         if code != Some(0) {
             return Err(SandboxError::Container {
                 container: self.id.clone(),
@@ -296,7 +372,15 @@ impl Sandbox {
         host_dir: &Path,
     ) -> Result<PhaseOutcome, SandboxError> {
         let u = &self.cfg.user;
-        let mut argv: Vec<String> = spec.tracer.clone().unwrap_or_default();
+        // run-phase (root) holds the in-container deadline; the tracer (root) runs
+        // setpriv, which becomes the package's user with no capabilities left.
+        let mut argv: Vec<String> = vec![
+            "/opt/airlock/bin/run-phase".to_string(),
+            spec.timeout.as_secs().max(1).to_string(),
+            u.uid.to_string(),
+            u.gid.to_string(),
+        ];
+        argv.extend(spec.tracer.clone().unwrap_or_default());
         argv.extend([
             "setpriv".to_string(),
             format!("--reuid={}", u.uid),
@@ -305,14 +389,12 @@ impl Sandbox {
             "--inh-caps=-all".to_string(),
             "--bounding-set=-all".to_string(),
             "--".to_string(),
-            "prlimit".to_string(),
-            format!("--nproc={}", self.cfg.limits.nproc),
-            "--".to_string(),
         ]);
         argv.extend(spec.argv.iter().cloned());
         let started_at = airlock_now();
         let t0 = Instant::now();
-        let (exit_code, output, timed_out) = self
+        // The host-side deadline is only a backstop for a watchdog the package killed.
+        let (exit_code, output, host_timed_out) = self
             .exec_inner(
                 argv,
                 "0:0",
@@ -320,15 +402,23 @@ impl Sandbox {
                 &spec.cwd,
                 None,
                 self.cfg.limits.output_cap,
-                Some(spec.timeout),
+                Some(spec.timeout + Duration::from_secs(30)),
             )
             .await?;
+        let timed_out = host_timed_out
+            || (exit_code == Some(124)
+                && t0.elapsed() + Duration::from_secs(1) >= spec.timeout
+                && output.tail(3).contains("airlock-phase: time limit"));
         let duration_ms = t0.elapsed().as_millis() as u64;
         let mut limits_hit = Vec::new();
         if output.truncated {
             limits_hit.push((
                 "output".to_string(),
-                format!("phase printed {} bytes; kept the first {}", output.total_bytes, output.text.len()),
+                format!(
+                    "phase printed {} bytes; kept the first {}",
+                    output.total_bytes,
+                    output.text.len()
+                ),
             ));
         }
         if let Some(failures) = self.pids_failures().await {
@@ -347,7 +437,10 @@ impl Sandbox {
             if mem > 0 {
                 limits_hit.push((
                     "memory".to_string(),
-                    format!("memory limit of {} MiB reached {mem} times", self.cfg.limits.memory_bytes >> 20),
+                    format!(
+                        "memory limit of {} MiB reached {mem} times",
+                        self.cfg.limits.memory_bytes >> 20
+                    ),
                 ));
             }
         }
@@ -392,7 +485,10 @@ impl Sandbox {
     }
 
     /// sha256 of the given files (as root with DAC_READ_SEARCH), path → hex digest.
-    pub async fn hash_files(&self, paths: &[String]) -> Result<HashMap<String, String>, SandboxError> {
+    pub async fn hash_files(
+        &self,
+        paths: &[String],
+    ) -> Result<HashMap<String, String>, SandboxError> {
         let mut result = HashMap::new();
         for chunk in paths.chunks(200) {
             let mut argv = vec!["sha256sum", "--"];
@@ -425,7 +521,10 @@ impl Sandbox {
             )
             .await
             .map_err(SandboxError::docker(format!("reading {path}")))?;
-        let io = |e| SandboxError::Io { path: dest.to_path_buf(), source: e };
+        let io = |e| SandboxError::Io {
+            path: dest.to_path_buf(),
+            source: e,
+        };
         let mut file = tokio::fs::File::create(dest).await.map_err(io)?;
         let mut n = 0u64;
         if let StartExecResults::Attached { mut output, .. } = self
@@ -509,7 +608,11 @@ impl Sandbox {
             .map_err(SandboxError::docker(format!("exec {what}")))?;
         let mut out = ExecOutput::default();
         let mut timed_out = false;
-        if let StartExecResults::Attached { mut output, mut input } = started {
+        if let StartExecResults::Attached {
+            mut output,
+            mut input,
+        } = started
+        {
             if let Some(data) = stdin {
                 // Write stdin concurrently with reading output, so a chatty command
                 // cannot deadlock us.
@@ -518,7 +621,8 @@ impl Sandbox {
                     let _ = input.shutdown().await;
                 });
                 while let Some(chunk) = output.next().await {
-                    if let Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) = chunk {
+                    if let Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) = chunk
+                    {
                         out.push(&message, cap);
                     }
                 }
@@ -541,7 +645,9 @@ impl Sandbox {
                             out.push(&message, cap)
                         }
                         Some(Ok(_)) => {}
-                        Some(Err(e)) => return Err(SandboxError::docker(format!("exec {what}"))(e)),
+                        Some(Err(e)) => {
+                            return Err(SandboxError::docker(format!("exec {what}"))(e))
+                        }
                         None => break,
                     }
                 }
@@ -550,7 +656,10 @@ impl Sandbox {
                     // Let the tracer see the deaths and finish writing.
                     let drain = tokio::time::timeout(Duration::from_secs(15), async {
                         while let Some(chunk) = output.next().await {
-                            if let Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) = chunk {
+                            if let Ok(
+                                LogOutput::StdOut { message } | LogOutput::StdErr { message },
+                            ) = chunk
+                            {
                                 out.push(&message, cap);
                             }
                         }
@@ -601,4 +710,24 @@ fn airlock_now() -> f64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_keeps_head_and_tail() {
+        let mut o = ExecOutput::default();
+        o.push(b"first line\n", 16);
+        o.push(&vec![b'x'; 100_000], 16);
+        o.push(b"\nthe end\n", 16);
+        assert!(o.truncated);
+        assert_eq!(o.text.len(), 16);
+        assert_eq!(o.total_bytes, 11 + 100_000 + 9);
+        assert!(o.tail(1).ends_with("the end"), "{}", o.tail(1));
+        let mut short = ExecOutput::default();
+        short.push(b"a\nb\nc\n", 1024);
+        assert_eq!(short.tail(2), "b\nc");
+    }
 }

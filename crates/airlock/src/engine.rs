@@ -90,7 +90,12 @@ pub fn fetch(input: &Input, opts: &ScanOptions, work: &Path) -> Result<Artifact>
     let manifest = npm::read_manifest(&tgz)?;
     let bytes = std::fs::read(&tgz).with_context(|| format!("reading {}", tgz.display()))?;
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-    Ok(Artifact { tgz, manifest, sha256, integrity })
+    Ok(Artifact {
+        tgz,
+        manifest,
+        sha256,
+        integrity,
+    })
 }
 
 /// Where things are inside the sandbox.
@@ -136,13 +141,19 @@ pub async fn analyze_npm(
 
     progress("resolving dependencies on the host (no scripts run)");
     let prepared = {
-        let (tgz, m, reg, w) =
-            (artifact.tgz.clone(), m.clone(), opts.registry.clone(), work.join("prep"));
+        let (tgz, m, reg, w) = (
+            artifact.tgz.clone(),
+            m.clone(),
+            opts.registry.clone(),
+            work.join("prep"),
+        );
         tokio::task::spawn_blocking(move || npm::prepare_project(&tgz, &m, &reg, &w))
             .await
             .context("resolver task")??
     };
-    header.notes.insert("dependencies".into(), prepared.dependencies.to_string());
+    header
+        .notes
+        .insert("dependencies".into(), prepared.dependencies.to_string());
 
     let image = match &opts.image {
         Some(i) => i.clone(),
@@ -163,8 +174,18 @@ pub async fn analyze_npm(
     let sandbox = Sandbox::create(docker, cfg, tracker).await?;
     let mut events = Vec::new();
     let mut gaps = Vec::new();
-    let result = run_phases(&sandbox, artifact, &prepared, opts, work, &header, &mut events, &mut gaps, progress)
-        .await;
+    let result = run_phases(
+        &sandbox,
+        artifact,
+        &prepared,
+        opts,
+        work,
+        &header,
+        &mut events,
+        &mut gaps,
+        progress,
+    )
+    .await;
     progress("removing the sandbox");
     sandbox.destroy().await;
     let error = match result {
@@ -176,7 +197,9 @@ pub async fn analyze_npm(
                 airlock_events::now(),
                 "run",
                 Source::Sandbox,
-                EventKind::Note { message: format!("sandbox error: {msg}") },
+                EventKind::Note {
+                    message: format!("sandbox error: {msg}"),
+                },
             ));
             Some(msg)
         }
@@ -193,7 +216,14 @@ pub async fn analyze_npm(
         complete: gaps.is_empty(),
         gaps,
     };
-    Ok((Trace { header, events, footer: Some(footer) }, error))
+    Ok((
+        Trace {
+            header,
+            events,
+            footer: Some(footer),
+        },
+        error,
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -212,10 +242,18 @@ async fn run_phases(
     let owner = format!("{}:{}", user.uid, user.gid);
     // The project (package.json, lockfile, target tarball) and the offline npm cache.
     sandbox
-        .upload_tar(&user.home, tar_dir(&prepared.cache_dir, ".npm/_cacache")?, &owner)
+        .upload_tar(
+            &user.home,
+            tar_dir(&prepared.cache_dir, ".npm/_cacache")?,
+            &owner,
+        )
         .await?;
-    sandbox.upload_tar("/work", tar_dir(&prepared.project_dir, "project")?, &owner).await?;
-    sandbox.upload_tar(&user.home, home_skeleton()?, &owner).await?;
+    sandbox
+        .upload_tar("/work", tar_dir(&prepared.project_dir, "project")?, &owner)
+        .await?;
+    sandbox
+        .upload_tar(&user.home, home_skeleton()?, &owner)
+        .await?;
 
     let env = base_env(user);
     let name = &artifact.manifest.name;
@@ -232,7 +270,14 @@ async fn run_phases(
             ],
         )];
         if !opts.no_import {
-            v.push(("import", vec!["node".into(), "/opt/airlock/bin/import-npm.js".into(), name.clone()]));
+            v.push((
+                "import",
+                vec![
+                    "node".into(),
+                    "/opt/airlock/bin/import-npm.js".into(),
+                    name.clone(),
+                ],
+            ));
         }
         v
     };
@@ -271,7 +316,10 @@ async fn run_phases(
             t_start,
             phase,
             Source::Sandbox,
-            EventKind::PhaseStart { name: phase.into(), command: argv.clone() },
+            EventKind::PhaseStart {
+                name: phase.into(),
+                command: argv.clone(),
+            },
         ));
         let outcome = sandbox.run_phase(&spec, work).await?;
         record_trace(&outcome, header, phase, events, gaps)?;
@@ -279,19 +327,33 @@ async fn run_phases(
         let deltas = fsdiff::diff(&before, &after);
         let to_hash: Vec<String> = fsdiff::paths_to_hash(&deltas)
             .into_iter()
-            .filter(|p| !header.package_dir.as_deref().is_some_and(|d| fsdiff::is_under(p, d)))
+            .filter(|p| {
+                !header
+                    .package_dir
+                    .as_deref()
+                    .is_some_and(|d| fsdiff::is_under(p, d))
+            })
             .map(String::from)
             .collect();
         let hashes = sandbox.hash_files(&to_hash).await?;
         let t_end = airlock_events::now();
-        events.extend(fsdiff::fs_events(&deltas, &hashes, header.package_dir.as_deref(), phase, t_end));
+        events.extend(fsdiff::fs_events(
+            &deltas,
+            &hashes,
+            header.package_dir.as_deref(),
+            phase,
+            t_end,
+        ));
         before = after;
         for (limit, detail) in &outcome.limits_hit {
             events.push(Event::new(
                 t_end,
                 phase,
                 Source::Sandbox,
-                EventKind::LimitHit { limit: limit.clone(), detail: detail.clone() },
+                EventKind::LimitHit {
+                    limit: limit.clone(),
+                    detail: detail.clone(),
+                },
             ));
         }
         let status = if outcome.timed_out {
@@ -302,7 +364,10 @@ async fn run_phases(
             PhaseStatus::Failed
         };
         if outcome.timed_out {
-            gaps.push(format!("{phase} phase timed out after {} s", opts.phase_timeout.as_secs()));
+            gaps.push(format!(
+                "{phase} phase timed out after {} s",
+                opts.phase_timeout.as_secs()
+            ));
             stop = Some(format!("not run: the {phase} phase timed out"));
         } else if phase == "install" && status == PhaseStatus::Failed {
             stop = Some("not run: the install phase failed".into());
@@ -314,7 +379,11 @@ async fn run_phases(
             EventKind::PhaseEnd {
                 name: phase.into(),
                 status,
-                exit_code: if outcome.timed_out { None } else { outcome.exit_code },
+                exit_code: if outcome.timed_out {
+                    None
+                } else {
+                    outcome.exit_code
+                },
                 duration_ms: outcome.duration_ms,
                 output_tail: outcome.output.tail(30),
                 output_bytes: outcome.output.total_bytes,
@@ -332,7 +401,9 @@ fn record_trace(
     events: &mut Vec<Event>,
     gaps: &mut Vec<String>,
 ) -> Result<()> {
-    let Some(path) = &outcome.trace_path else { return Ok(()) };
+    let Some(path) = &outcome.trace_path else {
+        return Ok(());
+    };
     let mut cfg = RecorderConfig::new(phase);
     cfg.home = header.home.clone();
     cfg.initial_cwd = Some(PROJECT.into());
@@ -350,7 +421,9 @@ fn record_trace(
         if !complete {
             rec.mark_truncated();
         }
-        if line.contains("= -1 EAGAIN") && (line.contains(" clone") || line.contains(" fork") || line.contains(" vfork")) {
+        if line.contains("= -1 EAGAIN")
+            && (line.contains(" clone") || line.contains(" fork") || line.contains(" vfork"))
+        {
             fork_refused += 1;
         }
         if out.len() >= MAX_EVENTS_PER_PHASE {
@@ -361,6 +434,10 @@ fn record_trace(
     })
     .with_context(|| format!("reading {}", path.display()))?;
     let stats = rec.finish(&mut out);
+    // The phase's first process is our own wrapper (setpriv dropping to the package's
+    // user); its events before it execs the phase command are not the package's.
+    let root = out.iter().find_map(|e| e.pid());
+    out.retain(|e| !(e.pid() == root && e.proc.as_ref().is_some_and(|p| p.exe == "setpriv")));
     if fork_refused > 0 {
         out.push(Event::new(
             out.last().map(|e| e.ts).unwrap_or_else(airlock_events::now),
@@ -368,7 +445,9 @@ fn record_trace(
             Source::Sandbox,
             EventKind::LimitHit {
                 limit: "pids".into(),
-                detail: format!("process limit reached: {fork_refused} fork/clone calls refused (EAGAIN)"),
+                detail: format!(
+                    "process limit reached: {fork_refused} fork/clone calls refused (EAGAIN)"
+                ),
             },
         ));
     }
@@ -388,12 +467,16 @@ fn base_env(user: &UserSpec) -> Vec<(String, String)> {
         ("USER", user.name.as_str()),
         ("LOGNAME", user.name.as_str()),
         ("SHELL", "/bin/bash"),
-        ("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"),
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
         ("LANG", "C.UTF-8"),
         ("TERM", "xterm-256color"),
         ("npm_config_update_notifier", "false"),
         ("npm_config_fund", "false"),
         ("npm_config_audit", "false"),
+        ("npm_config_logs_max", "0"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -423,7 +506,8 @@ fn home_skeleton() -> Result<Vec<u8>> {
 fn tar_dir(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.follow_symlinks(false);
-    b.append_dir_all(prefix, dir).with_context(|| format!("packing {}", dir.display()))?;
+    b.append_dir_all(prefix, dir)
+        .with_context(|| format!("packing {}", dir.display()))?;
     Ok(b.into_inner()?)
 }
 
@@ -455,7 +539,10 @@ pub fn write_trace(trace: &Trace, path: &Path) -> Result<()> {
 
 /// True for sandbox errors that mean "no engine" (exit 2 with setup advice).
 pub fn is_engine_error(e: &anyhow::Error) -> bool {
-    matches!(e.downcast_ref::<SandboxError>(), Some(SandboxError::EngineUnavailable(_)))
+    matches!(
+        e.downcast_ref::<SandboxError>(),
+        Some(SandboxError::EngineUnavailable(_))
+    )
 }
 
 #[cfg(test)]
@@ -467,15 +554,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.tgz");
         std::fs::write(&f, b"x").unwrap();
-        assert_eq!(Input::classify(f.to_str().unwrap()).unwrap(), Input::Tarball(f.clone()));
-        assert_eq!(Input::classify(dir.path().to_str().unwrap()).unwrap(), Input::Dir(dir.path().into()));
+        assert_eq!(
+            Input::classify(f.to_str().unwrap()).unwrap(),
+            Input::Tarball(f.clone())
+        );
+        assert_eq!(
+            Input::classify(dir.path().to_str().unwrap()).unwrap(),
+            Input::Dir(dir.path().into())
+        );
         assert_eq!(
             Input::classify("left-pad@1.3.0").unwrap(),
-            Input::Npm { name: "left-pad".into(), version: "1.3.0".into() }
+            Input::Npm {
+                name: "left-pad".into(),
+                version: "1.3.0".into()
+            }
         );
         assert_eq!(
             Input::classify("npm:@scope/x@2").unwrap(),
-            Input::Npm { name: "@scope/x".into(), version: "2".into() }
+            Input::Npm {
+                name: "@scope/x".into(),
+                version: "2".into()
+            }
         );
         assert!(Input::classify("./missing.tgz").is_err());
         assert!(Input::classify("/nope/dir/").is_err());

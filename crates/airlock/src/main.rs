@@ -3,6 +3,7 @@
 //! `--fail-on`, 2 tool or sandbox error). The work lives in the library crates.
 
 mod engine;
+mod judging;
 mod scan;
 
 use std::path::PathBuf;
@@ -11,7 +12,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "airlock", version, about = "Run a package's install in an instrumented sandbox and judge what it did")]
+#[command(
+    name = "airlock",
+    version,
+    about = "Run a package's install in an instrumented sandbox and judge what it did"
+)]
 struct Cli {
     /// More logging on stderr (-v info, -vv debug).
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -39,6 +44,8 @@ pub enum FailOn {
 enum Command {
     /// Analyze packages: a .tgz, a package directory, or name@version from the registry.
     Scan(ScanArgs),
+    /// Re-run the rules on a stored trace (no sandbox).
+    Judge(JudgeArgs),
     /// Remove containers left behind by crashed runs.
     Gc {
         /// Remove every airlock container, also those of runs still going.
@@ -88,6 +95,23 @@ pub struct ScanArgs {
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,
+    /// Rules directory (default: $AIRLOCK_RULES, else the source tree's rules/).
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+pub struct JudgeArgs {
+    /// A trace written by `scan --trace-out`.
+    pub trace: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = FailOn::Malicious)]
+    pub fail_on: FailOn,
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -104,7 +128,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level)),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("airlock: cannot start the async runtime: {e}");
@@ -114,11 +141,33 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Scan(args) => scan::run(args).await,
+            Command::Judge(args) => judge(args),
             Command::Gc { all } => gc(all).await,
             Command::Image { action } => image(action).await,
         }
     });
     ExitCode::from(code)
+}
+
+fn judge(args: JudgeArgs) -> u8 {
+    let result = (|| {
+        let rules = judging::load_rules(args.rules.as_deref())?;
+        let file = std::fs::File::open(&args.trace)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
+        let trace = airlock_events::Trace::read(std::io::BufReader::new(file))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
+        let (report, verdict) = judging::judge(&rules, &trace, None);
+        let text = judging::render(&report, &trace, args.format, args.output.is_none())?;
+        scan::emit(&text, args.output.as_deref())?;
+        anyhow::Ok(scan::exit_code(verdict, args.fail_on))
+    })();
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("airlock: error: {e:#}");
+            2
+        }
+    }
 }
 
 async fn gc(all: bool) -> u8 {

@@ -4,11 +4,12 @@
 use std::io::Write;
 use std::time::Duration;
 
-use airlock_events::{Trace, Verdict};
+use airlock_events::Verdict;
 use airlock_sandbox::Tracker;
 use anyhow::{Context, Result};
 
 use crate::engine::{self, Input, ScanOptions};
+use crate::judging;
 use crate::{FailOn, Format, ScanArgs};
 
 /// The outcome of one input.
@@ -34,7 +35,9 @@ pub async fn run(args: ScanArgs) -> u8 {
         Err(e) => {
             eprintln!("airlock: error: {e:#}");
             if engine::is_engine_error(&e) {
-                eprintln!("airlock: hint: run `sandbox-images/setup engine` (or start dockerd) and retry");
+                eprintln!(
+                    "airlock: hint: run `sandbox-images/setup engine` (or start dockerd) and retry"
+                );
             }
             2
         }
@@ -42,18 +45,23 @@ pub async fn run(args: ScanArgs) -> u8 {
 }
 
 async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
-    let inputs: Vec<Input> = args.inputs.iter().map(|s| Input::classify(s)).collect::<Result<_>>()?;
+    let inputs: Vec<Input> = args
+        .inputs
+        .iter()
+        .map(|s| Input::classify(s))
+        .collect::<Result<_>>()?;
     let opts = ScanOptions {
         registry: args.registry.clone(),
         phase_timeout: Duration::from_secs(args.phase_timeout),
         no_import: args.no_import,
         image: args.image.clone(),
     };
+    let rules = judging::load_rules(args.rules.as_deref())?;
     let docker = airlock_sandbox::connect().await?;
     let mut code = 0u8;
     let mut rendered = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        let o = scan_one(&docker, tracker, input, &opts, args, i).await?;
+        let o = scan_one(&docker, tracker, input, &opts, args, &rules, i).await?;
         code = code.max(exit_code(o.verdict, args.fail_on));
         rendered.push(o.rendered);
     }
@@ -62,14 +70,7 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
     } else {
         rendered.join("\n")
     };
-    match &args.output {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(text.as_bytes())?;
-            out.flush()?;
-        }
-    }
+    emit(&text, args.output.as_deref())?;
     Ok(code)
 }
 
@@ -79,9 +80,13 @@ async fn scan_one(
     input: &Input,
     opts: &ScanOptions,
     args: &ScanArgs,
+    rules: &airlock_rules::Ruleset,
     index: usize,
 ) -> Result<Outcome> {
-    let work = tempfile::Builder::new().prefix("airlock-run-").tempdir().context("creating a work directory")?;
+    let work = tempfile::Builder::new()
+        .prefix("airlock-run-")
+        .tempdir()
+        .context("creating a work directory")?;
     let artifact = {
         let (input, opts, dir) = (input.clone(), opts.clone(), work.path().to_path_buf());
         tokio::task::spawn_blocking(move || engine::fetch(&input, &opts, &dir)).await??
@@ -91,22 +96,16 @@ async fn scan_one(
     let (trace, error) =
         engine::analyze_npm(docker, tracker, &artifact, opts, work.path(), &progress).await?;
     if let Some(path) = &args.trace_out {
-        let path = if index == 0 { path.clone() } else { path.with_extension(format!("{index}.jsonl")) };
+        let path = if index == 0 {
+            path.clone()
+        } else {
+            path.with_extension(format!("{index}.jsonl"))
+        };
         engine::write_trace(&trace, &path)?;
     }
-    Ok(render(&trace, error.as_deref(), args.format))
-}
-
-fn render(trace: &Trace, error: Option<&str>, format: Format) -> Outcome {
-    let verdict = if error.is_some() { Verdict::Error } else { Verdict::NotEvaluated };
-    let _ = format;
-    let summary = serde_json::json!({
-        "package": trace.header.package,
-        "verdict": verdict,
-        "events": trace.events.len(),
-        "error": error,
-    });
-    Outcome { verdict, rendered: format!("{summary:#}\n") }
+    let (report, verdict) = judging::judge(rules, &trace, error.as_deref());
+    let rendered = judging::render(&report, &trace, args.format, args.output.is_none())?;
+    Ok(Outcome { verdict, rendered })
 }
 
 /// Exit code for a verdict: errors are 2; a timed-out run cannot clear a package, so it
@@ -122,4 +121,19 @@ pub fn exit_code(verdict: Verdict, fail_on: FailOn) -> u8 {
         v if v.rank() >= threshold => 1,
         _ => 0,
     }
+}
+
+/// Writes the rendered report to `path`, or stdout.
+pub fn emit(text: &str, path: Option<&std::path::Path>) -> Result<()> {
+    match path {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(())
 }
