@@ -62,8 +62,11 @@ impl NameMap {
     pub fn resolve(&self, name: &str) -> Option<Ipv4Addr> {
         let name = normalize(name);
         let mut m = self.inner.lock().ok()?;
-        if let Some(a) = m.by_name.get(&name) {
-            return Some(*a);
+        if let Some(a) = m.by_name.get(&name).copied() {
+            // Pinned names (metadata, localhost) are attributed once actually resolved;
+            // the latest name resolved to an address wins.
+            m.by_addr.insert(IpAddr::V4(a), name);
+            return Some(a);
         }
         let addr = loop {
             if m.next >= FAKE_SPAN - 2 {
@@ -82,12 +85,11 @@ impl NameMap {
         Some(addr)
     }
 
-    /// Records a fixed mapping (e.g. `metadata.google.internal` → 169.254.169.254).
+    /// Fixes the answer for `name` (e.g. `metadata.google.internal` → 169.254.169.254).
+    /// Connections to `addr` are attributed to `name` only once it has been resolved.
     pub fn pin(&self, name: &str, addr: Ipv4Addr) {
         if let Ok(mut m) = self.inner.lock() {
-            let name = normalize(name);
-            m.by_name.insert(name.clone(), addr);
-            m.by_addr.entry(IpAddr::V4(addr)).or_insert(name);
+            m.by_name.insert(normalize(name), addr);
         }
     }
 
@@ -292,6 +294,18 @@ mod tests {
         assert_eq!(map.name_of(IpAddr::V4(a)).as_deref(), Some("evil.example"));
         assert_eq!(map.name_of(IpAddr::V4(b)).as_deref(), Some("other.example"));
         assert_eq!(map.name_of(IpAddr::V4(Ipv4Addr::new(198, 18, 9, 9))), None);
+        let md = Ipv4Addr::new(169, 254, 169, 254);
+        map.pin("metadata.google.internal", md);
+        assert_eq!(
+            map.name_of(IpAddr::V4(md)),
+            None,
+            "not attributed before resolution"
+        );
+        assert_eq!(map.resolve("metadata.google.internal."), Some(md));
+        assert_eq!(
+            map.name_of(IpAddr::V4(md)).as_deref(),
+            Some("metadata.google.internal")
+        );
     }
 
     #[test]

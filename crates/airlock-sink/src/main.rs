@@ -56,6 +56,11 @@ struct Cli {
     /// TCP ports not redirected (comma separated), for a package's own loopback servers.
     #[arg(long, value_delimiter = ',')]
     loopback_passthrough: Vec<u16>,
+    /// Non-loopback address given to `lo` by --setup-net (for AI_ADDRCONFIG and realism).
+    #[arg(long, default_value_t = airlock_sink::netsetup::DEFAULT_HOST_ADDR)]
+    host_addr: std::net::Ipv4Addr,
+    #[arg(long)]
+    no_host_addr: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,13 +155,14 @@ async fn run(cli: Cli) -> Result<()> {
         },
     };
     let sink = Sink::start(config, log.clone()).await?;
-    let mut gaps = Vec::new();
+    let gaps = Vec::new();
     if cli.setup_net {
         let ports = NetPorts {
             tcp: sink.tcp_addr.port(),
             dns: sink.dns_addr.port(),
             udp: sink.udp_addr.map(|a| a.port()),
             passthrough: cli.loopback_passthrough.clone(),
+            host_addr: (!cli.no_host_addr).then_some(cli.host_addr),
         };
         let report = setup_net(&mut SystemRunner, &ports);
         for line in report.lines() {
@@ -174,7 +180,6 @@ async fn run(cli: Cli) -> Result<()> {
             bail!("network setup failed:\n{}", report.lines().join("\n"));
         }
         if !report.ipv6_ok {
-            gaps.clear();
             tracing::info!("ip6tables rules not installed (IPv6 disabled?)");
         }
     }

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! ip link set lo up
-//! ip route replace default dev lo
+//! ip addr replace <host_addr>/32 dev lo          # default 172.17.0.2; see below
+//! ip route replace default dev lo src 127.0.0.1   # without src, UDP leaves from 0.0.0.0 and replies miss conntrack
 //! iptables -t nat -N AIRLOCK                    # "already exists" is fine
 //! iptables -t nat -F AIRLOCK
 //! iptables -t nat -A AIRLOCK -p tcp [-m multiport ! --dports <passthrough>] -j REDIRECT --to-ports <tcp>
@@ -19,6 +20,11 @@
 //! (the same with ip6tables; failures there are recorded and ignored, since IPv6 is
 //!  normally disabled in the namespace)
 //! ```
+//!
+//! Why a host address on `lo`: `getaddrinfo` with `AI_ADDRCONFIG` (used by many
+//! clients) returns no IPv4 answers at all when the only IPv4 address is loopback, and
+//! a machine with nothing but 127.0.0.1 is an obvious sandbox tell. A /32 adds just
+//! that address.
 //!
 //! Why *every* TCP connection, loopback included: the namespace belongs to the sink, so
 //! `127.0.0.1` inside it is not the host's loopback; the only legitimate listener on it
@@ -45,7 +51,12 @@ pub struct NetPorts {
     pub udp: Option<u16>,
     /// TCP destination ports not redirected (a package's own loopback servers).
     pub passthrough: Vec<u16>,
+    /// A non-loopback address given to `lo` (`None` to add none).
+    pub host_addr: Option<std::net::Ipv4Addr>,
 }
+
+/// The address `--setup-net` gives the namespace by default (Docker's usual first one).
+pub const DEFAULT_HOST_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(172, 17, 0, 2);
 
 /// Runs one command; returns its success and stderr.
 pub trait CommandRunner {
@@ -193,8 +204,11 @@ pub fn setup_net<R: CommandRunner>(runner: &mut R, ports: &NetPorts) -> NetSetup
         runner,
         report: NetSetupReport::default(),
     };
-    let link = exec.run("ip link set lo up", false);
-    let route = exec.run("ip route replace default dev lo", false);
+    let mut link = exec.run("ip link set lo up", false);
+    if let Some(addr) = ports.host_addr {
+        link &= exec.run(&format!("ip addr replace {addr}/32 dev lo"), false);
+    }
+    let route = exec.run("ip route replace default dev lo src 127.0.0.1", false);
     let v4 = exec.rules("iptables", ports);
     let start = exec.report.steps.len();
     let v6 = exec.rules("ip6tables", ports);
@@ -268,10 +282,14 @@ mod tests {
             dns: 17053,
             udp: Some(17054),
             passthrough: vec![],
+            host_addr: Some(DEFAULT_HOST_ADDR),
         };
         let mut net = FakeNet::default();
         let r1 = setup_net(&mut net, &ports);
         assert!(r1.ipv4_ok && r1.ipv6_ok, "{:#?}", r1.lines());
+        assert!(net
+            .log
+            .contains(&"ip addr replace 172.17.0.2/32 dev lo".to_string()));
         assert!(net
             .rules
             .contains(&"iptables nat -A AIRLOCK -p tcp -j REDIRECT --to-ports 17080".to_string()));
@@ -317,6 +335,7 @@ mod tests {
             dns: 2,
             udp: None,
             passthrough: vec![3000, 8080],
+            host_addr: None,
         };
         let mut net = FakeNet {
             v6_broken: true,
