@@ -358,12 +358,14 @@ pub fn compile_rule(file: &Path, category: &str, src: &str, lists: &Lists) -> Re
 }
 
 fn compile_step(ctx: &mut Ctx<'_>, s: &StepSpec, index: usize, earlier: &mut [Step], scope: Scope) -> Step {
-    let types = s.types.get_ref().items();
+    let mut types = s.types.get_ref().items();
     for t in &types {
         if !known_type(t) {
             ctx.err("unknown-type", s.types.span(), format!("unknown event type `{t}`"));
         }
     }
+    // Check fields against the known types only, so one typo gives one error.
+    types.retain(|t| known_type(t));
     let when = s.when.iter().filter_map(|c| ctx.cond(c, &types)).collect();
     let unless = s.unless.iter().filter_map(|c| ctx.cond(c, &types)).collect();
     let mut joins = Vec::new();

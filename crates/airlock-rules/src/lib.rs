@@ -3,12 +3,13 @@
 //! findings into a verdict.
 //!
 //! ```no_run
-//! use airlock_rules::Ruleset;
-//! let rules = Ruleset::load_dir("rules".as_ref()).map_err(|e| e.len())?;
-//! let file = std::io::BufReader::new(std::fs::File::open("trace.jsonl").map_err(|_| 0)?);
-//! let judgement = rules.judge_reader(file).map_err(|_| 0)?;
+//! use airlock_rules::{Diagnostics, FailOn, Ruleset};
+//! let rules = Ruleset::load_dir("rules".as_ref()).map_err(|e| Diagnostics(&e).to_string())?;
+//! let file = std::io::BufReader::new(std::fs::File::open("trace.jsonl").map_err(|e| e.to_string())?);
+//! let judgement = rules.judge_reader(file).map_err(|e| e.to_string())?;
 //! println!("{} ({:.1}) with ruleset {}", judgement.verdict, judgement.score, judgement.ruleset_hash);
-//! # Ok::<(), usize>(())
+//! std::process::exit(FailOn::Malicious.exit_code(judgement.verdict));
+//! # Ok::<(), String>(())
 //! ```
 //!
 //! The rule language is documented in `rules/README.md`.
