@@ -19,6 +19,8 @@
 //! - `-e signal=none` drop `--- SIGCHLD ... ---` lines (noise; the parser skips them
 //!   anyway).
 //! - `-o FILE` so the traced program's own stdout/stderr stay separate from the trace.
+//!   Put FILE in a directory only root can write (strace runs as root, the package as
+//!   the unprivileged user), so the package cannot rewrite its own trace.
 //!
 //! Not traced, on purpose: `write`/`pwrite64` (strace prints each buffer, up to `-s`
 //! bytes, so an `npm install` unpacking a tarball would copy every file into the trace;

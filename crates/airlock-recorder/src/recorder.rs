@@ -1,6 +1,27 @@
 //! The streaming strace parser and process model: lines in, [`airlock_events::Event`]s
 //! out. It keeps only a process table (live processes) and at most one half-finished
 //! call per thread, so memory stays bounded however long the trace is.
+//!
+//! What each traced call becomes (all with `source: strace`, `proc` = the acting
+//! process; threads are folded into their thread group):
+//! - `execve`/`execveat` → `process.exec` (path resolved against cwd/dirfd; for
+//!   `execveat(fd, "", AT_EMPTY_PATH)` the fd's path, e.g. `/memfd:x (deleted)`).
+//! - `fork`/`vfork`/`clone`/`clone3` without `CLONE_THREAD` → `process.start`;
+//!   `+++ exited with N +++` / `+++ killed by SIG +++` → `process.exit`.
+//! - `open*`/`creat` → `file.open` (+ `secret.read` for a read-open of a canary file,
+//!   + `process.access`/`secret.read` for another process's `/proc/N/...`, + `probe`).
+//! - `access`/`faccessat*` → `probe` only, when the path is a probe path.
+//! - `unlink*`, `rename*`, `chmod`/`fchmod*`, `symlink*`, `mkdir*` → the `file.*` events.
+//! - `socket`, `connect` (`EINPROGRESS` counts as `ok`: the attempt is under way),
+//!   `bind`, `listen` → `net.*`; `sendto`/`sendmsg`/`sendmmsg` to a datagram peer →
+//!   `net.sendto` with the DNS question decoded for port 53 (TCP sends are left to the
+//!   sink); `dup2`/`dup3` of a TCP/UDP socket onto fd 0-2 → `net.socket_dup` (UNIX
+//!   socketpairs are how child_process wires stdio, so they are not reported).
+//! - `ptrace`, `process_vm_readv`/`writev` → `process.access` (+ `secret.read` for a
+//!   successful `process_vm_readv`).
+//! - A trace cut mid-line or with calls still unfinished → a final `note` event, and
+//!   [`RecorderStats::truncated`]/`pending_at_end`; unfinished calls are emitted with
+//!   outcome `unknown`.
 
 use std::collections::{BTreeMap, HashMap};
 
