@@ -1,0 +1,1 @@
+//! The airlock verdict store (work in progress).
