@@ -1,1 +1,1335 @@
-//! Lockfile audit (work in progress).
+//! Lockfile audit: what a lockfile says about where code comes from, before anything is
+//! installed. Git refs (Shai-Hulud spread through `optionalDependencies` on `github:`
+//! commits), tarballs from outside the registry, `http:` URLs, missing or sha1-only
+//! integrity, foreign registries, unpinned or unhashed Python requirements, and versions
+//! a local OSV export calls malicious.
+//!
+//! Each finding has a stable kebab-case code (see [`codes`]), a severity, the lockfile
+//! and the 1-based line of the entry so SARIF can point at it. Supported:
+//! `package-lock.json`/`npm-shrinkwrap.json` (v1-v3), `yarn.lock` (classic and berry),
+//! `pnpm-lock.yaml`, `requirements*.txt`, `poetry.lock`, `uv.lock`. Parsers are
+//! line-aware on purpose: line numbers are the point, and serde parsers drop them.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use airlock_events::{Ecosystem, Severity};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Stable finding codes.
+pub mod codes {
+    pub const GIT_DEPENDENCY: &str = "git-dependency";
+    pub const GIT_REF_NOT_TAG: &str = "git-ref-not-tag";
+    pub const OPTIONAL_GIT_DEPENDENCY: &str = "optional-git-dependency";
+    pub const NON_REGISTRY_TARBALL: &str = "non-registry-tarball";
+    pub const INSECURE_HTTP: &str = "insecure-http";
+    pub const MISSING_INTEGRITY: &str = "missing-integrity";
+    pub const WEAK_INTEGRITY_SHA1: &str = "weak-integrity-sha1";
+    pub const FOREIGN_REGISTRY: &str = "foreign-registry";
+    pub const UNPINNED_REQUIREMENT: &str = "unpinned-requirement";
+    pub const MISSING_HASH: &str = "missing-hash";
+    pub const KNOWN_MALICIOUS: &str = "known-malicious";
+}
+
+/// Lockfile names looked for when auditing a directory.
+pub const LOCKFILE_NAMES: &[&str] = &[
+    "npm-shrinkwrap.json",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "requirements.txt",
+    "poetry.lock",
+    "uv.lock",
+];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditFinding {
+    pub code: String,
+    pub severity: Severity,
+    /// The lockfile as given (or joined to the directory given).
+    pub lockfile: PathBuf,
+    /// 1-based line of the entry.
+    pub line: Option<u32>,
+    pub package: String,
+    pub version: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AuditReport {
+    pub lockfiles: Vec<PathBuf>,
+    /// Package entries read, over all lockfiles.
+    pub packages: usize,
+    pub findings: Vec<AuditFinding>,
+}
+
+impl AuditReport {
+    pub fn count(&self, code: &str) -> usize {
+        self.findings.iter().filter(|f| f.code == code).count()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuditOptions {
+    /// The registry the project is meant to use (default: the public npm registry and
+    /// PyPI); tarballs and indexes elsewhere are `foreign-registry`.
+    pub registry: Option<String>,
+    pub osv: Option<OsvDb>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("reading {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: no lockfile found (looked for {})", LOCKFILE_NAMES.join(", "))]
+    NoLockfile { path: PathBuf },
+    #[error("{path}: not a lockfile airlock knows")]
+    UnknownFormat { path: PathBuf },
+    #[error("OSV export {path}: {message}")]
+    Osv { path: PathBuf, message: String },
+}
+
+// ---------------------------------------------------------------------------------------
+// OSV
+
+/// Affected versions of one package in one OSV record.
+#[derive(Debug, Clone, Default)]
+struct OsvAffected {
+    id: String,
+    summary: String,
+    versions: HashSet<String>,
+    /// (introduced, fixed-or-last) pairs; "0" introduced with no end means every version.
+    ranges: Vec<(String, Option<String>, bool)>,
+}
+
+/// A local OSV export (a directory of OSV JSON files or a zip of them, like OSV's
+/// `npm/all.zip`), indexed by ecosystem and package name.
+#[derive(Debug, Clone, Default)]
+pub struct OsvDb {
+    by_pkg: HashMap<(Ecosystem, String), Vec<OsvAffected>>,
+    pub records: usize,
+}
+
+fn normalize_name(eco: Ecosystem, name: &str) -> String {
+    match eco {
+        Ecosystem::Npm => name.to_string(),
+        Ecosystem::Pypi => {
+            let lower = name.to_ascii_lowercase();
+            let mut out = String::new();
+            for c in lower.chars() {
+                let c = if c == '_' || c == '.' { '-' } else { c };
+                if c == '-' && out.ends_with('-') {
+                    continue;
+                }
+                out.push(c);
+            }
+            out
+        }
+    }
+}
+
+/// Compares dotted versions numerically where possible (1.10 > 1.9).
+fn cmp_version(a: &str, b: &str) -> std::cmp::Ordering {
+    let split = |s: &str| -> Vec<(u64, String)> {
+        s.trim_start_matches('v')
+            .split(['.', '-', '+'])
+            .map(|p| {
+                let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+                (digits.parse().unwrap_or(0), p[digits.len()..].to_string())
+            })
+            .collect()
+    };
+    let (x, y) = (split(a), split(b));
+    for i in 0..x.len().max(y.len()) {
+        let l = x.get(i).cloned().unwrap_or((0, String::new()));
+        let r = y.get(i).cloned().unwrap_or((0, String::new()));
+        let o =
+            l.0.cmp(&r.0)
+                .then_with(|| match (l.1.is_empty(), r.1.is_empty()) {
+                    (true, false) => std::cmp::Ordering::Greater,
+                    (false, true) => std::cmp::Ordering::Less,
+                    _ => l.1.cmp(&r.1),
+                });
+        if o != std::cmp::Ordering::Equal {
+            return o;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+impl OsvDb {
+    /// Loads a directory (searched recursively for `*.json`) or a `.zip` of OSV records.
+    pub fn load(path: &Path) -> Result<OsvDb, AuditError> {
+        let mut db = OsvDb::default();
+        let io = |source| AuditError::Io {
+            path: path.into(),
+            source,
+        };
+        if path.is_dir() {
+            let mut stack = vec![path.to_path_buf()];
+            while let Some(dir) = stack.pop() {
+                for entry in std::fs::read_dir(&dir).map_err(io)? {
+                    let p = entry.map_err(io)?.path();
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else if p.extension().is_some_and(|e| e == "json") {
+                        let text =
+                            std::fs::read_to_string(&p).map_err(|source| AuditError::Io {
+                                path: p.clone(),
+                                source,
+                            })?;
+                        db.add_json(&p, &text)?;
+                    }
+                }
+            }
+        } else {
+            let file = std::fs::File::open(path).map_err(io)?;
+            let mut zip = zip::ZipArchive::new(file).map_err(|e| AuditError::Osv {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
+            for i in 0..zip.len() {
+                let mut f = zip.by_index(i).map_err(|e| AuditError::Osv {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?;
+                let entry_name = f.name().map(|n| n.to_string()).unwrap_or_default();
+                if !entry_name.ends_with(".json") {
+                    continue;
+                }
+                let name = PathBuf::from(entry_name);
+                let mut text = String::new();
+                f.read_to_string(&mut text).map_err(io)?;
+                db.add_json(&path.join(name), &text)?;
+            }
+        }
+        Ok(db)
+    }
+
+    /// Adds one OSV record given as JSON text.
+    pub fn add_json(&mut self, path: &Path, text: &str) -> Result<(), AuditError> {
+        let v: Value = serde_json::from_str(text).map_err(|e| AuditError::Osv {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let id = v
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_string();
+        let summary = v
+            .get("summary")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        self.records += 1;
+        for a in v
+            .get("affected")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(pkg) = a.get("package") else {
+                continue;
+            };
+            let eco = match pkg.get("ecosystem").and_then(Value::as_str) {
+                Some("npm") => Ecosystem::Npm,
+                Some("PyPI") => Ecosystem::Pypi,
+                _ => continue,
+            };
+            let Some(name) = pkg.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let mut aff = OsvAffected {
+                id: id.clone(),
+                summary: summary.clone(),
+                ..Default::default()
+            };
+            for ver in a
+                .get("versions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(s) = ver.as_str() {
+                    aff.versions.insert(s.to_string());
+                }
+            }
+            for r in a
+                .get("ranges")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let mut introduced = None;
+                for ev in r
+                    .get("events")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    if let Some(i) = ev.get("introduced").and_then(Value::as_str) {
+                        introduced = Some(i.to_string());
+                    } else if let Some(f) = ev.get("fixed").and_then(Value::as_str) {
+                        aff.ranges.push((
+                            introduced.take().unwrap_or_else(|| "0".into()),
+                            Some(f.to_string()),
+                            false,
+                        ));
+                    } else if let Some(l) = ev.get("last_affected").and_then(Value::as_str) {
+                        aff.ranges.push((
+                            introduced.take().unwrap_or_else(|| "0".into()),
+                            Some(l.to_string()),
+                            true,
+                        ));
+                    }
+                }
+                if let Some(i) = introduced {
+                    aff.ranges.push((i, None, false));
+                }
+            }
+            self.by_pkg
+                .entry((eco, normalize_name(eco, name)))
+                .or_default()
+                .push(aff);
+        }
+        Ok(())
+    }
+
+    /// OSV ids (with summaries) that list `name@version` as affected.
+    pub fn lookup(&self, eco: Ecosystem, name: &str, version: &str) -> Vec<(String, String)> {
+        let Some(list) = self.by_pkg.get(&(eco, normalize_name(eco, name))) else {
+            return Vec::new();
+        };
+        list.iter()
+            .filter(|a| {
+                a.versions.contains(version)
+                    || a.ranges.iter().any(|(intro, end, inclusive)| {
+                        let after =
+                            intro == "0" || cmp_version(version, intro) != std::cmp::Ordering::Less;
+                        let before = match end {
+                            None => true,
+                            Some(e) if *inclusive => {
+                                cmp_version(version, e) != std::cmp::Ordering::Greater
+                            }
+                            Some(e) => cmp_version(version, e) == std::cmp::Ordering::Less,
+                        };
+                        after && before
+                    })
+            })
+            .map(|a| (a.id.clone(), a.summary.clone()))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Common entry model and checks
+
+/// One resolved package as a lockfile records it.
+#[derive(Debug, Clone, Default)]
+struct Entry {
+    name: String,
+    version: Option<String>,
+    /// Where the bytes come from: tarball URL, git URL, path.
+    resolved: Option<String>,
+    integrity: Option<String>,
+    line: Option<u32>,
+    optional: bool,
+    /// The spec the user wrote (`github:a/b#v1`), when the lockfile keeps it.
+    spec: Option<String>,
+    /// Local path / workspace link: nothing to verify.
+    local: bool,
+}
+
+struct Ctx<'a> {
+    lockfile: &'a Path,
+    eco: Ecosystem,
+    registry_host: Option<String>,
+    osv: Option<&'a OsvDb>,
+    out: Vec<AuditFinding>,
+}
+
+fn host_of(url: &str) -> Option<String> {
+    crate::code::url_host(url)
+}
+
+fn is_git(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("git+")
+        || l.starts_with("git://")
+        || l.starts_with("github:")
+        || l.starts_with("gitlab:")
+        || l.starts_with("bitbucket:")
+        || l.contains(".git#")
+        || l.ends_with(".git")
+        || l.contains("codeload.github.com")
+        || l.contains("#commit=")
+}
+
+/// A git ref that names a release: `v1.2.3`, `1.2`, `semver:^1`, `tag=…`.
+fn ref_is_tag(r: &str) -> bool {
+    let r = r.trim_start_matches("tag=").trim_start_matches("tag:");
+    if r.starts_with("semver:") {
+        return true;
+    }
+    let r = r.trim_start_matches('v');
+    let mut parts = r.split('.');
+    parts
+        .next()
+        .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        && parts.next().is_some()
+}
+
+fn git_ref(s: &str) -> Option<&str> {
+    let s = s.split("#egg=").next().unwrap_or(s);
+    if let Some((_, path)) = s.split_once("codeload.github.com/") {
+        return path.rsplit('/').next();
+    }
+    let query = s.split_once('?').map(|(_, q)| q);
+    let kv =
+        |key: &str| query.and_then(|q| q.split(['&', '#']).find_map(|kv| kv.strip_prefix(key)));
+    if let Some(t) = kv("tag=") {
+        return Some(t);
+    }
+    if let Some((_, r)) = s.split_once('#') {
+        return Some(r.trim_start_matches("commit=").trim_start_matches("tag="));
+    }
+    if let Some(t) = kv("rev=").or_else(|| kv("branch=")) {
+        return Some(t);
+    }
+    // pip style: git+https://host/repo.git@ref
+    let after_scheme = s.split_once("://").map(|x| x.1).unwrap_or(s);
+    after_scheme
+        .rsplit_once('@')
+        .map(|x| x.1)
+        .filter(|r| !r.contains('/'))
+}
+
+impl Ctx<'_> {
+    fn push(&mut self, code: &str, severity: Severity, e: &Entry, message: String) {
+        self.out.push(AuditFinding {
+            code: code.to_string(),
+            severity,
+            lockfile: self.lockfile.to_path_buf(),
+            line: e.line,
+            package: e.name.clone(),
+            version: e.version.clone(),
+            message,
+        });
+    }
+
+    fn default_registry_host(&self) -> &'static [&'static str] {
+        match self.eco {
+            Ecosystem::Npm => &[
+                "registry.npmjs.org",
+                "registry.yarnpkg.com",
+                "registry.npmjs.com",
+            ],
+            Ecosystem::Pypi => &["pypi.org", "files.pythonhosted.org", "pypi.python.org"],
+        }
+    }
+
+    fn registry_ok(&self, host: &str) -> bool {
+        match &self.registry_host {
+            Some(h) => {
+                host == h
+                    || (self.eco == Ecosystem::Pypi
+                        && host == "files.pythonhosted.org"
+                        && h == "pypi.org")
+            }
+            None => self.default_registry_host().contains(&host),
+        }
+    }
+
+    fn check(&mut self, e: &Entry) {
+        if let (Some(db), Some(v)) = (self.osv, &e.version) {
+            for (id, summary) in db.lookup(self.eco, &e.name, v) {
+                self.push(
+                    codes::KNOWN_MALICIOUS,
+                    Severity::Critical,
+                    e,
+                    format!("{}@{v} is listed in {id}: {summary}", e.name),
+                );
+            }
+        }
+        if e.local {
+            return;
+        }
+        let source = e
+            .resolved
+            .clone()
+            .or_else(|| e.spec.clone())
+            .unwrap_or_default();
+        let git = is_git(&source) || e.spec.as_deref().is_some_and(is_git);
+        if git {
+            let spec = e.spec.as_deref().filter(|s| is_git(s)).unwrap_or(&source);
+            self.push(
+                codes::GIT_DEPENDENCY,
+                Severity::Medium,
+                e,
+                format!("{} comes from git: {spec}", e.name),
+            );
+            match git_ref(spec) {
+                Some(r) if ref_is_tag(r) => {}
+                r => self.push(
+                    codes::GIT_REF_NOT_TAG,
+                    Severity::Medium,
+                    e,
+                    format!(
+                        "{} pins git ref {} which is not a release tag",
+                        e.name,
+                        r.unwrap_or("(none: default branch)")
+                    ),
+                ),
+            }
+            if e.optional {
+                self.push(
+                    codes::OPTIONAL_GIT_DEPENDENCY,
+                    Severity::High,
+                    e,
+                    format!("optional dependency {} comes from git ({spec}); install errors there are silent", e.name),
+                );
+            }
+        }
+        if source.to_ascii_lowercase().starts_with("http://") {
+            self.push(
+                codes::INSECURE_HTTP,
+                Severity::High,
+                e,
+                format!("{} is fetched over plain http: {source}", e.name),
+            );
+        }
+        if !git && (source.starts_with("http://") || source.starts_with("https://")) {
+            if let Some(host) = host_of(&source) {
+                let registry_shaped = match self.eco {
+                    Ecosystem::Npm => source.contains("/-/"),
+                    Ecosystem::Pypi => source.contains("/packages/") || source.contains("/simple"),
+                };
+                if !self.registry_ok(&host) {
+                    if registry_shaped {
+                        self.push(
+                            codes::FOREIGN_REGISTRY,
+                            Severity::Medium,
+                            e,
+                            format!(
+                                "{} comes from registry {host}, not the configured one",
+                                e.name
+                            ),
+                        );
+                    } else {
+                        self.push(
+                            codes::NON_REGISTRY_TARBALL,
+                            Severity::Medium,
+                            e,
+                            format!("{} is a tarball from {source}", e.name),
+                        );
+                    }
+                }
+            }
+        }
+        if !git {
+            match e.integrity.as_deref() {
+                None | Some("") => self.push(
+                    codes::MISSING_INTEGRITY,
+                    Severity::Medium,
+                    e,
+                    format!("{} has no integrity hash", e.name),
+                ),
+                Some(i) => {
+                    let strong = i.split_whitespace().any(|h| {
+                        let l = h.to_ascii_lowercase();
+                        l.starts_with("sha512")
+                            || l.starts_with("sha384")
+                            || l.starts_with("sha256")
+                            || (l.len() >= 64 && l.chars().all(|c| c.is_ascii_hexdigit()))
+                    });
+                    if !strong {
+                        self.push(
+                            codes::WEAK_INTEGRITY_SHA1,
+                            Severity::Low,
+                            e,
+                            format!(
+                                "{} is only protected by a weak hash ({})",
+                                e.name,
+                                crate::text::clip(i, 30)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Entry points
+
+/// Audits one lockfile, or every known lockfile directly inside a directory.
+pub fn audit_path(path: &Path, opts: &AuditOptions) -> Result<AuditReport, AuditError> {
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut v: Vec<PathBuf> = LOCKFILE_NAMES
+            .iter()
+            .map(|n| path.join(n))
+            .filter(|p| p.is_file())
+            .collect();
+        if v.iter().any(|p| p.ends_with("npm-shrinkwrap.json")) {
+            v.retain(|p| !p.ends_with("package-lock.json"));
+        }
+        if v.is_empty() {
+            return Err(AuditError::NoLockfile { path: path.into() });
+        }
+        v
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut report = AuditReport::default();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|source| AuditError::Io {
+            path: f.clone(),
+            source,
+        })?;
+        let (n, findings) = audit_text(&f, &text, opts)?;
+        report.packages += n;
+        report.findings.extend(findings);
+        report.lockfiles.push(f);
+    }
+    Ok(report)
+}
+
+/// Audits lockfile `text`; `path` picks the format by file name and names the findings.
+pub fn audit_text(
+    path: &Path,
+    text: &str,
+    opts: &AuditOptions,
+) -> Result<(usize, Vec<AuditFinding>), AuditError> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let parse_err = |message: String| AuditError::Parse {
+        path: path.into(),
+        message,
+    };
+    let (eco, entries) = if name == "package-lock.json" || name == "npm-shrinkwrap.json" {
+        (Ecosystem::Npm, npm_lock(text).map_err(parse_err)?)
+    } else if name == "yarn.lock" {
+        (Ecosystem::Npm, yarn_lock(text))
+    } else if name == "pnpm-lock.yaml" {
+        (Ecosystem::Npm, pnpm_lock(text))
+    } else if name == "poetry.lock" || name == "uv.lock" {
+        (
+            Ecosystem::Pypi,
+            toml_lock(text, name == "uv.lock").map_err(parse_err)?,
+        )
+    } else if name.ends_with(".txt") {
+        let reg = opts.registry.as_deref().and_then(host_of);
+        return Ok(requirements(path, text, reg.as_deref(), opts.osv.as_ref()));
+    } else {
+        return Err(AuditError::UnknownFormat { path: path.into() });
+    };
+    let mut ctx = Ctx {
+        lockfile: path,
+        eco,
+        registry_host: opts.registry.as_deref().and_then(host_of),
+        osv: opts.osv.as_ref(),
+        out: Vec::new(),
+    };
+    for e in &entries {
+        ctx.check(e);
+    }
+    Ok((entries.len(), ctx.out))
+}
+
+// ---------------------------------------------------------------------------------------
+// npm: package-lock.json / npm-shrinkwrap.json
+
+fn line_at(text: &str, offset: usize) -> u32 {
+    text[..offset.min(text.len())].matches('\n').count() as u32 + 1
+}
+
+/// Offset of `"key": {` at or after `from`.
+fn find_key(text: &str, key: &str, from: usize) -> Option<usize> {
+    let needle = format!("\"{key}\"");
+    let mut at = from;
+    while let Some(i) = text.get(at..)?.find(&needle) {
+        let pos = at + i;
+        let rest = text[pos + needle.len()..].trim_start();
+        if rest.starts_with(':') {
+            return Some(pos);
+        }
+        at = pos + needle.len();
+    }
+    None
+}
+
+fn str_field(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+fn npm_lock(text: &str) -> Result<Vec<Entry>, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let root = v.get("packages").and_then(|p| p.get(""));
+    let root_spec = |name: &str| -> (Option<String>, bool) {
+        let Some(r) = root else { return (None, false) };
+        if let Some(s) = r
+            .get("optionalDependencies")
+            .and_then(|d| d.get(name))
+            .and_then(Value::as_str)
+        {
+            return (Some(s.to_string()), true);
+        }
+        for sec in ["dependencies", "devDependencies", "peerDependencies"] {
+            if let Some(s) = r.get(sec).and_then(|d| d.get(name)).and_then(Value::as_str) {
+                return (Some(s.to_string()), false);
+            }
+        }
+        (None, false)
+    };
+    if let Some(pkgs) = v.get("packages").and_then(Value::as_object) {
+        let base = find_key(text, "packages", 0).unwrap_or(0);
+        for (key, p) in pkgs {
+            if key.is_empty() {
+                continue;
+            }
+            let name = str_field(p, "name").unwrap_or_else(|| {
+                key.rsplit("node_modules/")
+                    .next()
+                    .unwrap_or(key)
+                    .to_string()
+            });
+            let top = key.matches("node_modules/").count() == 1;
+            let (spec, root_optional) = if top { root_spec(&name) } else { (None, false) };
+            let local = p.get("link").and_then(Value::as_bool) == Some(true)
+                || !key.contains("node_modules/");
+            out.push(Entry {
+                version: str_field(p, "version"),
+                resolved: str_field(p, "resolved"),
+                integrity: str_field(p, "integrity"),
+                line: find_key(text, key, base).map(|o| line_at(text, o)),
+                optional: p.get("optional").and_then(Value::as_bool) == Some(true) || root_optional,
+                spec: spec.filter(|s| is_git(s) || s.starts_with("http") || s.contains('/')),
+                local: local || str_field(p, "resolved").is_some_and(|r| r.starts_with("file:")),
+                name,
+            });
+        }
+    } else if let Some(deps) = v.get("dependencies").and_then(Value::as_object) {
+        fn walk(
+            text: &str,
+            deps: &serde_json::Map<String, Value>,
+            from: usize,
+            out: &mut Vec<Entry>,
+        ) {
+            for (name, d) in deps {
+                let at = find_key(text, name, from);
+                let version = str_field(d, "version");
+                let git = version.as_deref().is_some_and(is_git);
+                out.push(Entry {
+                    name: name.clone(),
+                    version: version.clone().filter(|_| !git),
+                    resolved: str_field(d, "resolved").or_else(|| version.clone().filter(|_| git)),
+                    integrity: str_field(d, "integrity"),
+                    line: at.map(|o| line_at(text, o)),
+                    optional: d.get("optional").and_then(Value::as_bool) == Some(true),
+                    spec: str_field(d, "from")
+                        .filter(|f| is_git(f))
+                        .or(version.filter(|_| git)),
+                    local: str_field(d, "version")
+                        .is_some_and(|v| v.starts_with("file:") || v.starts_with("link:")),
+                });
+                if let Some(sub) = d.get("dependencies").and_then(Value::as_object) {
+                    walk(text, sub, at.unwrap_or(from), out);
+                }
+            }
+        }
+        walk(
+            text,
+            deps,
+            find_key(text, "dependencies", 0).unwrap_or(0),
+            &mut out,
+        );
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// yarn.lock (classic v1 and berry)
+
+fn unquote(s: &str) -> String {
+    s.trim()
+        .trim_end_matches(':')
+        .trim()
+        .trim_matches('"')
+        .to_string()
+}
+
+/// Package name from a yarn descriptor `name@range` / `@scope/name@npm:range`.
+fn descriptor_name(d: &str) -> String {
+    let d = d.trim().trim_matches('"');
+    let cut = if let Some(rest) = d.strip_prefix('@') {
+        rest.find('@').map(|i| i + 1)
+    } else {
+        d.find('@')
+    };
+    match cut {
+        Some(i) => d[..i].to_string(),
+        None => d.to_string(),
+    }
+}
+
+fn yarn_lock(text: &str) -> Vec<Entry> {
+    let berry = text.contains("__metadata:");
+    let mut out: Vec<Entry> = Vec::new();
+    let mut optional_names: HashSet<String> = HashSet::new();
+    let mut in_optional = false;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if !line.starts_with(' ') {
+            in_optional = false;
+            if line.starts_with("__metadata") {
+                continue;
+            }
+            let header = line.trim_end_matches(':');
+            let first = header.split(", ").next().unwrap_or(header);
+            let spec = first.trim_matches('"');
+            let name = descriptor_name(spec);
+            let range = spec.get(name.len() + 1..).unwrap_or("").to_string();
+            out.push(Entry {
+                name,
+                line: Some(i as u32 + 1),
+                spec: Some(range),
+                ..Default::default()
+            });
+            continue;
+        }
+        let Some(e) = out.last_mut() else { continue };
+        let t = line.trim();
+        let indent = line.len() - line.trim_start().len();
+        if indent == 2 {
+            in_optional = t.starts_with("optionalDependencies");
+        } else if indent >= 4 && in_optional {
+            let dep = t.split([' ', ':']).next().unwrap_or("").trim_matches('"');
+            if !dep.is_empty() {
+                optional_names.insert(dep.to_string());
+            }
+            continue;
+        }
+        if indent != 2 {
+            continue;
+        }
+        let (k, v) = if berry {
+            t.split_once(": ").unwrap_or((t, ""))
+        } else {
+            t.split_once(' ').unwrap_or((t, ""))
+        };
+        let v = unquote(v);
+        match k {
+            "version" => e.version = Some(v),
+            "resolved" => e.resolved = Some(v),
+            "integrity" => e.integrity = Some(v),
+            "checksum" => e.integrity = Some(format!("sha512-{v}")),
+            "resolution" => {
+                let target = v.get(e.name.len() + 1..).unwrap_or("").to_string();
+                if target.starts_with("workspace:")
+                    || target.starts_with("link:")
+                    || target.starts_with("portal:")
+                    || target.starts_with("file:")
+                {
+                    e.local = true;
+                } else if !target.starts_with("npm:") {
+                    e.resolved = Some(target);
+                }
+            }
+            _ => {}
+        }
+    }
+    for e in &mut out {
+        if optional_names.contains(&e.name) {
+            e.optional = true;
+        }
+        let spec = e.spec.clone().unwrap_or_default();
+        if spec.starts_with("file:")
+            || spec.starts_with("link:")
+            || spec.starts_with("workspace:")
+            || spec.starts_with("portal:")
+        {
+            e.local = true;
+        }
+        if !is_git(&spec) {
+            e.spec = None;
+        }
+        if !berry {
+            // Classic yarn without an integrity line only has the sha1 in the URL fragment.
+            if e.integrity.is_none() {
+                if let Some((_, frag)) = e.resolved.as_deref().and_then(|r| r.split_once('#')) {
+                    if frag.len() == 40
+                        && frag.chars().all(|c| c.is_ascii_hexdigit())
+                        && !e.resolved.as_deref().is_some_and(is_git)
+                    {
+                        e.integrity = Some(format!("sha1:{frag}"));
+                    }
+                }
+            }
+        }
+    }
+    out.retain(|e| !e.name.is_empty());
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// pnpm-lock.yaml (v5, v6, v9)
+
+/// Splits a pnpm package key (`/name/1.0.0`, `/name@1.0.0`, `name@1.0.0(peer@2)`).
+fn pnpm_key(key: &str) -> (String, Option<String>) {
+    let k = key.trim().trim_matches(['\'', '"']).trim_start_matches('/');
+    let k = k.split('(').next().unwrap_or(k);
+    let at = if let Some(rest) = k.strip_prefix('@') {
+        rest.find('@').map(|i| i + 1)
+    } else {
+        k.find('@')
+    };
+    if let Some(i) = at {
+        return (k[..i].to_string(), Some(k[i + 1..].to_string()));
+    }
+    // v5: /name/version or /@scope/name/version
+    match k.rsplit_once('/') {
+        Some((n, v)) => (
+            n.to_string(),
+            Some(v.split('_').next().unwrap_or(v).to_string()),
+        ),
+        None => (k.to_string(), None),
+    }
+}
+
+/// Reads `{a: b, c: d}` flow maps as pnpm writes them.
+fn flow_map(s: &str) -> HashMap<String, String> {
+    s.trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .split(", ")
+        .filter_map(|kv| kv.split_once(':'))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.trim().trim_matches(['\'', '"']).to_string(),
+            )
+        })
+        .collect()
+}
+
+fn pnpm_lock(text: &str) -> Vec<Entry> {
+    let mut out: Vec<Entry> = Vec::new();
+    let mut in_packages = false;
+    let mut in_snapshots = false;
+    let mut snapshot_key = String::new();
+    let mut optional_snapshots: HashSet<String> = HashSet::new();
+    for (i, line) in text.lines().enumerate() {
+        if !line.starts_with(' ') && !line.trim().is_empty() {
+            in_packages = line.trim_end() == "packages:";
+            in_snapshots = line.trim_end() == "snapshots:";
+            continue;
+        }
+        if in_snapshots {
+            let indent = line.len() - line.trim_start().len();
+            if indent == 2 {
+                snapshot_key =
+                    pnpm_key(line.trim().trim_end_matches(':').trim_end_matches(" {}")).0;
+            } else if indent == 4 && line.trim() == "optional: true" {
+                optional_snapshots.insert(snapshot_key.clone());
+            }
+            continue;
+        }
+        if !in_packages {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 2 && t.ends_with(':') {
+            let (name, version) = pnpm_key(t.trim_end_matches(':'));
+            let local = name.starts_with("file:") || t.contains("file:") || t.contains("link:");
+            let url = version
+                .clone()
+                .filter(|v| is_git(v) || v.starts_with("http"));
+            let version = version.filter(|_| url.is_none());
+            out.push(Entry {
+                name,
+                version,
+                line: Some(i as u32 + 1),
+                local,
+                spec: url.clone(),
+                resolved: url,
+                ..Default::default()
+            });
+        } else if indent == 4 {
+            let Some(e) = out.last_mut() else { continue };
+            if let Some(r) = t.strip_prefix("resolution:") {
+                let m = flow_map(r);
+                e.integrity = m.get("integrity").cloned();
+                if let Some(tb) = m.get("tarball") {
+                    e.resolved = Some(tb.clone());
+                }
+                if m.get("type").map(String::as_str) == Some("git") || m.contains_key("commit") {
+                    let repo = m.get("repo").cloned().unwrap_or_default();
+                    let commit = m.get("commit").cloned().unwrap_or_default();
+                    e.resolved = Some(format!("git+{repo}#{commit}"));
+                }
+                if m.contains_key("directory") {
+                    e.local = true;
+                }
+            } else if t == "optional: true" {
+                e.optional = true;
+            } else if let Some(v) = t.strip_prefix("version:") {
+                e.version = Some(v.trim().trim_matches(['\'', '"']).to_string());
+            }
+        }
+    }
+    for e in &mut out {
+        if optional_snapshots.contains(&e.name) {
+            e.optional = true;
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------
+// poetry.lock and uv.lock
+
+fn toml_lock(text: &str, uv: bool) -> Result<Vec<Entry>, String> {
+    let mut out = Vec::new();
+    // Parse each [[package]] block alone so each entry keeps its line.
+    let mut starts: Vec<usize> = Vec::new();
+    let mut off = 0;
+    for line in text.split_inclusive('\n') {
+        if line.trim_end() == "[[package]]" {
+            starts.push(off);
+        }
+        off += line.len();
+    }
+    for (k, &s) in starts.iter().enumerate() {
+        let mut end = starts.get(k + 1).copied().unwrap_or(text.len());
+        // Stop at the next top-level table that is not part of this package.
+        let block_text = &text[s..end];
+        if let Some(i) = block_text.find("\n[metadata") {
+            end = s + i + 1;
+        }
+        let block = &text[s..end];
+        let table: toml::Table = block
+            .parse()
+            .map_err(|e: toml::de::Error| format!("line {}: {e}", line_at(text, s)))?;
+        let Some(p) = table
+            .get("package")
+            .and_then(|p| p.as_array())
+            .and_then(|a| a.first())
+        else {
+            continue;
+        };
+        let name = p
+            .get("name")
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string();
+        let version = p
+            .get("version")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let mut e = Entry {
+            name,
+            version,
+            line: Some(line_at(text, s)),
+            ..Default::default()
+        };
+        e.optional = p.get("optional").and_then(|v| v.as_bool()) == Some(true);
+        if uv {
+            let src = p.get("source").and_then(|v| v.as_table());
+            if let Some(src) = src {
+                if let Some(g) = src.get("git").and_then(|v| v.as_str()) {
+                    e.resolved = Some(format!("git+{g}"));
+                    e.spec = e.resolved.clone();
+                } else if let Some(u) = src.get("url").and_then(|v| v.as_str()) {
+                    e.resolved = Some(u.to_string());
+                } else if let Some(r) = src.get("registry").and_then(|v| v.as_str()) {
+                    e.resolved = Some(format!("{}/packages/", r.trim_end_matches('/')));
+                } else {
+                    e.local = true;
+                }
+            }
+            let mut hashes = Vec::new();
+            if let Some(h) = p
+                .get("sdist")
+                .and_then(|s| s.get("hash"))
+                .and_then(|h| h.as_str())
+            {
+                hashes.push(h.to_string());
+            }
+            for w in p
+                .get("wheels")
+                .and_then(|w| w.as_array())
+                .into_iter()
+                .flatten()
+            {
+                if let Some(h) = w.get("hash").and_then(|h| h.as_str()) {
+                    hashes.push(h.to_string());
+                }
+            }
+            e.integrity = (!hashes.is_empty()).then(|| hashes.join(" ").replace(':', "-"));
+        } else {
+            let src = p.get("source").and_then(|v| v.as_table());
+            let src_type = src
+                .and_then(|s| s.get("type"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            let url = src
+                .and_then(|s| s.get("url"))
+                .and_then(|v| v.as_str())
+                .unwrap_or("");
+            match src_type {
+                "git" => {
+                    let reference = src
+                        .and_then(|s| s.get("reference"))
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("");
+                    e.resolved = Some(format!("git+{url}#{reference}"));
+                    e.spec = e.resolved.clone();
+                }
+                "url" => e.resolved = Some(url.to_string()),
+                "legacy" => e.resolved = Some(format!("{}/", url.trim_end_matches('/'))),
+                "file" | "directory" => e.local = true,
+                _ => e.resolved = Some("https://pypi.org/simple".into()),
+            }
+            let files = p.get("files").and_then(|f| f.as_array());
+            let hashes: Vec<String> = files
+                .into_iter()
+                .flatten()
+                .filter_map(|f| {
+                    f.get("hash")
+                        .and_then(|h| h.as_str())
+                        .map(|h| h.replace(':', "-"))
+                })
+                .collect();
+            e.integrity = (!hashes.is_empty()).then(|| hashes.join(" "));
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------
+// requirements.txt
+
+fn requirements(
+    path: &Path,
+    text: &str,
+    registry: Option<&str>,
+    osv: Option<&OsvDb>,
+) -> (usize, Vec<AuditFinding>) {
+    // Join continuation lines, remembering where each logical line starts.
+    let mut logical: Vec<(u32, String)> = Vec::new();
+    let mut cur: Option<(u32, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.split(" #").next().unwrap_or(raw);
+        let (content, cont) = match line.trim_end().strip_suffix('\\') {
+            Some(c) => (c, true),
+            None => (line, false),
+        };
+        let entry = cur.get_or_insert((i as u32 + 1, String::new()));
+        entry.1.push(' ');
+        entry.1.push_str(content.trim());
+        if !cont {
+            if let Some(done) = cur.take() {
+                logical.push(done);
+            }
+        }
+    }
+    if let Some(done) = cur {
+        logical.push(done);
+    }
+    let hash_mode = logical
+        .iter()
+        .any(|(_, l)| l.contains("--hash") || l.contains("--require-hashes"));
+    let mut ctx = Ctx {
+        lockfile: path,
+        eco: Ecosystem::Pypi,
+        registry_host: registry.map(str::to_string),
+        osv,
+        out: Vec::new(),
+    };
+    let mut n = 0;
+    for (line, l) in &logical {
+        let t = l.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let mut e = Entry {
+            line: Some(*line),
+            ..Default::default()
+        };
+        if let Some(rest) = t
+            .strip_prefix("--index-url")
+            .or_else(|| t.strip_prefix("-i "))
+            .or_else(|| t.strip_prefix("--extra-index-url"))
+        {
+            let url = rest.trim_start_matches('=').trim();
+            e.name = "(index)".into();
+            if url.starts_with("http://") {
+                ctx.push(
+                    codes::INSECURE_HTTP,
+                    Severity::High,
+                    &e,
+                    format!("package index over plain http: {url}"),
+                );
+            }
+            if let Some(h) = host_of(url) {
+                if !ctx.registry_ok(&h) {
+                    let extra = t.starts_with("--extra-index-url");
+                    ctx.push(
+                        codes::FOREIGN_REGISTRY,
+                        if extra {
+                            Severity::High
+                        } else {
+                            Severity::Medium
+                        },
+                        &e,
+                        format!(
+                            "{} {url}{}",
+                            if extra { "extra index" } else { "index" },
+                            if extra {
+                                " (dependency confusion risk)"
+                            } else {
+                                ""
+                            }
+                        ),
+                    );
+                }
+            }
+            continue;
+        }
+        if t.starts_with('-') && !t.starts_with("-e") {
+            continue;
+        }
+        n += 1;
+        let req = t.trim_start_matches("-e").trim();
+        let spec = req.split(" --").next().unwrap_or(req).trim();
+        let hashed = req.contains("--hash");
+        let (name, url) = if let Some((n, u)) = spec.split_once(" @ ") {
+            (n.trim().to_string(), Some(u.trim().to_string()))
+        } else if spec.contains("://") || spec.starts_with("git+") {
+            let egg = spec.split("#egg=").nth(1).unwrap_or(spec).to_string();
+            (egg, Some(spec.to_string()))
+        } else {
+            let end = spec
+                .find(|c: char| "=<>!~;[ ".contains(c))
+                .unwrap_or(spec.len());
+            (spec[..end].to_string(), None)
+        };
+        e.name = name;
+        if let Some(u) = url {
+            let local = u.starts_with("file:") || u.starts_with('.') || u.starts_with('/');
+            e.local = local;
+            e.resolved = Some(u.clone());
+            e.spec = Some(u);
+            e.integrity = hashed.then(|| "sha256-present".to_string());
+            if !local {
+                // URL and git requirements: reuse the common checks, minus integrity for git.
+                let before = ctx.out.len();
+                ctx.check(&e);
+                if !hash_mode {
+                    let mut k = before;
+                    while k < ctx.out.len() {
+                        if ctx.out[k].code == codes::MISSING_INTEGRITY {
+                            ctx.out.remove(k);
+                        } else {
+                            k += 1;
+                        }
+                    }
+                }
+            }
+            continue;
+        }
+        let pinned = spec.split(';').next().unwrap_or(spec);
+        let version = pinned
+            .split_once("===")
+            .or_else(|| pinned.split_once("=="))
+            .map(|(_, v)| v.trim().to_string());
+        e.version = version.clone().filter(|v| !v.contains('*'));
+        if e.version.is_none() {
+            ctx.push(
+                codes::UNPINNED_REQUIREMENT,
+                if hash_mode {
+                    Severity::Medium
+                } else {
+                    Severity::Low
+                },
+                &e,
+                format!("{} is not pinned to one version: {spec}", e.name),
+            );
+        }
+        if hash_mode && !hashed {
+            ctx.push(
+                codes::MISSING_HASH,
+                Severity::Medium,
+                &e,
+                format!("{} has no --hash although the file uses hashes", e.name),
+            );
+        }
+        if let (Some(db), Some(v)) = (osv, &e.version) {
+            for (id, summary) in db.lookup(Ecosystem::Pypi, &e.name, v) {
+                ctx.push(
+                    codes::KNOWN_MALICIOUS,
+                    Severity::Critical,
+                    &e,
+                    format!("{}=={v} is listed in {id}: {summary}", e.name),
+                );
+            }
+        }
+    }
+    (n, ctx.out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare() {
+        use std::cmp::Ordering::*;
+        assert_eq!(cmp_version("1.10.0", "1.9.9"), Greater);
+        assert_eq!(cmp_version("1.0.0-beta", "1.0.0"), Less);
+        assert_eq!(cmp_version("2.0", "2.0.0"), Equal);
+    }
+
+    #[test]
+    fn names_and_refs() {
+        assert_eq!(descriptor_name("@scope/pkg@^1.0.0"), "@scope/pkg");
+        assert_eq!(descriptor_name("pkg@npm:^1.0.0"), "pkg");
+        assert_eq!(
+            pnpm_key("/@scope/pkg@1.2.3(react@18.0.0)"),
+            ("@scope/pkg".into(), Some("1.2.3".into()))
+        );
+        assert_eq!(
+            pnpm_key("/left-pad/1.3.0"),
+            ("left-pad".into(), Some("1.3.0".into()))
+        );
+        assert!(
+            ref_is_tag("v1.2.3")
+                && ref_is_tag("semver:^1.0")
+                && !ref_is_tag("main")
+                && !ref_is_tag("8f3b2c1")
+        );
+        assert_eq!(git_ref("git+https://h/r.git@v2.0"), Some("v2.0"));
+        assert_eq!(git_ref("git+https://h/r?rev=abc#abcdef"), Some("abcdef"));
+        assert_eq!(
+            normalize_name(Ecosystem::Pypi, "Foo_Bar.baz"),
+            "foo-bar-baz"
+        );
+    }
+}
