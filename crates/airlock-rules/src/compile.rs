@@ -111,7 +111,8 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn err(&mut self, code: &'static str, span: Range<usize>, msg: impl Into<String>) {
-        self.errors.push(RuleError::at(code, self.file, self.src, Some(span), msg));
+        self.errors
+            .push(RuleError::at(code, self.file, self.src, Some(span), msg));
     }
 
     fn expand(&mut self, items: &Spanned<StrList>) -> Vec<String> {
@@ -144,7 +145,11 @@ impl Ctx<'_> {
                 None => self.err(
                     "unknown-transform",
                     t.span(),
-                    format!("unknown transform `{}`; known: {}", t.get_ref(), TRANSFORM_NAMES.join(", ")),
+                    format!(
+                        "unknown transform `{}`; known: {}",
+                        t.get_ref(),
+                        TRANSFORM_NAMES.join(", ")
+                    ),
                 ),
             }
         }
@@ -164,27 +169,42 @@ impl Ctx<'_> {
     fn cond(&mut self, c: &Spanned<CondSpec>, types: &[String]) -> Option<RawCond> {
         let span = c.span();
         let c = c.get_ref();
-        let combinators = [c.all.is_some(), c.any.is_some(), c.not.is_some()].iter().filter(|x| **x).count();
+        let combinators = [c.all.is_some(), c.any.is_some(), c.not.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
         if combinators > 0 {
             if combinators > 1 || c.field.is_some() {
-                self.err("bad-condition", span, "a condition is either a field test or one of all/any/not");
+                self.err(
+                    "bad-condition",
+                    span,
+                    "a condition is either a field test or one of all/any/not",
+                );
                 return None;
             }
             if let Some(v) = &c.all {
-                return Some(RawCond::All(v.iter().filter_map(|x| self.cond(x, types)).collect()));
+                return Some(RawCond::All(
+                    v.iter().filter_map(|x| self.cond(x, types)).collect(),
+                ));
             }
             if let Some(v) = &c.any {
                 if v.is_empty() {
                     self.err("bad-condition", span, "`any` needs at least one condition");
                 }
-                return Some(RawCond::Any(v.iter().filter_map(|x| self.cond(x, types)).collect()));
+                return Some(RawCond::Any(
+                    v.iter().filter_map(|x| self.cond(x, types)).collect(),
+                ));
             }
             if let Some(n) = &c.not {
                 return self.cond(n, types).map(|x| RawCond::Not(Box::new(x)));
             }
         }
         let Some(f) = &c.field else {
-            self.err("bad-condition", span, "condition has no `field` (and no all/any/not)");
+            self.err(
+                "bad-condition",
+                span,
+                "condition has no `field` (and no all/any/not)",
+            );
             return None;
         };
         let path = self.field(f, types)?;
@@ -197,7 +217,11 @@ impl Ctx<'_> {
                 toml::Value::Float(x) => serde_json::Value::from(*x),
                 toml::Value::Boolean(b) => serde_json::Value::Bool(*b),
                 other => {
-                    self.err("bad-value", v.span(), format!("`equals` takes a string, number or boolean, not {other}"));
+                    self.err(
+                        "bad-value",
+                        v.span(),
+                        format!("`equals` takes a string, number or boolean, not {other}"),
+                    );
                     serde_json::Value::Null
                 }
             };
@@ -233,13 +257,30 @@ impl Ctx<'_> {
             ops.push((RawOp::BitsAny(b), f.span()));
         }
         if ops.is_empty() && c.exists.is_none() {
-            self.err("bad-condition", span, "field test without an operator (equals, in, glob, regex, ...)");
+            self.err(
+                "bad-condition",
+                span,
+                "field test without an operator (equals, in, glob, regex, ...)",
+            );
         }
-        let raw = RawCond::Field { path, transforms, ignore_case: c.ignore_case, ops, exists: c.exists };
+        let raw = RawCond::Field {
+            path,
+            transforms,
+            ignore_case: c.ignore_case,
+            ops,
+            exists: c.exists,
+        };
         // Trial binding: finds bad regexes, globs, CIDRs and variables now.
-        let trial = Vars { home: Some("/home/u".into()), package_dir: Some("/p".into()) };
+        let trial = Vars {
+            home: Some("/home/u".into()),
+            package_dir: Some("/p".into()),
+        };
         if let Err((msg, sp)) = bind(&raw, &trial) {
-            let code = if msg.contains("regex") { "bad-regex" } else { "bad-pattern" };
+            let code = if msg.contains("regex") {
+                "bad-regex"
+            } else {
+                "bad-pattern"
+            };
             self.err(code, sp, msg);
             return None;
         }
@@ -269,21 +310,29 @@ fn parse_template(
         let optional = raw.ends_with('?');
         let name = raw.trim_end_matches('?');
         match name {
-            "count" | "group" if aggregate => {
-                parts.push(if name == "count" { Part::Count } else { Part::Group })
-            }
+            "count" | "group" if aggregate => parts.push(if name == "count" {
+                Part::Count
+            } else {
+                Part::Group
+            }),
             _ => {
                 let (step, path) = match name.split_once('.') {
-                    Some((head, tail)) => match steps.iter().position(|s| s.id.as_deref() == Some(head)) {
-                        Some(ix) => (Some(ix), tail),
-                        None => (None, name),
-                    },
+                    Some((head, tail)) => {
+                        match steps.iter().position(|s| s.id.as_deref() == Some(head)) {
+                            Some(ix) => (Some(ix), tail),
+                            None => (None, name),
+                        }
+                    }
                     None => (None, name),
                 };
                 let types = &steps[step.unwrap_or(steps.len().saturating_sub(1))].types;
                 match FieldPath::parse(path, types) {
                     Ok(p) => parts.push(Part::Field(step, p, optional)),
-                    Err(e) => ctx.err("bad-message", msg.span(), format!("message placeholder `{{{name}}}`: {e}")),
+                    Err(e) => ctx.err(
+                        "bad-message",
+                        msg.span(),
+                        format!("message placeholder `{{{name}}}`: {e}"),
+                    ),
                 }
             }
         }
@@ -295,22 +344,47 @@ fn parse_template(
 }
 
 /// Checks one rule file's text.
-pub fn compile_rule(file: &Path, category: &str, src: &str, lists: &Lists) -> Result<Rule, Vec<RuleError>> {
+pub fn compile_rule(
+    file: &Path,
+    category: &str,
+    src: &str,
+    lists: &Lists,
+) -> Result<Rule, Vec<RuleError>> {
     let spec: RuleSpec = match toml::from_str(src) {
         Ok(s) => s,
         Err(e) => {
             let msg = e.message().to_string();
-            let code = if msg.contains("unknown field") { "unknown-key" } else { "toml" };
+            let code = if msg.contains("unknown field") {
+                "unknown-key"
+            } else {
+                "toml"
+            };
             return Err(vec![RuleError::at(code, file, src, e.span(), msg)]);
         }
     };
-    let mut ctx = Ctx { file, src, lists, errors: Vec::new() };
+    let mut ctx = Ctx {
+        file,
+        src,
+        lists,
+        errors: Vec::new(),
+    };
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
     if spec.id.get_ref() != stem {
-        ctx.err("id-mismatch", spec.id.span(), format!("rule id `{}` must equal the file name `{stem}`", spec.id.get_ref()));
+        ctx.err(
+            "id-mismatch",
+            spec.id.span(),
+            format!(
+                "rule id `{}` must equal the file name `{stem}`",
+                spec.id.get_ref()
+            ),
+        );
     }
     if spec.steps.get_ref().is_empty() {
-        ctx.err("no-steps", spec.steps.span(), "a rule needs at least one [[step]]");
+        ctx.err(
+            "no-steps",
+            spec.steps.span(),
+            "a rule needs at least one [[step]]",
+        );
     }
     let mut steps: Vec<Step> = Vec::new();
     for (i, s) in spec.steps.get_ref().iter().enumerate() {
@@ -319,17 +393,33 @@ pub fn compile_rule(file: &Path, category: &str, src: &str, lists: &Lists) -> Re
     }
     if let Some(SameSpec::Pid | SameSpec::Tree) = spec.same {
         if steps.len() < 2 {
-            ctx.err("bad-same", spec.steps.span(), "`same` only applies to rules with several steps");
+            ctx.err(
+                "bad-same",
+                spec.steps.span(),
+                "`same` only applies to rules with several steps",
+            );
         }
     }
     let all_types: Vec<String> = steps.iter().flat_map(|s| s.types.clone()).collect();
-    let exceptions: Vec<RawCond> = spec.exceptions.iter().filter_map(|c| ctx.cond(c, &all_types)).collect();
-    let aggregate = spec.aggregate.as_ref().map(|a| compile_aggregate(&mut ctx, a, &all_types, steps.len()));
+    let exceptions: Vec<RawCond> = spec
+        .exceptions
+        .iter()
+        .filter_map(|c| ctx.cond(c, &all_types))
+        .collect();
+    let aggregate = spec
+        .aggregate
+        .as_ref()
+        .map(|a| compile_aggregate(&mut ctx, a, &all_types, steps.len()));
     let message = parse_template(&mut ctx, &spec.message, &steps, aggregate.is_some());
     let mut fixtures: Vec<Fixture> = spec
         .fixtures
         .iter()
-        .map(|f| Fixture { name: f.name.clone(), expect: f.expect, header: f.header.clone(), events: f.events.clone() })
+        .map(|f| Fixture {
+            name: f.name.clone(),
+            expect: f.expect,
+            header: f.header.clone(),
+            events: f.events.clone(),
+        })
         .collect();
     fixtures.extend(dir_fixtures(&mut ctx, file));
     if !ctx.errors.is_empty() {
@@ -357,17 +447,31 @@ pub fn compile_rule(file: &Path, category: &str, src: &str, lists: &Lists) -> Re
     })
 }
 
-fn compile_step(ctx: &mut Ctx<'_>, s: &StepSpec, index: usize, earlier: &mut [Step], scope: Scope) -> Step {
+fn compile_step(
+    ctx: &mut Ctx<'_>,
+    s: &StepSpec,
+    index: usize,
+    earlier: &mut [Step],
+    scope: Scope,
+) -> Step {
     let mut types = s.types.get_ref().items();
     for t in &types {
         if !known_type(t) {
-            ctx.err("unknown-type", s.types.span(), format!("unknown event type `{t}`"));
+            ctx.err(
+                "unknown-type",
+                s.types.span(),
+                format!("unknown event type `{t}`"),
+            );
         }
     }
     // Check fields against the known types only, so one typo gives one error.
     types.retain(|t| known_type(t));
     let when = s.when.iter().filter_map(|c| ctx.cond(c, &types)).collect();
-    let unless = s.unless.iter().filter_map(|c| ctx.cond(c, &types)).collect();
+    let unless = s
+        .unless
+        .iter()
+        .filter_map(|c| ctx.cond(c, &types))
+        .collect();
     let mut joins = Vec::new();
     for j in &s.join {
         if let Some(join) = compile_join(ctx, j.get_ref(), j.span(), &types, index, earlier) {
@@ -394,17 +498,32 @@ fn compile_join(
     earlier: &mut [Step],
 ) -> Option<Join> {
     if index == 0 {
-        ctx.err("bad-join", span, "the first step cannot join on earlier steps");
+        ctx.err(
+            "bad-join",
+            span,
+            "the first step cannot join on earlier steps",
+        );
         return None;
     }
     let field = ctx.field(&j.field, types)?;
     let transforms = ctx.transforms(&j.transform);
     let Some((step_id, cap_field)) = j.captured.get_ref().split_once('.') else {
-        ctx.err("bad-join", j.captured.span(), "`captured` is `<step id>.<field>`");
+        ctx.err(
+            "bad-join",
+            j.captured.span(),
+            "`captured` is `<step id>.<field>`",
+        );
         return None;
     };
-    let Some(step) = earlier.iter().position(|s| s.id.as_deref() == Some(step_id)) else {
-        ctx.err("bad-join", j.captured.span(), format!("no earlier step with id `{step_id}`"));
+    let Some(step) = earlier
+        .iter()
+        .position(|s| s.id.as_deref() == Some(step_id))
+    else {
+        ctx.err(
+            "bad-join",
+            j.captured.span(),
+            format!("no earlier step with id `{step_id}`"),
+        );
         return None;
     };
     let cap_path = match FieldPath::parse(cap_field, &earlier[step].types) {
@@ -420,25 +539,47 @@ fn compile_join(
         Some("within") => JoinOp::Within,
         Some(o) => {
             let sp = j.op.as_ref().map(|x| x.span()).unwrap_or(span);
-            ctx.err("bad-join", sp, format!("unknown join op `{o}`; known: equals, contains, within"));
+            ctx.err(
+                "bad-join",
+                sp,
+                format!("unknown join op `{o}`; known: equals, contains, within"),
+            );
             return None;
         }
     };
     let caps = &mut earlier[step].captures;
-    let capture = match caps.iter().position(|(p, t)| *p == cap_path && *t == transforms) {
+    let capture = match caps
+        .iter()
+        .position(|(p, t)| *p == cap_path && *t == transforms)
+    {
         Some(i) => i,
         None => {
             caps.push((cap_path, transforms.clone()));
             caps.len() - 1
         }
     };
-    Some(Join { field, transforms, step, capture, op })
+    Some(Join {
+        field,
+        transforms,
+        step,
+        capture,
+        op,
+    })
 }
 
-fn compile_aggregate(ctx: &mut Ctx<'_>, a: &Spanned<AggregateSpec>, types: &[String], steps: usize) -> Aggregate {
+fn compile_aggregate(
+    ctx: &mut Ctx<'_>,
+    a: &Spanned<AggregateSpec>,
+    types: &[String],
+    steps: usize,
+) -> Aggregate {
     let spec = a.get_ref();
     if steps != 1 {
-        ctx.err("bad-aggregate", a.span(), "an aggregate counts the events of a single step");
+        ctx.err(
+            "bad-aggregate",
+            a.span(),
+            "an aggregate counts the events of a single step",
+        );
     }
     if spec.min == 0 {
         ctx.err("bad-aggregate", a.span(), "`min` must be at least 1");
@@ -451,28 +592,47 @@ fn compile_aggregate(ctx: &mut Ctx<'_>, a: &Spanned<AggregateSpec>, types: &[Str
         let p = ctx.field(f, types)?;
         Some((p, ctx.transforms(&spec.group_transform)))
     });
-    Aggregate { distinct, group, min: spec.min }
+    Aggregate {
+        distinct,
+        group,
+        min: spec.min,
+    }
 }
 
 /// Fixtures stored as files in `<id>.fixtures/{match,nomatch}-*.jsonl` next to the rule.
 fn dir_fixtures(ctx: &mut Ctx<'_>, file: &Path) -> Vec<Fixture> {
     let dir = file.with_extension("fixtures");
-    let Ok(rd) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
     let mut names: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort();
     let mut out = Vec::new();
     for p in names {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         let expect = if name.starts_with("nomatch-") {
             FixtureExpect::Nomatch
         } else if name.starts_with("match-") {
             FixtureExpect::Match
         } else {
-            ctx.errors.push(RuleError::file("bad-fixture", &p, "fixture files are named match-*.jsonl or nomatch-*.jsonl"));
+            ctx.errors.push(RuleError::file(
+                "bad-fixture",
+                &p,
+                "fixture files are named match-*.jsonl or nomatch-*.jsonl",
+            ));
             continue;
         };
         match std::fs::read_to_string(&p) {
-            Ok(events) => out.push(Fixture { name, expect, header: None, events }),
+            Ok(events) => out.push(Fixture {
+                name,
+                expect,
+                header: None,
+                events,
+            }),
             Err(e) => ctx.errors.push(RuleError::file("io", &p, e.to_string())),
         }
     }
@@ -480,13 +640,22 @@ fn dir_fixtures(ctx: &mut Ctx<'_>, file: &Path) -> Vec<Fixture> {
 }
 
 /// Reads `rules/lists/*.txt` (one item a line, `#` comments) and `*.toml` (`items`).
-pub fn load_lists(dir: &Path, errors: &mut Vec<RuleError>, hashed: &mut Vec<(String, String)>, root: &Path) -> Lists {
+pub fn load_lists(
+    dir: &Path,
+    errors: &mut Vec<RuleError>,
+    hashed: &mut Vec<(String, String)>,
+    root: &Path,
+) -> Lists {
     let mut lists = Lists::new();
-    let Ok(rd) = std::fs::read_dir(dir) else { return lists };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return lists;
+    };
     let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for p in paths {
-        let Some(name) = p.file_stem().and_then(|s| s.to_str()).map(str::to_string) else { continue };
+        let Some(name) = p.file_stem().and_then(|s| s.to_str()).map(str::to_string) else {
+            continue;
+        };
         let ext = p.extension().and_then(|e| e.to_str()).unwrap_or("");
         if ext != "txt" && ext != "toml" {
             continue;
@@ -509,20 +678,33 @@ pub fn load_lists(dir: &Path, errors: &mut Vec<RuleError>, hashed: &mut Vec<(Str
             match toml::from_str::<ListSpec>(&src) {
                 Ok(l) => l.items,
                 Err(e) => {
-                    errors.push(RuleError::at("toml", &p, &src, e.span(), e.message().to_string()));
+                    errors.push(RuleError::at(
+                        "toml",
+                        &p,
+                        &src,
+                        e.span(),
+                        e.message().to_string(),
+                    ));
                     continue;
                 }
             }
         };
         if lists.insert(name.clone(), items).is_some() {
-            errors.push(RuleError::file("duplicate-list", &p, format!("list `{name}` defined twice")));
+            errors.push(RuleError::file(
+                "duplicate-list",
+                &p,
+                format!("list `{name}` defined twice"),
+            ));
         }
     }
     lists
 }
 
 pub fn rel(p: &Path, root: &Path) -> String {
-    p.strip_prefix(root).unwrap_or(p).to_string_lossy().replace('\\', "/")
+    p.strip_prefix(root)
+        .unwrap_or(p)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 /// Checks rules for duplicate ids.

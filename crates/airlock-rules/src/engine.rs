@@ -50,9 +50,17 @@ pub fn bind_rules(rules: &[Rule], vars: &Vars) -> Vec<Option<BoundRule>> {
             let steps = rule
                 .steps
                 .iter()
-                .map(|s| Some(BoundStep { when: bind_all(&s.when)?, unless: bind_all(&s.unless)? }))
+                .map(|s| {
+                    Some(BoundStep {
+                        when: bind_all(&s.when)?,
+                        unless: bind_all(&s.unless)?,
+                    })
+                })
                 .collect::<Option<Vec<_>>>()?;
-            Some(BoundRule { steps, exceptions: bind_all(&rule.exceptions)? })
+            Some(BoundRule {
+                steps,
+                exceptions: bind_all(&rule.exceptions)?,
+            })
         })
         .collect()
 }
@@ -128,7 +136,10 @@ fn render_value(v: &Value, path: &FieldPath) -> String {
     if is_chain && leaves.is_empty() {
         // No recorded ancestry: name the process itself.
         let p = v.get("proc");
-        let exe = p.and_then(|p| p.get("exe")).and_then(Value::as_str).unwrap_or("");
+        let exe = p
+            .and_then(|p| p.get("exe"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let pid = p.and_then(|p| p.get("pid")).and_then(Value::as_u64);
         leaves.push(Leaf::Str(match (exe, pid) {
             ("", Some(pid)) => format!("pid {pid}"),
@@ -214,8 +225,13 @@ impl<'r> Evaluator<'r> {
         let mut cur = pid;
         let lc = self.procs.get(&pid).map(|p| p.lifecycle);
         for _ in 0..64 {
-            let Some(info) = self.procs.get(&cur) else { break };
+            let Some(info) = self.procs.get(&cur) else {
+                break;
+            };
             let Some(pp) = info.ppid else { break };
+            if pp == cur {
+                break;
+            }
             match self.procs.get(&pp) {
                 Some(parent) if Some(parent.lifecycle) == lc => cur = pp,
                 _ => break,
@@ -226,7 +242,9 @@ impl<'r> Evaluator<'r> {
 
     fn is_manager_host(&self, host: &str) -> bool {
         let h = host.trim_end_matches('.').to_ascii_lowercase();
-        self.manager_hosts.iter().any(|d| h == *d || h.ends_with(&format!(".{d}")))
+        self.manager_hosts
+            .iter()
+            .any(|d| h == *d || h.ends_with(&format!(".{d}")))
     }
 
     /// Whether an event without a process belongs to the package (install phase).
@@ -235,7 +253,9 @@ impl<'r> Evaluator<'r> {
         match ev.source {
             Source::Sink => {
                 let host = domain_of(v).or_else(|| {
-                    v.get("dst_addr").and_then(Value::as_str).map(str::to_string)
+                    v.get("dst_addr")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
                 });
                 match host {
                     Some(h) => self.package_hosts.contains(&h) || !self.is_manager_host(&h),
@@ -268,7 +288,10 @@ impl<'r> Evaluator<'r> {
         self.facts.events += 1;
         if let Some(p) = &ev.proc {
             if self.procs.len() < MAX_PROCS || self.procs.contains_key(&p.pid) {
-                let e = self.procs.entry(p.pid).or_insert(ProcInfo { ppid: None, lifecycle: false });
+                let e = self.procs.entry(p.pid).or_insert(ProcInfo {
+                    ppid: None,
+                    lifecycle: false,
+                });
                 if p.ppid.is_some() {
                     e.ppid = p.ppid;
                 }
@@ -279,13 +302,31 @@ impl<'r> Evaluator<'r> {
             EventKind::ProcessStart { pid, ppid } => {
                 let lifecycle = ev.proc.as_ref().is_some_and(|p| p.lifecycle.is_some());
                 if self.procs.len() < MAX_PROCS {
-                    self.procs.insert(*pid, ProcInfo { ppid: Some(*ppid), lifecycle });
+                    self.procs.insert(
+                        *pid,
+                        ProcInfo {
+                            ppid: Some(*ppid),
+                            lifecycle,
+                        },
+                    );
                 }
             }
-            EventKind::PhaseEnd { name, status: PhaseStatus::TimedOut, .. } => self.facts.timed_out.push(name.clone()),
-            EventKind::PhaseEnd { name, status: PhaseStatus::Error, .. } => self.facts.errored.push(name.clone()),
-            EventKind::LimitHit { limit, .. } if matches!(limit.as_str(), "time" | "wall" | "wall_time" | "timeout") => {
-                self.facts.timed_out.push(format!("{} ({limit} limit)", ev.phase))
+            EventKind::PhaseEnd {
+                name,
+                status: PhaseStatus::TimedOut,
+                ..
+            } => self.facts.timed_out.push(name.clone()),
+            EventKind::PhaseEnd {
+                name,
+                status: PhaseStatus::Error,
+                ..
+            } => self.facts.errored.push(name.clone()),
+            EventKind::LimitHit { limit, .. }
+                if matches!(limit.as_str(), "time" | "wall" | "wall_time" | "timeout") =>
+            {
+                self.facts
+                    .timed_out
+                    .push(format!("{} ({limit} limit)", ev.phase))
             }
             _ => {}
         }
@@ -295,11 +336,13 @@ impl<'r> Evaluator<'r> {
                 EventKind::NetConnect { addr, name, .. } => {
                     self.package_hosts.insert(addr.clone());
                     if let Some(n) = name {
-                        self.package_hosts.insert(n.trim_end_matches('.').to_ascii_lowercase());
+                        self.package_hosts
+                            .insert(n.trim_end_matches('.').to_ascii_lowercase());
                     }
                 }
                 EventKind::NetSendto { dns: Some(q), .. } => {
-                    self.package_hosts.insert(q.name.trim_end_matches('.').to_ascii_lowercase());
+                    self.package_hosts
+                        .insert(q.name.trim_end_matches('.').to_ascii_lowercase());
                 }
                 _ => {}
             }
@@ -308,9 +351,13 @@ impl<'r> Evaluator<'r> {
 
     /// Feeds one event.
     pub fn event(&mut self, ev: &Event) {
-        let Ok(v) = serde_json::to_value(ev) else { return };
+        let Ok(v) = serde_json::to_value(ev) else {
+            return;
+        };
         self.track(ev, &v);
-        let Some(ixs) = self.by_type.get(ev.kind.type_name()) else { return };
+        let Some(ixs) = self.by_type.get(ev.kind.type_name()) else {
+            return;
+        };
         let ixs = ixs.clone();
         for ix in ixs {
             self.rule_event(ix, ev, &v);
@@ -341,7 +388,7 @@ impl<'r> Evaluator<'r> {
         })
     }
 
-    fn same_holds(&self, same: Same, p: &Partial, ev: &Event) -> bool {
+    fn same_holds(same: Same, p: &Partial, ev: &Event, tree: Option<u32>) -> bool {
         match same {
             Same::None => true,
             Same::Phase => p.phase == ev.phase,
@@ -349,8 +396,8 @@ impl<'r> Evaluator<'r> {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
             },
-            Same::Tree => match (p.tree, ev.pid()) {
-                (Some(a), Some(b)) => self.tree_root(b) == a,
+            Same::Tree => match (p.tree, tree) {
+                (Some(a), Some(b)) => b == a,
                 _ => true,
             },
         }
@@ -365,7 +412,11 @@ impl<'r> Evaluator<'r> {
                 };
                 if mine {
                     let text = render_value(v, path);
-                    parts[i] = Some(if *optional && text == "(none)" { String::new() } else { text });
+                    parts[i] = Some(if *optional && text == "(none)" {
+                        String::new()
+                    } else {
+                        text
+                    });
                 }
             }
         }
@@ -388,19 +439,26 @@ impl<'r> Evaluator<'r> {
         let pid = ev.pid();
         let tree = pid.map(|p| self.tree_root(p));
 
-        // Advance partial sequences.
+        // Advance partial sequences (read-only pass; expired ones are dropped after).
         let mut advanced = Vec::new();
         let mut completed = Vec::new();
-        let mut keep = VecDeque::new();
-        let partials = std::mem::take(&mut self.rules[ix].partials);
-        for p in partials {
+        let mut expired = false;
+        // Whether the event satisfies each step, computed at most once per step.
+        let mut memo: Vec<Option<bool>> = vec![None; n];
+        let ty = ev.kind.type_name();
+        for p in &self.rules[ix].partials {
             if ev.ts - p.start > rule.within_secs {
+                expired = true;
                 continue;
             }
             let step = p.next;
-            if self.step_matches(ix, step, ev, v)
-                && Self::joins_hold(&rule.steps[step].joins, &p, v)
-                && self.same_holds(rule.same, &p, ev)
+            if !rule.steps[step].types.iter().any(|t| t == ty) {
+                continue;
+            }
+            let matches = *memo[step].get_or_insert_with(|| self.step_matches(ix, step, ev, v));
+            if matches
+                && Self::joins_hold(&rule.steps[step].joins, p, v)
+                && Self::same_holds(rule.same, p, ev, tree)
             {
                 let mut q = Partial {
                     next: step + 1,
@@ -421,12 +479,16 @@ impl<'r> Evaluator<'r> {
                     advanced.push(q);
                 }
             }
-            keep.push_back(p);
         }
-        self.rules[ix].partials = keep;
+        if expired {
+            let within = rule.within_secs;
+            self.rules[ix]
+                .partials
+                .retain(|p| ev.ts - p.start <= within);
+        }
 
         // Start new ones.
-        if self.step_matches(ix, 0, ev, v) {
+        if *memo[0].get_or_insert_with(|| self.step_matches(ix, 0, ev, v)) {
             let mut p = Partial {
                 next: 1,
                 start: ev.ts,
@@ -453,7 +515,9 @@ impl<'r> Evaluator<'r> {
         for q in advanced {
             let st = &mut self.rules[ix];
             // A newer partial replaces an older one in the same position.
-            st.partials.retain(|o| !(o.next == q.next && o.tree == q.tree && o.pid == q.pid && o.caps == q.caps));
+            st.partials.retain(|o| {
+                !(o.next == q.next && o.tree == q.tree && o.pid == q.pid && o.caps == q.caps)
+            });
             if st.partials.len() >= MAX_PARTIALS {
                 st.partials.pop_front();
             }
@@ -467,9 +531,14 @@ impl<'r> Evaluator<'r> {
 
     fn aggregate(&mut self, ix: usize, ev: &Event, v: &Value, p: Partial) {
         let st = &mut self.rules[ix];
-        let Some(agg) = &st.rule.aggregate else { return };
+        let Some(agg) = &st.rule.aggregate else {
+            return;
+        };
         let key = match &agg.group {
-            Some((path, ts)) => match texts(apply_transforms(extract(v, path), ts)).into_iter().next() {
+            Some((path, ts)) => match texts(apply_transforms(extract(v, path), ts))
+                .into_iter()
+                .next()
+            {
                 Some(k) => k,
                 None => return,
             },
@@ -503,12 +572,19 @@ impl<'r> Evaluator<'r> {
         }
     }
 
-    fn message(rule: &Rule, parts: &[Option<String>], count: Option<u64>, group: Option<&str>) -> String {
+    fn message(
+        rule: &Rule,
+        parts: &[Option<String>],
+        count: Option<u64>,
+        group: Option<&str>,
+    ) -> String {
         let mut s = String::new();
         for (i, part) in rule.message.iter().enumerate() {
             match part {
                 Part::Lit(t) => s.push_str(t),
-                Part::Field(..) => s.push_str(parts.get(i).and_then(|p| p.as_deref()).unwrap_or("(none)")),
+                Part::Field(..) => {
+                    s.push_str(parts.get(i).and_then(|p| p.as_deref()).unwrap_or("(none)"))
+                }
                 Part::Count => s.push_str(&count.map(|c| c.to_string()).unwrap_or_default()),
                 Part::Group => s.push_str(group.unwrap_or("")),
             }
@@ -544,7 +620,11 @@ impl<'r> Evaluator<'r> {
         for ix in 0..self.rules.len() {
             let rule = self.rules[ix].rule;
             let Some(agg) = &rule.aggregate else { continue };
-            let mut groups: Vec<(String, Group)> = self.rules[ix].groups.drain().filter(|(_, g)| g.count >= agg.min).collect();
+            let mut groups: Vec<(String, Group)> = self.rules[ix]
+                .groups
+                .drain()
+                .filter(|(_, g)| g.count >= agg.min)
+                .collect();
             groups.sort_by(|a, b| b.1.count.cmp(&a.1.count).then(a.0.cmp(&b.0)));
             for (key, g) in groups {
                 let msg = Self::message(rule, &g.parts, Some(g.count), Some(&key));

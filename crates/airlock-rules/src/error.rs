@@ -33,12 +33,24 @@ impl RuleError {
             Some(s) => line_col(source, s.start),
             None => (0, 0),
         };
-        RuleError { code, file: file.to_path_buf(), line, column, message: message.into() }
+        RuleError {
+            code,
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+        }
     }
 
     /// An error about a whole file (I/O, missing file).
     pub fn file(code: &'static str, file: &Path, message: impl Into<String>) -> RuleError {
-        RuleError { code, file: file.to_path_buf(), line: 0, column: 0, message: message.into() }
+        RuleError {
+            code,
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+        }
     }
 }
 
@@ -47,7 +59,12 @@ pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
     let before = source.get(..offset).unwrap_or(source);
     let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, column)
 }
 

@@ -15,28 +15,61 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
     ("phase.start", &["name", "command"]),
     (
         "phase.end",
-        &["name", "status", "exit_code", "duration_ms", "output_tail", "output_bytes"],
+        &[
+            "name",
+            "status",
+            "exit_code",
+            "duration_ms",
+            "output_tail",
+            "output_bytes",
+        ],
     ),
     ("limit.hit", &["limit", "detail"]),
     ("process.start", &["pid", "ppid"]),
-    ("process.exec", &["path", "argv", "cwd", "env", "env_count", "outcome", "cmdline"]),
+    (
+        "process.exec",
+        &[
+            "path",
+            "argv",
+            "cwd",
+            "env",
+            "env_count",
+            "outcome",
+            "cmdline",
+        ],
+    ),
     ("process.exit", &["code", "signal"]),
     ("process.access", &["target_pid", "how", "outcome"]),
-    ("file.open", &["path", "flags", "write", "create", "outcome"]),
+    (
+        "file.open",
+        &["path", "flags", "write", "create", "outcome"],
+    ),
     ("file.write", &["path", "bytes"]),
     ("file.unlink", &["path", "outcome"]),
     ("file.rename", &["from", "to", "outcome"]),
     ("file.chmod", &["path", "mode", "outcome"]),
     ("file.symlink", &["target", "link", "outcome"]),
     ("file.mkdir", &["path", "outcome"]),
-    ("fs.change", &["path", "change", "sha256", "size", "mode", "in_package"]),
+    (
+        "fs.change",
+        &["path", "change", "sha256", "size", "mode", "in_package"],
+    ),
     ("net.socket", &["family", "socktype", "outcome"]),
-    ("net.connect", &["family", "addr", "port", "name", "outcome", "domain"]),
+    (
+        "net.connect",
+        &["family", "addr", "port", "name", "outcome", "domain"],
+    ),
     ("net.bind", &["family", "addr", "port", "outcome"]),
     ("net.listen", &["fd"]),
-    ("net.sendto", &["family", "addr", "port", "bytes", "dns", "domain"]),
+    (
+        "net.sendto",
+        &["family", "addr", "port", "bytes", "dns", "domain"],
+    ),
     ("net.socket_dup", &["socket", "target_fd"]),
-    ("dns.query", &["name", "qtype", "answers", "rcode", "domain"]),
+    (
+        "dns.query",
+        &["name", "qtype", "answers", "rcode", "domain"],
+    ),
     (
         "net.connection",
         &[
@@ -52,7 +85,10 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
             "domain",
         ],
     ),
-    ("tls.handshake", &["conn_id", "sni", "alpn", "ok", "error", "domain"]),
+    (
+        "tls.handshake",
+        &["conn_id", "sni", "alpn", "ok", "error", "domain"],
+    ),
     (
         "http.request",
         &[
@@ -69,15 +105,35 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
             "domain",
         ],
     ),
-    ("net.data", &["conn_id", "dst_addr", "dst_port", "hex", "printable", "bytes"]),
+    (
+        "net.data",
+        &[
+            "conn_id",
+            "dst_addr",
+            "dst_port",
+            "hex",
+            "printable",
+            "bytes",
+        ],
+    ),
     ("secret.read", &["canary_id", "path", "via"]),
     (
         "canary.leaked",
-        &["canary_id", "kind", "encoding", "destination", "carrier_seq", "domain"],
+        &[
+            "canary_id",
+            "kind",
+            "encoding",
+            "destination",
+            "carrier_seq",
+            "domain",
+        ],
     ),
     ("probe", &["what", "path"]),
     ("hook", &["runtime", "event", "args"]),
-    ("static.signal", &["signal", "file", "line", "detail", "value"]),
+    (
+        "static.signal",
+        &["signal", "file", "line", "detail", "value"],
+    ),
     ("note", &["message"]),
 ];
 
@@ -125,7 +181,10 @@ impl FieldPath {
         let candidates: Vec<&(&str, &[&str])> = if types.is_empty() {
             EVENT_FIELDS.iter().collect()
         } else {
-            EVENT_FIELDS.iter().filter(|(n, _)| types.iter().any(|t| t == n)).collect()
+            EVENT_FIELDS
+                .iter()
+                .filter(|(n, _)| types.iter().any(|t| t == n))
+                .collect()
         };
         let known_top = COMMON.contains(&first.as_str())
             || candidates.iter().any(|(_, f)| f.contains(&first.as_str()));
@@ -140,7 +199,11 @@ impl FieldPath {
             }
             return Err(format!(
                 "unknown field `{first}` for event type(s) {}; known: {}",
-                if types.is_empty() { "(any)".to_string() } else { types.join(", ") },
+                if types.is_empty() {
+                    "(any)".to_string()
+                } else {
+                    types.join(", ")
+                },
                 all.join(", ")
             ));
         }
@@ -159,7 +222,10 @@ impl FieldPath {
                     if !PROC.contains(&k.as_str()) {
                         return Err(format!(
                             "unknown field `proc.{k}`; known: {}",
-                            PROC.iter().map(|p| format!("proc.{p}")).collect::<Vec<_>>().join(", ")
+                            PROC.iter()
+                                .map(|p| format!("proc.{p}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ));
                     }
                 }
@@ -167,7 +233,9 @@ impl FieldPath {
             "dns" => {
                 if let Some(Seg::Key(k)) = segs.get(1) {
                     if k != "name" && k != "qtype" {
-                        return Err(format!("unknown field `dns.{k}`; known: dns.name, dns.qtype"));
+                        return Err(format!(
+                            "unknown field `dns.{k}`; known: dns.name, dns.qtype"
+                        ));
                     }
                 }
             }
@@ -193,13 +261,17 @@ fn parse_segments(path: &str) -> Result<Vec<Seg>, String> {
             None => (part, ""),
         };
         if name.is_empty()
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(format!("bad field path `{path}`"));
         }
         segs.push(Seg::Key(name.to_string()));
         while !rest.is_empty() {
-            let close = rest.find(']').ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
+            let close = rest
+                .find(']')
+                .ok_or_else(|| format!("unclosed `[` in `{path}`"))?;
             let idx: usize = rest[1..close]
                 .parse()
                 .map_err(|_| format!("bad index in `{path}` (use a number, e.g. argv[0])"))?;
@@ -263,7 +335,10 @@ pub fn domain_of(ev: &Value) -> Option<String> {
     let ty = s("type")?;
     let d = match ty {
         "dns.query" => s("name"),
-        "net.sendto" => ev.get("dns").and_then(|d| d.get("name")).and_then(Value::as_str),
+        "net.sendto" => ev
+            .get("dns")
+            .and_then(|d| d.get("name"))
+            .and_then(Value::as_str),
         "net.connect" | "net.connection" => s("name"),
         "tls.handshake" => s("sni"),
         "http.request" => s("host").map(|h| h.split(':').next().unwrap_or(h)),
@@ -299,9 +374,10 @@ pub fn extract(ev: &Value, path: &FieldPath) -> Vec<Leaf> {
         FieldPath::Headers | FieldPath::Header(_) => {
             if let Some(hs) = ev.get("headers").and_then(Value::as_array) {
                 for h in hs {
-                    let (Some(n), Some(v)) =
-                        (h.get(0).and_then(Value::as_str), h.get(1).and_then(Value::as_str))
-                    else {
+                    let (Some(n), Some(v)) = (
+                        h.get(0).and_then(Value::as_str),
+                        h.get(1).and_then(Value::as_str),
+                    ) else {
                         continue;
                     };
                     match path {
@@ -348,7 +424,9 @@ mod tests {
         assert!(FieldPath::parse("argv[0]", &exec).is_ok());
         assert!(FieldPath::parse("proc.lifecycle", &exec).is_ok());
         assert!(FieldPath::parse("env.NODE_OPTIONS", &exec).is_ok());
-        assert!(FieldPath::parse("url", &exec).unwrap_err().contains("unknown field `url`"));
+        assert!(FieldPath::parse("url", &exec)
+            .unwrap_err()
+            .contains("unknown field `url`"));
         assert!(FieldPath::parse("proc.cwd", &exec).is_err());
         assert!(FieldPath::parse("argv[x]", &exec).is_err());
         assert!(FieldPath::parse("path.x", &exec).is_err());

@@ -44,14 +44,25 @@ fn default_source(ty: &str) -> &'static str {
 }
 
 fn fill_event(o: &mut Map<String, Value>, seq: u64) {
-    let ty = o.get("type").and_then(Value::as_str).unwrap_or("note").to_string();
+    let ty = o
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("note")
+        .to_string();
     let mut def = |k: &str, v: Value| {
         o.entry(k.to_string()).or_insert(v);
     };
     def("record", json!("event"));
     def("seq", json!(seq));
     def("ts", json!(1000.0 + seq as f64));
-    def("phase", json!(if ty == "static.signal" { "static" } else { "install" }));
+    def(
+        "phase",
+        json!(if ty == "static.signal" {
+            "static"
+        } else {
+            "install"
+        }),
+    );
     def("source", json!(default_source(&ty)));
     def("outcome", json!("ok"));
     match ty.as_str() {
@@ -69,12 +80,20 @@ fn fill_event(o: &mut Map<String, Value>, seq: u64) {
         }
         "process.exec" => {
             if !o.contains_key("path") {
-                let p = o.get("argv").and_then(|a| a.get(0)).cloned().unwrap_or(json!(""));
+                let p = o
+                    .get("argv")
+                    .and_then(|a| a.get(0))
+                    .cloned()
+                    .unwrap_or(json!(""));
                 o.insert("path".into(), p);
             }
         }
         "http.request" => {
-            let url = o.get("url").and_then(Value::as_str).unwrap_or("").to_string();
+            let url = o
+                .get("url")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let (host, path) = url
                 .split_once("://")
                 .map(|(_, r)| match r.find('/') {
@@ -91,7 +110,11 @@ fn fill_event(o: &mut Map<String, Value>, seq: u64) {
             def("path", json!(path));
             def("headers", json!([]));
             def("tls", json!(url.starts_with("https")));
-            let n = o.get("body").and_then(Value::as_str).map(str::len).unwrap_or(0);
+            let n = o
+                .get("body")
+                .and_then(Value::as_str)
+                .map(str::len)
+                .unwrap_or(0);
             o.entry("body_bytes".to_string()).or_insert(json!(n));
         }
         "net.connection" | "net.data" => {
@@ -133,7 +156,10 @@ fn fill_event(o: &mut Map<String, Value>, seq: u64) {
 
 /// Parses a fixture into a header and records. Lines starting with `#` or `//` are
 /// comments.
-pub fn parse_fixture(header: Option<&str>, events: &str) -> Result<(TraceHeader, Vec<Record>), String> {
+pub fn parse_fixture(
+    header: Option<&str>,
+    events: &str,
+) -> Result<(TraceHeader, Vec<Record>), String> {
     let mut h = default_header();
     if let Some(text) = header {
         let over: Value = serde_json::from_str(text).map_err(|e| format!("fixture header: {e}"))?;
@@ -146,7 +172,8 @@ pub fn parse_fixture(header: Option<&str>, events: &str) -> Result<(TraceHeader,
         if t.is_empty() || t.starts_with('#') || t.starts_with("//") {
             continue;
         }
-        let mut v: Value = serde_json::from_str(t).map_err(|e| format!("fixture line {}: {e}", i + 1))?;
+        let mut v: Value =
+            serde_json::from_str(t).map_err(|e| format!("fixture line {}: {e}", i + 1))?;
         let Some(o) = v.as_object_mut() else {
             return Err(format!("fixture line {}: not a JSON object", i + 1));
         };
@@ -166,7 +193,8 @@ pub fn parse_fixture(header: Option<&str>, events: &str) -> Result<(TraceHeader,
                 seq += 1;
             }
         }
-        let rec: Record = serde_json::from_value(v).map_err(|e| format!("fixture line {}: {e}", i + 1))?;
+        let rec: Record =
+            serde_json::from_value(v).map_err(|e| format!("fixture line {}: {e}", i + 1))?;
         records.push(rec);
     }
     if !records.iter().any(|r| matches!(r, Record::Footer(_))) {
@@ -177,6 +205,7 @@ pub fn parse_fixture(header: Option<&str>, events: &str) -> Result<(TraceHeader,
             gaps: vec![],
         }));
     }
-    let header: TraceHeader = serde_json::from_value(h).map_err(|e| format!("fixture header: {e}"))?;
+    let header: TraceHeader =
+        serde_json::from_value(h).map_err(|e| format!("fixture header: {e}"))?;
     Ok((header, records))
 }

@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::sync::{Arc, Mutex};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use airlock_events::{Finding, Record, TraceError, TraceHeader, TraceReader, Verdict};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,7 @@ pub mod fixtures;
 mod matcher;
 mod spec;
 mod summary;
+pub mod synth;
 mod verdict;
 
 pub use compile::{Fixture, Rule, Scope};
@@ -86,7 +87,9 @@ pub enum JudgeError {
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -107,7 +110,10 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 impl std::fmt::Debug for Ruleset {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ruleset").field("rules", &self.rules.len()).field("hash", &self.hash).finish()
+        f.debug_struct("Ruleset")
+            .field("rules", &self.rules.len())
+            .field("hash", &self.hash)
+            .finish()
     }
 }
 
@@ -125,7 +131,13 @@ impl Ruleset {
                 match toml::from_str::<VerdictConfig>(&src) {
                     Ok(v) => v,
                     Err(e) => {
-                        errors.push(RuleError::at("toml", &verdict_path, &src, e.span(), e.message().to_string()));
+                        errors.push(RuleError::at(
+                            "toml",
+                            &verdict_path,
+                            &src,
+                            e.span(),
+                            e.message().to_string(),
+                        ));
                         VerdictConfig::default()
                     }
                 }
@@ -171,7 +183,14 @@ impl Ruleset {
             h.update(text.as_bytes());
             h.update([0]);
         }
-        Ok(Ruleset { rules, bound: Mutex::new(HashMap::new()), lists, verdict, hash: hex::encode(h.finalize()), root: dir.to_path_buf() })
+        Ok(Ruleset {
+            rules,
+            bound: Mutex::new(HashMap::new()),
+            lists,
+            verdict,
+            hash: hex::encode(h.finalize()),
+            root: dir.to_path_buf(),
+        })
     }
 
     /// Stable hash of the rules, lists and verdict config: the ruleset version.
@@ -215,7 +234,10 @@ impl Ruleset {
     where
         I: IntoIterator<Item = Result<Record, TraceError>>,
     {
-        let hosts = self.list(MANAGER_HOSTS_LIST).map(<[String]>::to_vec).unwrap_or_default();
+        let hosts = self
+            .list(MANAGER_HOSTS_LIST)
+            .map(<[String]>::to_vec)
+            .unwrap_or_default();
         let key = (header.home.clone(), header.package_dir.clone());
         let bound = {
             let mut cache = self.bound.lock().unwrap_or_else(|p| p.into_inner());
@@ -225,7 +247,10 @@ impl Ruleset {
             cache
                 .entry(key)
                 .or_insert_with(|| {
-                    let vars = matcher::Vars { home: header.home.clone(), package_dir: header.package_dir.clone() };
+                    let vars = matcher::Vars {
+                        home: header.home.clone(),
+                        package_dir: header.package_dir.clone(),
+                    };
                     Arc::new(engine::bind_rules(&self.rules, &vars))
                 })
                 .clone()

@@ -168,10 +168,14 @@ fn subst(s: &str, vars: &Vars, esc: &dyn Fn(&str) -> String) -> Result<Option<St
     while let Some(i) = rest.find("${") {
         out.push_str(&rest[..i]);
         let after = &rest[i + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed `${{` in `{s}`"))?;
         let name = &after[..end];
         if !VAR_NAMES.contains(&name) {
-            return Err(format!("unknown variable `${{{name}}}`; known: home, package_dir"));
+            return Err(format!(
+                "unknown variable `${{{name}}}`; known: home, package_dir"
+            ));
         }
         match vars.get(name) {
             Some(v) => out.push_str(&esc(v.trim_end_matches('/'))),
@@ -214,7 +218,10 @@ pub fn glob_to_regex(glob: &str, vars: &Vars) -> Result<Option<String>, String> 
                     .position(|&x| x == ']')
                     .ok_or_else(|| format!("unclosed `[` in glob `{glob}`"))?;
                 let class: String = chars[i + 1..i + end].iter().collect();
-                let class = class.strip_prefix('!').map(|c| format!("^{c}")).unwrap_or(class);
+                let class = class
+                    .strip_prefix('!')
+                    .map(|c| format!("^{c}"))
+                    .unwrap_or(class);
                 re.push('[');
                 re.push_str(&class.replace('\\', "\\\\"));
                 re.push(']');
@@ -245,9 +252,15 @@ pub fn glob_to_regex(glob: &str, vars: &Vars) -> Result<Option<String>, String> 
 
 fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
     let (a, p) = s.split_once('/').unwrap_or((s, ""));
-    let ip: IpAddr = a.parse().map_err(|_| format!("bad address in CIDR `{s}`"))?;
+    let ip: IpAddr = a
+        .parse()
+        .map_err(|_| format!("bad address in CIDR `{s}`"))?;
     let max = if ip.is_ipv4() { 32 } else { 128 };
-    let p: u8 = if p.is_empty() { max } else { p.parse().map_err(|_| format!("bad prefix in `{s}`"))? };
+    let p: u8 = if p.is_empty() {
+        max
+    } else {
+        p.parse().map_err(|_| format!("bad prefix in `{s}`"))?
+    };
     if p > max {
         return Err(format!("prefix too long in `{s}`"));
     }
@@ -257,11 +270,19 @@ fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
 fn in_cidr(ip: IpAddr, (net, p): (IpAddr, u8)) -> bool {
     match (ip, net) {
         (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let mask = if p == 0 { 0 } else { u32::MAX << (32 - u32::from(p)) };
+            let mask = if p == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(p))
+            };
             u32::from(a) & mask == u32::from(n) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let mask = if p == 0 { 0 } else { u128::MAX << (128 - u32::from(p)) };
+            let mask = if p == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(p))
+            };
             u128::from(a) & mask == u128::from(n) & mask
         }
         _ => false,
@@ -282,7 +303,11 @@ fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
         if parts.is_empty() {
             return Ok(Op::Never);
         }
-        let body = parts.iter().map(|p| format!("(?:{p})")).collect::<Vec<_>>().join("|");
+        let body = parts
+            .iter()
+            .map(|p| format!("(?:{p})"))
+            .collect::<Vec<_>>()
+            .join("|");
         let re = if ci { format!("(?i){body}") } else { body };
         Regex::new(&re).map(Op::Regex).map_err(|e| e.to_string())
     };
@@ -293,7 +318,11 @@ fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
         },
         RawOp::Equals(Value::Bool(b)) => Op::EqBool(*b),
         RawOp::Equals(Value::Number(n)) => Op::EqNum(n.as_f64().unwrap_or(f64::NAN)),
-        RawOp::Equals(v) => return Err(format!("`equals` takes a string, number or boolean, not {v}")),
+        RawOp::Equals(v) => {
+            return Err(format!(
+                "`equals` takes a string, number or boolean, not {v}"
+            ))
+        }
         RawOp::In(items) => Op::In(plain(items)?.into_iter().collect()),
         RawOp::Contains(items) => Op::Contains(plain(items)?),
         RawOp::StartsWith(items) => Op::StartsWith(plain(items)?),
@@ -301,7 +330,11 @@ fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
         RawOp::Domain(items) => Op::Domain(
             plain(items)?
                 .into_iter()
-                .map(|d| d.trim_end_matches('.').trim_start_matches('.').to_ascii_lowercase())
+                .map(|d| {
+                    d.trim_end_matches('.')
+                        .trim_start_matches('.')
+                        .to_ascii_lowercase()
+                })
                 .collect(),
         ),
         RawOp::Regex(items) => {
@@ -323,7 +356,12 @@ fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
             }
             alternation(parts)?
         }
-        RawOp::Cidr(items) => Op::Cidr(items.iter().map(|s| parse_cidr(s)).collect::<Result<_, _>>()?),
+        RawOp::Cidr(items) => Op::Cidr(
+            items
+                .iter()
+                .map(|s| parse_cidr(s))
+                .collect::<Result<_, _>>()?,
+        ),
         RawOp::Gt(n) => Op::Gt(*n),
         RawOp::Ge(n) => Op::Ge(*n),
         RawOp::Lt(n) => Op::Lt(*n),
@@ -336,7 +374,13 @@ fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
 /// span of the operator that failed.
 pub fn bind(c: &RawCond, vars: &Vars) -> Result<Cond, (String, Range<usize>)> {
     Ok(match c {
-        RawCond::Field { path, transforms, ignore_case, ops, exists } => {
+        RawCond::Field {
+            path,
+            transforms,
+            ignore_case,
+            ops,
+            exists,
+        } => {
             let mut bound = Vec::new();
             for (op, span) in ops {
                 bound.push(bind_op(op, *ignore_case, vars).map_err(|e| (e, span.clone()))?);
@@ -397,7 +441,12 @@ fn op_holds(op: &Op, leaf: &Leaf, ci: bool) -> bool {
         }
         Op::Domain(v) => {
             let t = leaf.as_text().trim_end_matches('.').to_ascii_lowercase();
-            v.iter().any(|d| t == *d || (t.len() > d.len() && t.ends_with(d.as_str()) && t.as_bytes()[t.len() - d.len() - 1] == b'.'))
+            v.iter().any(|d| {
+                t == *d
+                    || (t.len() > d.len()
+                        && t.ends_with(d.as_str())
+                        && t.as_bytes()[t.len() - d.len() - 1] == b'.')
+            })
         }
         Op::Gt(n) => as_num(leaf).is_some_and(|x| x > *n),
         Op::Ge(n) => as_num(leaf).is_some_and(|x| x >= *n),
@@ -411,7 +460,13 @@ impl Cond {
     /// Evaluates the condition on the JSON form of an event.
     pub fn eval(&self, ev: &Value) -> bool {
         match self {
-            Cond::Field { path, transforms, ignore_case, ops, exists } => {
+            Cond::Field {
+                path,
+                transforms,
+                ignore_case,
+                ops,
+                exists,
+            } => {
                 let leaves = apply_transforms(extract(ev, path), transforms);
                 if let Some(want) = exists {
                     if leaves.is_empty() == *want {
@@ -421,7 +476,9 @@ impl Cond {
                 if ops.is_empty() {
                     return exists.is_some() || !leaves.is_empty();
                 }
-                leaves.iter().any(|l| ops.iter().all(|op| op_holds(op, l, *ignore_case)))
+                leaves
+                    .iter()
+                    .any(|l| ops.iter().all(|op| op_holds(op, l, *ignore_case)))
             }
             Cond::All(v) => v.iter().all(|c| c.eval(ev)),
             Cond::Any(v) => v.iter().any(|c| c.eval(ev)),
@@ -446,7 +503,10 @@ pub fn dns_split(name: &str) -> (Vec<&str>, String) {
         2
     };
     let keep = keep.min(n);
-    (labels[..n - keep].to_vec(), labels[n - keep..].join(".").to_ascii_lowercase())
+    (
+        labels[..n - keep].to_vec(),
+        labels[n - keep..].join(".").to_ascii_lowercase(),
+    )
 }
 
 /// Shannon entropy in bits per character.
@@ -471,7 +531,10 @@ pub fn entropy(s: &str) -> f64 {
 
 fn printable_text(bytes: &[u8]) -> Option<String> {
     let s = std::str::from_utf8(bytes).ok()?;
-    let good = s.chars().filter(|c| !c.is_control() || c.is_whitespace()).count();
+    let good = s
+        .chars()
+        .filter(|c| !c.is_control() || c.is_whitespace())
+        .count();
     if s.chars().count() >= 4 && good * 10 >= s.chars().count() * 9 {
         Some(s.to_string())
     } else {
@@ -492,7 +555,9 @@ fn try_decode_one(token: &str) -> Option<String> {
         &base64::engine::general_purpose::URL_SAFE,
         &base64::engine::general_purpose::URL_SAFE_NO_PAD,
     ];
-    engines.iter().find_map(|e| e.decode(t).ok().and_then(|b| printable_text(&b)))
+    engines
+        .iter()
+        .find_map(|e| e.decode(t).ok().and_then(|b| printable_text(&b)))
 }
 
 /// The string, plus what it decodes to when it (or a long token in it) is base64 or hex.
@@ -526,7 +591,8 @@ fn url_decode(s: &str) -> String {
         match b[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
                     Ok(v) => {
                         out.push(v);
                         i += 2;
@@ -543,10 +609,36 @@ fn url_decode(s: &str) -> String {
 
 /// Environment variable names that show a whole environment was serialised.
 const WELL_KNOWN_ENV: &[&str] = &[
-    "PATH", "HOME", "USER", "SHELL", "PWD", "OLDPWD", "HOSTNAME", "LANG", "TERM", "LOGNAME",
-    "TMPDIR", "NODE", "NODE_OPTIONS", "INIT_CWD", "SHLVL", "EDITOR", "MAIL", "LC_ALL",
-    "NODE_ENV", "CI", "GITHUB_TOKEN", "NPM_TOKEN", "HOMEPATH", "USERNAME", "COMPUTERNAME",
-    "USERPROFILE", "APPDATA", "PYTHONPATH", "VIRTUAL_ENV", "_",
+    "PATH",
+    "HOME",
+    "USER",
+    "SHELL",
+    "PWD",
+    "OLDPWD",
+    "HOSTNAME",
+    "LANG",
+    "TERM",
+    "LOGNAME",
+    "TMPDIR",
+    "NODE",
+    "NODE_OPTIONS",
+    "INIT_CWD",
+    "SHLVL",
+    "EDITOR",
+    "MAIL",
+    "LC_ALL",
+    "NODE_ENV",
+    "CI",
+    "GITHUB_TOKEN",
+    "NPM_TOKEN",
+    "HOMEPATH",
+    "USERNAME",
+    "COMPUTERNAME",
+    "USERPROFILE",
+    "APPDATA",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
+    "_",
 ];
 
 fn env_key_candidates(s: &str) -> HashSet<String> {
@@ -574,7 +666,8 @@ fn looks_like_env_name(k: &str) -> bool {
         || k.starts_with("npm_package_")
         || k.starts_with("npm_lifecycle_")
         || (k.len() >= 2
-            && k.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            && k.chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
             && k.chars().any(|c| c.is_ascii_uppercase()))
 }
 
@@ -584,11 +677,23 @@ fn apply_one(t: Transform, leaves: Vec<Leaf>) -> Vec<Leaf> {
     };
     match t {
         Transform::Lower => strs(&|s| vec![Leaf::Str(s.to_lowercase())]),
-        Transform::Basename => {
-            strs(&|s| vec![Leaf::Str(s.trim_end_matches('/').rsplit('/').next().unwrap_or(s).to_string())])
-        }
+        Transform::Basename => strs(&|s| {
+            vec![Leaf::Str(
+                s.trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or(s)
+                    .to_string(),
+            )]
+        }),
         Transform::Dirname => strs(&|s| {
-            vec![Leaf::Str(s.trim_end_matches('/').rsplit_once('/').map(|(d, _)| d).unwrap_or("").to_string())]
+            vec![Leaf::Str(
+                s.trim_end_matches('/')
+                    .rsplit_once('/')
+                    .map(|(d, _)| d)
+                    .unwrap_or("")
+                    .to_string(),
+            )]
         }),
         Transform::DnsParent => strs(&|s| vec![Leaf::Str(dns_split(s).1)]),
         Transform::DnsSub => strs(&|s| {
@@ -599,20 +704,35 @@ fn apply_one(t: Transform, leaves: Vec<Leaf>) -> Vec<Leaf> {
                 vec![Leaf::Str(sub.join(".").to_ascii_lowercase())]
             }
         }),
-        Transform::DnsLabels => {
-            strs(&|s| dns_split(s).0.into_iter().map(|l| Leaf::Str(l.to_string())).collect())
-        }
-        Transform::Words => strs(&|s| s.split_whitespace().map(|w| Leaf::Str(w.to_string())).collect()),
+        Transform::DnsLabels => strs(&|s| {
+            dns_split(s)
+                .0
+                .into_iter()
+                .map(|l| Leaf::Str(l.to_string()))
+                .collect()
+        }),
+        Transform::Words => strs(&|s| {
+            s.split_whitespace()
+                .map(|w| Leaf::Str(w.to_string()))
+                .collect()
+        }),
         Transform::TryDecode => strs(&|s| decode_variants(s).into_iter().map(Leaf::Str).collect()),
         Transform::UrlDecode => strs(&|s| vec![Leaf::Str(url_decode(s))]),
         Transform::EnvKeys => strs(&|s| {
-            let n = env_key_candidates(s).iter().filter(|k| looks_like_env_name(k)).count();
+            let n = env_key_candidates(s)
+                .iter()
+                .filter(|k| looks_like_env_name(k))
+                .count();
             vec![Leaf::Num(n as f64)]
         }),
         Transform::EnvKnown => strs(&|s| {
             let keys = env_key_candidates(s);
             let n = WELL_KNOWN_ENV.iter().filter(|k| keys.contains(**k)).count()
-                + keys.iter().filter(|k| k.starts_with("npm_config_")).count().min(3);
+                + keys
+                    .iter()
+                    .filter(|k| k.starts_with("npm_config_"))
+                    .count()
+                    .min(3);
             vec![Leaf::Num(n as f64)]
         }),
         Transform::Length => strs(&|s| vec![Leaf::Num(s.chars().count() as f64)]),
@@ -633,7 +753,10 @@ mod tests {
     use super::*;
 
     fn vars() -> Vars {
-        Vars { home: Some("/home/u".into()), package_dir: Some("/p/node_modules/x".into()) }
+        Vars {
+            home: Some("/home/u".into()),
+            package_dir: Some("/p/node_modules/x".into()),
+        }
     }
 
     fn re(g: &str) -> Regex {
@@ -653,7 +776,12 @@ mod tests {
 
     #[test]
     fn cidr_and_domain() {
-        let ci = bind_op(&RawOp::Cidr(vec!["10.0.0.0/8".into(), "::1".into()]), false, &vars()).unwrap();
+        let ci = bind_op(
+            &RawOp::Cidr(vec!["10.0.0.0/8".into(), "::1".into()]),
+            false,
+            &vars(),
+        )
+        .unwrap();
         assert!(op_holds(&ci, &Leaf::Str("10.2.3.4".into()), false));
         assert!(!op_holds(&ci, &Leaf::Str("11.2.3.4".into()), false));
         assert!(op_holds(&ci, &Leaf::Str("::1".into()), false));
@@ -671,22 +799,40 @@ mod tests {
             s("evil.co.uk")
         );
         assert_eq!(
-            apply_transforms(s("x1.y2.oast.fun"), &[Transform::DnsLabels, Transform::Count]),
+            apply_transforms(
+                s("x1.y2.oast.fun"),
+                &[Transform::DnsLabels, Transform::Count]
+            ),
             vec![Leaf::Num(2.0)]
         );
         assert!(entropy("aaaa") < 0.01);
         assert!((entropy("abcd") - 2.0).abs() < 1e-9);
         let env = "PATH=/usr/bin&HOME=/root&USER=x&npm_config_cache=/c&lower=1";
-        assert_eq!(apply_transforms(s(env), &[Transform::EnvKeys]), vec![Leaf::Num(4.0)]);
+        assert_eq!(
+            apply_transforms(s(env), &[Transform::EnvKeys]),
+            vec![Leaf::Num(4.0)]
+        );
         let js = r#"{"PATH":"/usr/bin","HOME":"/root","SHELL":"/bin/sh","name":"x"}"#;
-        assert_eq!(apply_transforms(s(js), &[Transform::EnvKnown]), vec![Leaf::Num(3.0)]);
-        let dec = apply_transforms(s("base64:aGVsbG8gd29ybGQgZnJvbSBiYXNlNjQ="), &[Transform::TryDecode]);
-        assert!(dec.contains(&Leaf::Str("hello world from base64".into())), "{dec:?}");
+        assert_eq!(
+            apply_transforms(s(js), &[Transform::EnvKnown]),
+            vec![Leaf::Num(3.0)]
+        );
+        let dec = apply_transforms(
+            s("base64:aGVsbG8gd29ybGQgZnJvbSBiYXNlNjQ="),
+            &[Transform::TryDecode],
+        );
+        assert!(
+            dec.contains(&Leaf::Str("hello world from base64".into())),
+            "{dec:?}"
+        );
         let tok = apply_transforms(
             s("exec(b64decode('aW1wb3J0IG9zOyBvcy5zeXN0ZW0oImlkIik='))"),
             &[Transform::TryDecode],
         );
-        assert!(tok.iter().any(|l| l.as_text().contains("os.system")), "{tok:?}");
+        assert!(
+            tok.iter().any(|l| l.as_text().contains("os.system")),
+            "{tok:?}"
+        );
         assert_eq!(url_decode("a%3Db+c%"), "a=b c%");
     }
 }

@@ -252,8 +252,18 @@ impl Default for VerdictSpec {
         VerdictSpec {
             suspicious: 3.0,
             malicious: 10.0,
-            severity: SeverityWeights { info: 0.0, low: 1.0, medium: 3.0, high: 6.0, critical: 10.0 },
-            confidence: ConfidenceWeights { low: 0.5, medium: 0.8, high: 1.0 },
+            severity: SeverityWeights {
+                info: 0.0,
+                low: 1.0,
+                medium: 3.0,
+                high: 6.0,
+                critical: 10.0,
+            },
+            confidence: ConfidenceWeights {
+                low: 0.5,
+                medium: 0.8,
+                high: 1.0,
+            },
         }
     }
 }

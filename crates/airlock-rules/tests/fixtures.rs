@@ -47,14 +47,22 @@ fn every_fixture_gives_its_expected_result() {
             if fx.expect == FixtureExpect::Match {
                 for f in &hits {
                     if f.evidence.is_empty() || f.message.contains("(none)") {
-                        failures.push(format!("{} / {}: finding lacks evidence or a field: {}", rule.id, fx.name, f.message));
+                        failures.push(format!(
+                            "{} / {}: finding lacks evidence or a field: {}",
+                            rule.id, fx.name, f.message
+                        ));
                     }
                 }
             }
         }
     }
     assert!(ran > 0);
-    assert!(failures.is_empty(), "{} fixture(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -64,7 +72,12 @@ fn every_rule_has_match_and_nomatch_fixtures() {
     for rule in rules.rules() {
         for want in [FixtureExpect::Match, FixtureExpect::Nomatch] {
             if !rule.fixtures.iter().any(|f| f.expect == want) {
-                missing.push(format!("{} ({}) has no {:?} fixture", rule.id, rule.file.display(), want));
+                missing.push(format!(
+                    "{} ({}) has no {:?} fixture",
+                    rule.id,
+                    rule.file.display(),
+                    want
+                ));
             }
         }
     }

@@ -50,7 +50,10 @@ fn good_rule_loads() {
 
 #[test]
 fn unknown_key_points_at_its_line() {
-    let e = one_error(&replaced("scope = \"lifecycle\"", "scope = \"lifecycle\"\nsevertiy = \"low\""));
+    let e = one_error(&replaced(
+        "scope = \"lifecycle\"",
+        "scope = \"lifecycle\"\nsevertiy = \"low\"",
+    ));
     assert_eq!((e.code, e.line), ("unknown-key", 7), "{e}");
     assert!(e.to_string().contains("r.toml:7:"), "{e}");
     let e = one_error(&replaced("regex = 'curl'", "regx = 'curl'"));
@@ -76,7 +79,10 @@ fn unknown_list_and_variable_and_type() {
     assert_eq!((e.code, e.line), ("unknown-list", 11), "{e}");
     let e = one_error(&replaced("regex = 'curl'", "glob = '${nohome}/x'"));
     assert_eq!((e.code, e.line), ("bad-pattern", 11), "{e}");
-    let e = one_error(&replaced("type = \"process.exec\"", "type = \"process.exek\""));
+    let e = one_error(&replaced(
+        "type = \"process.exec\"",
+        "type = \"process.exek\"",
+    ));
     assert_eq!((e.code, e.line), ("unknown-type", 10), "{e}");
     let e = one_error(&replaced("{cmdline}", "{nosuch}"));
     assert_eq!((e.code, e.line), ("bad-message", 7), "{e}");
@@ -102,7 +108,8 @@ fn id_must_match_file_name_and_hash_tracks_content() {
 
 #[test]
 fn several_errors_are_all_reported() {
-    let text = replaced("field = \"cmdline\"", "field = \"nope\"").replace("ran {cmdline}", "ran {zzz}");
+    let text =
+        replaced("field = \"cmdline\"", "field = \"nope\"").replace("ran {cmdline}", "ran {zzz}");
     let errs = load_one(&text, &[]).unwrap_err();
     assert!(errs.len() >= 2, "{errs:?}");
 }
@@ -110,6 +117,7 @@ fn several_errors_are_all_reported() {
 #[test]
 fn shipped_rules_load() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
-    let rs = Ruleset::load_dir(&dir).unwrap_or_else(|e| panic!("{}", airlock_rules::Diagnostics(&e)));
+    let rs =
+        Ruleset::load_dir(&dir).unwrap_or_else(|e| panic!("{}", airlock_rules::Diagnostics(&e)));
     assert!(rs.rules().len() >= 25, "{}", rs.rules().len());
 }

