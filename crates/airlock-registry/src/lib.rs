@@ -1,7 +1,14 @@
 //! airlock's registry side: everything that talks to npm or PyPI from the host, and only
 //! ever downloads and reads bytes — code from a package never runs here.
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod hooks;
 pub mod npm;
+pub mod pypi;
+pub mod sample_zip;
+#[cfg(test)]
+mod testutil;
 
 use std::path::PathBuf;
 
@@ -25,4 +32,14 @@ pub enum RegistryError {
     Tool { tool: String, message: String },
     #[error("resolving dependencies failed:\n{message}")]
     Resolve { message: String },
+    #[error("{}: the zip is encrypted and the password `{password}` is wrong", path.display())]
+    ZipPassword { path: PathBuf, password: String },
+    #[error("{}: not a zip archive ({message})", path.display())]
+    NotZip { path: PathBuf, message: String },
+    #[error("{}: no package inside (looked for .tar.gz, .zip, .whl, .tgz; entries: {entries})", path.display())]
+    NoPackage { path: PathBuf, entries: String },
+    #[error("{}: unsafe entry path `{entry}` (absolute or with `..`); refusing the archive", path.display())]
+    UnsafeEntry { path: PathBuf, entry: String },
+    #[error("{}: no package metadata found ({looked_for})", path.display())]
+    NoMetadata { path: PathBuf, looked_for: String },
 }

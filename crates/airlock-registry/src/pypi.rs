@@ -1,0 +1,1766 @@
+//! PyPI artifacts on the host, without ever running them: reading a wheel's or an sdist's
+//! metadata in memory (PKG-INFO / `*.dist-info/METADATA`, `pyproject.toml`
+//! `[build-system]`, `top_level.txt` / RECORD), picking and fetching the artifact
+//! `pip install name==version` would install on the sandbox's CPython 3.11 manylinux
+//! x86_64 interpreter with its sha256 verified, and filling a wheelhouse with every build
+//! and runtime requirement as wheels only (`pip download --only-binary=:all:` never runs
+//! `setup.py`), so the sandbox's `pip install --no-index --find-links` works offline.
+//!
+//! Spec syntax: `pypi:name==version` or `pypi:name` (latest). The `pypi:` prefix is
+//! required, since `name==version` next to npm's `name@version` would be ambiguous.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Cursor, Read};
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use serde::Deserialize;
+use sha2::Digest;
+
+use crate::RegistryError;
+
+/// The PyPI index airlock talks to unless told otherwise (JSON API at `/pypi/…/json`,
+/// simple API at `/simple/`).
+pub const DEFAULT_INDEX: &str = "https://pypi.org";
+
+/// Largest artifact airlock accepts.
+const MAX_ARTIFACT: u64 = 512 << 20;
+/// Largest metadata-ish file read out of an archive (PKG-INFO, pyproject.toml, RECORD).
+const MAX_META_FILE: u64 = 16 << 20;
+
+/// Build requirements pip assumes for a `setup.py` project without a
+/// `[build-system]` table (PEP 518's fallback).
+pub const DEFAULT_BUILD_REQUIRES: [&str; 2] = ["setuptools>=40.8.0", "wheel"];
+
+/// Directories of an sdist that are never the distribution's importable top level.
+const NOT_TOP_LEVEL: [&str; 9] = [
+    "test",
+    "tests",
+    "docs",
+    "doc",
+    "examples",
+    "build",
+    "dist",
+    "benchmarks",
+    "scripts",
+];
+
+/// What kind of Python artifact a file is, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ArtifactKind {
+    /// `.whl`
+    Wheel,
+    /// `.tar.gz` (or `.tgz`) source distribution.
+    SdistTarGz,
+    /// `.zip` source distribution.
+    SdistZip,
+}
+
+impl ArtifactKind {
+    /// The kind a file name implies, if any.
+    pub fn from_file_name(name: &str) -> Option<Self> {
+        let lower = name.to_ascii_lowercase();
+        if lower.ends_with(".whl") {
+            Some(ArtifactKind::Wheel)
+        } else if lower.ends_with(".tar.gz") || lower.ends_with(".tgz") {
+            Some(ArtifactKind::SdistTarGz)
+        } else if lower.ends_with(".zip") {
+            Some(ArtifactKind::SdistZip)
+        } else {
+            None
+        }
+    }
+
+    pub fn is_sdist(self) -> bool {
+        !matches!(self, ArtifactKind::Wheel)
+    }
+}
+
+/// What airlock needs to know about a Python distribution before running it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PyMeta {
+    /// Name as written in the metadata.
+    pub name: String,
+    /// PEP 503 normalized name (`Foo_Bar.baz` → `foo-bar-baz`).
+    pub normalized_name: String,
+    pub version: String,
+    /// `Requires-Dist` lines as written (markers included).
+    pub requires_dist: Vec<String>,
+    pub requires_python: Option<String>,
+    /// What pip's build isolation installs before building an sdist: `pyproject.toml`
+    /// `[build-system].requires`, or [`DEFAULT_BUILD_REQUIRES`] for a `setup.py` project
+    /// without one. Empty for wheels.
+    pub build_requires: Vec<String>,
+    /// `[build-system].build-backend`, when declared.
+    pub build_backend: Option<String>,
+    /// Importable top-level modules/packages the distribution installs (valid Python
+    /// identifiers only, so they are safe to put on a command line). Wheels: RECORD and
+    /// top_level.txt; sdists: egg-info top_level.txt or a best-effort look at the tree.
+    pub top_level: Vec<String>,
+    /// `.pth` files a wheel installs into site-packages (they run at every start).
+    pub pth_files: Vec<String>,
+    pub has_setup_py: bool,
+    pub has_pyproject: bool,
+    pub kind: ArtifactKind,
+    /// True when the archive had no PKG-INFO and name/version come from its file name
+    /// (hand-made sdists with only a `setup.py`).
+    pub metadata_from_file_name: bool,
+}
+
+/// PEP 503 normalization: lowercase, runs of `-`, `_`, `.` become one `-`.
+pub fn normalize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut sep = false;
+    for c in name.trim().chars() {
+        if matches!(c, '-' | '_' | '.') {
+            sep = true;
+        } else {
+            if sep && !out.is_empty() {
+                out.push('-');
+            }
+            sep = false;
+            out.extend(c.to_lowercase());
+        }
+    }
+    out
+}
+
+/// Parses `pypi:name==version` or `pypi:name` (latest). Returns the name and the exact
+/// version, `None` for latest. Anything without the `pypi:` prefix is not a PyPI spec.
+pub fn parse_spec(spec: &str) -> Option<(String, Option<String>)> {
+    let rest = spec.strip_prefix("pypi:")?;
+    let (name, version) = match rest.split_once("==") {
+        Some((n, v)) => (n.trim(), Some(v.trim())),
+        None => (rest.trim(), None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 200
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if !name_ok {
+        return None;
+    }
+    match version {
+        None => Some((name.to_string(), None)),
+        Some(v)
+            if !v.is_empty()
+                && v.len() <= 100
+                && v.chars().all(|c| {
+                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!')
+                }) =>
+        {
+            Some((name.to_string(), Some(v.to_string())))
+        }
+        Some(_) => None,
+    }
+}
+
+/// Parsed RFC 822-style metadata (PKG-INFO / METADATA): header name (lowercased) to all
+/// of its values, in order. Continuation lines (starting with whitespace) are joined to
+/// the previous value with a newline; the body after the first empty line is ignored.
+pub fn parse_email_headers(text: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut last: Option<String> = None;
+    for line in text.lines() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with([' ', '\t']) {
+            if let Some(key) = &last {
+                if let Some(v) = out.get_mut(key).and_then(|v| v.last_mut()) {
+                    v.push('\n');
+                    v.push_str(line.trim());
+                }
+            }
+            continue;
+        }
+        if let Some((k, v)) = line.split_once(':') {
+            let key = k.trim().to_ascii_lowercase();
+            out.entry(key.clone())
+                .or_default()
+                .push(v.trim().to_string());
+            last = Some(key);
+        } else {
+            last = None;
+        }
+    }
+    out
+}
+
+/// True when a path inside an archive is absolute or climbs with `..`.
+fn unsafe_entry(name: &str) -> bool {
+    if name.starts_with('/') || name.starts_with('\\') || name.contains('\0') {
+        return true;
+    }
+    let p = Path::new(name);
+    p.components().any(|c| {
+        matches!(
+            c,
+            Component::ParentDir | Component::RootDir | Component::Prefix(_)
+        )
+    }) || name.split(['/', '\\']).any(|s| s == "..")
+}
+
+/// One file of an archive as airlock sees it: its path and, for the few files whose
+/// contents matter, the contents.
+struct Listing {
+    /// Every regular-file path in the archive, `/`-separated.
+    files: Vec<String>,
+    /// Contents of the interesting files, keyed by path.
+    contents: BTreeMap<String, Vec<u8>>,
+}
+
+fn interesting(name: &str, kind: ArtifactKind) -> bool {
+    let depth = name.trim_end_matches('/').matches('/').count();
+    let base = name.rsplit('/').next().unwrap_or(name);
+    match kind {
+        ArtifactKind::Wheel => {
+            depth == 1
+                && name.contains(".dist-info/")
+                && matches!(base, "METADATA" | "RECORD" | "top_level.txt")
+        }
+        _ => {
+            (depth <= 1 && matches!(base, "PKG-INFO" | "pyproject.toml" | "setup.py"))
+                || (depth <= 3
+                    && name.contains(".egg-info/")
+                    && matches!(base, "PKG-INFO" | "top_level.txt" | "requires.txt"))
+        }
+    }
+}
+
+fn read_capped(r: &mut dyn Read, path: &Path, entry: &str) -> Result<Vec<u8>, RegistryError> {
+    let mut buf = Vec::new();
+    r.take(MAX_META_FILE + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| RegistryError::BadArtifact {
+            path: path.to_path_buf(),
+            message: format!("reading {entry}: {e}"),
+        })?;
+    if buf.len() as u64 > MAX_META_FILE {
+        return Err(RegistryError::BadArtifact {
+            path: path.to_path_buf(),
+            message: format!("{entry} is larger than 16 MiB"),
+        });
+    }
+    Ok(buf)
+}
+
+fn list_zip(bytes: &[u8], path: &Path, kind: ArtifactKind) -> Result<Listing, RegistryError> {
+    let bad = |m: String| RegistryError::BadArtifact {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| bad(format!("corrupt zip archive: {e}")))?;
+    let mut listing = Listing {
+        files: Vec::new(),
+        contents: BTreeMap::new(),
+    };
+    for i in 0..zip.len() {
+        let mut f = zip
+            .by_index(i)
+            .map_err(|e| bad(format!("corrupt zip entry #{i}: {e}")))?;
+        let name = f
+            .name()
+            .map_err(|e| bad(format!("zip entry #{i} has a bad name: {e}")))?
+            .replace('\\', "/");
+        if unsafe_entry(&name) {
+            return Err(RegistryError::UnsafeEntry {
+                path: path.to_path_buf(),
+                entry: name,
+            });
+        }
+        if f.is_dir() {
+            continue;
+        }
+        if interesting(&name, kind) {
+            let data = read_capped(&mut f, path, &name)?;
+            listing.contents.insert(name.clone(), data);
+        }
+        listing.files.push(name);
+    }
+    Ok(listing)
+}
+
+fn list_tar_gz(bytes: &[u8], path: &Path) -> Result<Listing, RegistryError> {
+    let bad = |m: String| RegistryError::BadArtifact {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(Cursor::new(bytes)));
+    let mut listing = Listing {
+        files: Vec::new(),
+        contents: BTreeMap::new(),
+    };
+    let entries = ar
+        .entries()
+        .map_err(|e| bad(format!("corrupt tar.gz archive: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("corrupt tar.gz archive: {e}")))?;
+        let raw = entry.path_bytes();
+        let name = String::from_utf8_lossy(&raw).replace('\\', "/");
+        let name = name.strip_prefix("./").unwrap_or(&name).to_string();
+        if unsafe_entry(&name) {
+            return Err(RegistryError::UnsafeEntry {
+                path: path.to_path_buf(),
+                entry: name,
+            });
+        }
+        let ty = entry.header().entry_type();
+        if ty.is_symlink() || ty.is_hard_link() {
+            if let Some(target) = entry.link_name_bytes() {
+                let target = String::from_utf8_lossy(&target).to_string();
+                if ty.is_hard_link() && unsafe_entry(&target) {
+                    return Err(RegistryError::UnsafeEntry {
+                        path: path.to_path_buf(),
+                        entry: format!("{name} -> {target}"),
+                    });
+                }
+            }
+            continue;
+        }
+        if !ty.is_file() {
+            continue;
+        }
+        if interesting(&name, ArtifactKind::SdistTarGz) {
+            let data = read_capped(&mut entry, path, &name)?;
+            listing.contents.insert(name.clone(), data);
+        }
+        listing.files.push(name);
+    }
+    if listing.files.is_empty() {
+        return Err(bad("the archive holds no files".into()));
+    }
+    Ok(listing)
+}
+
+/// Reads a wheel's or sdist's metadata from the file at `path`, in memory.
+pub fn read_metadata(path: &Path) -> Result<PyMeta, RegistryError> {
+    let bytes = std::fs::read(path).map_err(|e| RegistryError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().to_string())
+        .unwrap_or_default();
+    read_metadata_bytes(&file_name, &bytes, path)
+}
+
+/// Like [`read_metadata`] on bytes already in memory; `file_name` decides the kind and
+/// `path` is only used in errors.
+pub fn read_metadata_bytes(
+    file_name: &str,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<PyMeta, RegistryError> {
+    let kind =
+        ArtifactKind::from_file_name(file_name).ok_or_else(|| RegistryError::BadArtifact {
+            path: path.to_path_buf(),
+            message: "not a Python artifact (expected .whl, .tar.gz or .zip)".into(),
+        })?;
+    let listing = match kind {
+        ArtifactKind::SdistTarGz => list_tar_gz(bytes, path)?,
+        _ => list_zip(bytes, path, kind)?,
+    };
+    match kind {
+        ArtifactKind::Wheel => wheel_meta(&listing, path),
+        _ => sdist_meta(&listing, path, file_name, kind),
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn first(h: &BTreeMap<String, Vec<String>>, key: &str) -> Option<String> {
+    h.get(key)
+        .and_then(|v| v.first())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty() && s != "UNKNOWN")
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn push_top(out: &mut Vec<String>, name: &str) {
+    let name = name.trim();
+    if is_identifier(name) && !out.iter().any(|n| n == name) {
+        out.push(name.to_string());
+    }
+}
+
+/// Top-level importable name a site-packages-relative path installs, if any.
+fn top_of_installed_path(p: &str) -> Option<String> {
+    let p = p.trim_start_matches("./");
+    let (first, rest) = match p.split_once('/') {
+        Some((f, r)) => (f, Some(r)),
+        None => (p, None),
+    };
+    if first.ends_with(".dist-info") || first.ends_with(".data") || first == "__pycache__" {
+        return None;
+    }
+    match rest {
+        Some(_) => Some(first.to_string()),
+        None => {
+            let stem = first
+                .strip_suffix(".py")
+                .or_else(|| {
+                    first
+                        .strip_suffix(".so")
+                        .map(|s| s.split('.').next().unwrap_or(s))
+                })
+                .or_else(|| {
+                    first
+                        .strip_suffix(".pyd")
+                        .map(|s| s.split('.').next().unwrap_or(s))
+                })?;
+            Some(stem.to_string())
+        }
+    }
+}
+
+fn wheel_meta(listing: &Listing, path: &Path) -> Result<PyMeta, RegistryError> {
+    let meta_entry = listing
+        .contents
+        .keys()
+        .find(|k| k.ends_with(".dist-info/METADATA"))
+        .cloned()
+        .ok_or_else(|| RegistryError::NoMetadata {
+            path: path.to_path_buf(),
+            looked_for: "*.dist-info/METADATA".into(),
+        })?;
+    let dist_info = meta_entry.trim_end_matches("METADATA").to_string();
+    let h = parse_email_headers(&text(&listing.contents[&meta_entry]));
+    let (name, version) = name_version(&h, path, &meta_entry)?;
+    let mut top = Vec::new();
+    let mut pth = Vec::new();
+    if let Some(t) = listing.contents.get(&format!("{dist_info}top_level.txt")) {
+        for l in text(t).lines() {
+            push_top(&mut top, l);
+        }
+    }
+    let record = listing.contents.get(&format!("{dist_info}RECORD"));
+    let installed: Vec<String> = match record {
+        Some(r) => text(r)
+            .lines()
+            .filter_map(|l| l.split(',').next())
+            .map(|s| s.trim_matches('"').to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => listing.files.clone(),
+    };
+    for p in &installed {
+        if !p.contains('/') && p.ends_with(".pth") {
+            pth.push(p.clone());
+        }
+        if let Some(t) = top_of_installed_path(p) {
+            push_top(&mut top, &t);
+        }
+    }
+    Ok(PyMeta {
+        normalized_name: normalize_name(&name),
+        name,
+        version,
+        requires_dist: h.get("requires-dist").cloned().unwrap_or_default(),
+        requires_python: first(&h, "requires-python"),
+        build_requires: Vec::new(),
+        build_backend: None,
+        top_level: top,
+        pth_files: pth,
+        has_setup_py: false,
+        has_pyproject: false,
+        kind: ArtifactKind::Wheel,
+        metadata_from_file_name: false,
+    })
+}
+
+fn name_version(
+    h: &BTreeMap<String, Vec<String>>,
+    path: &Path,
+    entry: &str,
+) -> Result<(String, String), RegistryError> {
+    let name = first(h, "name").ok_or_else(|| RegistryError::BadArtifact {
+        path: path.to_path_buf(),
+        message: format!("{entry} has no Name"),
+    })?;
+    let version = first(h, "version").ok_or_else(|| RegistryError::BadArtifact {
+        path: path.to_path_buf(),
+        message: format!("{entry} has no Version"),
+    })?;
+    Ok((name, version))
+}
+
+/// `name-version` out of an sdist file name (`Foo_Bar-1.0.tar.gz`).
+fn split_sdist_file_name(file_name: &str) -> Option<(String, String)> {
+    let lower = file_name.to_ascii_lowercase();
+    let stem_len = [".tar.gz", ".tgz", ".zip"]
+        .iter()
+        .find(|s| lower.ends_with(*s))
+        .map(|s| file_name.len() - s.len())?;
+    let stem = &file_name[..stem_len];
+    let (n, v) = stem.rsplit_once('-')?;
+    (!n.is_empty() && v.starts_with(|c: char| c.is_ascii_digit()))
+        .then(|| (n.to_string(), v.to_string()))
+}
+
+#[derive(Deserialize, Default)]
+struct PyProject {
+    #[serde(default, rename = "build-system")]
+    build_system: Option<BuildSystem>,
+    #[serde(default)]
+    project: Option<ProjectTable>,
+}
+
+#[derive(Deserialize, Default)]
+struct BuildSystem {
+    #[serde(default)]
+    requires: Option<Vec<String>>,
+    #[serde(default, rename = "build-backend")]
+    build_backend: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct ProjectTable {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    dependencies: Option<Vec<String>>,
+}
+
+fn sdist_meta(
+    listing: &Listing,
+    path: &Path,
+    file_name: &str,
+    kind: ArtifactKind,
+) -> Result<PyMeta, RegistryError> {
+    let depth = |k: &str| k.matches('/').count();
+    // The sdist's root directory (`name-version/`), when everything sits below one.
+    let root: Option<String> = {
+        let firsts: BTreeSet<&str> = listing
+            .files
+            .iter()
+            .map(|f| f.split('/').next().unwrap_or(""))
+            .collect();
+        match firsts.iter().next() {
+            Some(only) if firsts.len() == 1 && listing.files.iter().all(|f| f.contains('/')) => {
+                Some(format!("{only}/"))
+            }
+            _ => None,
+        }
+    };
+    let at_root = |base: &str| -> Option<&Vec<u8>> {
+        let key = match &root {
+            Some(r) => format!("{r}{base}"),
+            None => base.to_string(),
+        };
+        listing.contents.get(&key)
+    };
+    let pkg_info = at_root("PKG-INFO").or_else(|| {
+        listing
+            .contents
+            .iter()
+            .filter(|(k, _)| k.ends_with(".egg-info/PKG-INFO"))
+            .min_by_key(|(k, _)| depth(k))
+            .map(|(_, v)| v)
+    });
+    let has_setup_py = at_root("setup.py").is_some();
+    let pyproject_bytes = at_root("pyproject.toml");
+    let has_pyproject = pyproject_bytes.is_some();
+    let pyproject: PyProject = pyproject_bytes
+        .and_then(|b| toml::from_str(&text(b)).ok())
+        .unwrap_or_default();
+
+    let headers = pkg_info.map(|b| parse_email_headers(&text(b)));
+    let (name, version, metadata_from_file_name) = match &headers {
+        Some(h) => {
+            let (n, v) = name_version(h, path, "PKG-INFO")?;
+            (n, v, false)
+        }
+        None => {
+            let from_project = pyproject
+                .project
+                .as_ref()
+                .and_then(|p| Some((p.name.clone()?, p.version.clone()?)));
+            match from_project.or_else(|| {
+                has_setup_py
+                    .then(|| split_sdist_file_name(file_name))
+                    .flatten()
+            }) {
+                Some((n, v)) => (n, v, true),
+                None => {
+                    return Err(RegistryError::NoMetadata {
+                        path: path.to_path_buf(),
+                        looked_for: "PKG-INFO, *.egg-info/PKG-INFO, pyproject.toml [project]; \
+                                     no setup.py with a name-version file name either"
+                            .into(),
+                    })
+                }
+            }
+        }
+    };
+    if !has_setup_py && !has_pyproject {
+        return Err(RegistryError::BadArtifact {
+            path: path.to_path_buf(),
+            message: "sdist has neither setup.py nor pyproject.toml at its root; pip cannot \
+                      build it"
+                .into(),
+        });
+    }
+
+    let mut requires_dist = headers
+        .as_ref()
+        .and_then(|h| h.get("requires-dist").cloned())
+        .unwrap_or_default();
+    if requires_dist.is_empty() {
+        if let Some(deps) = pyproject
+            .project
+            .as_ref()
+            .and_then(|p| p.dependencies.clone())
+        {
+            requires_dist = deps;
+        } else if let Some((_, req)) = listing
+            .contents
+            .iter()
+            .filter(|(k, _)| k.ends_with(".egg-info/requires.txt"))
+            .min_by_key(|(k, _)| depth(k))
+        {
+            // Unconditional requirements come before the first `[section]`.
+            requires_dist = text(req)
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with('['))
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from)
+                .collect();
+        }
+    }
+
+    let (build_requires, build_backend) = match &pyproject.build_system {
+        Some(bs) => (
+            bs.requires.clone().unwrap_or_else(default_build_requires),
+            bs.build_backend.clone(),
+        ),
+        None => (default_build_requires(), None),
+    };
+
+    let mut top = Vec::new();
+    if let Some((_, t)) = listing
+        .contents
+        .iter()
+        .filter(|(k, _)| k.ends_with(".egg-info/top_level.txt"))
+        .min_by_key(|(k, _)| depth(k))
+    {
+        for l in text(t).lines() {
+            push_top(&mut top, l);
+        }
+    }
+    if top.is_empty() {
+        top = sdist_tree_top_level(&listing.files, root.as_deref().unwrap_or(""));
+    }
+
+    Ok(PyMeta {
+        normalized_name: normalize_name(&name),
+        name,
+        version,
+        requires_dist,
+        requires_python: headers.as_ref().and_then(|h| first(h, "requires-python")),
+        build_requires,
+        build_backend,
+        top_level: top,
+        pth_files: Vec::new(),
+        has_setup_py,
+        has_pyproject,
+        kind,
+        metadata_from_file_name,
+    })
+}
+
+fn default_build_requires() -> Vec<String> {
+    DEFAULT_BUILD_REQUIRES
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Best-effort top-level names of an sdist from its file tree: packages (directories
+/// with `__init__.py`) and modules at the root or under `src/`, minus setup/test files.
+fn sdist_tree_top_level(files: &[String], root: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for base in ["", "src/"] {
+        let prefix = format!("{root}{base}");
+        for f in files {
+            let Some(rel) = f.strip_prefix(&prefix) else {
+                continue;
+            };
+            let parts: Vec<&str> = rel.split('/').collect();
+            match parts.as_slice() {
+                [module] => {
+                    if let Some(stem) = module.strip_suffix(".py") {
+                        if !matches!(stem, "setup" | "conftest" | "noxfile" | "fabfile")
+                            && !stem.starts_with("test")
+                        {
+                            push_top(&mut out, stem);
+                        }
+                    }
+                }
+                [pkg, "__init__.py"] if !NOT_TOP_LEVEL.contains(pkg) => push_top(&mut out, pkg),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+// ---- wheel tags ------------------------------------------------------------------
+
+/// Rank of a wheel file name for the sandbox's interpreter (CPython 3.11, glibc 2.36,
+/// x86_64), higher is better, `None` when pip would not install it there. Follows the
+/// order of pip's supported tags: cpython-specific ABI, then abi3, then none; a
+/// platform wheel before a pure one.
+pub fn wheel_rank(file_name: &str) -> Option<u32> {
+    let stem = file_name.strip_suffix(".whl")?;
+    let parts: Vec<&str> = stem.split('-').collect();
+    let (py, abi, plat) = match parts.len() {
+        5 | 6 => (
+            parts[parts.len() - 3],
+            parts[parts.len() - 2],
+            parts[parts.len() - 1],
+        ),
+        _ => return None,
+    };
+    let best = |tags: &str, f: &dyn Fn(&str) -> Option<u32>| tags.split('.').filter_map(f).max();
+    let plat_rank = best(plat, &|p| {
+        if p == "any" {
+            return Some(0);
+        }
+        if p == "linux_x86_64" || p == "manylinux1_x86_64" || p == "manylinux2010_x86_64" {
+            return Some(1);
+        }
+        if p == "manylinux2014_x86_64" {
+            return Some(2);
+        }
+        let rest = p.strip_prefix("manylinux_2_")?.strip_suffix("_x86_64")?;
+        let minor: u32 = rest.parse().ok()?;
+        (minor <= 36).then_some(2)
+    })?;
+    let abi_rank = best(abi, &|a| match a {
+        "cp311" => Some(3),
+        "abi3" => Some(2),
+        "none" => Some(1),
+        _ => None,
+    })?;
+    let py_rank = best(py, &|p| {
+        if p == "cp311" {
+            return Some(3);
+        }
+        if p == "py3" || p == "py311" {
+            return Some(2);
+        }
+        if let Some(m) = p.strip_prefix("cp3") {
+            let minor: u32 = m.parse().ok()?;
+            // cp3x with abi3 works on later CPythons.
+            return (minor <= 11 && abi.split('.').any(|a| a == "abi3")).then_some(2);
+        }
+        let m = p.strip_prefix("py3")?;
+        let minor: u32 = m.parse().ok()?;
+        (minor <= 11).then_some(1)
+    })?;
+    // abi cp311 only pairs with cp311; `none` pairs with anything.
+    if abi_rank == 3 && py_rank != 3 {
+        return None;
+    }
+    Some(abi_rank * 100 + plat_rank * 10 + py_rank)
+}
+
+// ---- fetching --------------------------------------------------------------------
+
+/// One file of a PyPI release, as the JSON API lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReleaseFile {
+    pub filename: String,
+    pub url: String,
+    #[serde(default)]
+    pub packagetype: String,
+    #[serde(default)]
+    pub digests: BTreeMap<String, String>,
+    #[serde(default)]
+    pub yanked: bool,
+    #[serde(default)]
+    pub upload_time_iso_8601: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReleaseDoc {
+    info: ReleaseInfo,
+    #[serde(default)]
+    urls: Vec<ReleaseFile>,
+}
+
+#[derive(Deserialize)]
+struct ReleaseInfo {
+    version: String,
+}
+
+#[derive(Deserialize)]
+struct ProjectDoc {
+    #[serde(default)]
+    releases: BTreeMap<String, Vec<ReleaseFile>>,
+}
+
+/// The file `pip install name==version` would pick on the sandbox: the best compatible
+/// wheel, else the sdist (`.tar.gz` before `.zip`).
+pub fn choose_artifact(files: &[ReleaseFile]) -> Option<&ReleaseFile> {
+    let wheel = files
+        .iter()
+        .filter_map(|f| wheel_rank(&f.filename).map(|r| (r, f)))
+        .max_by_key(|(r, _)| *r)
+        .map(|(_, f)| f);
+    wheel.or_else(|| {
+        let sdists = files.iter().filter(|f| {
+            ArtifactKind::from_file_name(&f.filename).is_some_and(ArtifactKind::is_sdist)
+        });
+        sdists.min_by_key(|f| !f.filename.to_ascii_lowercase().ends_with(".tar.gz"))
+    })
+}
+
+/// A downloaded, verified PyPI artifact.
+#[derive(Debug, Clone)]
+pub struct PyFetched {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub file_name: String,
+    pub kind: ArtifactKind,
+    pub sha256: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(15))
+        .timeout(std::time::Duration::from_secs(300))
+        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<Option<T>, RegistryError> {
+    match agent().get(url).call() {
+        Ok(r) => r.into_json().map(Some).map_err(|e| RegistryError::Http {
+            url: url.into(),
+            message: format!("bad JSON: {e}"),
+        }),
+        Err(ureq::Error::Status(404, _)) => Ok(None),
+        Err(e) => Err(RegistryError::Http {
+            url: url.into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+/// Fetches `name` at `version` (`None`: latest) from `index` (e.g. [`DEFAULT_INDEX`])
+/// into `dest_dir`: picks the artifact with [`choose_artifact`], downloads it and
+/// checks it against the sha256 the index lists (a file without one is refused).
+pub fn fetch(
+    index: &str,
+    name: &str,
+    version: Option<&str>,
+    dest_dir: &Path,
+) -> Result<PyFetched, RegistryError> {
+    let index = index.trim_end_matches('/');
+    let url = match version {
+        Some(v) => format!("{index}/pypi/{name}/{v}/json"),
+        None => format!("{index}/pypi/{name}/json"),
+    };
+    let Some(doc) = get_json::<ReleaseDoc>(&url)? else {
+        let project_url = format!("{index}/pypi/{name}/json");
+        let project = match version {
+            Some(_) => get_json::<ProjectDoc>(&project_url)?,
+            None => None,
+        };
+        return Err(match (version, project) {
+            (Some(v), Some(p)) => RegistryError::NotFound {
+                what: format!(
+                    "version {v} of PyPI project {name} (recent: {})",
+                    recent_versions(&p.releases, 5).join(", ")
+                ),
+                registry: index.into(),
+            },
+            _ => RegistryError::NotFound {
+                what: format!("PyPI project {name}"),
+                registry: index.into(),
+            },
+        });
+    };
+    let Some(file) = choose_artifact(&doc.urls) else {
+        return Err(RegistryError::NotFound {
+            what: format!(
+                "an artifact of {name} {} installable on CPython 3.11 manylinux x86_64 (files: {})",
+                doc.info.version,
+                doc.urls
+                    .iter()
+                    .map(|f| f.filename.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            registry: index.into(),
+        });
+    };
+    let file_name = file.filename.clone();
+    if file_name.contains(['/', '\\']) || file_name.starts_with('.') || file_name.is_empty() {
+        return Err(RegistryError::BadArtifact {
+            path: PathBuf::from(&file_name),
+            message: "the index lists a file name that is not a plain name".into(),
+        });
+    }
+    let Some(expected) = file.digests.get("sha256").map(|s| s.to_ascii_lowercase()) else {
+        return Err(RegistryError::Integrity {
+            url: file.url.clone(),
+            message: "the index lists no sha256 digest for this file".into(),
+        });
+    };
+    let bytes = download(&file.url)?;
+    let actual = hex::encode(sha2::Sha256::digest(&bytes));
+    if actual != expected {
+        return Err(RegistryError::Integrity {
+            url: file.url.clone(),
+            message: format!(
+                "sha256 mismatch: index says {expected}, downloaded bytes hash to {actual}"
+            ),
+        });
+    }
+    let path = dest_dir.join(&file_name);
+    std::fs::write(&path, &bytes).map_err(|e| RegistryError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    let kind =
+        ArtifactKind::from_file_name(&file_name).ok_or_else(|| RegistryError::BadArtifact {
+            path: path.clone(),
+            message: "unknown artifact kind".into(),
+        })?;
+    Ok(PyFetched {
+        path,
+        name: name.to_string(),
+        version: doc.info.version,
+        file_name,
+        kind,
+        sha256: actual,
+    })
+}
+
+/// The `n` most recently uploaded versions, newest first.
+fn recent_versions(releases: &BTreeMap<String, Vec<ReleaseFile>>, n: usize) -> Vec<String> {
+    let mut v: Vec<(String, &String)> = releases
+        .iter()
+        .map(|(ver, files)| {
+            let t = files
+                .iter()
+                .filter_map(|f| f.upload_time_iso_8601.clone())
+                .max()
+                .unwrap_or_default();
+            (t, ver)
+        })
+        .collect();
+    v.sort();
+    v.iter()
+        .rev()
+        .take(n)
+        .map(|(_, ver)| ver.to_string())
+        .collect()
+}
+
+fn download(url: &str) -> Result<Vec<u8>, RegistryError> {
+    let resp = agent().get(url).call().map_err(|e| RegistryError::Http {
+        url: url.into(),
+        message: e.to_string(),
+    })?;
+    let mut bytes = Vec::new();
+    resp.into_reader()
+        .take(MAX_ARTIFACT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| RegistryError::Http {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
+    if bytes.len() as u64 > MAX_ARTIFACT {
+        return Err(RegistryError::Http {
+            url: url.into(),
+            message: "artifact larger than 512 MiB".into(),
+        });
+    }
+    Ok(bytes)
+}
+
+// ---- wheelhouse ------------------------------------------------------------------
+
+/// Wheels for an offline install in the sandbox.
+#[derive(Debug, Clone)]
+pub struct Wheelhouse {
+    /// Directory holding the wheels; hand it to `pip install --no-index --find-links`.
+    pub dir: PathBuf,
+    /// The wheel files in `dir`, sorted.
+    pub files: Vec<PathBuf>,
+    /// Requirements that could not be had as wheels (or were refused, e.g. direct URL
+    /// references), each with the reason. Not fatal: the install may still fail on them.
+    pub missing: Vec<String>,
+}
+
+/// Options for [`prepare_wheelhouse`].
+#[derive(Debug, Clone, Default)]
+pub struct WheelhouseOptions {
+    /// pip's download cache (`--cache-dir`); `None` keeps pip's default
+    /// (`~/.cache/pip`), which already makes a second run fast.
+    pub cache_dir: Option<PathBuf>,
+    /// The Python that runs `pip download` (default `python3`).
+    pub python: Option<String>,
+}
+
+/// Why a requirement string is not passed to pip, if it is not. Only plain
+/// `name[extras] specifier ; marker` requirements go through: no options (`-i …`),
+/// no direct URL or path references, and none that only apply to an extra.
+pub fn refuse_requirement(req: &str) -> Option<&'static str> {
+    let req = req.trim();
+    if req.is_empty() {
+        return Some("empty");
+    }
+    if req.contains(['\n', '\r', '\0']) {
+        return Some("contains a line break");
+    }
+    if !req.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Some("does not start with a project name");
+    }
+    let (spec, marker) = match req.split_once(';') {
+        Some((s, m)) => (s, Some(m)),
+        None => (req, None),
+    };
+    if spec.contains('@') || spec.contains("://") {
+        return Some("direct reference (URL or path) refused: it would fetch from anywhere");
+    }
+    if let Some(m) = marker {
+        if m.contains("extra") {
+            return Some("only for an extra");
+        }
+    }
+    if !spec.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                '.' | '-'
+                    | '_'
+                    | '['
+                    | ']'
+                    | ','
+                    | '<'
+                    | '>'
+                    | '='
+                    | '!'
+                    | '~'
+                    | '*'
+                    | ' '
+                    | '('
+                    | ')'
+                    | '+'
+            )
+    }) {
+        return Some("unexpected characters");
+    }
+    None
+}
+
+fn pip_download(
+    reqs: &[String],
+    index: &str,
+    dest: &Path,
+    opts: &WheelhouseOptions,
+) -> Result<(), String> {
+    let python = opts.python.clone().unwrap_or_else(|| "python3".into());
+    let mut cmd = Command::new(&python);
+    cmd.args(["-m", "pip", "download", "--only-binary=:all:", "--dest"])
+        .arg(dest)
+        .args([
+            "--python-version",
+            "3.11",
+            "--implementation",
+            "cp",
+            "--abi",
+            "cp311",
+            "--abi",
+            "abi3",
+            "--abi",
+            "none",
+            "--platform",
+            "manylinux_2_36_x86_64",
+            "--platform",
+            "manylinux_2_28_x86_64",
+            "--platform",
+            "manylinux_2_17_x86_64",
+            "--platform",
+            "manylinux2014_x86_64",
+            "--platform",
+            "manylinux2010_x86_64",
+            "--platform",
+            "manylinux1_x86_64",
+            "--platform",
+            "linux_x86_64",
+            "--platform",
+            "any",
+            "--index-url",
+        ])
+        .arg(format!("{}/simple/", index.trim_end_matches('/')))
+        .args([
+            "--timeout",
+            "30",
+            "--retries",
+            "1",
+            "--progress-bar",
+            "off",
+            "-q",
+        ])
+        .env("PIP_CONFIG_FILE", "/dev/null")
+        .env("PIP_NO_INPUT", "1")
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .env_remove("PIP_INDEX_URL")
+        .env_remove("PIP_EXTRA_INDEX_URL")
+        .env_remove("PIP_FIND_LINKS");
+    match &opts.cache_dir {
+        Some(c) => {
+            cmd.arg("--cache-dir").arg(c);
+        }
+        None => {
+            cmd.env_remove("PIP_NO_CACHE_DIR");
+        }
+    }
+    cmd.arg("--").args(reqs);
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {python} -m pip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        Err(tail[tail.len().saturating_sub(3)..].join(" / "))
+    }
+}
+
+/// Downloads, on the host and without executing anything, every build requirement (for
+/// an sdist) and runtime requirement of `meta` — transitive ones included — as wheels
+/// for CPython 3.11 manylinux x86_64 into `work_dir/wheelhouse`, from `index`'s simple
+/// API. Build and runtime requirements are resolved separately (pip's build isolation
+/// installs the former into their own environment). When a set does not resolve as a
+/// whole, each requirement is tried alone and the ones that fail are listed in
+/// [`Wheelhouse::missing`]. `target` is the artifact itself; it is not copied.
+pub fn prepare_wheelhouse(
+    target: &Path,
+    meta: &PyMeta,
+    index: &str,
+    work_dir: &Path,
+    opts: &WheelhouseOptions,
+) -> Result<Wheelhouse, RegistryError> {
+    let dir = work_dir.join("wheelhouse");
+    std::fs::create_dir_all(&dir).map_err(|e| RegistryError::Io {
+        path: dir.clone(),
+        source: e,
+    })?;
+    let mut missing = Vec::new();
+    let mut sets: Vec<Vec<String>> = Vec::new();
+    let own = &meta.normalized_name;
+    let accept = |reqs: &[String], missing: &mut Vec<String>| -> Vec<String> {
+        let mut ok = Vec::new();
+        for r in reqs {
+            match refuse_requirement(r) {
+                Some("only for an extra") => {}
+                Some(why) => missing.push(format!("{r}: {why}")),
+                None => {
+                    let name_end = r
+                        .find(|c: char| {
+                            !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                        })
+                        .unwrap_or(r.len());
+                    if normalize_name(&r[..name_end]) != *own {
+                        ok.push(r.trim().to_string());
+                    }
+                }
+            }
+        }
+        ok
+    };
+    if meta.kind.is_sdist() {
+        let mut build = accept(&meta.build_requires, &mut missing);
+        // setuptools' legacy backend asks for `wheel` at build time on older versions.
+        let setuptools_backend = meta
+            .build_backend
+            .as_deref()
+            .is_none_or(|b| b.starts_with("setuptools"));
+        if setuptools_backend && !build.iter().any(|r| normalize_name(r).starts_with("wheel")) {
+            build.push("wheel".into());
+        }
+        sets.push(build);
+    }
+    sets.push(accept(&meta.requires_dist, &mut missing));
+    for set in sets.into_iter().filter(|s| !s.is_empty()) {
+        if let Err(all_err) = pip_download(&set, index, &dir, opts) {
+            tracing::debug!(target = %target.display(), "pip download of the whole set failed: {all_err}");
+            for r in &set {
+                if let Err(e) = pip_download(std::slice::from_ref(r), index, &dir, opts) {
+                    missing.push(format!("{r}: {e}"));
+                }
+            }
+        }
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| RegistryError::Io {
+            path: dir.clone(),
+            source: e,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    files.sort();
+    Ok(Wheelhouse {
+        dir,
+        files,
+        missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{serve, sha256_hex, tar_gz, zip_bytes, Routes};
+
+    fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    const PKG_INFO: &str = "Metadata-Version: 2.1\nName: Evil_Pkg.Name\nVersion: 1.2.3\nSummary: a\n  multi-line summary\nRequires-Python: >=3.7\nRequires-Dist: requests>=2\nRequires-Dist: colorama; extra == \"color\"\n\nLong description\nName: not-a-header\n";
+
+    fn wheel(name: &str, version: &str, requires: &[&str], extra: &[(&str, &str)]) -> Vec<u8> {
+        let di = format!("{}-{version}.dist-info", name.replace('-', "_"));
+        let mut meta = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+        for r in requires {
+            meta.push_str(&format!("Requires-Dist: {r}\n"));
+        }
+        let wheel =
+            "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n";
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            (format!("{di}/METADATA"), meta.into_bytes()),
+            (format!("{di}/WHEEL"), wheel.as_bytes().to_vec()),
+        ];
+        for (p, b) in extra {
+            files.push((p.to_string(), b.as_bytes().to_vec()));
+        }
+        let mut record: String = files.iter().map(|(p, _)| format!("{p},,\n")).collect();
+        record.push_str(&format!("{di}/RECORD,,\n"));
+        files.push((format!("{di}/RECORD"), record.into_bytes()));
+        let refs: Vec<(&str, &[u8])> = files
+            .iter()
+            .map(|(p, b)| (p.as_str(), b.as_slice()))
+            .collect();
+        zip_bytes(&refs, None)
+    }
+
+    #[test]
+    fn normalizes_names_per_pep_503() {
+        assert_eq!(normalize_name("Evil_Pkg.Name"), "evil-pkg-name");
+        assert_eq!(normalize_name("a--__..b"), "a-b");
+        assert_eq!(normalize_name("Requests"), "requests");
+    }
+
+    #[test]
+    fn parses_specs_only_with_the_prefix() {
+        assert_eq!(
+            parse_spec("pypi:requests==2.31.0"),
+            Some(("requests".into(), Some("2.31.0".into())))
+        );
+        assert_eq!(parse_spec("pypi:Foo_Bar"), Some(("Foo_Bar".into(), None)));
+        assert_eq!(parse_spec("requests==2.31.0"), None);
+        assert_eq!(parse_spec("pypi:"), None);
+        assert_eq!(parse_spec("pypi:a b==1"), None);
+        assert_eq!(parse_spec("pypi:x==1; rm -rf"), None);
+        assert_eq!(parse_spec("pypi:-x==1"), None);
+    }
+
+    #[test]
+    fn email_headers_keep_repeats_and_continuations_and_stop_at_body() {
+        let h = parse_email_headers(PKG_INFO);
+        assert_eq!(h["requires-dist"].len(), 2);
+        assert_eq!(h["summary"][0], "a\nmulti-line summary");
+        assert_eq!(h["name"], vec!["Evil_Pkg.Name".to_string()]);
+    }
+
+    #[test]
+    fn reads_sdist_tar_gz_metadata_and_pyproject_build_system() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = tar_gz(&[
+            ("evil_pkg-1.2.3/PKG-INFO", PKG_INFO),
+            ("evil_pkg-1.2.3/setup.py", "from setuptools import setup\nsetup()\n"),
+            (
+                "evil_pkg-1.2.3/pyproject.toml",
+                "[build-system]\nrequires = [\"hatchling>=1.5\", \"hatch-vcs\"]\nbuild-backend = \"hatchling.build\"\n",
+            ),
+            ("evil_pkg-1.2.3/evil/__init__.py", ""),
+            ("evil_pkg-1.2.3/tests/__init__.py", ""),
+            ("evil_pkg-1.2.3/helper.py", ""),
+        ]);
+        let p = write(dir.path(), "evil_pkg-1.2.3.tar.gz", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert_eq!(m.name, "Evil_Pkg.Name");
+        assert_eq!(m.normalized_name, "evil-pkg-name");
+        assert_eq!(m.version, "1.2.3");
+        assert_eq!(m.requires_python.as_deref(), Some(">=3.7"));
+        assert_eq!(
+            m.requires_dist,
+            vec!["requests>=2", "colorama; extra == \"color\""]
+        );
+        assert_eq!(m.build_requires, vec!["hatchling>=1.5", "hatch-vcs"]);
+        assert_eq!(m.build_backend.as_deref(), Some("hatchling.build"));
+        assert!(m.has_setup_py && m.has_pyproject);
+        assert_eq!(m.kind, ArtifactKind::SdistTarGz);
+        assert_eq!(m.top_level, vec!["evil", "helper"]);
+        assert!(!m.metadata_from_file_name);
+    }
+
+    #[test]
+    fn setup_py_without_build_system_gets_pips_default_and_egg_info_top_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = tar_gz(&[
+            (
+                "x-0.1/PKG-INFO",
+                "Metadata-Version: 1.0\nName: x\nVersion: 0.1\n",
+            ),
+            ("x-0.1/setup.py", "setup()"),
+            ("x-0.1/pyproject.toml", "[tool.black]\nline-length = 1\n"),
+            ("x-0.1/x.egg-info/top_level.txt", "xmod\n../bad\n"),
+            (
+                "x-0.1/x.egg-info/requires.txt",
+                "six\nidna>=2\n\n[dev]\npytest\n",
+            ),
+        ]);
+        let p = write(dir.path(), "x-0.1.tar.gz", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert_eq!(m.build_requires, vec!["setuptools>=40.8.0", "wheel"]);
+        assert_eq!(m.top_level, vec!["xmod"]);
+        assert_eq!(m.requires_dist, vec!["six", "idna>=2"]);
+    }
+
+    #[test]
+    fn hand_made_sdist_without_pkg_info_falls_back_to_file_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = tar_gz(&[
+            ("Typo-1.0.0/setup.py", "setup()"),
+            ("Typo-1.0.0/typo.py", ""),
+        ]);
+        let p = write(dir.path(), "Typo-1.0.0.tar.gz", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert!(m.metadata_from_file_name);
+        assert_eq!((m.name.as_str(), m.version.as_str()), ("Typo", "1.0.0"));
+        assert_eq!(m.top_level, vec!["typo"]);
+    }
+
+    #[test]
+    fn sdist_zip_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = zip_bytes(
+            &[
+                ("z-2.0/PKG-INFO", b"Name: z\nVersion: 2.0\n"),
+                ("z-2.0/setup.py", b"setup()"),
+            ],
+            None,
+        );
+        let p = write(dir.path(), "z-2.0.zip", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert_eq!((m.name.as_str(), m.kind), ("z", ArtifactKind::SdistZip));
+    }
+
+    #[test]
+    fn reads_wheel_metadata_top_level_from_record_and_pth_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = wheel(
+            "good-pkg",
+            "3.0",
+            &["attrs>=20", "pytest; extra == \"test\""],
+            &[
+                ("goodpkg/__init__.py", ""),
+                ("single.py", ""),
+                ("_speed.cpython-311-x86_64-linux-gnu.so", ""),
+                ("zzz-hook.pth", "import os"),
+            ],
+        );
+        let p = write(dir.path(), "good_pkg-3.0-py3-none-any.whl", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert_eq!(m.kind, ArtifactKind::Wheel);
+        assert_eq!(m.normalized_name, "good-pkg");
+        assert_eq!(m.requires_dist.len(), 2);
+        assert_eq!(m.top_level, vec!["goodpkg", "single", "_speed"]);
+        assert_eq!(m.pth_files, vec!["zzz-hook.pth"]);
+        assert!(m.build_requires.is_empty());
+    }
+
+    #[test]
+    fn corrupt_empty_and_traversal_archives_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(dir.path(), "bad-1.0.tar.gz", b"this is not gzip");
+        let e = read_metadata(&p).unwrap_err().to_string();
+        assert!(e.contains("bad-1.0.tar.gz") && e.contains("corrupt"), "{e}");
+
+        let p = write(dir.path(), "bad-1.0-py3-none-any.whl", b"PK\x03\x04garbage");
+        let e = read_metadata(&p).unwrap_err().to_string();
+        assert!(e.contains("corrupt zip"), "{e}");
+
+        // A zip with no dist-info at all.
+        let p = write(
+            dir.path(),
+            "nometa-1-py3-none-any.whl",
+            &zip_bytes(&[("nometa/__init__.py", b"")], None),
+        );
+        assert!(matches!(
+            read_metadata(&p),
+            Err(RegistryError::NoMetadata { .. })
+        ));
+
+        let bytes = tar_gz(&[("x/readme.txt", "hi")]);
+        let p = write(dir.path(), "x.tar.gz", &bytes);
+        assert!(matches!(
+            read_metadata(&p),
+            Err(RegistryError::NoMetadata { .. })
+        ));
+
+        let bytes = tar_gz(&[
+            ("x-1/PKG-INFO", "Name: x\nVersion: 1\n"),
+            ("x-1/../../etc/evil", "x"),
+        ]);
+        let p = write(dir.path(), "x-1.tar.gz", &bytes);
+        match read_metadata(&p) {
+            Err(RegistryError::UnsafeEntry { entry, .. }) => {
+                assert_eq!(entry, "x-1/../../etc/evil")
+            }
+            other => panic!("expected UnsafeEntry, got {other:?}"),
+        }
+        let bytes = zip_bytes(&[("/abs/PKG-INFO", b"Name: x\nVersion: 1\n")], None);
+        let p = write(dir.path(), "x-1.zip", &bytes);
+        assert!(matches!(
+            read_metadata(&p),
+            Err(RegistryError::UnsafeEntry { .. })
+        ));
+    }
+
+    #[test]
+    fn wheel_ranking_matches_a_cpython_311_manylinux_box() {
+        let r = |f: &str| wheel_rank(f);
+        assert!(r("a-1-py3-none-any.whl").is_some());
+        assert!(r("a-1-py2.py3-none-any.whl").is_some());
+        assert!(r("a-1-py2-none-any.whl").is_none());
+        assert!(r("a-1-cp310-cp310-manylinux2014_x86_64.whl").is_none());
+        assert!(r("a-1-cp311-cp311-win_amd64.whl").is_none());
+        assert!(r("a-1-cp311-cp311-macosx_11_0_arm64.whl").is_none());
+        assert!(r("a-1-cp311-cp311-manylinux_2_17_aarch64.whl").is_none());
+        assert!(r("a-1-cp311-cp311-manylinux_2_39_x86_64.whl").is_none());
+        assert!(r("a-1-cp312-abi3-manylinux2014_x86_64.whl").is_none());
+        let native = r("a-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl").unwrap();
+        let abi3 = r("a-1-cp38-abi3-manylinux2014_x86_64.whl").unwrap();
+        let pure = r("a-1-py3-none-any.whl").unwrap();
+        assert!(native > abi3 && abi3 > pure);
+    }
+
+    fn release_file(name: &str, base: &str, sha: &str) -> serde_json::Value {
+        serde_json::json!({
+            "filename": name, "url": format!("{base}/files/{name}"),
+            "packagetype": if name.ends_with(".whl") { "bdist_wheel" } else { "sdist" },
+            "digests": {"sha256": sha}, "upload_time_iso_8601": "2024-01-01T00:00:00Z"
+        })
+    }
+
+    #[test]
+    fn fetch_picks_the_wheel_pip_would_and_verifies_sha256() {
+        let whl = wheel("demo", "1.0", &[], &[("demo.py", "")]);
+        let sdist = tar_gz(&[
+            ("demo-1.0/PKG-INFO", "Name: demo\nVersion: 1.0\n"),
+            ("demo-1.0/setup.py", ""),
+        ]);
+        let mut routes = Routes::new();
+        routes.insert(
+            "/files/demo-1.0-py3-none-any.whl".into(),
+            (200, "application/octet-stream", whl.clone()),
+        );
+        routes.insert(
+            "/files/demo-1.0-cp311-cp311-win_amd64.whl".into(),
+            (200, "application/octet-stream", b"x".to_vec()),
+        );
+        routes.insert(
+            "/files/demo-1.0.tar.gz".into(),
+            (200, "application/octet-stream", sdist.clone()),
+        );
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(routes));
+        let (base, log) = serve_dynamic(shared.clone());
+        let doc = serde_json::json!({
+            "info": {"version": "1.0"},
+            "urls": [
+                release_file("demo-1.0.tar.gz", &base, &sha256_hex(&sdist)),
+                release_file("demo-1.0-cp311-cp311-win_amd64.whl", &base, &sha256_hex(b"x")),
+                release_file("demo-1.0-py3-none-any.whl", &base, &sha256_hex(&whl)),
+            ]
+        });
+        shared.lock().unwrap().insert(
+            "/pypi/demo/1.0/json".into(),
+            (200, "application/json", doc.to_string().into_bytes()),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = fetch(&base, "demo", Some("1.0"), dir.path()).unwrap();
+        assert_eq!(f.file_name, "demo-1.0-py3-none-any.whl");
+        assert_eq!(f.kind, ArtifactKind::Wheel);
+        assert_eq!(f.sha256, sha256_hex(&whl));
+        assert_eq!(std::fs::read(&f.path).unwrap(), whl);
+        assert!(log.lock().unwrap().iter().all(|p| !p.contains("win_amd64")));
+
+        // Tampered bytes: the digest no longer matches.
+        shared.lock().unwrap().insert(
+            "/files/demo-1.0-py3-none-any.whl".into(),
+            (200, "application/octet-stream", b"tampered".to_vec()),
+        );
+        let e = fetch(&base, "demo", Some("1.0"), dir.path()).unwrap_err();
+        assert!(matches!(e, RegistryError::Integrity { .. }), "{e}");
+        assert!(e.to_string().contains("sha256 mismatch"), "{e}");
+    }
+
+    #[test]
+    fn fetch_falls_back_to_the_sdist_and_reports_missing_versions() {
+        let sdist = tar_gz(&[
+            ("only-2.0/PKG-INFO", "Name: only\nVersion: 2.0\n"),
+            ("only-2.0/setup.py", ""),
+        ]);
+        let shared = std::sync::Arc::new(std::sync::Mutex::new(Routes::new()));
+        let (base, _log) = serve_dynamic(shared.clone());
+        {
+            let mut r = shared.lock().unwrap();
+            r.insert(
+                "/files/only-2.0.tar.gz".into(),
+                (200, "application/octet-stream", sdist.clone()),
+            );
+            let files = serde_json::json!([
+                release_file("only-2.0-cp39-cp39-manylinux2014_x86_64.whl", &base, "00"),
+                release_file("only-2.0.tar.gz", &base, &sha256_hex(&sdist)),
+            ]);
+            let latest = serde_json::json!({"info": {"version": "2.0"}, "urls": files});
+            r.insert(
+                "/pypi/only/json".into(),
+                (200, "application/json", {
+                    let mut d = latest.clone();
+                    d["releases"] = serde_json::json!({"1.0": [], "2.0": files});
+                    d.to_string().into_bytes()
+                }),
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let f = fetch(&base, "only", None, dir.path()).unwrap();
+        assert_eq!(
+            (f.file_name.as_str(), f.version.as_str()),
+            ("only-2.0.tar.gz", "2.0")
+        );
+        assert_eq!(f.kind, ArtifactKind::SdistTarGz);
+
+        let e = fetch(&base, "only", Some("9.9"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("version 9.9 of PyPI project only") && e.contains("2.0"),
+            "{e}"
+        );
+        let e = fetch(&base, "nope", Some("1"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("PyPI project nope does not exist"), "{e}");
+    }
+
+    /// Like [`serve`] but with routes that may change after the server started.
+    fn serve_dynamic(
+        routes: std::sync::Arc<std::sync::Mutex<Routes>>,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf);
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let path = path.split(['?', '#']).next().unwrap_or("/").to_string();
+                log2.lock().unwrap().push(path.clone());
+                let (status, ctype, body) = routes.lock().unwrap().get(&path).cloned().unwrap_or((
+                    404,
+                    "text/plain",
+                    b"not found".to_vec(),
+                ));
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            }
+        });
+        (base, log)
+    }
+
+    #[test]
+    fn refuses_options_urls_and_extras_in_requirements() {
+        assert_eq!(
+            refuse_requirement("requests>=2.0,<3; python_version >= \"3\""),
+            None
+        );
+        assert_eq!(refuse_requirement("Foo[bar,baz] (>=1.0)"), None);
+        assert!(refuse_requirement("--index-url=http://evil/").is_some());
+        assert!(refuse_requirement("-r /etc/passwd").is_some());
+        assert!(refuse_requirement("foo @ https://evil.example/foo.whl").is_some());
+        assert!(refuse_requirement("foo @ file:///etc/passwd").is_some());
+        assert_eq!(
+            refuse_requirement("x; extra == \"dev\""),
+            Some("only for an extra")
+        );
+        assert!(refuse_requirement("a\n--extra-index-url x").is_some());
+    }
+
+    /// pip itself, against a loopback simple index: transitive wheels land in the
+    /// wheelhouse, a requirement with only an sdist is listed as missing (and never
+    /// built), and a URL requirement is refused without a request.
+    #[test]
+    fn prepare_wheelhouse_downloads_wheels_only_with_pip() {
+        let dep_a = wheel("dep-a", "1.0", &["dep-b>=1"], &[("dep_a.py", "")]);
+        let dep_b = wheel("dep-b", "1.1", &[], &[("dep_b.py", "")]);
+        let setuptools = wheel("setuptools", "69.0", &[], &[("setuptools/__init__.py", "")]);
+        let wheel_w = wheel("wheel", "0.42", &[], &[("wheel/__init__.py", "")]);
+        let sdist_only = tar_gz(&[("nowheel-1.0/setup.py", "raise SystemExit('must never run')")]);
+        let mut routes = Routes::new();
+        let project = |routes: &mut Routes, name: &str, file: &str, bytes: &[u8]| {
+            routes.insert(
+                format!("/files/{file}"),
+                (200, "application/octet-stream", bytes.to_vec()),
+            );
+            let html = format!(
+                "<!DOCTYPE html><html><body><a href=\"/files/{file}#sha256={}\">{file}</a></body></html>",
+                sha256_hex(bytes)
+            );
+            routes.insert(
+                format!("/simple/{name}/"),
+                (200, "text/html", html.into_bytes()),
+            );
+        };
+        project(&mut routes, "dep-a", "dep_a-1.0-py3-none-any.whl", &dep_a);
+        project(&mut routes, "dep-b", "dep_b-1.1-py3-none-any.whl", &dep_b);
+        project(
+            &mut routes,
+            "setuptools",
+            "setuptools-69.0-py3-none-any.whl",
+            &setuptools,
+        );
+        project(
+            &mut routes,
+            "wheel",
+            "wheel-0.42-py3-none-any.whl",
+            &wheel_w,
+        );
+        project(&mut routes, "nowheel", "nowheel-1.0.tar.gz", &sdist_only);
+        let (base, log) = serve(routes);
+
+        let work = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let meta = PyMeta {
+            name: "target".into(),
+            normalized_name: "target".into(),
+            version: "1".into(),
+            requires_dist: vec![
+                "dep-a".into(),
+                "nowheel".into(),
+                "evil @ http://127.0.0.1:9/evil.whl".into(),
+                "pytest; extra == \"test\"".into(),
+                "Target>=0".into(),
+            ],
+            requires_python: None,
+            build_requires: default_build_requires(),
+            build_backend: None,
+            top_level: vec![],
+            pth_files: vec![],
+            has_setup_py: true,
+            has_pyproject: false,
+            kind: ArtifactKind::SdistTarGz,
+            metadata_from_file_name: false,
+        };
+        let opts = WheelhouseOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            python: None,
+        };
+        let wh = prepare_wheelhouse(
+            Path::new("target-1.tar.gz"),
+            &meta,
+            &base,
+            work.path(),
+            &opts,
+        )
+        .unwrap();
+        let names: Vec<String> = wh
+            .files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                "dep_a-1.0-py3-none-any.whl",
+                "dep_b-1.1-py3-none-any.whl",
+                "setuptools-69.0-py3-none-any.whl",
+                "wheel-0.42-py3-none-any.whl",
+            ]
+        );
+        assert_eq!(wh.missing.len(), 2, "{:?}", wh.missing);
+        assert!(
+            wh.missing.iter().any(|m| m.starts_with("nowheel")),
+            "{:?}",
+            wh.missing
+        );
+        assert!(
+            wh.missing.iter().any(|m| m.starts_with("evil @")),
+            "{:?}",
+            wh.missing
+        );
+        let log = log.lock().unwrap();
+        assert!(
+            !log.iter().any(|p| p.contains("nowheel-1.0.tar.gz")
+                || p.contains("pytest")
+                || p.contains("target")),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    #[ignore = "talks to the real PyPI"]
+    fn live_pypi_fetch_and_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = fetch(DEFAULT_INDEX, "six", Some("1.16.0"), dir.path()).unwrap();
+        assert_eq!(f.file_name, "six-1.16.0-py2.py3-none-any.whl");
+        let m = read_metadata(&f.path).unwrap();
+        assert_eq!(m.top_level, vec!["six"]);
+        let e = fetch(DEFAULT_INDEX, "six", Some("0.0.0.0.1"), dir.path()).unwrap_err();
+        assert!(e.to_string().contains("recent"), "{e}");
+    }
+}
