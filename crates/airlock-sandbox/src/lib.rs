@@ -8,11 +8,13 @@ pub mod docker;
 pub mod error;
 pub mod image;
 pub mod sandbox;
+pub mod sink;
 
 pub use bollard::Docker;
 pub use docker::{connect, gc, Tracker, LABEL, LABEL_PID, LABEL_RUN};
 pub use error::SandboxError;
 pub use image::{ensure_image, image_tag};
+pub use sink::{SinkContainer, SinkSpec};
 pub use sandbox::{
     ExecOutput, Limits, NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, UserSpec,
 };

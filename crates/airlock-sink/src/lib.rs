@@ -35,6 +35,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod cli;
 pub mod bait;
 pub mod ca;
 pub mod dns;

@@ -16,7 +16,8 @@ use airlock_events::{
 use airlock_recorder::{fsdiff, RecorderConfig};
 use airlock_registry::npm;
 use airlock_sandbox::{
-    NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, SandboxError, Tracker, UserSpec,
+    NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, SandboxError, SinkContainer,
+    SinkSpec, Tracker, UserSpec,
 };
 use anyhow::{bail, Context, Result};
 use sha2::Digest;
@@ -62,6 +63,8 @@ pub struct ScanOptions {
     pub phase_timeout: Duration,
     /// Skip the import phase.
     pub no_import: bool,
+    /// Run with `--network none` instead of the network sink (loopback only).
+    pub no_network: bool,
     pub image: Option<String>,
 }
 
@@ -161,33 +164,68 @@ pub async fn analyze_npm(
     };
     header.image = Some(image.clone());
 
+    let hostname = "fv-az183-442".to_string();
+    let mut events = Vec::new();
+    let mut gaps = Vec::new();
+    let mut binds = Vec::new();
+    let sink = if opts.no_network {
+        header.notes.insert("network".into(), "none (loopback only)".into());
+        None
+    } else {
+        progress("starting the network sink");
+        let net = prepare_sink_inputs(&run_id, work)?;
+        binds.push(format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", net.bundle.display()));
+        let spec = SinkSpec {
+            run_id: run_id.clone(),
+            image: image.clone(),
+            binary: sink_binary()?,
+            input_dir: net.input_dir,
+            output_dir: net.output_dir,
+            hostname: hostname.clone(),
+        };
+        header
+            .notes
+            .insert("network".into(), "simulated by the sink (nothing leaves the host)".into());
+        Some(SinkContainer::start(docker, &spec, tracker).await?)
+    };
     progress("starting the sandbox");
     let cfg = SandboxConfig {
         run_id: run_id.clone(),
         image,
         limits: Default::default(),
         user: user.clone(),
-        network: NetworkSpec::None,
-        hostname: "fv-az183-442".into(),
-        binds: vec![],
+        network: match &sink {
+            Some(s) => NetworkSpec::Container(s.id().to_string()),
+            None => NetworkSpec::None,
+        },
+        hostname,
+        binds,
     };
-    let sandbox = Sandbox::create(docker, cfg, tracker).await?;
-    let mut events = Vec::new();
-    let mut gaps = Vec::new();
-    let result = run_phases(
-        &sandbox,
-        artifact,
-        &prepared,
-        opts,
-        work,
-        &header,
-        &mut events,
-        &mut gaps,
-        progress,
-    )
-    .await;
-    progress("removing the sandbox");
-    sandbox.destroy().await;
+    let result = match Sandbox::create(docker, cfg, tracker).await {
+        Ok(sandbox) => {
+            let r = run_phases(
+                &sandbox,
+                artifact,
+                &prepared,
+                opts,
+                work,
+                &header,
+                &mut events,
+                &mut gaps,
+                progress,
+            )
+            .await;
+            progress("removing the sandbox");
+            sandbox.destroy().await;
+            r
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Some(sink) = sink {
+        let file = sink.events_file.clone();
+        sink.stop().await;
+        merge_sink_events(&file, &mut events, &mut gaps);
+    }
     let error = match result {
         Ok(()) => None,
         Err(e) => {
@@ -391,6 +429,97 @@ async fn run_phases(
         ));
     }
     Ok(())
+}
+
+struct SinkInputs {
+    input_dir: PathBuf,
+    output_dir: PathBuf,
+    /// The system CA bundle plus the run's CA, mounted over the sandbox's bundle.
+    bundle: PathBuf,
+}
+
+/// Writes the run CA, the bait config and the CA bundle the sandbox will trust.
+fn prepare_sink_inputs(run_id: &str, work: &Path) -> Result<SinkInputs> {
+    use std::os::unix::fs::PermissionsExt;
+    let input_dir = work.join("sink-in");
+    let output_dir = work.join("sink-out");
+    std::fs::create_dir_all(&input_dir)?;
+    std::fs::create_dir_all(&output_dir)?;
+    // The sink runs as root without CAP_DAC_OVERRIDE: when airlock itself is not root,
+    // the output directory must be writable by others (it lives in a private temp dir).
+    if !is_root() {
+        std::fs::set_permissions(&output_dir, std::fs::Permissions::from_mode(0o777))?;
+    }
+    let ca = airlock_sink::generate_ca(run_id).context("generating the run CA")?;
+    std::fs::write(input_dir.join("ca.pem"), &ca.cert_pem)?;
+    std::fs::write(input_dir.join("ca.key"), &ca.key_pem)?;
+    std::fs::set_permissions(input_dir.join("ca.key"), std::fs::Permissions::from_mode(0o644))?;
+    let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
+    let bundle = input_dir.join("ca-bundle.crt");
+    std::fs::write(&bundle, format!("{system}\n{}", ca.cert_pem))?;
+    Ok(SinkInputs { input_dir, output_dir, bundle })
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+}
+
+/// The binary mounted into the sink container: `$AIRLOCK_SINK_BINARY`, else this one.
+fn sink_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("AIRLOCK_SINK_BINARY") {
+        return Ok(PathBuf::from(p));
+    }
+    std::env::current_exe().context("locating the airlock binary for the sink")
+}
+
+/// Adds the sink's record to the trace: each event gets the phase its time falls in, and
+/// `net.connect` events to the sink's fake addresses get the name that resolved to them.
+fn merge_sink_events(file: &Path, events: &mut Vec<Event>, gaps: &mut Vec<String>) {
+    let out = match airlock_sink::read_events(file) {
+        Ok(o) => o,
+        Err(e) => {
+            gaps.push(format!("network record unreadable: {e}"));
+            return;
+        }
+    };
+    if out.truncated || out.footer.is_none() {
+        gaps.push("network record cut short (the sink did not shut down cleanly)".into());
+    }
+    if let Some(f) = &out.footer {
+        gaps.extend(f.gaps.iter().cloned());
+    }
+    // Phase windows from the orchestrator's own phase events.
+    let mut windows: Vec<(String, f64, f64)> = Vec::new();
+    for e in events.iter() {
+        match &e.kind {
+            EventKind::PhaseStart { name, .. } => windows.push((name.clone(), e.ts, f64::INFINITY)),
+            EventKind::PhaseEnd { name, .. } => {
+                if let Some(w) = windows.iter_mut().rev().find(|w| &w.0 == name) {
+                    w.2 = e.ts;
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut names: std::collections::HashMap<String, String> = Default::default();
+    for mut e in out.events {
+        if let EventKind::DnsQuery { name, answers, .. } = &e.kind {
+            for a in answers {
+                names.insert(a.clone(), name.clone());
+            }
+        }
+        if let Some(w) = windows.iter().find(|w| e.ts >= w.1 && e.ts <= w.2 + 0.5) {
+            e.phase = w.0.clone();
+        }
+        events.push(e);
+    }
+    for e in events.iter_mut() {
+        if let EventKind::NetConnect { addr, name, .. } = &mut e.kind {
+            if name.is_none() {
+                *name = names.get(addr.as_str()).cloned();
+            }
+        }
+    }
 }
 
 /// Parses one phase's strace output into events (bounded), noting limits and gaps.

@@ -52,6 +52,12 @@ enum Command {
         #[arg(long)]
         all: bool,
     },
+    /// Run the network sink (inside the sink container; not for direct use).
+    #[command(hide = true)]
+    Sink {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
     /// Sandbox image management.
     Image {
         #[command(subcommand)]
@@ -92,6 +98,9 @@ pub struct ScanArgs {
     /// Do not run the import phase.
     #[arg(long)]
     pub no_import: bool,
+    /// No network sink: the sandbox gets loopback only (`--network none`).
+    #[arg(long)]
+    pub no_network: bool,
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,
@@ -116,6 +125,11 @@ pub struct JudgeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Sink { args } = cli.command {
+        // The sink builds its own runtime and logging.
+        let argv = std::iter::once(std::ffi::OsString::from("airlock-sink")).chain(args);
+        return airlock_sink::cli::main_from_args(argv);
+    }
     let level = match cli.verbose {
         0 => "warn",
         1 => "info",
@@ -144,6 +158,7 @@ fn main() -> ExitCode {
             Command::Judge(args) => judge(args),
             Command::Gc { all } => gc(all).await,
             Command::Image { action } => image(action).await,
+            Command::Sink { .. } => 2,
         }
     });
     ExitCode::from(code)

@@ -54,6 +54,7 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         registry: args.registry.clone(),
         phase_timeout: Duration::from_secs(args.phase_timeout),
         no_import: args.no_import,
+        no_network: args.no_network,
         image: args.image.clone(),
     };
     let rules = judging::load_rules(args.rules.as_deref())?;

@@ -1,0 +1,191 @@
+//! The network-sink container: started first, with `--network none`, IPv6 disabled and
+//! only NET_ADMIN/NET_RAW, it runs the sink (the `airlock` binary itself, mounted
+//! read-only) which routes everything over `lo` and redirects every TCP connection and
+//! DNS datagram to its listeners. The sandbox then joins this network namespace with no
+//! capabilities, so the package can neither change the rules nor reach any other
+//! network. The sink writes its record to a host directory the sandbox never sees.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::container::{
+    Config, CreateContainerOptions, KillContainerOptions, LogOutput, LogsOptions,
+    StartContainerOptions,
+};
+use bollard::models::HostConfig;
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::docker::{labels, remove_container, Tracker};
+use crate::error::SandboxError;
+
+/// How to start a sink.
+#[derive(Debug, Clone)]
+pub struct SinkSpec {
+    pub run_id: String,
+    pub image: String,
+    /// The host binary that runs the sink (`airlock`, called as `airlock sink …`).
+    pub binary: PathBuf,
+    /// Host directory with `ca.pem`, `ca.key` and `bait.json` (mounted read-only).
+    pub input_dir: PathBuf,
+    /// Host directory the sink writes `events.jsonl` into.
+    pub output_dir: PathBuf,
+    /// Hostname of the namespace (the sandbox inherits it).
+    pub hostname: String,
+}
+
+/// A running sink. [`SinkContainer::stop`] ends it gracefully so it writes its footer.
+pub struct SinkContainer {
+    docker: Docker,
+    id: String,
+    tracker: Tracker,
+    pub events_file: PathBuf,
+}
+
+const BIN: &str = "/opt/airlock-host/airlock";
+const IN: &str = "/airlock/sink-in";
+const OUT: &str = "/airlock/sink-out";
+
+impl SinkContainer {
+    pub async fn start(
+        docker: &Docker,
+        spec: &SinkSpec,
+        tracker: &Tracker,
+    ) -> Result<SinkContainer, SandboxError> {
+        let bind = |host: &Path, container: &str, mode: &str| {
+            format!("{}:{container}:{mode}", host.display())
+        };
+        let mut cmd = vec![
+            BIN.to_string(),
+            "sink".into(),
+            "--setup-net".into(),
+            "--out".into(),
+            format!("{OUT}/events.jsonl"),
+        ];
+        if spec.input_dir.join("ca.pem").exists() {
+            cmd.extend([
+                "--ca-cert".into(),
+                format!("{IN}/ca.pem"),
+                "--ca-key".into(),
+                format!("{IN}/ca.key"),
+            ]);
+        }
+        if spec.input_dir.join("bait.json").exists() {
+            cmd.extend(["--config".into(), format!("{IN}/bait.json")]);
+        }
+        let host_config = HostConfig {
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(vec!["NET_ADMIN".into(), "NET_RAW".into()]),
+            security_opt: Some(vec!["no-new-privileges:true".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/run".to_string(),
+                "rw,nosuid,nodev,size=16777216".to_string(),
+            ), (
+                "/tmp".to_string(),
+                "rw,nosuid,nodev,size=16777216".to_string(),
+            )])),
+            sysctls: Some(HashMap::from([
+                ("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()),
+                ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string()),
+            ])),
+            memory: Some(512 << 20),
+            memory_swap: Some(512 << 20),
+            pids_limit: Some(256),
+            binds: Some(vec![
+                bind(&spec.binary, BIN, "ro"),
+                bind(&spec.input_dir, IN, "ro"),
+                bind(&spec.output_dir, OUT, "rw"),
+            ]),
+            ..Default::default()
+        };
+        let config = Config {
+            image: Some(spec.image.clone()),
+            cmd: Some(cmd),
+            user: Some("0:0".into()),
+            hostname: Some(spec.hostname.clone()),
+            labels: Some(labels(&spec.run_id)),
+            env: Some(vec!["AIRLOCK_SINK_LOG=warn".into()]),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let name = format!("airlock-{}-sink", spec.run_id);
+        let created = docker
+            .create_container(Some(CreateContainerOptions { name: name.clone(), platform: None }), config)
+            .await
+            .map_err(SandboxError::docker(format!("creating sink container {name}")))?;
+        tracker.add(&created.id);
+        let sink = SinkContainer {
+            docker: docker.clone(),
+            id: created.id,
+            tracker: tracker.clone(),
+            events_file: spec.output_dir.join("events.jsonl"),
+        };
+        docker
+            .start_container(&sink.id, None::<StartContainerOptions<String>>)
+            .await
+            .map_err(SandboxError::docker(format!("starting sink container {name}")))?;
+        sink.wait_ready(Duration::from_secs(20)).await?;
+        Ok(sink)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Waits for the sink's `READY` line; a sink that exits first is an error with its
+    /// output.
+    async fn wait_ready(&self, limit: Duration) -> Result<(), SandboxError> {
+        let opts = LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() };
+        let mut logs = self.docker.logs(&self.id, Some(opts));
+        let mut seen = String::new();
+        let result = tokio::time::timeout(limit, async {
+            while let Some(chunk) = logs.next().await {
+                match chunk {
+                    Ok(LogOutput::StdOut { message } | LogOutput::StdErr { message }) => {
+                        seen.push_str(&String::from_utf8_lossy(&message));
+                        if seen.lines().any(|l| l.starts_with("READY ")) {
+                            return true;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+            false
+        })
+        .await;
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(SandboxError::Container {
+                container: self.id.clone(),
+                message: format!("the network sink stopped before it was ready: {}", seen.trim()),
+            }),
+            Err(_) => Err(SandboxError::Container {
+                container: self.id.clone(),
+                message: format!("the network sink was not ready after {} s: {}", limit.as_secs(), seen.trim()),
+            }),
+        }
+    }
+
+    /// Asks the sink to finish (SIGTERM: it records open connections and its footer),
+    /// waits briefly, then removes the container.
+    pub async fn stop(self) {
+        let _ = self
+            .docker
+            .kill_container(&self.id, Some(KillContainerOptions { signal: "SIGTERM" }))
+            .await;
+        for _ in 0..50 {
+            match self.docker.inspect_container(&self.id, None).await {
+                Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                _ => break,
+            }
+        }
+        remove_container(&self.docker, &self.id).await;
+        self.tracker.forget(&self.id);
+    }
+}
