@@ -227,7 +227,8 @@ impl Ctx<'_> {
             };
             ops.push((RawOp::Equals(j), v.span()));
         }
-        let lists: [(&Option<Spanned<StrList>>, fn(Vec<String>) -> RawOp); 8] = [
+        type ListOp<'a> = (&'a Option<Spanned<StrList>>, fn(Vec<String>) -> RawOp);
+        let lists: [ListOp<'_>; 8] = [
             (&c.in_, RawOp::In),
             (&c.glob, RawOp::Glob),
             (&c.regex, RawOp::Regex),

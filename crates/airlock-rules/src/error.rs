@@ -81,6 +81,7 @@ impl fmt::Display for Diagnostics<'_> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

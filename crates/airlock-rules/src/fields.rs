@@ -415,6 +415,7 @@ pub fn extract(ev: &Value, path: &FieldPath) -> Vec<Leaf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

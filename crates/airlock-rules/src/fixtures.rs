@@ -49,6 +49,7 @@ fn fill_event(o: &mut Map<String, Value>, seq: u64) {
         .and_then(Value::as_str)
         .unwrap_or("note")
         .to_string();
+    let has_path = o.contains_key("path");
     let mut def = |k: &str, v: Value| {
         o.entry(k.to_string()).or_insert(v);
     };
@@ -78,15 +79,13 @@ fn fill_event(o: &mut Map<String, Value>, seq: u64) {
             def("port", json!(443));
             def("bytes", json!(0));
         }
-        "process.exec" => {
-            if !o.contains_key("path") {
-                let p = o
-                    .get("argv")
-                    .and_then(|a| a.get(0))
-                    .cloned()
-                    .unwrap_or(json!(""));
-                o.insert("path".into(), p);
-            }
+        "process.exec" if !has_path => {
+            let p = o
+                .get("argv")
+                .and_then(|a| a.get(0))
+                .cloned()
+                .unwrap_or(json!(""));
+            o.insert("path".into(), p);
         }
         "http.request" => {
             let url = o

@@ -46,11 +46,14 @@ pub use verdict::{FailOn, VerdictConfig};
 /// the package manager's own unless a lifecycle process connected to them.
 pub const MANAGER_HOSTS_LIST: &str = "package-manager-hosts";
 
+/// Bound conditions keyed by the header's (home, package_dir).
+type BoundCache = HashMap<(Option<String>, Option<String>), Arc<Vec<Option<engine::BoundRule>>>>;
+
 /// A loaded, checked set of rules with its lists and verdict configuration.
 pub struct Ruleset {
     rules: Vec<Rule>,
     /// Conditions compiled per (home, package_dir); most runs share one.
-    bound: Mutex<HashMap<(Option<String>, Option<String>), Arc<Vec<Option<engine::BoundRule>>>>>,
+    bound: Mutex<BoundCache>,
     lists: compile::Lists,
     verdict: VerdictConfig,
     hash: String,

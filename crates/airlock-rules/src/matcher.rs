@@ -544,7 +544,7 @@ fn printable_text(bytes: &[u8]) -> Option<String> {
 
 fn try_decode_one(token: &str) -> Option<String> {
     let t = token.trim();
-    if t.len() >= 16 && t.len() % 2 == 0 && t.chars().all(|c| c.is_ascii_hexdigit()) {
+    if t.len() >= 16 && t.len().is_multiple_of(2) && t.chars().all(|c| c.is_ascii_hexdigit()) {
         if let Ok(b) = hex::decode(t) {
             return printable_text(&b);
         }
@@ -749,6 +749,7 @@ pub fn apply_transforms(mut leaves: Vec<Leaf>, ts: &[Transform]) -> Vec<Leaf> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

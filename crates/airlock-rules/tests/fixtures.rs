@@ -1,5 +1,6 @@
 //! Runs every fixture stored with the rules in `rules/` and checks that each rule has at
 //! least one must-match and one must-not-match fixture.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 

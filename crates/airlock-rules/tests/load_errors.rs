@@ -1,4 +1,5 @@
 //! Load errors must name the file and the line of the problem.
+#![allow(clippy::unwrap_used)]
 
 use std::path::Path;
 

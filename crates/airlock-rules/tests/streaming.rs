@@ -1,4 +1,5 @@
 //! A million-event trace is judged in one pass with bounded memory.
+#![allow(clippy::unwrap_used)]
 
 use airlock_rules::{Ruleset, MAX_EVIDENCE};
 

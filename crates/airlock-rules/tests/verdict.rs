@@ -1,5 +1,6 @@
 //! Verdicts from whole traces: decisive findings, additive scoring, run states, and
 //! benign look-alikes that must stay benign.
+#![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
