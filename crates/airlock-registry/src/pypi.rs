@@ -214,22 +214,18 @@ struct Listing {
     contents: BTreeMap<String, Vec<u8>>,
 }
 
-fn interesting(name: &str, kind: ArtifactKind) -> bool {
+/// Files whose contents matter, wheel or sdist: dist-info METADATA/RECORD/top_level.txt,
+/// root PKG-INFO/pyproject.toml/setup.py, egg-info PKG-INFO/top_level.txt/requires.txt.
+fn interesting(name: &str) -> bool {
     let depth = name.trim_end_matches('/').matches('/').count();
     let base = name.rsplit('/').next().unwrap_or(name);
-    match kind {
-        ArtifactKind::Wheel => {
-            depth == 1
-                && name.contains(".dist-info/")
-                && matches!(base, "METADATA" | "RECORD" | "top_level.txt")
-        }
-        _ => {
-            (depth <= 1 && matches!(base, "PKG-INFO" | "pyproject.toml" | "setup.py"))
-                || (depth <= 3
-                    && name.contains(".egg-info/")
-                    && matches!(base, "PKG-INFO" | "top_level.txt" | "requires.txt"))
-        }
-    }
+    (depth == 1
+        && name.contains(".dist-info/")
+        && matches!(base, "METADATA" | "RECORD" | "top_level.txt"))
+        || (depth <= 1 && matches!(base, "PKG-INFO" | "pyproject.toml" | "setup.py"))
+        || (depth <= 3
+            && name.contains(".egg-info/")
+            && matches!(base, "PKG-INFO" | "top_level.txt" | "requires.txt"))
 }
 
 fn read_capped(r: &mut dyn Read, path: &Path, entry: &str) -> Result<Vec<u8>, RegistryError> {
@@ -249,7 +245,7 @@ fn read_capped(r: &mut dyn Read, path: &Path, entry: &str) -> Result<Vec<u8>, Re
     Ok(buf)
 }
 
-fn list_zip(bytes: &[u8], path: &Path, kind: ArtifactKind) -> Result<Listing, RegistryError> {
+fn list_zip(bytes: &[u8], path: &Path) -> Result<Listing, RegistryError> {
     let bad = |m: String| RegistryError::BadArtifact {
         path: path.to_path_buf(),
         message: m,
@@ -277,7 +273,7 @@ fn list_zip(bytes: &[u8], path: &Path, kind: ArtifactKind) -> Result<Listing, Re
         if f.is_dir() {
             continue;
         }
-        if interesting(&name, kind) {
+        if interesting(&name) {
             let data = read_capped(&mut f, path, &name)?;
             listing.contents.insert(name.clone(), data);
         }
@@ -326,7 +322,7 @@ fn list_tar_gz(bytes: &[u8], path: &Path) -> Result<Listing, RegistryError> {
         if !ty.is_file() {
             continue;
         }
-        if interesting(&name, ArtifactKind::SdistTarGz) {
+        if interesting(&name) {
             let data = read_capped(&mut entry, path, &name)?;
             listing.contents.insert(name.clone(), data);
         }
@@ -358,18 +354,76 @@ pub fn read_metadata_bytes(
     bytes: &[u8],
     path: &Path,
 ) -> Result<PyMeta, RegistryError> {
-    let kind =
+    let named =
         ArtifactKind::from_file_name(file_name).ok_or_else(|| RegistryError::BadArtifact {
             path: path.to_path_buf(),
             message: "not a Python artifact (expected .whl, .tar.gz or .zip)".into(),
         })?;
+    // The bytes decide, not the name: sample corpora hold wheels named `.tar.gz`.
+    let is_zip = bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06");
+    let is_gzip = bytes.starts_with(&[0x1f, 0x8b]);
+    let kind = match (is_zip, is_gzip) {
+        (true, _) => {
+            let listing = list_zip(bytes, path)?;
+            let sdist_root = listing.contents.keys().any(|k| {
+                k.matches('/').count() <= 1
+                    && (k.ends_with("PKG-INFO")
+                        || k.ends_with("setup.py")
+                        || k.ends_with("pyproject.toml"))
+                    && !k.contains(".dist-info/")
+            });
+            let wheel_meta_present = listing
+                .contents
+                .keys()
+                .any(|k| k.matches('/').count() == 1 && k.ends_with(".dist-info/METADATA"));
+            let kind = if named == ArtifactKind::Wheel || (wheel_meta_present && !sdist_root) {
+                ArtifactKind::Wheel
+            } else {
+                ArtifactKind::SdistZip
+            };
+            return match kind {
+                ArtifactKind::Wheel => wheel_meta(&listing, path),
+                _ => sdist_meta(&listing, path, file_name, kind),
+            };
+        }
+        (false, true) => ArtifactKind::SdistTarGz,
+        _ => named,
+    };
     let listing = match kind {
         ArtifactKind::SdistTarGz => list_tar_gz(bytes, path)?,
-        _ => list_zip(bytes, path, kind)?,
+        _ => list_zip(bytes, path)?,
     };
     match kind {
         ArtifactKind::Wheel => wheel_meta(&listing, path),
         _ => sdist_meta(&listing, path, file_name, kind),
+    }
+}
+
+/// The file name to give the artifact inside the sandbox so that pip treats it as what
+/// its bytes are (a wheel named `.tar.gz` becomes `.whl`); other names are kept.
+pub fn install_file_name(file_name: &str, meta: &PyMeta) -> String {
+    let named = ArtifactKind::from_file_name(file_name);
+    if named == Some(meta.kind) {
+        return file_name.to_string();
+    }
+    let stem = [".tar.gz", ".tgz", ".zip", ".whl"]
+        .iter()
+        .find_map(|ext| {
+            file_name
+                .to_ascii_lowercase()
+                .ends_with(ext)
+                .then(|| &file_name[..file_name.len() - ext.len()])
+        })
+        .unwrap_or(file_name);
+    match meta.kind {
+        ArtifactKind::Wheel if stem.matches('-').count() >= 4 => format!("{stem}.whl"),
+        ArtifactKind::Wheel => format!(
+            "{}-{}-py3-none-any.whl",
+            meta.name.replace(['-', '.'], "_"),
+            meta.version
+        ),
+        ArtifactKind::SdistTarGz => format!("{stem}.tar.gz"),
+        ArtifactKind::SdistZip => format!("{stem}.zip"),
     }
 }
 
@@ -1406,6 +1460,34 @@ mod tests {
         assert_eq!(m.top_level, vec!["goodpkg", "single", "_speed"]);
         assert_eq!(m.pth_files, vec!["zzz-hook.pth"]);
         assert!(m.build_requires.is_empty());
+    }
+
+    #[test]
+    fn the_bytes_decide_the_kind_not_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = wheel("odd", "0.1", &[], &[("odd/__init__.py", "")]);
+        let p = write(dir.path(), "odd-0.1-py3-none-any.tar.gz", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert_eq!(m.kind, ArtifactKind::Wheel);
+        assert_eq!(m.top_level, vec!["odd"]);
+        assert_eq!(
+            install_file_name("odd-0.1-py3-none-any.tar.gz", &m),
+            "odd-0.1-py3-none-any.whl"
+        );
+        assert_eq!(
+            install_file_name("odd-0.1.tar.gz", &m),
+            "odd-0.1-py3-none-any.whl"
+        );
+
+        let bytes = tar_gz(&[
+            ("t-1/PKG-INFO", "Name: t\nVersion: 1\n"),
+            ("t-1/setup.py", ""),
+        ]);
+        let p = write(dir.path(), "t-1.zip", &bytes);
+        let m = read_metadata(&p).unwrap();
+        assert_eq!(m.kind, ArtifactKind::SdistTarGz);
+        assert_eq!(install_file_name("t-1.zip", &m), "t-1.tar.gz");
+        assert_eq!(install_file_name("t-1.tar.gz", &m), "t-1.tar.gz");
     }
 
     #[test]
