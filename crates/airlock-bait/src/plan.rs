@@ -907,7 +907,7 @@ fn decoy(ctx: &Ctx, name: &str, token: String, runtime: String) -> DecoySpec {
     // A symlink named like the worker makes the kernel's comm `Runner.Worker`; `exec -a`
     // sets argv[0]. The program comes on stdin so the command line stays clean.
     let script = format!(
-        "d='{dir}'\nif mkdir -p \"$d\" 2>/dev/null && ln -sf \"$(command -v python3)\" \"$d/{name}\" 2>/dev/null; then\n  exec -a \"$d/{name}\" \"$d/{name}\" - spawnclient 111 114 <<'AIRLOCK_EOF'\n{DECOY_PY}AIRLOCK_EOF\nfi\nexec -a {name} python3 - spawnclient 111 114 <<'AIRLOCK_EOF'\n{DECOY_PY}AIRLOCK_EOF\n"
+        "d='{dir}'\nif mkdir -p \"$d\" 2>/dev/null && ln -sf \"$(readlink -f \"$(command -v python3)\")\" \"$d/{name}\" 2>/dev/null; then\n  exec -a \"$d/{name}\" \"$d/{name}\" - spawnclient 111 114 <<'AIRLOCK_EOF'\n{DECOY_PY}AIRLOCK_EOF\nfi\nexec -a {name} python3 - spawnclient 111 114 <<'AIRLOCK_EOF'\n{DECOY_PY}AIRLOCK_EOF\n"
     );
     DecoySpec {
         name: name.to_string(),
