@@ -191,28 +191,28 @@ impl Sandbox {
             (
                 u.home.clone(),
                 format!(
-                    "rw,nosuid,nodev,size={},uid={},gid={},mode=0750",
+                    "rw,exec,nosuid,nodev,size={},uid={},gid={},mode=0750",
                     l.home_bytes, u.uid, u.gid
                 ),
             ),
             (
                 "/work".to_string(),
                 format!(
-                    "rw,nosuid,nodev,size={},uid={},gid={},mode=0755",
+                    "rw,exec,nosuid,nodev,size={},uid={},gid={},mode=0755",
                     l.work_bytes, u.uid, u.gid
                 ),
             ),
             (
                 "/tmp".to_string(),
-                format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes),
+                format!("rw,exec,nosuid,nodev,size={},mode=1777", l.tmp_bytes),
             ),
             (
                 "/var/tmp".to_string(),
-                format!("rw,nosuid,nodev,size={},mode=1777", l.tmp_bytes / 4),
+                format!("rw,exec,nosuid,nodev,size={},mode=1777", l.tmp_bytes / 4),
             ),
             (
                 "/run".to_string(),
-                "rw,nosuid,nodev,size=16777216,mode=0755".to_string(),
+                "rw,exec,nosuid,nodev,size=16777216,mode=0755".to_string(),
             ),
             (
                 TRACE_DIR.to_string(),
