@@ -267,11 +267,17 @@ impl LeakSearcher {
                 g.names = paired.into_iter().map(|(_, l)| l).collect();
             }
             let all: String = g.names.iter().flatten().map(String::as_str).collect();
+            // Without counters and without labels every query repeats (a session or
+            // channel label), which would interleave with the data.
+            let constant: HashSet<&String> = g.names[0]
+                .iter()
+                .filter(|l| g.names.iter().all(|n| n.contains(l)))
+                .collect();
             let data: String = g
                 .names
                 .iter()
                 .flatten()
-                .filter(|l| !is_counter(l))
+                .filter(|l| !is_counter(l) && !constant.contains(l))
                 .map(String::as_str)
                 .collect();
             let parts = [all.into_bytes(), data.into_bytes()];
@@ -558,16 +564,16 @@ impl Scan<'_> {
                 self.nested(Layer::Base32, &out, layers);
             }
         }
-        if data
+        let percent = data
             .windows(3)
-            .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
-        {
+            .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit());
+        if percent {
             let out = url_decode(data, false);
             self.nested(Layer::Url, &out, layers);
-            if self.s.plus_is_space {
-                let out = url_decode(data, true);
-                self.nested(Layer::Url, &out, layers);
-            }
+        }
+        if self.s.plus_is_space && (percent || data.contains(&b'+')) {
+            let out = url_decode(data, true);
+            self.nested(Layer::Url, &out, layers);
         }
         if data
             .windows(2)
