@@ -153,13 +153,14 @@ pub fn text_signals(rel: &str, src: &str, out: &mut Vec<Signal>) {
     if !minified {
         let mut reported = 0;
         for (i, line) in src.lines().enumerate() {
-            // Data tables in hand-written files run to a few thousand low-entropy
-            // characters; hidden payloads are longer or look random.
+            // Data tables in hand-written files (typescript's Unicode ranges) run to
+            // 10k characters of digits and commas at ~3.5 bits/byte; code or payload
+            // hidden on one line is richer (>= 4.2) or looks random (>= 5.5).
             if line.len() <= 1000 || reported >= 3 {
                 continue;
             }
             let h = entropy(line.as_bytes());
-            if line.len() > 5000 || h >= 5.5 {
+            if h >= 5.5 || (line.len() > 5000 && h >= 4.2) {
                 reported += 1;
                 out.push(
                     Signal::new(
@@ -754,7 +755,19 @@ navigator.clipboard.writeText(x);"#;
         }
         let table = format!("const t = [{}];\n", "1, ".repeat(500));
         assert!(!ids_of("a.js", &format!("{src}{table}")).contains(&ids::LONG_LINE.to_string()));
-        src.push_str(&format!("const x = [{}];\n", "1, ".repeat(2000)));
+        let digits = format!("const r = [{}];\n", "1, 22, 333, ".repeat(1000));
+        assert!(!ids_of("a.js", &format!("{src}{digits}")).contains(&ids::LONG_LINE.to_string()));
+        let hidden: String = (0..300)
+            .map(|i| {
+                format!(
+                    "q{i}.push(String.fromCharCode({}),Zt[{}]);",
+                    i * 7 % 256,
+                    i * 13 % 97
+                )
+            })
+            .collect();
+        src.push_str(&hidden);
+        src.push('\n');
         assert!(ids_of("a.js", &src).contains(&ids::LONG_LINE.to_string()));
         let minified = format!("!function(e){{{}}}();", "var a=e.b,c=d(a);".repeat(400));
         assert!(!ids_of("m.js", &minified).contains(&ids::LONG_LINE.to_string()));
