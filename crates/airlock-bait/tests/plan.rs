@@ -430,6 +430,20 @@ fn decoy_runs_under_the_runner_name_and_holds_its_secrets() {
             assert!(String::from_utf8_lossy(&environ).contains(token.as_str()));
             assert!(String::from_utf8_lossy(&cmdline).contains("Runner.Worker"));
             assert!(!String::from_utf8_lossy(&cmdline).contains(token.as_str()));
+            // What a /proc/<pid>/mem scraper finds: the token in a runner-shaped secret.
+            let needle = format!("{{\"value\": \"{token}\", \"isSecret\": true}}");
+            let mut in_memory = false;
+            for _ in 0..40 {
+                if read_writable_memory(pid)
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_bytes())
+                {
+                    in_memory = true;
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            assert!(in_memory, "the decoy's memory does not hold {needle}");
             ok = true;
             break;
         }
@@ -440,4 +454,39 @@ fn decoy_runs_under_the_runner_name_and_holds_its_secrets() {
     let _ = std::fs::remove_dir_all(&home);
     assert!(ok, "the decoy never showed up as Runner.Worker");
     assert!(still_running, "the decoy exited");
+}
+
+/// The writable mappings of a child process, as a memory scraper reads them.
+fn read_writable_memory(pid: u32) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let mut mem = match std::fs::File::open(format!("/proc/{pid}/mem")) {
+        Ok(f) => f,
+        Err(_) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+            continue;
+        };
+        if !perms.starts_with("rw") {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else {
+            continue;
+        };
+        let (a, b) = (
+            u64::from_str_radix(a, 16).unwrap(),
+            u64::from_str_radix(b, 16).unwrap(),
+        );
+        if b - a > 256 << 20 || mem.seek(SeekFrom::Start(a)).is_err() {
+            continue;
+        }
+        let mut buf = vec![0u8; (b - a) as usize];
+        if mem.read_exact(&mut buf).is_ok() {
+            out.extend(buf);
+        }
+    }
+    out
 }
