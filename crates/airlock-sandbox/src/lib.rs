@@ -14,7 +14,7 @@ pub use bollard::Docker;
 pub use docker::{connect, gc, Tracker, LABEL, LABEL_PID, LABEL_RUN};
 pub use error::SandboxError;
 pub use image::{ensure_image, image_tag};
-pub use sink::{SinkContainer, SinkSpec};
 pub use sandbox::{
     ExecOutput, Limits, NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, UserSpec,
 };
+pub use sink::{SinkContainer, SinkSpec};

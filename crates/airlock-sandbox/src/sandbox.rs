@@ -42,7 +42,7 @@ impl Default for Limits {
             memory_bytes: 3 << 30,
             nano_cpus: 2_000_000_000,
             pids: 512,
-            home_bytes: 512 << 20,
+            home_bytes: 1 << 30,
             work_bytes: 1 << 30,
             tmp_bytes: 256 << 20,
             trace_bytes: 384 << 20,
@@ -474,6 +474,59 @@ impl Sandbox {
     /// Path inside the container where a phase's trace should be written.
     pub fn trace_file_for(phase: &str) -> String {
         format!("{TRACE_DIR}/{phase}.strace")
+    }
+
+    /// Starts a long-running process (e.g. the bait's decoy) in the background as
+    /// `user`, outside the tracer. It dies with the container.
+    pub async fn spawn(
+        &self,
+        argv: &[&str],
+        user: &str,
+        env: &[(String, String)],
+        cwd: &str,
+    ) -> Result<(), SandboxError> {
+        let what = argv.first().copied().unwrap_or_default().to_string();
+        let exec = self
+            .docker
+            .create_exec(
+                &self.id,
+                CreateExecOptions::<String> {
+                    cmd: Some(argv.iter().map(|s| s.to_string()).collect()),
+                    user: Some(user.to_string()),
+                    env: Some(env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                    working_dir: Some(cwd.to_string()),
+                    attach_stdout: Some(false),
+                    attach_stderr: Some(false),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(SandboxError::docker(format!("exec {what}")))?;
+        self.docker
+            .start_exec(
+                &exec.id,
+                Some(bollard::exec::StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .map_err(SandboxError::docker(format!("starting {what}")))?;
+        Ok(())
+    }
+
+    /// Reads up to `cap` bytes of a file in the container (as root).
+    pub async fn read_file(&self, path: &str, cap: u64) -> Result<Vec<u8>, SandboxError> {
+        let cap_s = cap.to_string();
+        let (_, out) = self
+            .exec(
+                &["head", "-c", &cap_s, "--", path],
+                "0:0",
+                None,
+                cap as usize,
+            )
+            .await?;
+        Ok(out.text)
     }
 
     /// Lists the writable areas (`fs-snapshot` format) for the filesystem diff.

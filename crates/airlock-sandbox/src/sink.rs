@@ -80,16 +80,25 @@ impl SinkContainer {
             cap_add: Some(vec!["NET_ADMIN".into(), "NET_RAW".into()]),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             readonly_rootfs: Some(true),
-            tmpfs: Some(HashMap::from([(
-                "/run".to_string(),
-                "rw,nosuid,nodev,size=16777216".to_string(),
-            ), (
-                "/tmp".to_string(),
-                "rw,nosuid,nodev,size=16777216".to_string(),
-            )])),
+            tmpfs: Some(HashMap::from([
+                (
+                    "/run".to_string(),
+                    "rw,nosuid,nodev,size=16777216".to_string(),
+                ),
+                (
+                    "/tmp".to_string(),
+                    "rw,nosuid,nodev,size=16777216".to_string(),
+                ),
+            ])),
             sysctls: Some(HashMap::from([
-                ("net.ipv6.conf.all.disable_ipv6".to_string(), "1".to_string()),
-                ("net.ipv6.conf.default.disable_ipv6".to_string(), "1".to_string()),
+                (
+                    "net.ipv6.conf.all.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
+                (
+                    "net.ipv6.conf.default.disable_ipv6".to_string(),
+                    "1".to_string(),
+                ),
             ])),
             memory: Some(512 << 20),
             memory_swap: Some(512 << 20),
@@ -113,9 +122,17 @@ impl SinkContainer {
         };
         let name = format!("airlock-{}-sink", spec.run_id);
         let created = docker
-            .create_container(Some(CreateContainerOptions { name: name.clone(), platform: None }), config)
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: name.clone(),
+                    platform: None,
+                }),
+                config,
+            )
             .await
-            .map_err(SandboxError::docker(format!("creating sink container {name}")))?;
+            .map_err(SandboxError::docker(format!(
+                "creating sink container {name}"
+            )))?;
         tracker.add(&created.id);
         let sink = SinkContainer {
             docker: docker.clone(),
@@ -126,7 +143,9 @@ impl SinkContainer {
         docker
             .start_container(&sink.id, None::<StartContainerOptions<String>>)
             .await
-            .map_err(SandboxError::docker(format!("starting sink container {name}")))?;
+            .map_err(SandboxError::docker(format!(
+                "starting sink container {name}"
+            )))?;
         sink.wait_ready(Duration::from_secs(20)).await?;
         Ok(sink)
     }
@@ -138,7 +157,12 @@ impl SinkContainer {
     /// Waits for the sink's `READY` line; a sink that exits first is an error with its
     /// output.
     async fn wait_ready(&self, limit: Duration) -> Result<(), SandboxError> {
-        let opts = LogsOptions::<String> { follow: true, stdout: true, stderr: true, ..Default::default() };
+        let opts = LogsOptions::<String> {
+            follow: true,
+            stdout: true,
+            stderr: true,
+            ..Default::default()
+        };
         let mut logs = self.docker.logs(&self.id, Some(opts));
         let mut seen = String::new();
         let result = tokio::time::timeout(limit, async {
@@ -161,11 +185,18 @@ impl SinkContainer {
             Ok(true) => Ok(()),
             Ok(false) => Err(SandboxError::Container {
                 container: self.id.clone(),
-                message: format!("the network sink stopped before it was ready: {}", seen.trim()),
+                message: format!(
+                    "the network sink stopped before it was ready: {}",
+                    seen.trim()
+                ),
             }),
             Err(_) => Err(SandboxError::Container {
                 container: self.id.clone(),
-                message: format!("the network sink was not ready after {} s: {}", limit.as_secs(), seen.trim()),
+                message: format!(
+                    "the network sink was not ready after {} s: {}",
+                    limit.as_secs(),
+                    seen.trim()
+                ),
             }),
         }
     }

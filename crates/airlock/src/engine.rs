@@ -4,14 +4,13 @@
 //! that ties the orchestrator, the recorder and the registry together; judging happens
 //! after, on the trace alone.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use airlock_events::{
-    Ecosystem, Event, EventKind, PackageRef, PhaseStatus, Source, Trace, TraceFooter, TraceHeader,
-    SCHEMA_VERSION,
+    Ecosystem, Event, EventKind, FsChangeKind, PackageRef, PhaseStatus, Source, Trace, TraceFooter,
+    TraceHeader, SCHEMA_VERSION,
 };
 use airlock_recorder::{fsdiff, RecorderConfig};
 use airlock_registry::npm;
@@ -65,6 +64,9 @@ pub struct ScanOptions {
     pub no_import: bool,
     /// Run with `--network none` instead of the network sink (loopback only).
     pub no_network: bool,
+    /// The persona whose bait (canary credentials, CI or laptop environment) is planted;
+    /// `None` plants nothing.
+    pub persona: Option<airlock_bait::Persona>,
     pub image: Option<String>,
 }
 
@@ -101,9 +103,31 @@ pub fn fetch(input: &Input, opts: &ScanOptions, work: &Path) -> Result<Artifact>
     })
 }
 
-/// Where things are inside the sandbox.
-const PROJECT: &str = "/work/project";
-const SNAPSHOT_ROOTS: &[&str] = &["/home/runner", "/work", "/tmp", "/var/tmp", "/dev/shm"];
+/// Where things are inside the sandbox for one run.
+struct Layout {
+    user: UserSpec,
+    /// The project the package is installed into (the persona's workspace).
+    project: String,
+    /// The package's own directory (changes below it are its own files).
+    package_dir: String,
+}
+
+impl Layout {
+    fn snapshot_roots(&self) -> Vec<&str> {
+        vec![
+            self.user.home.as_str(),
+            "/work",
+            "/tmp",
+            "/var/tmp",
+            "/dev/shm",
+        ]
+    }
+}
+
+/// Files the package wrote outside its own directory are searched for canaries (a
+/// stealer that stages before sending); these bound that work.
+const STAGED_FILE_MAX: u64 = 1 << 20;
+const STAGED_FILES_MAX: usize = 200;
 /// Events kept per phase; beyond that the trace is marked incomplete.
 const MAX_EVENTS_PER_PHASE: usize = 400_000;
 
@@ -120,8 +144,36 @@ pub async fn analyze_npm(
 ) -> Result<(Trace, Option<String>)> {
     let m = &artifact.manifest;
     let run_id = new_run_id();
-    let user = UserSpec::default();
-    let package_dir = format!("{PROJECT}/node_modules/{}", m.name);
+    let bait = opts.persona.map(|persona| {
+        airlock_bait::plan(
+            persona,
+            &airlock_bait::PlanOptions::new(
+                "https://pipelinesghubeus22.actions.githubusercontent.com",
+            ),
+        )
+    });
+    let layout = match &bait {
+        Some(plan) => {
+            let uid = if plan.user == "sam" { 1002 } else { 1001 };
+            Layout {
+                user: UserSpec {
+                    name: plan.user.clone(),
+                    uid,
+                    gid: uid,
+                    home: plan.home.clone(),
+                },
+                project: plan.workspace.clone(),
+                package_dir: format!("{}/node_modules/{}", plan.workspace, m.name),
+            }
+        }
+        None => Layout {
+            user: UserSpec::default(),
+            project: "/work/project".into(),
+            package_dir: format!("/work/project/node_modules/{}", m.name),
+        },
+    };
+    let user = layout.user.clone();
+    let package_dir = layout.package_dir.clone();
     let mut header = TraceHeader {
         schema_version: SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -135,11 +187,14 @@ pub async fn analyze_npm(
         },
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         image: None,
-        persona: None,
+        persona: bait.as_ref().map(|b| b.persona.to_string()),
         home: Some(user.home.clone()),
         package_dir: Some(package_dir.clone()),
-        canaries: vec![],
-        notes: BTreeMap::new(),
+        canaries: bait
+            .as_ref()
+            .map(|b| b.canaries.clone())
+            .unwrap_or_default(),
+        notes: bait.as_ref().map(|b| b.notes.clone()).unwrap_or_default(),
     };
 
     progress("resolving dependencies on the host (no scripts run)");
@@ -164,17 +219,25 @@ pub async fn analyze_npm(
     };
     header.image = Some(image.clone());
 
-    let hostname = "fv-az183-442".to_string();
+    let hostname = bait
+        .as_ref()
+        .map(|b| b.hostname.clone())
+        .unwrap_or_else(|| "build-01".into());
     let mut events = Vec::new();
     let mut gaps = Vec::new();
     let mut binds = Vec::new();
     let sink = if opts.no_network {
-        header.notes.insert("network".into(), "none (loopback only)".into());
+        header
+            .notes
+            .insert("network".into(), "none (loopback only)".into());
         None
     } else {
         progress("starting the network sink");
-        let net = prepare_sink_inputs(&run_id, work)?;
-        binds.push(format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", net.bundle.display()));
+        let net = prepare_sink_inputs(&run_id, work, bait.as_ref())?;
+        binds.push(format!(
+            "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+            net.bundle.display()
+        ));
         let spec = SinkSpec {
             run_id: run_id.clone(),
             image: image.clone(),
@@ -183,9 +246,10 @@ pub async fn analyze_npm(
             output_dir: net.output_dir,
             hostname: hostname.clone(),
         };
-        header
-            .notes
-            .insert("network".into(), "simulated by the sink (nothing leaves the host)".into());
+        header.notes.insert(
+            "network".into(),
+            "simulated by the sink (nothing leaves the host)".into(),
+        );
         Some(SinkContainer::start(docker, &spec, tracker).await?)
     };
     progress("starting the sandbox");
@@ -203,13 +267,18 @@ pub async fn analyze_npm(
     };
     let result = match Sandbox::create(docker, cfg, tracker).await {
         Ok(sandbox) => {
+            let run = Run {
+                sandbox: &sandbox,
+                layout: &layout,
+                bait: bait.as_ref(),
+                header: &header,
+            };
             let r = run_phases(
-                &sandbox,
+                &run,
                 artifact,
                 &prepared,
                 opts,
                 work,
-                &header,
                 &mut events,
                 &mut gaps,
                 progress,
@@ -225,6 +294,12 @@ pub async fn analyze_npm(
         let file = sink.events_file.clone();
         sink.stop().await;
         merge_sink_events(&file, &mut events, &mut gaps);
+    }
+    // Proof of theft: every canary, in every encoding, in everything the sink captured.
+    if !header.canaries.is_empty() {
+        let searcher = airlock_bait::LeakSearcher::new(&header.canaries);
+        let leaks = searcher.scan_events(events.iter());
+        events.extend(leaks);
     }
     let error = match result {
         Ok(()) => None,
@@ -264,20 +339,36 @@ pub async fn analyze_npm(
     ))
 }
 
+/// One run's fixed context.
+struct Run<'a> {
+    sandbox: &'a Sandbox,
+    layout: &'a Layout,
+    bait: Option<&'a airlock_bait::BaitPlan>,
+    header: &'a TraceHeader,
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_phases(
-    sandbox: &Sandbox,
+    run: &Run<'_>,
     artifact: &Artifact,
     prepared: &npm::PreparedProject,
     opts: &ScanOptions,
     work: &Path,
-    header: &TraceHeader,
     events: &mut Vec<Event>,
     gaps: &mut Vec<String>,
     progress: &dyn Fn(&str),
 ) -> Result<()> {
+    let (sandbox, layout, header) = (run.sandbox, run.layout, run.header);
     let user = &sandbox.config().user;
     let owner = format!("{}:{}", user.uid, user.gid);
+    sandbox
+        .upload_tar(&user.home, home_skeleton()?, &owner)
+        .await?;
+    if let Some(plan) = run.bait {
+        sandbox
+            .upload_tar(&user.home, bait_tar(plan)?, &owner)
+            .await?;
+    }
     // The project (package.json, lockfile, target tarball) and the offline npm cache.
     sandbox
         .upload_tar(
@@ -286,14 +377,39 @@ async fn run_phases(
             &owner,
         )
         .await?;
+    let (project_parent, project_name) = layout
+        .project
+        .rsplit_once('/')
+        .context("project directory is not absolute")?;
     sandbox
-        .upload_tar("/work", tar_dir(&prepared.project_dir, "project")?, &owner)
+        .exec(&["mkdir", "-p", project_parent], &owner, None, 4096)
         .await?;
     sandbox
-        .upload_tar(&user.home, home_skeleton()?, &owner)
+        .upload_tar(
+            project_parent,
+            tar_dir(&prepared.project_dir, project_name)?,
+            &owner,
+        )
         .await?;
 
-    let env = base_env(user);
+    let mut env = base_env(user);
+    if let Some(plan) = run.bait {
+        for (k, v) in &plan.env {
+            env.retain(|(name, _)| name != k);
+            env.push((k.clone(), v.clone()));
+        }
+        if let Some(decoy) = &plan.decoy {
+            let argv: Vec<&str> = decoy.argv.iter().map(String::as_str).collect();
+            sandbox
+                .exec(&["mkdir", "-p", &decoy.cwd], &owner, None, 4096)
+                .await?;
+            sandbox.spawn(&argv, &owner, &decoy.env, &decoy.cwd).await?;
+        }
+    }
+    let roots = layout.snapshot_roots();
+    let mut staged_budget = STAGED_FILES_MAX;
+    let searcher =
+        (!header.canaries.is_empty()).then(|| airlock_bait::LeakSearcher::new(&header.canaries));
     let name = &artifact.manifest.name;
     let phases: Vec<(&str, Vec<String>)> = {
         let mut v = vec![(
@@ -319,7 +435,7 @@ async fn run_phases(
         }
         v
     };
-    let mut before = fsdiff::Snapshot::parse(&sandbox.snapshot(SNAPSHOT_ROOTS).await?);
+    let mut before = fsdiff::Snapshot::parse(&sandbox.snapshot(&roots).await?);
     let mut stop: Option<String> = None;
     for (phase, argv) in phases {
         if let Some(why) = &stop {
@@ -343,7 +459,7 @@ async fn run_phases(
         let spec = PhaseSpec {
             name: phase.into(),
             argv: argv.clone(),
-            cwd: PROJECT.into(),
+            cwd: layout.project.clone(),
             env: env.clone(),
             timeout: opts.phase_timeout,
             tracer: Some(airlock_recorder::strace_args(&trace_file)),
@@ -360,8 +476,8 @@ async fn run_phases(
             },
         ));
         let outcome = sandbox.run_phase(&spec, work).await?;
-        record_trace(&outcome, header, phase, events, gaps)?;
-        let after = fsdiff::Snapshot::parse(&sandbox.snapshot(SNAPSHOT_ROOTS).await?);
+        record_trace(&outcome, header, &layout.project, phase, events, gaps)?;
+        let after = fsdiff::Snapshot::parse(&sandbox.snapshot(&roots).await?);
         let deltas = fsdiff::diff(&before, &after);
         let to_hash: Vec<String> = fsdiff::paths_to_hash(&deltas)
             .into_iter()
@@ -375,13 +491,38 @@ async fn run_phases(
             .collect();
         let hashes = sandbox.hash_files(&to_hash).await?;
         let t_end = airlock_events::now();
-        events.extend(fsdiff::fs_events(
+        let changes = fsdiff::fs_events(
             &deltas,
             &hashes,
             header.package_dir.as_deref(),
             phase,
             t_end,
-        ));
+        );
+        if let Some(searcher) = &searcher {
+            // A stealer may stage what it takes in a file before (or instead of) sending.
+            for e in &changes {
+                if let EventKind::FsChange {
+                    path,
+                    change,
+                    size: Some(size),
+                    in_package: false,
+                    ..
+                } = &e.kind
+                {
+                    let npm_own = fsdiff::is_under(path, &format!("{}/.npm", user.home));
+                    if *change != FsChangeKind::Deleted
+                        && *size > 0
+                        && !npm_own
+                        && staged_budget > 0
+                    {
+                        staged_budget -= 1;
+                        let bytes = sandbox.read_file(path, STAGED_FILE_MAX).await?;
+                        events.extend(searcher.scan_file(path, &bytes, phase, t_end));
+                    }
+                }
+            }
+        }
+        events.extend(changes);
         before = after;
         for (limit, detail) in &outcome.limits_hit {
             events.push(Event::new(
@@ -439,7 +580,11 @@ struct SinkInputs {
 }
 
 /// Writes the run CA, the bait config and the CA bundle the sandbox will trust.
-fn prepare_sink_inputs(run_id: &str, work: &Path) -> Result<SinkInputs> {
+fn prepare_sink_inputs(
+    run_id: &str,
+    work: &Path,
+    bait: Option<&airlock_bait::BaitPlan>,
+) -> Result<SinkInputs> {
     use std::os::unix::fs::PermissionsExt;
     let input_dir = work.join("sink-in");
     let output_dir = work.join("sink-out");
@@ -453,15 +598,35 @@ fn prepare_sink_inputs(run_id: &str, work: &Path) -> Result<SinkInputs> {
     let ca = airlock_sink::generate_ca(run_id).context("generating the run CA")?;
     std::fs::write(input_dir.join("ca.pem"), &ca.cert_pem)?;
     std::fs::write(input_dir.join("ca.key"), &ca.key_pem)?;
-    std::fs::set_permissions(input_dir.join("ca.key"), std::fs::Permissions::from_mode(0o644))?;
+    std::fs::set_permissions(
+        input_dir.join("ca.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )?;
+    if let Some(plan) = bait {
+        // The metadata services hand out the plan's cloud canaries.
+        let mut config = serde_json::to_value(&plan.imds)?;
+        if let Some(o) = config.as_object_mut() {
+            o.insert("aws_role".into(), "github-actions-runner".into());
+        }
+        std::fs::write(
+            input_dir.join("bait.json"),
+            serde_json::to_vec_pretty(&config)?,
+        )?;
+    }
     let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     let bundle = input_dir.join("ca-bundle.crt");
     std::fs::write(&bundle, format!("{system}\n{}", ca.cert_pem))?;
-    Ok(SinkInputs { input_dir, output_dir, bundle })
+    Ok(SinkInputs {
+        input_dir,
+        output_dir,
+        bundle,
+    })
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 /// The binary mounted into the sink container: `$AIRLOCK_SINK_BINARY`, else this one.
@@ -503,6 +668,22 @@ fn merge_sink_events(file: &Path, events: &mut Vec<Event>, gaps: &mut Vec<String
     }
     let mut names: std::collections::HashMap<String, String> = Default::default();
     for mut e in out.events {
+        // The sink's set-up log is long; the trace keeps its verdict, not every rule.
+        if let EventKind::Note { message } = &mut e.kind {
+            if let Some(rest) = message.strip_prefix("sink net setup:") {
+                let ok = rest.lines().filter(|l| l.starts_with("[ok]")).count();
+                let failed: Vec<&str> =
+                    rest.lines().filter(|l| l.starts_with("[failed]")).collect();
+                *message = format!(
+                    "sink net setup: {ok} steps ok{}",
+                    if failed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; failed: {}", failed.join("; "))
+                    }
+                );
+            }
+        }
         if let EventKind::DnsQuery { name, answers, .. } = &e.kind {
             for a in answers {
                 names.insert(a.clone(), name.clone());
@@ -526,6 +707,7 @@ fn merge_sink_events(file: &Path, events: &mut Vec<Event>, gaps: &mut Vec<String
 fn record_trace(
     outcome: &PhaseOutcome,
     header: &TraceHeader,
+    project: &str,
     phase: &str,
     events: &mut Vec<Event>,
     gaps: &mut Vec<String>,
@@ -535,7 +717,7 @@ fn record_trace(
     };
     let mut cfg = RecorderConfig::new(phase);
     cfg.home = header.home.clone();
-    cfg.initial_cwd = Some(PROJECT.into());
+    cfg.initial_cwd = Some(project.into());
     for c in &header.canaries {
         if let Some(p) = c.location.strip_prefix("file:") {
             cfg.canaries.insert(p.to_string(), c.id.clone());
@@ -713,4 +895,42 @@ mod tests {
     fn quoting() {
         assert_eq!(shell_quote("a'b"), "'a'\\''b'");
     }
+}
+
+/// The bait plan's directories and files as a tar stream relative to the home directory
+/// (everything a persona plants lives below it).
+fn bait_tar(plan: &airlock_bait::BaitPlan) -> Result<Vec<u8>> {
+    let home = plan.home.trim_end_matches('/');
+    let rel = |path: &str| -> Option<String> {
+        path.strip_prefix(home)
+            .and_then(|r| r.strip_prefix('/'))
+            .map(String::from)
+    };
+    let mut b = tar::Builder::new(Vec::new());
+    for d in &plan.dirs {
+        let Some(r) = rel(&d.path) else {
+            tracing::warn!(path = %d.path, "bait directory outside home skipped");
+            continue;
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(d.mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, format!("{r}/"), std::io::empty())?;
+    }
+    for f in &plan.files {
+        let Some(r) = rel(&f.path) else {
+            tracing::warn!(path = %f.path, "bait file outside home skipped");
+            continue;
+        };
+        let mut h = tar::Header::new_gnu();
+        h.set_size(f.content.len() as u64);
+        h.set_mode(f.mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        b.append_data(&mut h, r, f.content.as_slice())?;
+    }
+    Ok(b.into_inner()?)
 }

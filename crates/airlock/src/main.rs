@@ -35,6 +35,12 @@ pub enum Format {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PersonaArg {
+    Ci,
+    Laptop,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Suspicious,
     Malicious,
@@ -101,6 +107,12 @@ pub struct ScanArgs {
     /// No network sink: the sandbox gets loopback only (`--network none`).
     #[arg(long)]
     pub no_network: bool,
+    /// Who the sandbox pretends to be: a GitHub Actions job or a developer laptop.
+    #[arg(long, value_enum, default_value_t = PersonaArg::Ci)]
+    pub persona: PersonaArg,
+    /// Plant no bait (no canary credentials, no persona environment).
+    #[arg(long)]
+    pub no_bait: bool,
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,

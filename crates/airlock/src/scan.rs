@@ -55,6 +55,10 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         phase_timeout: Duration::from_secs(args.phase_timeout),
         no_import: args.no_import,
         no_network: args.no_network,
+        persona: (!args.no_bait).then_some(match args.persona {
+            crate::PersonaArg::Ci => airlock_bait::Persona::Ci,
+            crate::PersonaArg::Laptop => airlock_bait::Persona::Laptop,
+        }),
         image: args.image.clone(),
     };
     let rules = judging::load_rules(args.rules.as_deref())?;
