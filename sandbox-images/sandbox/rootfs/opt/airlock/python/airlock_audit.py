@@ -406,7 +406,13 @@ def _open_channel():
             n = int(fd)
             mode = fcntl.fcntl(n, fcntl.F_GETFL) & os.O_ACCMODE
             if mode in (os.O_WRONLY, os.O_RDWR):
-                return n
+                # Write through a private high-numbered duplicate, so that a program that
+                # closes fd n and opens something else there never receives our lines.
+                # fd n itself stays open for children that inherit it.
+                try:
+                    return fcntl.fcntl(n, fcntl.F_DUPFD_CLOEXEC, 500)
+                except Exception:
+                    return n
         except Exception:
             pass
     path = os.environ.get("AIRLOCK_HOOK_PATH")
