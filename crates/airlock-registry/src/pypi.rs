@@ -867,6 +867,7 @@ struct ReleaseInfo {
 
 #[derive(Deserialize)]
 struct ProjectDoc {
+    // `info` and `urls` (the latest release) are not needed here.
     #[serde(default)]
     releases: BTreeMap<String, Vec<ReleaseFile>>,
 }
@@ -899,11 +900,40 @@ pub struct PyFetched {
 }
 
 fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
+    let mut b = ureq::AgentBuilder::new()
         .timeout_connect(std::time::Duration::from_secs(15))
         .timeout(std::time::Duration::from_secs(300))
-        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-        .build()
+        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")));
+    if let Some(cfg) = tls_config() {
+        b = b.tls_config(cfg);
+    }
+    b.build()
+}
+
+/// TLS roots: the bundled web PKI roots plus every certificate in `$SSL_CERT_FILE`, the
+/// way pip, curl and node honour it — hosts behind a TLS-inspecting proxy trust its CA
+/// that way. `None` (ureq's defaults) when the variable is unset or unreadable.
+fn tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    use rustls_pki_types::pem::PemObject;
+    let file = std::env::var_os("SSL_CERT_FILE")?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    let mut added = 0;
+    for cert in rustls_pki_types::CertificateDer::pem_file_iter(&file).ok()? {
+        if cert.ok().is_some_and(|c| roots.add(c).is_ok()) {
+            added += 1;
+        }
+    }
+    if added == 0 {
+        return None;
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Some(std::sync::Arc::new(cfg))
 }
 
 fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<Option<T>, RegistryError> {
@@ -934,25 +964,39 @@ pub fn fetch(
         Some(v) => format!("{index}/pypi/{name}/{v}/json"),
         None => format!("{index}/pypi/{name}/json"),
     };
-    let Some(doc) = get_json::<ReleaseDoc>(&url)? else {
-        let project_url = format!("{index}/pypi/{name}/json");
-        let project = match version {
-            Some(_) => get_json::<ProjectDoc>(&project_url)?,
-            None => None,
-        };
-        return Err(match (version, project) {
-            (Some(v), Some(p)) => RegistryError::NotFound {
-                what: format!(
-                    "version {v} of PyPI project {name} (recent: {})",
-                    recent_versions(&p.releases, 5).join(", ")
-                ),
-                registry: index.into(),
-            },
-            _ => RegistryError::NotFound {
-                what: format!("PyPI project {name}"),
-                registry: index.into(),
-            },
-        });
+    let doc = match get_json::<ReleaseDoc>(&url)? {
+        Some(doc) => doc,
+        None => {
+            // Some mirrors serve only the project document; it lists every release too.
+            let project_url = format!("{index}/pypi/{name}/json");
+            let project = match version {
+                Some(_) => get_json::<ProjectDoc>(&project_url)?,
+                None => None,
+            };
+            match (version, project) {
+                (Some(v), Some(mut p)) => match p.releases.remove(v) {
+                    Some(files) if !files.is_empty() => ReleaseDoc {
+                        info: ReleaseInfo { version: v.into() },
+                        urls: files,
+                    },
+                    _ => {
+                        return Err(RegistryError::NotFound {
+                            what: format!(
+                                "version {v} of PyPI project {name} (recent: {})",
+                                recent_versions(&p.releases, 5).join(", ")
+                            ),
+                            registry: index.into(),
+                        })
+                    }
+                },
+                _ => {
+                    return Err(RegistryError::NotFound {
+                        what: format!("PyPI project {name}"),
+                        registry: index.into(),
+                    })
+                }
+            }
+        }
     };
     let Some(file) = choose_artifact(&doc.urls) else {
         return Err(RegistryError::NotFound {
@@ -1652,6 +1696,13 @@ mod tests {
         );
         assert_eq!(f.kind, ArtifactKind::SdistTarGz);
 
+        // No per-version document on this index: the project document's releases serve.
+        let f = fetch(&base, "only", Some("2.0"), dir.path()).unwrap();
+        assert_eq!(f.file_name, "only-2.0.tar.gz");
+        let e = fetch(&base, "only", Some("1.0"), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("version 1.0 of PyPI project only"), "{e}");
         let e = fetch(&base, "only", Some("9.9"), dir.path())
             .unwrap_err()
             .to_string();
@@ -1832,6 +1883,63 @@ mod tests {
                 || p.contains("target")),
             "{log:?}"
         );
+    }
+
+    #[test]
+    #[ignore = "talks to the real PyPI"]
+    fn live_wheelhouse_for_an_sdist_with_runtime_deps() {
+        let work = tempfile::tempdir().unwrap();
+        let meta = PyMeta {
+            name: "demo".into(),
+            normalized_name: "demo".into(),
+            version: "1".into(),
+            requires_dist: vec![
+                "requests>=2.31".into(),
+                "numpy<2; python_version>='3.9'".into(),
+            ],
+            requires_python: None,
+            build_requires: default_build_requires(),
+            build_backend: None,
+            top_level: vec![],
+            pth_files: vec![],
+            has_setup_py: true,
+            has_pyproject: false,
+            kind: ArtifactKind::SdistTarGz,
+            metadata_from_file_name: false,
+        };
+        let wh = prepare_wheelhouse(
+            Path::new("demo-1.tar.gz"),
+            &meta,
+            DEFAULT_INDEX,
+            work.path(),
+            &WheelhouseOptions::default(),
+        )
+        .unwrap();
+        let names: Vec<String> = wh
+            .files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_lowercase())
+            .collect();
+        for want in [
+            "requests-",
+            "urllib3-",
+            "idna-",
+            "certifi-",
+            "setuptools-",
+            "wheel-",
+        ] {
+            assert!(
+                names.iter().any(|n| n.starts_with(want)),
+                "{want} missing: {names:?}"
+            );
+        }
+        assert!(
+            names
+                .iter()
+                .any(|n| n.starts_with("numpy-") && n.contains("cp311-cp311-manylinux")),
+            "{names:?}"
+        );
+        assert!(wh.missing.is_empty(), "{:?}", wh.missing);
     }
 
     #[test]
