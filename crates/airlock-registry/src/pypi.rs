@@ -8,6 +8,13 @@
 //!
 //! Spec syntax: `pypi:name==version` or `pypi:name` (latest). The `pypi:` prefix is
 //! required, since `name==version` next to npm's `name@version` would be ambiguous.
+//!
+//! In the sandbox the install is then, offline:
+//! `pip install --no-index --find-links <wheelhouse> --use-pep517 <artifact>` in a fresh
+//! venv; `--use-pep517` makes pip build a `setup.py`-only sdist in an isolated
+//! environment filled from the wheelhouse ([`DEFAULT_BUILD_REQUIRES`]), so `setup.py`
+//! really runs. Give the artifact the name [`install_file_name`] returns (the corpus
+//! holds wheels named `.tar.gz`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
