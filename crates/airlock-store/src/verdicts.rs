@@ -174,6 +174,30 @@ impl Store {
         self.read_with(|c| lookup_in(c, &self.path, &eco, name, version, hash, ruleset_hash))
     }
 
+    /// [`Store::lookup`] for a whole package tree in one read transaction (one
+    /// consistent snapshot, one lock round trip). Results are in the order of `keys`.
+    pub fn lookup_many(
+        &self,
+        keys: &[ArtifactQuery],
+        ruleset_hash: Option<&str>,
+    ) -> Result<Vec<Option<CachedVerdict>>, StoreError> {
+        self.read_with(|c| {
+            keys.iter()
+                .map(|k| {
+                    lookup_in(
+                        c,
+                        &self.path,
+                        &k.ecosystem.to_string(),
+                        &k.name,
+                        &k.version,
+                        k.hash.as_deref(),
+                        ruleset_hash,
+                    )
+                })
+                .collect()
+        })
+    }
+
     /// `airlock cache ls`: matching artifacts with their latest verdict, sorted by
     /// ecosystem, name, version.
     pub fn list(&self, filter: &Filter) -> Result<Vec<Summary>, StoreError> {

@@ -108,6 +108,57 @@ fn record_then_lookup_by_hash_integrity_and_coordinates() {
 }
 
 #[test]
+fn lookup_many_answers_like_lookup_in_order() {
+    let (_d, store) = open();
+    let t = trace(9, 5);
+    for (i, v) in [Verdict::Benign, Verdict::Malicious, Verdict::Suspicious]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("p{i}");
+        store
+            .record_run(
+                &key(&name, "1", &format!("h{i}")),
+                &run(&name, 0.0, &t),
+                &verdict("rs", v, b"{}"),
+            )
+            .unwrap();
+    }
+    let q = |name: &str, hash: Option<&str>| ArtifactQuery {
+        ecosystem: Ecosystem::Npm,
+        name: name.into(),
+        version: "1".into(),
+        hash: hash.map(str::to_string),
+    };
+    let queries = [
+        q("p2", None),
+        q("missing", None),
+        q("p0", Some("h0")),
+        q("p1", Some("wrong")),
+    ];
+    let many = store.lookup_many(&queries, Some("rs")).unwrap();
+    assert_eq!(many.len(), 4);
+    for (query, got) in queries.iter().zip(&many) {
+        let one = store
+            .lookup(
+                query.ecosystem,
+                &query.name,
+                &query.version,
+                query.hash.as_deref(),
+                Some("rs"),
+            )
+            .unwrap();
+        assert_eq!(&one, got);
+    }
+    let verdicts: Vec<Option<Verdict>> =
+        many.iter().map(|h| h.as_ref().map(|h| h.verdict)).collect();
+    assert_eq!(
+        verdicts,
+        [Some(Verdict::Suspicious), None, Some(Verdict::Benign), None]
+    );
+}
+
+#[test]
 fn duplicate_run_id_is_refused_and_leaves_nothing_behind() {
     let (_d, store) = open();
     let t = trace(2, 10);
