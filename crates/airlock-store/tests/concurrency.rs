@@ -452,3 +452,40 @@ fn process_killed_inside_an_open_write_transaction() {
         .unwrap();
     assert!(start.elapsed() < Duration::from_secs(2));
 }
+
+#[test]
+fn concurrent_first_opens_migrate_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = Arc::new(dir.path().join("new/store.sqlite3"));
+    let barrier = Arc::new(std::sync::Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let (path, barrier) = (path.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let store = Store::open(&*path).unwrap();
+                let t = trace(i, 10);
+                let id = format!("first-{i}");
+                store
+                    .record_run(
+                        &key(&id, "1", "h"),
+                        &run(&id, 0.0, &t),
+                        &verdict("rs", Verdict::Benign, b"{}"),
+                    )
+                    .unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let store = Store::open(&*path).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.stats().unwrap().runs, 4);
+    let conn = rusqlite::Connection::open(&*path).unwrap();
+    let history: i64 = conn
+        .query_row("SELECT COUNT(*) FROM schema_history", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(history, 1, "a migration ran twice");
+    check_store(&store);
+}

@@ -35,6 +35,11 @@ fn open_creates_dirs_sets_pragmas_and_is_idempotent() {
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+    // 2 = incremental: gc can hand freed pages back.
+    let auto_vacuum: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(auto_vacuum, 2);
     let history: i64 = conn
         .query_row("SELECT COUNT(*) FROM schema_history", [], |r| r.get(0))
         .unwrap();
