@@ -409,10 +409,14 @@ impl Store {
         // Best effort: return free pages to the file system. Failing here (busy) loses
         // nothing; the pages are reused by later writes anyway.
         let conn = self.lock();
-        if let Err(e) = conn
-            .execute_batch("PRAGMA incremental_vacuum;")
-            .and_then(|()| conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
-        {
+        // incremental_vacuum frees one page per step, so it must be stepped to the end.
+        let vacuum = || -> rusqlite::Result<()> {
+            let mut stmt = conn.prepare("PRAGMA incremental_vacuum")?;
+            let mut rows = stmt.query([])?;
+            while rows.next()?.is_some() {}
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        };
+        if let Err(e) = vacuum() {
             tracing::debug!(store = %self.path.display(), error = %e, "vacuum after gc skipped");
         }
         Ok(stats)

@@ -494,3 +494,33 @@ fn default_path_follows_xdg_then_home() {
         std::path::Path::new("/home/u/.cache/airlock/store.sqlite3")
     );
 }
+
+#[test]
+fn gc_gives_space_back_to_the_file_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    let store = Store::open(&path).unwrap();
+    for i in 0..20u64 {
+        let t = trace(100 + i, 5000);
+        let id = format!("big-{i}");
+        store
+            .record_run(
+                &key(&id, "1", "h"),
+                &run(&id, 0.0, &t),
+                &verdict("rs", Verdict::Benign, b"{}"),
+            )
+            .unwrap();
+    }
+    // Checkpoint so the main file holds the traces before measuring.
+    store.gc(Duration::from_secs(3600)).unwrap();
+    let before = std::fs::metadata(&path).unwrap().len();
+    std::thread::sleep(Duration::from_millis(20));
+    let stats = store.gc(Duration::from_millis(1)).unwrap();
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(stats.traces_removed, 20);
+    assert!(
+        after + stats.bytes_freed / 2 < before,
+        "file {before} -> {after} bytes after freeing {}",
+        stats.bytes_freed
+    );
+}
