@@ -38,16 +38,33 @@ fn nothing_leaves_and_everything_is_recorded() {
 
     let dir = repo().join("tests/packages/net-proofs");
     let trace = tempfile::NamedTempFile::new().unwrap();
-    let (_code, r, stderr) =
-        scan_json(&[dir.to_str().unwrap(), "--trace-out", trace.path().to_str().unwrap(), "--no-import"]);
+    let (_code, r, stderr) = scan_json(&[
+        dir.to_str().unwrap(),
+        "--trace-out",
+        trace.path().to_str().unwrap(),
+        "--no-import",
+    ]);
     stop.store(1, Ordering::SeqCst);
     watcher.join().unwrap();
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "a connection reached the host listener");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a connection reached the host listener"
+    );
 
-    let out = phase(&r, "install")["output_tail"].as_str().unwrap().to_string();
+    let out = phase(&r, "install")["output_tail"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let events = read_trace(trace.path());
-    let http: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "http.request").collect();
-    let url_seen = |needle: &str| http.iter().any(|e| e["url"].as_str().unwrap().contains(needle));
+    let http: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["type"] == "http.request")
+        .collect();
+    let url_seen = |needle: &str| {
+        http.iter()
+            .any(|e| e["url"].as_str().unwrap().contains(needle))
+    };
     // every way out ended at the sink, answered 200 (curl printed the sink's status)
     for (label, path) in [
         ("public", "/public"),
@@ -57,20 +74,45 @@ fn nothing_leaves_and_everything_is_recorded() {
         ("metadata", "/latest/meta-data/"),
         ("after", "/after"),
     ] {
-        assert!(url_seen(path), "{label}: no request to {path} recorded\n{out}\n{stderr}");
-        assert!(out.contains(&format!("{label} 200")), "{label} did not get the sink's answer:\n{out}");
+        assert!(
+            url_seen(path),
+            "{label}: no request to {path} recorded\n{out}\n{stderr}"
+        );
+        assert!(
+            out.contains(&format!("{label} 200")),
+            "{label} did not get the sink's answer:\n{out}"
+        );
     }
-    let conn = |addr: &str| events.iter().any(|e| e["type"] == "net.connection" && e["dst_addr"] == addr);
-    for addr in ["203.0.113.7", "10.20.30.40", "172.17.0.1", "127.0.0.1", "169.254.169.254"] {
-        assert!(conn(addr), "the sink did not record the original destination {addr}");
+    let conn = |addr: &str| {
+        events
+            .iter()
+            .any(|e| e["type"] == "net.connection" && e["dst_addr"] == addr)
+    };
+    for addr in [
+        "203.0.113.7",
+        "10.20.30.40",
+        "172.17.0.1",
+        "127.0.0.1",
+        "169.254.169.254",
+    ] {
+        assert!(
+            conn(addr),
+            "the sink did not record the original destination {addr}"
+        );
     }
     // IPv6 does not leave: it fails (no route) and never reaches the host
     assert!(!out.contains("ipv6 200"), "{out}");
     // HTTPS from curl, node and python, terminated by the sink with the body recorded
     let tls_ok = |sni: &str| {
-        events.iter().any(|e| e["type"] == "tls.handshake" && e["sni"] == sni && e["ok"] == true)
+        events
+            .iter()
+            .any(|e| e["type"] == "tls.handshake" && e["sni"] == sni && e["ok"] == true)
     };
-    for host in ["anything.example", "node-client.example", "py-client.example"] {
+    for host in [
+        "anything.example",
+        "node-client.example",
+        "py-client.example",
+    ] {
         assert!(tls_ok(host), "no completed TLS handshake for {host}");
     }
     assert!(url_seen("https://anything.example/x?q=1"));
@@ -81,18 +123,29 @@ fn nothing_leaves_and_everything_is_recorded() {
         .expect("python POST recorded");
     assert_eq!(post["method"], "POST");
     assert_eq!(post["body"], "python-body-42");
-    assert!(out.contains("node 200") && out.contains("python 200"), "{out}");
+    assert!(
+        out.contains("node 200") && out.contains("python 200"),
+        "{out}"
+    );
     // DNS exfiltration through hex labels
-    assert!(events.iter().any(|e| e["type"] == "dns.query"
-        && e["name"] == "6578666c2d64617461.dns-exfil.example"));
+    assert!(events
+        .iter()
+        .any(|e| e["type"] == "dns.query" && e["name"] == "6578666c2d64617461.dns-exfil.example"));
     // the dropper: download, write, chmod, exec — one trace, one process tree
     assert!(url_seen("https://dropper.example/stage2.sh"));
-    let wrote = events.iter().any(|e| e["type"] == "file.open" && e["path"] == "/tmp/stage2.sh" && e["write"] == true);
-    let chmod = events.iter().any(|e| e["type"] == "file.chmod" && e["path"] == "/tmp/stage2.sh");
+    let wrote = events
+        .iter()
+        .any(|e| e["type"] == "file.open" && e["path"] == "/tmp/stage2.sh" && e["write"] == true);
+    let chmod = events
+        .iter()
+        .any(|e| e["type"] == "file.chmod" && e["path"] == "/tmp/stage2.sh");
     let exec = events.iter().any(|e| {
         e["type"] == "process.exec" && e["path"] == "/tmp/stage2.sh" && e["outcome"] == "ok"
     });
-    assert!(wrote && chmod && exec, "write {wrote}, chmod {chmod}, exec {exec}");
+    assert!(
+        wrote && chmod && exec,
+        "write {wrote}, chmod {chmod}, exec {exec}"
+    );
     assert!(out.contains("dropper-ran"));
     // the package user cannot change the rules or reach the sink
     assert!(out.contains("iptables refused"), "{out}");

@@ -11,29 +11,26 @@ use sha2::{Digest, Sha256};
 
 use crate::error::SandboxError;
 
-/// Files of `sandbox-images/sandbox/`, relative paths in byte order. A test checks this
-/// list against the directory, so a new recipe file cannot be forgotten here.
-pub const RECIPE: &[(&str, &[u8])] = &[
-    (
-        "Dockerfile",
-        include_bytes!("../../../sandbox-images/sandbox/Dockerfile"),
-    ),
-    (
-        "packages.txt",
-        include_bytes!("../../../sandbox-images/sandbox/packages.txt"),
-    ),
-    (
-        "rootfs/opt/airlock/bin/fs-snapshot",
-        include_bytes!("../../../sandbox-images/sandbox/rootfs/opt/airlock/bin/fs-snapshot"),
-    ),
-    (
-        "rootfs/opt/airlock/bin/import-npm.js",
-        include_bytes!("../../../sandbox-images/sandbox/rootfs/opt/airlock/bin/import-npm.js"),
-    ),
-    (
-        "rootfs/opt/airlock/bin/run-phase",
-        include_bytes!("../../../sandbox-images/sandbox/rootfs/opt/airlock/bin/run-phase"),
-    ),
+/// Embeds recipe files by their path relative to `sandbox-images/sandbox/`.
+macro_rules! recipe {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_bytes!(concat!("../../../sandbox-images/sandbox/", $path)))),*]
+    };
+}
+
+/// Files of `sandbox-images/sandbox/`, relative paths. A test checks this list against
+/// the directory, so a new recipe file cannot be forgotten here.
+pub const RECIPE: &[(&str, &[u8])] = recipe![
+    "Dockerfile",
+    "packages.txt",
+    "rootfs/opt/airlock/README.md",
+    "rootfs/opt/airlock/bin/fs-snapshot",
+    "rootfs/opt/airlock/bin/import-npm.js",
+    "rootfs/opt/airlock/bin/run-phase",
+    "rootfs/opt/airlock/node/preload.js",
+    "rootfs/opt/airlock/python/airlock-hook.pth",
+    "rootfs/opt/airlock/python/airlock_audit.py",
+    "rootfs/opt/airlock/python/sitecustomize.py",
 ];
 
 /// The builder script, embedded for the same reason.

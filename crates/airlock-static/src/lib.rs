@@ -227,53 +227,154 @@ pub fn scan_dir(root: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticErr
     let mut files = Vec::new();
     collect_files(root, root, &mut files)?;
     files.sort();
-    let mut report = ScanReport::default();
-    let mut total: u64 = 0;
+    let mut scan = Scan::new(opts);
     for (rel, path, size) in files {
-        report.files_seen += 1;
-        if report.files_analyzed as usize >= opts.max_files || total >= opts.max_total_bytes {
-            report.signals.push(
-                Signal::new(
-                    ids::SCAN_LIMIT,
-                    &rel,
-                    None,
-                    "scan stopped: total file or byte limit reached",
-                )
-                .with_value(report.files_seen as f64),
-            );
-            break;
-        }
-        if size > opts.max_file_bytes {
-            report.signals.push(
-                Signal::new(
-                    ids::FILE_SKIPPED,
-                    &rel,
-                    None,
-                    format!("{size} bytes is over the {} byte cap", opts.max_file_bytes),
-                )
-                .with_value(size as f64),
-            );
-            continue;
+        match scan.admit(&rel, size) {
+            Admit::Stop => break,
+            Admit::Skip => continue,
+            Admit::Read => {}
         }
         let bytes = std::fs::read(&path).map_err(|source| StaticError::Io {
             path: path.clone(),
             source,
         })?;
-        total += bytes.len() as u64;
-        report.files_analyzed += 1;
-        report.bytes_analyzed += bytes.len() as u64;
+        scan.file(&rel, &bytes);
+    }
+    Ok(scan.finish(start))
+}
+
+/// The static pass over a package archive read in memory — an npm `.tgz`, a PyPI
+/// sdist (`.tar.gz`, `.zip`) or a wheel — so a sample is never unpacked on the host.
+/// Paths are taken relative to the archive's single top folder when there is one
+/// (`package/` in npm tarballs, `name-1.0/` in sdists).
+pub fn scan_archive(path: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticError> {
+    use std::io::Read;
+    let start = Instant::now();
+    let io = |source| StaticError::Io { path: path.into(), source };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let mut entries: Vec<(String, Vec<u8>, u64)> = Vec::new();
+    let cap = opts.max_file_bytes;
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let list = archive.entries().map_err(io)?;
+        for entry in list {
+            let Ok(mut entry) = entry else { break };
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name = match entry.path() {
+                Ok(p) => p.to_string_lossy().into_owned(),
+                Err(_) => continue,
+            };
+            let size = entry.header().size().unwrap_or(0);
+            let mut data = Vec::new();
+            if size <= cap && entry.by_ref().take(cap).read_to_end(&mut data).is_err() {
+                break;
+            }
+            entries.push((name, data, size));
+            if entries.len() > opts.max_files {
+                break;
+            }
+        }
+    } else if bytes.starts_with(b"PK") {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..]))
+            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        for i in 0..zip.len().min(opts.max_files + 1) {
+            let Ok(mut f) = zip.by_index(i) else { continue };
+            if f.is_dir() {
+                continue;
+            }
+            let Ok(name) = f.name().map(|n| n.to_string()) else { continue };
+            let size = f.size();
+            let mut data = Vec::new();
+            if size <= cap && f.by_ref().take(cap).read_to_end(&mut data).is_err() {
+                continue;
+            }
+            entries.push((name, data, size));
+        }
+    } else {
+        return Err(StaticError::NotADirectory { path: path.into() });
+    }
+    // Strip a single common top folder.
+    let top = entries.first().and_then(|(n, _, _)| n.split_once('/').map(|(t, _)| t.to_string()));
+    let strip = top.filter(|t| entries.iter().all(|(n, _, _)| n.starts_with(&format!("{t}/"))));
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut scan = Scan::new(opts);
+    for (name, data, size) in entries {
+        let rel = match &strip {
+            Some(t) => name[t.len() + 1..].to_string(),
+            None => name,
+        };
+        match scan.admit(&rel, size) {
+            Admit::Stop => break,
+            Admit::Skip => continue,
+            Admit::Read => scan.file(&rel, &data),
+        }
+    }
+    Ok(scan.finish(start))
+}
+
+enum Admit {
+    Read,
+    Skip,
+    Stop,
+}
+
+/// The per-file bookkeeping shared by [`scan_dir`] and [`scan_archive`].
+struct Scan<'o> {
+    opts: &'o ScanOptions,
+    report: ScanReport,
+    total: u64,
+}
+
+impl<'o> Scan<'o> {
+    fn new(opts: &'o ScanOptions) -> Self {
+        Scan { opts, report: ScanReport::default(), total: 0 }
+    }
+
+    fn admit(&mut self, rel: &str, size: u64) -> Admit {
+        let (opts, report) = (self.opts, &mut self.report);
+        report.files_seen += 1;
+        if report.files_analyzed as usize >= opts.max_files || self.total >= opts.max_total_bytes {
+            report.signals.push(
+                Signal::new(ids::SCAN_LIMIT, rel, None, "scan stopped: total file or byte limit reached")
+                    .with_value(report.files_seen as f64),
+            );
+            return Admit::Stop;
+        }
+        if size > opts.max_file_bytes {
+            report.signals.push(
+                Signal::new(
+                    ids::FILE_SKIPPED,
+                    rel,
+                    None,
+                    format!("{size} bytes is over the {} byte cap", opts.max_file_bytes),
+                )
+                .with_value(size as f64),
+            );
+            return Admit::Skip;
+        }
+        Admit::Read
+    }
+
+    fn file(&mut self, rel: &str, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        self.report.files_analyzed += 1;
+        self.report.bytes_analyzed += bytes.len() as u64;
         let mut sigs = Vec::new();
-        let outcome = analyze_file(&rel, &bytes, &mut sigs);
-        match outcome {
-            JsOutcome::Parsed => report.js_parsed += 1,
-            JsOutcome::Fallback => report.js_fallback += 1,
+        match analyze_file(rel, bytes, &mut sigs) {
+            JsOutcome::Parsed => self.report.js_parsed += 1,
+            JsOutcome::Fallback => self.report.js_fallback += 1,
             JsOutcome::NotJs => {}
         }
-        cap_per_id(&mut sigs, opts.max_signals_per_file_and_id);
-        report.signals.extend(sigs);
+        cap_per_id(&mut sigs, self.opts.max_signals_per_file_and_id);
+        self.report.signals.extend(sigs);
     }
-    report.elapsed_ms = start.elapsed().as_millis() as u64;
-    Ok(report)
+
+    fn finish(mut self, start: Instant) -> ScanReport {
+        self.report.elapsed_ms = start.elapsed().as_millis() as u64;
+        self.report
+    }
 }
 
 /// Whether a JavaScript file went through the parser.

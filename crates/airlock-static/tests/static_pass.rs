@@ -197,3 +197,35 @@ fn embedded_executable_in_package() {
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].file, "lib/data.bin");
 }
+
+#[test]
+fn archive_scan_matches_directory_scan() {
+    // The same package, packed the way npm packs it, gives the same signals without
+    // ever being unpacked on disk.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let pkg = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.is_dir() && p.join("package.json").exists() && p.to_string_lossy().contains("obfusc"))
+        .expect("an obfuscated fixture package");
+    let tmp = tempfile::tempdir().unwrap();
+    let tgz = tmp.path().join("p.tgz");
+    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&tgz).unwrap(), flate2::Compression::fast());
+    let mut b = tar::Builder::new(gz);
+    b.append_dir_all("package", &pkg).unwrap();
+    b.into_inner().unwrap().finish().unwrap();
+    let opts = airlock_static::ScanOptions::default();
+    let from_dir = airlock_static::scan_dir(&pkg, &opts).unwrap();
+    let from_tgz = airlock_static::scan_archive(&tgz, &opts).unwrap();
+    let key = |r: &airlock_static::ScanReport| {
+        let mut v: Vec<(String, String, Option<u32>)> =
+            r.signals.iter().map(|s| (s.signal.clone(), s.file.clone(), s.line)).collect();
+        v.sort();
+        v
+    };
+    assert!(!from_dir.signals.is_empty());
+    assert_eq!(key(&from_dir), key(&from_tgz));
+    let not_archive = tmp.path().join("x.bin");
+    std::fs::write(&not_archive, b"plain").unwrap();
+    assert!(airlock_static::scan_archive(&not_archive, &opts).is_err());
+}

@@ -67,6 +67,9 @@ pub struct ScanOptions {
     /// The persona whose bait (canary credentials, CI or laptop environment) is planted;
     /// `None` plants nothing.
     pub persona: Option<airlock_bait::Persona>,
+    /// Clock speed-up for the package's processes (libfaketime), so payloads that wait
+    /// before acting act within the phase limit; 1 disables it.
+    pub time_speedup: u32,
     pub image: Option<String>,
 }
 
@@ -213,6 +216,35 @@ pub async fn analyze_npm(
         .notes
         .insert("dependencies".into(), prepared.dependencies.to_string());
 
+    // The static pass reads the archive in memory; nothing is unpacked on the host.
+    let static_events = {
+        let tgz = artifact.tgz.clone();
+        let ts = airlock_events::now();
+        tokio::task::spawn_blocking(move || {
+            airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
+                .map(|r| r.events(ts))
+        })
+        .await
+        .context("static pass task")?
+    };
+    let static_events = match static_events {
+        Ok(ev) => ev,
+        Err(e) => {
+            tracing::warn!(error = %e, "static pass failed");
+            vec![Event::new(
+                airlock_events::now(),
+                "static",
+                Source::Static,
+                EventKind::Note { message: format!("static pass failed: {e}") },
+            )]
+        }
+    };
+    if opts.time_speedup > 1 {
+        header
+            .notes
+            .insert("time_acceleration".into(), format!("x{} (libfaketime)", opts.time_speedup));
+    }
+
     let image = match &opts.image {
         Some(i) => i.clone(),
         None => airlock_sandbox::ensure_image(docker).await?,
@@ -223,7 +255,7 @@ pub async fn analyze_npm(
         .as_ref()
         .map(|b| b.hostname.clone())
         .unwrap_or_else(|| "build-01".into());
-    let mut events = Vec::new();
+    let mut events = static_events;
     let mut gaps = Vec::new();
     let mut binds = Vec::new();
     let sink = if opts.no_network {
@@ -430,6 +462,9 @@ async fn run_phases(
                     "node".into(),
                     "/opt/airlock/bin/import-npm.js".into(),
                     name.clone(),
+                    // Settling time after the import, on the package's (sped-up) clock:
+                    // about two seconds of real time.
+                    (2000 * opts.time_speedup.max(1)).to_string(),
                 ],
             ));
         }
@@ -458,7 +493,7 @@ async fn run_phases(
         let trace_file = Sandbox::trace_file_for(phase);
         let spec = PhaseSpec {
             name: phase.into(),
-            argv: argv.clone(),
+            argv: with_speedup(argv.clone(), opts.time_speedup),
             cwd: layout.project.clone(),
             env: env.clone(),
             timeout: opts.phase_timeout,
@@ -491,13 +526,9 @@ async fn run_phases(
             .collect();
         let hashes = sandbox.hash_files(&to_hash).await?;
         let t_end = airlock_events::now();
-        let changes = fsdiff::fs_events(
-            &deltas,
-            &hashes,
-            header.package_dir.as_deref(),
-            phase,
-            t_end,
-        );
+        let mut changes =
+            fsdiff::fs_events(&deltas, &hashes, header.package_dir.as_deref(), phase, t_end);
+        changes.retain(|e| !is_faketime_file(&e.kind));
         if let Some(searcher) = &searcher {
             // A stealer may stage what it takes in a file before (or instead of) sending.
             for e in &changes {
@@ -746,9 +777,14 @@ fn record_trace(
     .with_context(|| format!("reading {}", path.display()))?;
     let stats = rec.finish(&mut out);
     // The phase's first process is our own wrapper (setpriv dropping to the package's
-    // user); its events before it execs the phase command are not the package's.
+    // user, then `env` for the clock speed-up); its events before it execs the phase
+    // command are not the package's, nor are libfaketime's own files.
     let root = out.iter().find_map(|e| e.pid());
-    out.retain(|e| !(e.pid() == root && e.proc.as_ref().is_some_and(|p| p.exe == "setpriv")));
+    out.retain(|e| {
+        let wrapper = e.pid() == root
+            && e.proc.as_ref().is_some_and(|p| p.exe == "setpriv" || p.exe == "env");
+        !wrapper && !is_faketime_file(&e.kind)
+    });
     if fork_refused > 0 {
         out.push(Event::new(
             out.last().map(|e| e.ts).unwrap_or_else(airlock_events::now),
@@ -933,4 +969,31 @@ fn bait_tar(plan: &airlock_bait::BaitPlan) -> Result<Vec<u8>> {
         b.append_data(&mut h, r, f.content.as_slice())?;
     }
     Ok(b.into_inner()?)
+}
+
+/// The phase command with the clock speed-up for the package's processes only: `env`
+/// runs after setpriv dropped to the package's user, so libfaketime's shared state
+/// belongs to that user, and the phase watchdog and the tracer keep real time.
+fn with_speedup(argv: Vec<String>, speedup: u32) -> Vec<String> {
+    if speedup <= 1 {
+        return argv;
+    }
+    let mut v = vec![
+        "env".to_string(),
+        "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".to_string(),
+        format!("FAKETIME=+0 x{speedup}"),
+    ];
+    v.extend(argv);
+    v
+}
+
+/// libfaketime's shared-memory files (our clock speed-up, not the package's doing).
+fn is_faketime_file(kind: &EventKind) -> bool {
+    let path = match kind {
+        EventKind::FsChange { path, .. }
+        | EventKind::FileOpen { path, .. }
+        | EventKind::FileUnlink { path, .. } => path,
+        _ => return false,
+    };
+    path.starts_with("/dev/shm/faketime_shm_") || path.starts_with("/dev/shm/sem.faketime_sem_")
 }

@@ -113,6 +113,10 @@ pub struct ScanArgs {
     /// Plant no bait (no canary credentials, no persona environment).
     #[arg(long)]
     pub no_bait: bool,
+    /// Speed up the package's clock this many times, so payloads that wait act within
+    /// the phase limit (1 = real time).
+    #[arg(long, default_value_t = 20)]
+    pub time_speedup: u32,
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,

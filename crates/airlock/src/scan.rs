@@ -55,6 +55,7 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         phase_timeout: Duration::from_secs(args.phase_timeout),
         no_import: args.no_import,
         no_network: args.no_network,
+        time_speedup: args.time_speedup.max(1),
         persona: (!args.no_bait).then_some(match args.persona {
             crate::PersonaArg::Ci => airlock_bait::Persona::Ci,
             crate::PersonaArg::Laptop => airlock_bait::Persona::Laptop,

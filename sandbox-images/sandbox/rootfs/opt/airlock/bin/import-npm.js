@@ -11,7 +11,7 @@ const { createRequire } = require('module');
 const { pathToFileURL } = require('url');
 
 const name = process.argv[2];
-const grace = Number(process.env.AIRLOCK_IMPORT_GRACE_MS || 5000);
+const grace = Number(process.argv[3] || 5000);
 const report = (o) => process.stdout.write('airlock-import ' + JSON.stringify(o) + '\n');
 const projectRequire = createRequire(path.join(process.cwd(), 'airlock-import.js'));
 
