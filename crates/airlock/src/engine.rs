@@ -33,6 +33,14 @@ pub enum Input {
 }
 
 impl Input {
+    /// A short name for progress lines.
+    pub fn label(&self) -> String {
+        match self {
+            Input::Tarball(p) | Input::Dir(p) => p.display().to_string(),
+            Input::Npm { name, version } => format!("{name}@{version}"),
+        }
+    }
+
     /// Local paths win over registry specs; a string that is neither is an error.
     pub fn classify(arg: &str) -> Result<Input> {
         let path = Path::new(arg);
@@ -137,13 +145,13 @@ const MAX_EVENTS_PER_PHASE: usize = 400_000;
 /// Runs the sandbox phases for an npm artifact and returns the trace. Sandbox failures
 /// after the container exists become an incomplete trace with the error noted, not a
 /// lost run; failures before (no engine, no image) are errors.
-pub async fn analyze_npm(
+pub async fn analyze_artifact(
     docker: &airlock_sandbox::Docker,
     tracker: &Tracker,
     artifact: &Artifact,
     opts: &ScanOptions,
     work: &Path,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Trace, Option<String>)> {
     let m = &artifact.manifest;
     let run_id = new_run_id();
@@ -388,7 +396,7 @@ async fn run_phases(
     work: &Path,
     events: &mut Vec<Event>,
     gaps: &mut Vec<String>,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<()> {
     let (sandbox, layout, header) = (run.sandbox, run.layout, run.header);
     let user = &sandbox.config().user;

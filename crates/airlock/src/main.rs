@@ -4,6 +4,7 @@
 
 mod engine;
 mod judging;
+mod pipeline;
 mod scan;
 
 use std::path::PathBuf;

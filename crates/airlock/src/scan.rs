@@ -9,7 +9,7 @@ use airlock_sandbox::Tracker;
 use anyhow::{Context, Result};
 
 use crate::engine::{self, Input, ScanOptions};
-use crate::judging;
+use crate::{judging, pipeline};
 use crate::{FailOn, Format, ScanArgs};
 
 /// The outcome of one input.
@@ -89,29 +89,22 @@ async fn scan_one(
     rules: &airlock_rules::Ruleset,
     index: usize,
 ) -> Result<Outcome> {
-    let work = tempfile::Builder::new()
-        .prefix("airlock-run-")
-        .tempdir()
-        .context("creating a work directory")?;
-    let artifact = {
-        let (input, opts, dir) = (input.clone(), opts.clone(), work.path().to_path_buf());
-        tokio::task::spawn_blocking(move || engine::fetch(&input, &opts, &dir)).await??
-    };
-    let label = format!("{}@{}", artifact.manifest.name, artifact.manifest.version);
+    let label = input.label();
     let progress = |step: &str| eprintln!("airlock: {label}: {step}");
-    let (trace, error) =
-        engine::analyze_npm(docker, tracker, &artifact, opts, work.path(), &progress).await?;
+    let a = pipeline::analyze(docker, tracker, input, opts, rules, &progress).await?;
+    if let Some(e) = &a.error {
+        tracing::warn!(package = %a.package.name, error = %e, "the run was cut short");
+    }
     if let Some(path) = &args.trace_out {
         let path = if index == 0 {
             path.clone()
         } else {
             path.with_extension(format!("{index}.jsonl"))
         };
-        engine::write_trace(&trace, &path)?;
+        engine::write_trace(&a.trace, &path)?;
     }
-    let (report, verdict) = judging::judge(rules, &trace, error.as_deref());
-    let rendered = judging::render(&report, &trace, args.format, args.output.is_none())?;
-    Ok(Outcome { verdict, rendered })
+    let rendered = judging::render(&a.report, &a.trace, args.format, args.output.is_none())?;
+    Ok(Outcome { verdict: a.verdict, rendered })
 }
 
 /// Exit code for a verdict: errors are 2; a timed-out run cannot clear a package, so it
