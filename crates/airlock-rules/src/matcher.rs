@@ -43,6 +43,7 @@ pub enum Transform {
     DnsLabels,
     Words,
     TryDecode,
+    Decode,
     UrlDecode,
     EnvKeys,
     EnvKnown,
@@ -60,6 +61,7 @@ pub const TRANSFORM_NAMES: &[&str] = &[
     "dns_labels",
     "words",
     "try_decode",
+    "decode",
     "url_decode",
     "env_keys",
     "env_known",
@@ -79,6 +81,7 @@ impl Transform {
             "dns_labels" => Transform::DnsLabels,
             "words" => Transform::Words,
             "try_decode" => Transform::TryDecode,
+            "decode" => Transform::Decode,
             "url_decode" => Transform::UrlDecode,
             "env_keys" => Transform::EnvKeys,
             "env_known" => Transform::EnvKnown,
@@ -542,11 +545,67 @@ fn printable_text(bytes: &[u8]) -> Option<String> {
     }
 }
 
+/// Bytes out of gzip or zlib, when `bytes` starts like one (capped at 1 MiB).
+fn inflate(bytes: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read;
+    const CAP: u64 = 1 << 20;
+    let mut out = Vec::new();
+    let ok = match bytes {
+        [0x1f, 0x8b, ..] => flate2::read::MultiGzDecoder::new(bytes)
+            .take(CAP)
+            .read_to_end(&mut out)
+            .is_ok(),
+        [0x78, 0x01 | 0x5e | 0x9c | 0xda, ..] => flate2::read::ZlibDecoder::new(bytes)
+            .take(CAP)
+            .read_to_end(&mut out)
+            .is_ok(),
+        _ => false,
+    };
+    (ok && !out.is_empty()).then_some(out)
+}
+
+/// Printable text out of decoded bytes, looking through one gzip/zlib layer.
+fn decoded_text(bytes: &[u8]) -> Option<String> {
+    printable_text(bytes).or_else(|| inflate(bytes).and_then(|b| printable_text(&b)))
+}
+
+/// RFC 4648 base32 in one case (DNS tunnels lowercase it), padding optional. `None` for
+/// anything else, including strings that are not all one case.
+fn base32_decode(t: &str) -> Option<Vec<u8>> {
+    let t = t.trim_end_matches('=');
+    let lower = t.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
+    let upper = t.bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c));
+    if !(lower || upper) || matches!(t.len() % 8, 1 | 3 | 6) {
+        return None;
+    }
+    let mut out = Vec::with_capacity(t.len() * 5 / 8);
+    let (mut acc, mut bits) = (0u64, 0u32);
+    for c in t.bytes() {
+        let v = match c.to_ascii_lowercase() {
+            c @ b'a'..=b'z' => c - b'a',
+            c => c - b'2' + 26,
+        };
+        acc = (acc << 5) | u64::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 fn try_decode_one(token: &str) -> Option<String> {
     let t = token.trim();
     if t.len() >= 16 && t.len().is_multiple_of(2) && t.chars().all(|c| c.is_ascii_hexdigit()) {
         if let Ok(b) = hex::decode(t) {
-            return printable_text(&b);
+            return decoded_text(&b);
+        }
+    }
+    if t.len() >= 16 {
+        if let Some(d) = base32_decode(t).and_then(|b| decoded_text(&b)) {
+            return Some(d);
         }
     }
     let engines = [
@@ -557,12 +616,13 @@ fn try_decode_one(token: &str) -> Option<String> {
     ];
     engines
         .iter()
-        .find_map(|e| e.decode(t).ok().and_then(|b| printable_text(&b)))
+        .find_map(|e| e.decode(t).ok().and_then(|b| decoded_text(&b)))
 }
 
-/// The string, plus what it decodes to when it (or a long token in it) is base64 or hex.
-fn decode_variants(s: &str) -> Vec<String> {
-    let mut out = vec![s.to_string()];
+/// What one layer of decoding gives: the whole string (without a `base64:` prefix and
+/// whitespace) and each long base64/hex token in it (at most 8).
+fn decode_layer(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
     let body = s.strip_prefix("base64:").unwrap_or(s);
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     if let Some(d) = try_decode_one(&compact) {
@@ -580,6 +640,36 @@ fn decode_variants(s: &str) -> Vec<String> {
             }
         }
     }
+    out
+}
+
+/// Layers of encoding looked through: `base64(base64(base64(x)))` (the Nx "s1ngularity"
+/// stealer) is three; gzip/zlib inside a layer does not count.
+const DECODE_DEPTH: usize = 3;
+
+/// Only what the string decodes to, through up to [`DECODE_DEPTH`] layers (each layer's
+/// result is kept); empty when nothing decodes.
+fn decoded_only(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut frontier = vec![s.to_string()];
+    for _ in 0..DECODE_DEPTH {
+        let next: Vec<String> = frontier.iter().flat_map(|f| decode_layer(f)).collect();
+        if next.is_empty() {
+            break;
+        }
+        out.extend(next.iter().cloned());
+        frontier = next;
+        if out.len() >= 32 {
+            break;
+        }
+    }
+    out
+}
+
+/// The string, plus what it decodes to when it (or a long token in it) is base64 or hex.
+fn decode_variants(s: &str) -> Vec<String> {
+    let mut out = vec![s.to_string()];
+    out.extend(decoded_only(s));
     out
 }
 
@@ -717,6 +807,7 @@ fn apply_one(t: Transform, leaves: Vec<Leaf>) -> Vec<Leaf> {
                 .collect()
         }),
         Transform::TryDecode => strs(&|s| decode_variants(s).into_iter().map(Leaf::Str).collect()),
+        Transform::Decode => strs(&|s| decoded_only(s).into_iter().map(Leaf::Str).collect()),
         Transform::UrlDecode => strs(&|s| vec![Leaf::Str(url_decode(s))]),
         Transform::EnvKeys => strs(&|s| {
             let n = env_key_candidates(s)
@@ -835,5 +926,34 @@ mod tests {
             "{tok:?}"
         );
         assert_eq!(url_decode("a%3Db+c%"), "a=b c%");
+    }
+
+    #[test]
+    fn decode_looks_through_layers_and_compression() {
+        use base64::Engine;
+        use std::io::Write;
+        let s = |x: &str| vec![Leaf::Str(x.into())];
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        // `decode` gives nothing for text that is not encoded
+        assert!(apply_transforms(s("registry"), &[Transform::Decode]).is_empty());
+        assert!(apply_transforms(s("a3f9c2e18b7d4f6a0c1e2d3b"), &[Transform::Decode]).is_empty());
+        // hex of text in a DNS label
+        let label = hex::encode("/home/u/project|runner");
+        let d = apply_transforms(s(&label), &[Transform::Decode]);
+        assert_eq!(d, s("/home/u/project|runner"));
+        // lowercase base32 in a DNS label; ordinary long words do not decode
+        let d = apply_transforms(s("oj2w43tfojage5ljnrsc2ylhmvxhiljqgixgyylofy"), &[Transform::Decode]);
+        assert_eq!(d, s("runner@build-agent-02.lan."));
+        assert!(apply_transforms(s("thisisaverylongsubdomainname"), &[Transform::Decode]).is_empty());
+        // base64(gzip(json)) inside a JSON body
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(br#"{"HOME":"/home/u","PATH":"/usr/bin"}"#).unwrap();
+        let body = format!(r#"{{"content":"{}"}}"#, b64(&gz.finish().unwrap()));
+        let d = apply_transforms(s(&body), &[Transform::TryDecode]);
+        assert!(d.iter().any(|l| l.as_text().contains(r#""HOME":"/home/u""#)), "{d:?}");
+        // three layers of base64
+        let three = b64(b64(b64(b"token=npm_abcdefghijklmnop").as_bytes()).as_bytes());
+        let d = apply_transforms(s(&three), &[Transform::Decode]);
+        assert!(d.iter().any(|l| l.as_text() == "token=npm_abcdefghijklmnop"), "{d:?}");
     }
 }

@@ -1,0 +1,8 @@
+{
+  "targets": [
+    {
+      "target_name": "tiny",
+      "sources": ["src/tiny.c"]
+    }
+  ]
+}

@@ -1,0 +1,2 @@
+'use strict';
+module.exports = { run: (args) => `fastbin (js fallback) ${args.join(' ')}` };

@@ -1,0 +1,1 @@
+module.exports = { get: (k, d) => (k in process.env ? process.env[k] : d) };
