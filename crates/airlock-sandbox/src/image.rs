@@ -26,6 +26,7 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/opt/airlock/README.md",
     "rootfs/opt/airlock/bin/fs-snapshot",
     "rootfs/opt/airlock/bin/import-npm.js",
+    "rootfs/opt/airlock/bin/import-py.py",
     "rootfs/opt/airlock/bin/run-phase",
     "rootfs/opt/airlock/node/preload.js",
     "rootfs/opt/airlock/python/airlock-hook.pth",

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use airlock_events::{
-    Ecosystem, Event, EventKind, FsChangeKind, PackageRef, PhaseStatus, Source, Trace, TraceFooter,
+    Event, EventKind, FsChangeKind, PackageRef, PhaseStatus, Source, Trace, TraceFooter,
     TraceHeader, SCHEMA_VERSION,
 };
 use airlock_recorder::{fsdiff, RecorderConfig};
@@ -18,55 +18,16 @@ use airlock_sandbox::{
     NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, SandboxError, SinkContainer,
     SinkSpec, Tracker, UserSpec,
 };
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use sha2::Digest;
 
-/// What the user asked to scan.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Input {
-    /// A local npm tarball.
-    Tarball(PathBuf),
-    /// An unpacked package directory.
-    Dir(PathBuf),
-    /// `name@version` on the npm registry.
-    Npm { name: String, version: String },
-}
-
-impl Input {
-    /// A short name for progress lines.
-    pub fn label(&self) -> String {
-        match self {
-            Input::Tarball(p) | Input::Dir(p) => p.display().to_string(),
-            Input::Npm { name, version } => format!("{name}@{version}"),
-        }
-    }
-
-    /// Local paths win over registry specs; a string that is neither is an error.
-    pub fn classify(arg: &str) -> Result<Input> {
-        let path = Path::new(arg);
-        if path.is_dir() {
-            return Ok(Input::Dir(path.to_path_buf()));
-        }
-        if path.is_file() {
-            return Ok(Input::Tarball(path.to_path_buf()));
-        }
-        let looks_like_path = arg.contains(std::path::MAIN_SEPARATOR) && !arg.starts_with('@')
-            || arg.ends_with(".tgz")
-            || arg.ends_with(".tar.gz");
-        if looks_like_path {
-            bail!("{arg}: no such file or directory");
-        }
-        let spec = arg.strip_prefix("npm:").unwrap_or(arg);
-        match npm::parse_spec(spec) {
-            Some((name, version)) => Ok(Input::Npm { name, version }),
-            None => bail!("{arg}: not a file, a directory, or an npm name@version"),
-        }
-    }
-}
+pub use crate::artifact::{fetch, Artifact, Input, Kind};
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub registry: String,
+    /// PyPI index (for `pypi:` inputs and Python dependencies).
+    pub pypi_index: String,
     pub phase_timeout: Duration,
     /// Skip the import phase.
     pub no_import: bool,
@@ -79,39 +40,6 @@ pub struct ScanOptions {
     /// before acting act within the phase limit; 1 disables it.
     pub time_speedup: u32,
     pub image: Option<String>,
-}
-
-/// The artifact after fetching, ready to analyze.
-pub struct Artifact {
-    pub tgz: PathBuf,
-    pub manifest: npm::Manifest,
-    pub sha256: String,
-    pub integrity: Option<String>,
-}
-
-/// Turns an input into a checked tarball under `work` (no code runs).
-pub fn fetch(input: &Input, opts: &ScanOptions, work: &Path) -> Result<Artifact> {
-    let (tgz, integrity) = match input {
-        Input::Tarball(p) => (p.clone(), None),
-        Input::Dir(d) => {
-            let dest = work.join("packed.tgz");
-            npm::pack_dir(d, &dest)?;
-            (dest, None)
-        }
-        Input::Npm { name, version } => {
-            let f = npm::fetch(&opts.registry, name, version, work)?;
-            (f.path, Some(f.integrity))
-        }
-    };
-    let manifest = npm::read_manifest(&tgz)?;
-    let bytes = std::fs::read(&tgz).with_context(|| format!("reading {}", tgz.display()))?;
-    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-    Ok(Artifact {
-        tgz,
-        manifest,
-        sha256,
-        integrity,
-    })
 }
 
 /// Where things are inside the sandbox for one run.
@@ -153,7 +81,19 @@ pub async fn analyze_artifact(
     work: &Path,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<(Trace, Option<String>)> {
-    let m = &artifact.manifest;
+    let (name, version) = (&artifact.name, &artifact.version);
+    let site_packages = |ws: &str| format!("{ws}/.venv/lib/python3.11/site-packages");
+    let own_dir = |ws: &str| match &artifact.kind {
+        Kind::Npm(m) => format!("{ws}/node_modules/{}", m.name),
+        Kind::Pypi { meta, .. } => format!(
+            "{}/{}",
+            site_packages(ws),
+            meta.top_level
+                .first()
+                .cloned()
+                .unwrap_or_else(|| meta.normalized_name.replace('-', "_"))
+        ),
+    };
     let run_id = new_run_id();
     let bait = opts.persona.map(|persona| {
         airlock_bait::plan(
@@ -174,13 +114,13 @@ pub async fn analyze_artifact(
                     home: plan.home.clone(),
                 },
                 project: plan.workspace.clone(),
-                package_dir: format!("{}/node_modules/{}", plan.workspace, m.name),
+                package_dir: own_dir(&plan.workspace),
             }
         }
         None => Layout {
             user: UserSpec::default(),
             project: "/work/project".into(),
-            package_dir: format!("/work/project/node_modules/{}", m.name),
+            package_dir: own_dir("/work/project"),
         },
     };
     let user = layout.user.clone();
@@ -190,9 +130,9 @@ pub async fn analyze_artifact(
         run_id: run_id.clone(),
         started_at: airlock_events::now(),
         package: PackageRef {
-            ecosystem: Some(Ecosystem::Npm),
-            name: m.name.clone(),
-            version: m.version.clone(),
+            ecosystem: Some(artifact.ecosystem()),
+            name: name.clone(),
+            version: version.clone(),
             sha256: Some(artifact.sha256.clone()),
             integrity: artifact.integrity.clone(),
         },
@@ -210,23 +150,25 @@ pub async fn analyze_artifact(
 
     progress("resolving dependencies on the host (no scripts run)");
     let prepared = {
-        let (tgz, m, reg, w) = (
-            artifact.tgz.clone(),
-            m.clone(),
-            opts.registry.clone(),
-            work.join("prep"),
-        );
-        tokio::task::spawn_blocking(move || npm::prepare_project(&tgz, &m, &reg, &w))
+        let (artifact, opts, w) = (artifact.clone(), opts.clone(), work.join("prep"));
+        tokio::task::spawn_blocking(move || prepare(&artifact, &opts, &w))
             .await
             .context("resolver task")??
     };
     header
         .notes
-        .insert("dependencies".into(), prepared.dependencies.to_string());
+        .insert("dependencies".into(), prepared.dependencies().to_string());
+    if let Prepared::Pypi { wheelhouse, .. } = &prepared {
+        if !wheelhouse.missing.is_empty() {
+            header
+                .notes
+                .insert("dependencies_missing".into(), wheelhouse.missing.join(", "));
+        }
+    }
 
     // The static pass reads the archive in memory; nothing is unpacked on the host.
     let static_events = {
-        let tgz = artifact.tgz.clone();
+        let tgz = artifact.path.clone();
         let ts = airlock_events::now();
         tokio::task::spawn_blocking(move || {
             airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
@@ -243,14 +185,17 @@ pub async fn analyze_artifact(
                 airlock_events::now(),
                 "static",
                 Source::Static,
-                EventKind::Note { message: format!("static pass failed: {e}") },
+                EventKind::Note {
+                    message: format!("static pass failed: {e}"),
+                },
             )]
         }
     };
     if opts.time_speedup > 1 {
-        header
-            .notes
-            .insert("time_acceleration".into(), format!("x{} (libfaketime)", opts.time_speedup));
+        header.notes.insert(
+            "time_acceleration".into(),
+            format!("x{} (libfaketime)", opts.time_speedup),
+        );
     }
 
     let image = match &opts.image {
@@ -391,7 +336,7 @@ struct Run<'a> {
 async fn run_phases(
     run: &Run<'_>,
     artifact: &Artifact,
-    prepared: &npm::PreparedProject,
+    prepared: &Prepared,
     opts: &ScanOptions,
     work: &Path,
     events: &mut Vec<Event>,
@@ -409,14 +354,6 @@ async fn run_phases(
             .upload_tar(&user.home, bait_tar(plan)?, &owner)
             .await?;
     }
-    // The project (package.json, lockfile, target tarball) and the offline npm cache.
-    sandbox
-        .upload_tar(
-            &user.home,
-            tar_dir(&prepared.cache_dir, ".npm/_cacache")?,
-            &owner,
-        )
-        .await?;
     let (project_parent, project_name) = layout
         .project
         .rsplit_once('/')
@@ -424,13 +361,108 @@ async fn run_phases(
     sandbox
         .exec(&["mkdir", "-p", project_parent], &owner, None, 4096)
         .await?;
-    sandbox
-        .upload_tar(
-            project_parent,
-            tar_dir(&prepared.project_dir, project_name)?,
-            &owner,
-        )
-        .await?;
+    let grace = (2000 * opts.time_speedup.max(1)).to_string();
+    let phases: Vec<(&str, Vec<String>)> = match prepared {
+        Prepared::Npm(p) => {
+            // The project (package.json, lockfile, target tarball) and the offline cache.
+            sandbox
+                .upload_tar(&user.home, tar_dir(&p.cache_dir, ".npm/_cacache")?, &owner)
+                .await?;
+            sandbox
+                .upload_tar(
+                    project_parent,
+                    tar_dir(&p.project_dir, project_name)?,
+                    &owner,
+                )
+                .await?;
+            let name = &artifact.name;
+            vec![
+                (
+                    "install",
+                    vec![
+                        "sh".into(),
+                        "-c".into(),
+                        format!(
+                            "npm ci --offline --ignore-scripts --no-audit --no-fund && npm rebuild {} --foreground-scripts",
+                            shell_quote(name)
+                        ),
+                    ],
+                ),
+                (
+                    "import",
+                    // Settling time after the import is on the package's (sped-up) clock:
+                    // about two seconds of real time.
+                    vec!["node".into(), "/opt/airlock/bin/import-npm.js".into(), name.clone(), grace],
+                ),
+            ]
+        }
+        Prepared::Pypi {
+            wheelhouse,
+            install_name,
+            top_level,
+        } => {
+            // The artifact into the project, the wheelhouse next to it, and a virtual
+            // environment (made before tracing starts: it is the user's, not the
+            // package's) with the audit hook in its site-packages.
+            let wh = format!("{}/.cache/wheelhouse", user.home);
+            sandbox
+                .upload_tar(
+                    &user.home,
+                    tar_dir(&wheelhouse.dir, ".cache/wheelhouse")?,
+                    &owner,
+                )
+                .await?;
+            let mut b = tar::Builder::new(Vec::new());
+            b.append_path_with_name(&artifact.path, format!("{project_name}/{install_name}"))?;
+            sandbox
+                .upload_tar(project_parent, b.into_inner()?, &owner)
+                .await?;
+            let venv = format!("{}/.venv", layout.project);
+            let (code, out) = sandbox
+                .exec(&["python3", "-m", "venv", &venv], &owner, None, 16 << 10)
+                .await?;
+            if code != Some(0) {
+                anyhow::bail!("creating the virtual environment failed: {}", out.tail(5));
+            }
+            let site = format!("{venv}/lib/python3.11/site-packages/");
+            sandbox
+                .exec(
+                    &["cp", "/opt/airlock/python/airlock-hook.pth", &site],
+                    &owner,
+                    None,
+                    4096,
+                )
+                .await?;
+            let mut import = vec![
+                format!("{venv}/bin/python"),
+                "/opt/airlock/bin/import-py.py".into(),
+                artifact.name.clone(),
+                grace,
+            ];
+            import.extend(top_level.iter().cloned());
+            vec![
+                (
+                    "install",
+                    vec![
+                        format!("{venv}/bin/pip"),
+                        "install".into(),
+                        "--no-index".into(),
+                        "--find-links".into(),
+                        wh,
+                        "--use-pep517".into(),
+                        "--no-cache-dir".into(),
+                        "--disable-pip-version-check".into(),
+                        format!("./{install_name}"),
+                    ],
+                ),
+                ("import", import),
+            ]
+        }
+    };
+    let phases: Vec<(&str, Vec<String>)> = phases
+        .into_iter()
+        .filter(|(p, _)| !(opts.no_import && *p == "import"))
+        .collect();
 
     let mut env = base_env(user);
     if let Some(plan) = run.bait {
@@ -450,34 +482,6 @@ async fn run_phases(
     let mut staged_budget = STAGED_FILES_MAX;
     let searcher =
         (!header.canaries.is_empty()).then(|| airlock_bait::LeakSearcher::new(&header.canaries));
-    let name = &artifact.manifest.name;
-    let phases: Vec<(&str, Vec<String>)> = {
-        let mut v = vec![(
-            "install",
-            vec![
-                "sh".into(),
-                "-c".into(),
-                format!(
-                    "npm ci --offline --ignore-scripts --no-audit --no-fund && npm rebuild {} --foreground-scripts",
-                    shell_quote(name)
-                ),
-            ],
-        )];
-        if !opts.no_import {
-            v.push((
-                "import",
-                vec![
-                    "node".into(),
-                    "/opt/airlock/bin/import-npm.js".into(),
-                    name.clone(),
-                    // Settling time after the import, on the package's (sped-up) clock:
-                    // about two seconds of real time.
-                    (2000 * opts.time_speedup.max(1)).to_string(),
-                ],
-            ));
-        }
-        v
-    };
     let mut before = fsdiff::Snapshot::parse(&sandbox.snapshot(&roots).await?);
     let mut stop: Option<String> = None;
     for (phase, argv) in phases {
@@ -534,8 +538,13 @@ async fn run_phases(
             .collect();
         let hashes = sandbox.hash_files(&to_hash).await?;
         let t_end = airlock_events::now();
-        let mut changes =
-            fsdiff::fs_events(&deltas, &hashes, header.package_dir.as_deref(), phase, t_end);
+        let mut changes = fsdiff::fs_events(
+            &deltas,
+            &hashes,
+            header.package_dir.as_deref(),
+            phase,
+            t_end,
+        );
         changes.retain(|e| !is_faketime_file(&e.kind));
         if let Some(searcher) = &searcher {
             // A stealer may stage what it takes in a file before (or instead of) sending.
@@ -790,7 +799,9 @@ fn record_trace(
     let root = out.iter().find_map(|e| e.pid());
     out.retain(|e| {
         let wrapper = e.pid() == root
-            && e.proc.as_ref().is_some_and(|p| p.exe == "setpriv" || p.exe == "env");
+            && e.proc
+                .as_ref()
+                .is_some_and(|p| p.exe == "setpriv" || p.exe == "env");
         !wrapper && !is_faketime_file(&e.kind)
     });
     if fork_refused > 0 {
@@ -905,37 +916,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn classify_inputs() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("x.tgz");
-        std::fs::write(&f, b"x").unwrap();
-        assert_eq!(
-            Input::classify(f.to_str().unwrap()).unwrap(),
-            Input::Tarball(f.clone())
-        );
-        assert_eq!(
-            Input::classify(dir.path().to_str().unwrap()).unwrap(),
-            Input::Dir(dir.path().into())
-        );
-        assert_eq!(
-            Input::classify("left-pad@1.3.0").unwrap(),
-            Input::Npm {
-                name: "left-pad".into(),
-                version: "1.3.0".into()
-            }
-        );
-        assert_eq!(
-            Input::classify("npm:@scope/x@2").unwrap(),
-            Input::Npm {
-                name: "@scope/x".into(),
-                version: "2".into()
-            }
-        );
-        assert!(Input::classify("./missing.tgz").is_err());
-        assert!(Input::classify("/nope/dir/").is_err());
-    }
-
-    #[test]
     fn quoting() {
         assert_eq!(shell_quote("a'b"), "'a'\\''b'");
     }
@@ -1004,4 +984,52 @@ fn is_faketime_file(kind: &EventKind) -> bool {
         _ => return false,
     };
     path.starts_with("/dev/shm/faketime_shm_") || path.starts_with("/dev/shm/sem.faketime_sem_")
+}
+
+/// What the host prepared for the offline install in the sandbox.
+enum Prepared {
+    Npm(npm::PreparedProject),
+    Pypi {
+        wheelhouse: airlock_registry::pypi::Wheelhouse,
+        install_name: String,
+        top_level: Vec<String>,
+    },
+}
+
+impl Prepared {
+    fn dependencies(&self) -> usize {
+        match self {
+            Prepared::Npm(p) => p.dependencies,
+            Prepared::Pypi { wheelhouse, .. } => wheelhouse.files.len(),
+        }
+    }
+}
+
+/// Resolves and downloads the artifact's dependencies on the host without running any
+/// code: npm's lockfile-only resolution plus `npm cache add`, or pip's wheel-only
+/// download of the build and runtime requirements.
+fn prepare(artifact: &Artifact, opts: &ScanOptions, work: &Path) -> Result<Prepared> {
+    Ok(match &artifact.kind {
+        Kind::Npm(m) => Prepared::Npm(npm::prepare_project(
+            &artifact.path,
+            m,
+            &opts.registry,
+            work,
+        )?),
+        Kind::Pypi { meta, install_name } => {
+            std::fs::create_dir_all(work)?;
+            let wheelhouse = airlock_registry::pypi::prepare_wheelhouse(
+                &artifact.path,
+                meta,
+                &opts.pypi_index,
+                work,
+                &airlock_registry::pypi::WheelhouseOptions::default(),
+            )?;
+            Prepared::Pypi {
+                wheelhouse,
+                install_name: install_name.clone(),
+                top_level: meta.top_level.clone(),
+            }
+        }
+    })
 }

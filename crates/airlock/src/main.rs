@@ -2,6 +2,7 @@
 //! maps each command's outcome to the exit-code contract (0 clean, 1 findings at or above
 //! `--fail-on`, 2 tool or sandbox error). The work lives in the library crates.
 
+mod artifact;
 mod engine;
 mod judging;
 mod pipeline;
@@ -102,6 +103,9 @@ pub struct ScanArgs {
     /// npm registry to fetch name@version from (and to resolve dependencies against).
     #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_registry::npm::DEFAULT_REGISTRY)]
     pub registry: String,
+    /// PyPI index for `pypi:` inputs and Python dependencies.
+    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_registry::pypi::DEFAULT_INDEX)]
+    pub pypi_index: String,
     /// Do not run the import phase.
     #[arg(long)]
     pub no_import: bool,

@@ -44,5 +44,11 @@ pub async fn analyze(
     let (trace, error) =
         engine::analyze_artifact(docker, tracker, &artifact, opts, work.path(), progress).await?;
     let (report, verdict) = judging::judge(rules, &trace, error.as_deref());
-    Ok(Analyzed { package: trace.header.package.clone(), trace, report, verdict, error })
+    Ok(Analyzed {
+        package: trace.header.package.clone(),
+        trace,
+        report,
+        verdict,
+        error,
+    })
 }

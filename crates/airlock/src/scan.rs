@@ -52,6 +52,7 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         .collect::<Result<_>>()?;
     let opts = ScanOptions {
         registry: args.registry.clone(),
+        pypi_index: args.pypi_index.clone(),
         phase_timeout: Duration::from_secs(args.phase_timeout),
         no_import: args.no_import,
         no_network: args.no_network,
@@ -104,7 +105,10 @@ async fn scan_one(
         engine::write_trace(&a.trace, &path)?;
     }
     let rendered = judging::render(&a.report, &a.trace, args.format, args.output.is_none())?;
-    Ok(Outcome { verdict: a.verdict, rendered })
+    Ok(Outcome {
+        verdict: a.verdict,
+        rendered,
+    })
 }
 
 /// Exit code for a verdict: errors are 2; a timed-out run cannot clear a package, so it

@@ -1,0 +1,192 @@
+//! The bridge between analyses and the verdict store: where the store file is
+//! (`--store`, `$AIRLOCK_STORE`, the user's cache directory), how one analysis is
+//! recorded (artifact key, compressed trace, verdict and report under the current
+//! ruleset), and how a stored run is judged again without the sandbox. `scan`, the
+//! install wrappers, `rejudge` and the service all go through here, so they agree on
+//! what a cache hit is.
+
+use std::path::{Path, PathBuf};
+
+use airlock_events::{Ecosystem, PackageRef, Trace, Verdict};
+use airlock_report::Report;
+use airlock_rules::Ruleset;
+use airlock_store::{ArtifactKey, CachedVerdict, RunId, RunRecord, Store, VerdictRecord};
+use anyhow::{anyhow, Context, Result};
+
+use crate::judging;
+use crate::pipeline::Analyzed;
+
+/// `--store PATH` (or `$AIRLOCK_STORE`), shared by every command that uses the store.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct StoreArgs {
+    /// The verdict store (default: $AIRLOCK_STORE, else ~/.cache/airlock/store.sqlite3).
+    #[arg(long, env = "AIRLOCK_STORE", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    /// The store file this command uses.
+    pub fn path(&self) -> Result<PathBuf> {
+        match &self.store {
+            Some(p) => Ok(p.clone()),
+            None => Store::default_path().ok_or_else(|| {
+                anyhow!("no store location: set --store, AIRLOCK_STORE, XDG_CACHE_HOME or HOME")
+            }),
+        }
+    }
+
+    /// Opens (creating if needed) the store.
+    pub fn open(&self) -> Result<Store> {
+        let path = self.path()?;
+        Store::open(&path).with_context(|| format!("opening the verdict store {}", path.display()))
+    }
+}
+
+/// The store key of an analyzed package.
+pub fn artifact_key(p: &PackageRef) -> ArtifactKey {
+    ArtifactKey {
+        ecosystem: p.ecosystem.unwrap_or(Ecosystem::Npm),
+        name: p.name.clone(),
+        version: p.version.clone(),
+        sha256: p.sha256.clone(),
+        integrity: p.integrity.clone(),
+    }
+}
+
+/// Records one analysis (trace, verdict and report) under `ruleset_hash`.
+pub fn record(store: &Store, a: &Analyzed, ruleset_hash: &str) -> Result<RunId> {
+    record_parts(store, &a.trace, &a.report, a.verdict, ruleset_hash)
+}
+
+/// [`record`] from its parts.
+pub fn record_parts(
+    store: &Store,
+    trace: &Trace,
+    report: &Report,
+    verdict: Verdict,
+    ruleset_hash: &str,
+) -> Result<RunId> {
+    let mut jsonl = Vec::new();
+    trace.write(&mut jsonl).context("serializing the trace")?;
+    let report_json = serde_json::to_vec(report).context("serializing the report")?;
+    let run = RunRecord {
+        run_id: &trace.header.run_id,
+        started_at: trace.header.started_at,
+        duration_ms: report.run.duration_ms,
+        image: trace.header.image.as_deref(),
+        complete: trace.is_complete(),
+        trace_jsonl: &jsonl,
+    };
+    let v = VerdictRecord {
+        ruleset_hash,
+        verdict,
+        score: report.score,
+        report_json: &report_json,
+    };
+    Ok(store.record_run(&artifact_key(&trace.header.package), &run, &v)?)
+}
+
+/// The error a stored run was cut short by, as the engine notes it in the footer.
+pub fn run_error(trace: &Trace) -> Option<String> {
+    trace.footer.as_ref().and_then(|f| {
+        f.gaps
+            .iter()
+            .find_map(|g| g.strip_prefix("run aborted: ").map(String::from))
+    })
+}
+
+/// Judges a stored run under `rules` and stores that verdict (no sandbox).
+pub fn rejudge_run(store: &Store, rules: &Ruleset, run: RunId) -> Result<(Report, Verdict)> {
+    let raw = store.load_trace(run)?;
+    let trace = Trace::read(std::io::BufReader::new(raw.as_slice()))
+        .map_err(|e| anyhow!("stored trace of run {run}: {e}"))?;
+    let error = run_error(&trace);
+    let (report, verdict) = judging::judge(rules, &trace, error.as_deref());
+    let report_json = serde_json::to_vec(&report).context("serializing the report")?;
+    store.add_verdict(
+        run,
+        &VerdictRecord {
+            ruleset_hash: rules.hash(),
+            verdict,
+            score: report.score,
+            report_json: &report_json,
+        },
+    )?;
+    Ok((report, verdict))
+}
+
+/// Whether a cached verdict can stand in for an analysis: a finished run with a real
+/// verdict. Errors, time-outs and incomplete runs are analyzed again.
+pub fn usable(hit: &CachedVerdict) -> bool {
+    hit.run_complete
+        && matches!(
+            hit.verdict,
+            Verdict::Benign | Verdict::Suspicious | Verdict::Malicious
+        )
+        // An incomplete run that already proved malice stays malicious.
+        || hit.verdict == Verdict::Malicious
+}
+
+/// Looks an artifact up and brings the verdict up to date: a verdict from an older
+/// ruleset is replaced by judging the stored trace again. Returns `None` for a miss
+/// (or a hit that cannot stand in for an analysis, see [`usable`]).
+pub fn lookup_current(
+    store: &Store,
+    rules: &Ruleset,
+    ecosystem: Ecosystem,
+    name: &str,
+    version: &str,
+    hash: Option<&str>,
+) -> Result<Option<CachedVerdict>> {
+    let hit = store.lookup(ecosystem, name, version, hash, Some(rules.hash()))?;
+    refresh(store, rules, hit)
+}
+
+/// Rejudges a hit made under an older ruleset, when its trace is still stored.
+pub fn refresh(
+    store: &Store,
+    rules: &Ruleset,
+    hit: Option<CachedVerdict>,
+) -> Result<Option<CachedVerdict>> {
+    let Some(mut hit) = hit else { return Ok(None) };
+    if !hit.ruleset_matches {
+        match rejudge_run(store, rules, hit.run) {
+            Ok((report, verdict)) => {
+                hit.verdict = verdict;
+                hit.score = report.score;
+                hit.ruleset_hash = rules.hash().to_string();
+                hit.ruleset_matches = true;
+            }
+            Err(e) => {
+                // The trace is gone (gc) or unreadable: the old verdict is all there is.
+                tracing::debug!(run = %hit.run, error = %e, "cannot rejudge a cached run");
+            }
+        }
+    }
+    Ok(usable(&hit).then_some(hit))
+}
+
+/// The top findings of a stored report, as `rule: message` lines.
+pub fn top_findings(report: &serde_json::Value, n: usize) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .take(n)
+                .map(|f| {
+                    format!(
+                        "{} ({}): {}",
+                        f["rule"].as_str().unwrap_or("?"),
+                        f["severity"].as_str().unwrap_or("?"),
+                        f["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Shown in errors and `cache ls`.
+pub fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}
