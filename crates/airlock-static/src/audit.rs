@@ -137,7 +137,7 @@ fn normalize_name(eco: Ecosystem, name: &str) -> String {
 }
 
 /// Compares dotted versions numerically where possible (1.10 > 1.9).
-pub(crate) fn cmp_version(a: &str, b: &str) -> std::cmp::Ordering {
+pub fn cmp_version(a: &str, b: &str) -> std::cmp::Ordering {
     let split = |s: &str| -> Vec<(u64, String)> {
         s.trim_start_matches('v')
             .split(['.', '-', '+'])

@@ -9,10 +9,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use crate::manifest::LIFECYCLE;
-use crate::{ids, scan_dir, ScanOptions, ScanReport, Signal, StaticError};
+use crate::{ids, PackageFile, ScanOptions, ScanReport, Signal, StaticError};
 
 /// Signal ids of the diff (kept beside the others in spirit; never rename).
 pub mod diff_ids {
@@ -57,9 +56,12 @@ pub struct FileChange {
     pub new_size: Option<u64>,
 }
 
-/// What changed between two unpacked versions.
+/// What changed between two versions.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DiffSummary {
+    /// `version` of each side's package.json, when it has one.
+    pub old_version: Option<String>,
+    pub new_version: Option<String>,
     pub added: Vec<FileChange>,
     pub removed: Vec<FileChange>,
     pub changed: Vec<FileChange>,
@@ -73,24 +75,12 @@ pub struct DiffSummary {
     pub signals: Vec<Signal>,
 }
 
-fn file_hashes(root: &Path) -> Result<BTreeMap<String, (u64, [u8; 32])>, StaticError> {
-    let mut files = Vec::new();
-    crate::collect_files(root, root, &mut files)?;
-    let mut out = BTreeMap::new();
-    for (rel, path, size) in files {
-        let bytes = std::fs::read(&path).map_err(|source| StaticError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        out.insert(rel, (size, Sha256::digest(&bytes).into()));
-    }
-    Ok(out)
-}
-
-fn read_manifest(root: &Path) -> Value {
-    std::fs::read_to_string(root.join("package.json"))
-        .ok()
-        .and_then(|s| serde_json::from_str(&s).ok())
+fn manifest_of(files: &[PackageFile]) -> Value {
+    files
+        .iter()
+        .find(|f| f.rel == "package.json")
+        .and_then(|f| f.bytes.as_deref())
+        .and_then(|b| serde_json::from_slice(b).ok())
         .unwrap_or(Value::Null)
 }
 
@@ -121,42 +111,87 @@ fn endpoints(r: &ScanReport) -> BTreeMap<String, &Signal> {
     m
 }
 
-/// Compares the package unpacked at `old` with the one at `new`. `versions` names the
-/// (old, new) versions to look up in `meta`.
+/// Compares the package unpacked at `old` with the one at `new`. `meta` gives the
+/// registry facts and the (old, new) versions to look them up under.
 pub fn diff_dirs(
     old: &Path,
     new: &Path,
     opts: &ScanOptions,
     meta: Option<(&RegistryMeta, &str, &str)>,
 ) -> Result<DiffSummary, StaticError> {
+    let (o, n) = (crate::read_dir(old, opts)?, crate::read_dir(new, opts)?);
+    Ok(diff_files(&o, &n, opts, meta))
+}
+
+/// Compares two package archives (npm `.tgz`, sdist, wheel) read in memory, like
+/// [`crate::scan_archive`]: nothing is unpacked on the host.
+pub fn diff_archives(
+    old: &Path,
+    new: &Path,
+    opts: &ScanOptions,
+    meta: Option<(&RegistryMeta, &str, &str)>,
+) -> Result<DiffSummary, StaticError> {
+    let (o, n) = (
+        crate::read_archive(old, opts)?,
+        crate::read_archive(new, opts)?,
+    );
+    Ok(diff_files(&o, &n, opts, meta))
+}
+
+/// Compares two packages, each a directory or an archive ([`crate::read_package`]).
+pub fn diff_paths(
+    old: &Path,
+    new: &Path,
+    opts: &ScanOptions,
+    meta: Option<(&RegistryMeta, &str, &str)>,
+) -> Result<DiffSummary, StaticError> {
+    let (o, n) = (
+        crate::read_package(old, opts)?,
+        crate::read_package(new, opts)?,
+    );
+    Ok(diff_files(&o, &n, opts, meta))
+}
+
+const DEP_SECTIONS: &[&str] = &["dependencies", "optionalDependencies", "peerDependencies"];
+
+/// Compares two packages already in memory (see [`crate::read_package`]).
+pub fn diff_files(
+    old: &[PackageFile],
+    new: &[PackageFile],
+    opts: &ScanOptions,
+    meta: Option<(&RegistryMeta, &str, &str)>,
+) -> DiffSummary {
     let mut d = DiffSummary::default();
-    let (oh, nh) = (file_hashes(old)?, file_hashes(new)?);
-    for (p, (size, hash)) in &nh {
+    let oh: BTreeMap<&str, &PackageFile> = old.iter().map(|f| (f.rel.as_str(), f)).collect();
+    let nh: BTreeMap<&str, &PackageFile> = new.iter().map(|f| (f.rel.as_str(), f)).collect();
+    for (p, f) in &nh {
         match oh.get(p) {
             None => d.added.push(FileChange {
-                path: p.clone(),
+                path: p.to_string(),
                 old_size: None,
-                new_size: Some(*size),
+                new_size: Some(f.size),
             }),
-            Some((os, oh)) if oh != hash => d.changed.push(FileChange {
-                path: p.clone(),
-                old_size: Some(*os),
-                new_size: Some(*size),
+            Some(o) if o.sha256 != f.sha256 => d.changed.push(FileChange {
+                path: p.to_string(),
+                old_size: Some(o.size),
+                new_size: Some(f.size),
             }),
             _ => {}
         }
     }
-    for (p, (size, _)) in &oh {
+    for (p, f) in &oh {
         if !nh.contains_key(p) {
             d.removed.push(FileChange {
-                path: p.clone(),
-                old_size: Some(*size),
+                path: p.to_string(),
+                old_size: Some(f.size),
                 new_size: None,
             });
         }
     }
 
-    let (om, nm) = (read_manifest(old), read_manifest(new));
+    let (om, nm) = (manifest_of(old), manifest_of(new));
+    d.old_version = om.get("version").and_then(Value::as_str).map(String::from);
+    d.new_version = nm.get("version").and_then(Value::as_str).map(String::from);
     for hook in LIFECYCLE {
         let o = om
             .get("scripts")
@@ -179,35 +214,50 @@ pub fn diff_dirs(
             }
         }
     }
-    for section in ["dependencies", "optionalDependencies", "peerDependencies"] {
-        let Some(deps) = nm.get(section).and_then(Value::as_object) else {
+    for section in DEP_SECTIONS {
+        let Some(deps) = nm.get(*section).and_then(Value::as_object) else {
             continue;
         };
         for (name, spec) in deps {
-            let known = ["dependencies", "optionalDependencies", "peerDependencies"]
+            let spec = spec.as_str().unwrap_or("");
+            let before = DEP_SECTIONS
                 .iter()
-                .any(|s| om.get(*s).and_then(|d| d.get(name)).is_some());
-            if !known {
-                let spec = spec.as_str().unwrap_or("");
-                d.new_dependencies.push(format!("{name}@{spec}"));
-                d.signals.push(
-                    Signal::new(
-                        diff_ids::NEW_DEPENDENCY,
-                        "package.json",
-                        None,
-                        format!("{section} {name}: {spec}"),
+                .find_map(|s| om.get(*s).and_then(|d| d.get(name)))
+                .map(|v| v.as_str().unwrap_or(""));
+            // A known dependency that now bypasses the registry counts as new.
+            let escapes = crate::manifest::classify_dep_spec(spec);
+            let what = match before {
+                None => "new".to_string(),
+                Some(b) if escapes.is_some() && crate::manifest::classify_dep_spec(b).is_none() => {
+                    format!(
+                        "now from a {} (was {b})",
+                        escapes.map(|e| e.1).unwrap_or("URL")
                     )
-                    .with_value(if section == "optionalDependencies" {
-                        1.0
-                    } else {
-                        0.0
-                    }),
-                );
-            }
+                }
+                Some(_) => continue,
+            };
+            d.new_dependencies.push(format!("{name}@{spec}"));
+            d.signals.push(
+                Signal::new(
+                    diff_ids::NEW_DEPENDENCY,
+                    "package.json",
+                    None,
+                    format!("{section} {name}: {spec} ({what})"),
+                )
+                .with_value(if *section == "optionalDependencies" {
+                    1.0
+                } else {
+                    0.0
+                }),
+            );
         }
     }
 
-    let (or, nr) = (scan_dir(old, opts)?, scan_dir(new, opts)?);
+    let start = std::time::Instant::now();
+    let (or, nr) = (
+        crate::scan_files(old, opts, start),
+        crate::scan_files(new, opts, start),
+    );
     let (oo, no) = (obfuscation_by_file(&or), obfuscation_by_file(&nr));
     let mut files: Vec<_> = no.iter().collect();
     files.sort();
@@ -220,20 +270,17 @@ pub fn diff_dirs(
             .collect();
         if !fresh.is_empty() {
             d.new_obfuscated_files.push(file.to_string());
+            let how = match (before.is_some(), oh.contains_key(file)) {
+                (true, _) => "changed file",
+                (false, true) => "file clean before",
+                (false, false) => "new file",
+            };
             d.signals.push(
                 Signal::new(
                     diff_ids::NEW_OBFUSCATED_FILE,
                     file,
                     None,
-                    format!(
-                        "{} {file} now shows: {}",
-                        if before.is_some() {
-                            "changed"
-                        } else {
-                            "new or clean before:"
-                        },
-                        fresh.join(", ")
-                    ),
+                    format!("{how} {file} now shows: {}", fresh.join(", ")),
                 )
                 .with_value(fresh.len() as f64),
             );
@@ -288,7 +335,7 @@ pub fn diff_dirs(
             ));
         }
     }
-    Ok(d)
+    d
 }
 
 #[cfg(test)]
@@ -411,5 +458,76 @@ mod tests {
         );
         let same = diff_dirs(a.path(), a.path(), &ScanOptions::default(), None).expect("diff");
         assert!(same.signals.is_empty() && same.changed.is_empty());
+    }
+
+    /// A gzip tarball of `dir` under `package/`, like `npm pack` writes.
+    fn pack(dir: &Path, dest: &Path) {
+        let file = std::fs::File::create(dest).expect("create");
+        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        tar.append_dir_all("package", dir).expect("append");
+        tar.into_inner().expect("tar").finish().expect("gz");
+    }
+
+    #[test]
+    fn archives_diff_like_directories_without_unpacking() {
+        let (a, b, out) = (
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+            tempfile::tempdir().expect("tmp"),
+        );
+        write(
+            a.path(),
+            "package.json",
+            "{\"name\":\"x\",\"version\":\"1.0.0\",\"dependencies\":{\"dep\":\"^1.0.0\"}}",
+        );
+        write(a.path(), "index.js", CLEAN);
+        write(b.path(), "package.json", "{\"name\":\"x\",\"version\":\"1.0.1\",\"dependencies\":{\"dep\":\"github:mallory/dep#0123abc\"}}");
+        write(b.path(), "index.js", CLEAN);
+        write(
+            b.path(),
+            "lib/beacon.js",
+            "module.exports=()=>fetch('https://203.0.113.9/x');\n",
+        );
+        let (ta, tb) = (out.path().join("a.tgz"), out.path().join("b.tgz"));
+        pack(a.path(), &ta);
+        pack(b.path(), &tb);
+        let from_dirs = diff_dirs(a.path(), b.path(), &ScanOptions::default(), None).expect("dirs");
+        let from_tgz = diff_archives(&ta, &tb, &ScanOptions::default(), None).expect("tgz");
+        let mixed = diff_paths(a.path(), &tb, &ScanOptions::default(), None).expect("mixed");
+        for d in [&from_dirs, &from_tgz, &mixed] {
+            assert_eq!(d.old_version.as_deref(), Some("1.0.0"));
+            assert_eq!(d.new_version.as_deref(), Some("1.0.1"));
+            assert_eq!(
+                d.added.iter().map(|c| c.path.as_str()).collect::<Vec<_>>(),
+                ["lib/beacon.js"]
+            );
+            assert_eq!(
+                d.changed
+                    .iter()
+                    .map(|c| c.path.as_str())
+                    .collect::<Vec<_>>(),
+                ["package.json"]
+            );
+            // An existing dependency that now comes from a git ref is reported.
+            assert_eq!(d.new_dependencies, ["dep@github:mallory/dep#0123abc"]);
+            assert_eq!(d.new_endpoints, ["203.0.113.9"]);
+        }
+        assert_eq!(from_dirs.signals, from_tgz.signals);
+        // Nothing was written next to the archives.
+        let names: Vec<_> = std::fs::read_dir(out.path())
+            .expect("ls")
+            .map(|e| e.expect("e").file_name())
+            .collect();
+        assert_eq!(names.len(), 2);
+    }
+
+    #[test]
+    fn not_an_archive_is_an_error() {
+        let t = tempfile::tempdir().expect("tmp");
+        let f = t.path().join("x.tgz");
+        std::fs::write(&f, "not a tarball").expect("write");
+        let e = diff_archives(&f, &f, &ScanOptions::default(), None).expect_err("must fail");
+        assert!(e.to_string().contains("x.tgz"), "{e}");
     }
 }

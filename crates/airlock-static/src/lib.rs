@@ -172,6 +172,8 @@ impl ScanReport {
 pub enum StaticError {
     #[error("{path}: not a directory")]
     NotADirectory { path: PathBuf },
+    #[error("{path}: not a package archive (gzip tarball or zip)")]
+    NotAnArchive { path: PathBuf },
     #[error("reading {path}: {source}")]
     Io {
         path: PathBuf,
@@ -226,7 +228,7 @@ pub fn scan_dir(root: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticErr
     }
     let mut files = Vec::new();
     collect_files(root, root, &mut files)?;
-    files.sort();
+    files.sort_by(|a, b| scan_order(&a.0, &b.0));
     let mut scan = Scan::new(opts);
     for (rel, path, size) in files {
         match scan.admit(&rel, size) {
@@ -248,12 +250,37 @@ pub fn scan_dir(root: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticErr
 /// Paths are taken relative to the archive's single top folder when there is one
 /// (`package/` in npm tarballs, `name-1.0/` in sdists).
 pub fn scan_archive(path: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticError> {
-    use std::io::Read;
     let start = Instant::now();
-    let io = |source| StaticError::Io { path: path.into(), source };
+    let files = read_archive(path, opts)?;
+    Ok(scan_files(&files, opts, start))
+}
+
+/// One file of a package held in memory: what [`read_archive`] and [`read_dir`] give,
+/// what [`scan_files`] and the version diff work on.
+#[derive(Debug, Clone)]
+pub struct PackageFile {
+    /// Path relative to the package root, `/` separators.
+    pub rel: String,
+    /// Size the archive or file system declares.
+    pub size: u64,
+    /// sha256 of the whole content (also of files too large to keep).
+    pub sha256: [u8; 32],
+    /// The content; `None` when the file is over [`ScanOptions::max_file_bytes`] or the
+    /// total byte budget was spent.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Reads every regular file of an npm tarball, sdist or wheel into memory, in scan
+/// order (see [`scan_order`]), relative to the archive's single top folder when there
+/// is one. Nothing is written to disk; links and devices are ignored.
+pub fn read_archive(path: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>, StaticError> {
+    let io = |source| StaticError::Io {
+        path: path.into(),
+        source,
+    };
     let bytes = std::fs::read(path).map_err(io)?;
-    let mut entries: Vec<(String, Vec<u8>, u64)> = Vec::new();
-    let cap = opts.max_file_bytes;
+    let mut files: Vec<PackageFile> = Vec::new();
+    let mut budget = Budget::new(opts);
     if bytes.starts_with(&[0x1f, 0x8b]) {
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
         let list = archive.entries().map_err(io)?;
@@ -267,12 +294,11 @@ pub fn scan_archive(path: &Path, opts: &ScanOptions) -> Result<ScanReport, Stati
                 Err(_) => continue,
             };
             let size = entry.header().size().unwrap_or(0);
-            let mut data = Vec::new();
-            if size <= cap && entry.by_ref().take(cap).read_to_end(&mut data).is_err() {
+            let Ok(f) = budget.read(name, size, &mut entry) else {
                 break;
-            }
-            entries.push((name, data, size));
-            if entries.len() > opts.max_files {
+            };
+            files.push(f);
+            if files.len() > opts.max_files {
                 break;
             }
         }
@@ -284,34 +310,151 @@ pub fn scan_archive(path: &Path, opts: &ScanOptions) -> Result<ScanReport, Stati
             if f.is_dir() {
                 continue;
             }
-            let Ok(name) = f.name().map(|n| n.to_string()) else { continue };
-            let size = f.size();
-            let mut data = Vec::new();
-            if size <= cap && f.by_ref().take(cap).read_to_end(&mut data).is_err() {
+            let Ok(name) = f.name().map(|n| n.to_string()) else {
                 continue;
+            };
+            let size = f.size();
+            if let Ok(pf) = budget.read(name, size, &mut f) {
+                files.push(pf);
             }
-            entries.push((name, data, size));
         }
     } else {
-        return Err(StaticError::NotADirectory { path: path.into() });
+        return Err(StaticError::NotAnArchive { path: path.into() });
     }
     // Strip a single common top folder.
-    let top = entries.first().and_then(|(n, _, _)| n.split_once('/').map(|(t, _)| t.to_string()));
-    let strip = top.filter(|t| entries.iter().all(|(n, _, _)| n.starts_with(&format!("{t}/"))));
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut scan = Scan::new(opts);
-    for (name, data, size) in entries {
-        let rel = match &strip {
-            Some(t) => name[t.len() + 1..].to_string(),
-            None => name,
-        };
-        match scan.admit(&rel, size) {
-            Admit::Stop => break,
-            Admit::Skip => continue,
-            Admit::Read => scan.file(&rel, &data),
+    let top = files
+        .first()
+        .and_then(|f| f.rel.split_once('/').map(|(t, _)| format!("{t}/")));
+    if let Some(t) = top.filter(|t| files.iter().all(|f| f.rel.starts_with(t.as_str()))) {
+        for f in &mut files {
+            f.rel = f.rel[t.len()..].to_string();
         }
     }
-    Ok(scan.finish(start))
+    files.sort_by(|a, b| scan_order(&a.rel, &b.rel));
+    Ok(files)
+}
+
+/// Reads every regular file under `root` into memory, like [`read_archive`]; symlinks
+/// are not followed and `.git` is skipped.
+pub fn read_dir(root: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>, StaticError> {
+    let meta = std::fs::metadata(root).map_err(|source| StaticError::Io {
+        path: root.into(),
+        source,
+    })?;
+    if !meta.is_dir() {
+        return Err(StaticError::NotADirectory { path: root.into() });
+    }
+    let mut found = Vec::new();
+    collect_files(root, root, &mut found)?;
+    let mut budget = Budget::new(opts);
+    let mut files = Vec::with_capacity(found.len());
+    for (rel, path, size) in found.into_iter().take(opts.max_files + 1) {
+        let io = |source| StaticError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        files.push(budget.read(rel, size, file).map_err(io)?);
+    }
+    files.sort_by(|a, b| scan_order(&a.rel, &b.rel));
+    Ok(files)
+}
+
+/// Reads a package given as a directory or an archive (see [`read_archive`]).
+pub fn read_package(path: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>, StaticError> {
+    if path.is_dir() {
+        read_dir(path, opts)
+    } else {
+        read_archive(path, opts)
+    }
+}
+
+/// The static pass over files already in memory (from [`read_archive`] or
+/// [`read_dir`]); `start` is when the work began, for [`ScanReport::elapsed_ms`].
+pub fn scan_files(files: &[PackageFile], opts: &ScanOptions, start: Instant) -> ScanReport {
+    let mut scan = Scan::new(opts);
+    for f in files {
+        match scan.admit(&f.rel, f.size) {
+            Admit::Stop => break,
+            Admit::Skip => continue,
+            Admit::Read => match &f.bytes {
+                Some(b) => scan.file(&f.rel, b),
+                None => scan.report.signals.push(Signal::new(
+                    ids::SCAN_LIMIT,
+                    &f.rel,
+                    None,
+                    "not read: the total byte budget was spent",
+                )),
+            },
+        }
+    }
+    scan.finish(start)
+}
+
+/// The order files are analyzed (and their signals appear in the trace): the package's
+/// own manifests first (`package.json`, `setup.py`, `setup.cfg`, `pyproject.toml` at
+/// the root), then every other path in byte order. Rules that join a manifest fact
+/// ("the postinstall runs `install.js`") with a later fact about that file rely on it.
+pub fn scan_order(a: &str, b: &str) -> std::cmp::Ordering {
+    const MANIFESTS: &[&str] = &["package.json", "setup.py", "setup.cfg", "pyproject.toml"];
+    let rank = |p: &str| {
+        MANIFESTS
+            .iter()
+            .position(|m| *m == p)
+            .unwrap_or(MANIFESTS.len())
+    };
+    rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
+}
+
+/// Per-file and total byte limits while reading a package into memory.
+struct Budget {
+    cap: u64,
+    left: u64,
+}
+
+impl Budget {
+    fn new(opts: &ScanOptions) -> Budget {
+        Budget {
+            cap: opts.max_file_bytes,
+            left: opts.max_total_bytes,
+        }
+    }
+
+    /// Reads `r` to the end, hashing everything and keeping the bytes when they fit.
+    fn read(
+        &mut self,
+        rel: String,
+        size: u64,
+        mut r: impl std::io::Read,
+    ) -> std::io::Result<PackageFile> {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        let keep = size <= self.cap && size <= self.left;
+        let mut kept = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut total = 0u64;
+        loop {
+            let n = r.read(&mut buf)?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            total += n as u64;
+            if keep && total <= self.cap {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+        let keep = keep && total <= self.cap;
+        if keep {
+            self.left = self.left.saturating_sub(total);
+        }
+        Ok(PackageFile {
+            rel,
+            size: size.max(total),
+            sha256: hasher.finalize().into(),
+            bytes: keep.then_some(kept),
+        })
+    }
 }
 
 enum Admit {
@@ -329,7 +472,11 @@ struct Scan<'o> {
 
 impl<'o> Scan<'o> {
     fn new(opts: &'o ScanOptions) -> Self {
-        Scan { opts, report: ScanReport::default(), total: 0 }
+        Scan {
+            opts,
+            report: ScanReport::default(),
+            total: 0,
+        }
     }
 
     fn admit(&mut self, rel: &str, size: u64) -> Admit {
@@ -337,8 +484,13 @@ impl<'o> Scan<'o> {
         report.files_seen += 1;
         if report.files_analyzed as usize >= opts.max_files || self.total >= opts.max_total_bytes {
             report.signals.push(
-                Signal::new(ids::SCAN_LIMIT, rel, None, "scan stopped: total file or byte limit reached")
-                    .with_value(report.files_seen as f64),
+                Signal::new(
+                    ids::SCAN_LIMIT,
+                    rel,
+                    None,
+                    "scan stopped: total file or byte limit reached",
+                )
+                .with_value(report.files_seen as f64),
             );
             return Admit::Stop;
         }

@@ -206,11 +206,16 @@ fn archive_scan_matches_directory_scan() {
     let pkg = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.is_dir() && p.join("package.json").exists() && p.to_string_lossy().contains("obfusc"))
+        .find(|p| {
+            p.is_dir() && p.join("package.json").exists() && p.to_string_lossy().contains("obfusc")
+        })
         .expect("an obfuscated fixture package");
     let tmp = tempfile::tempdir().unwrap();
     let tgz = tmp.path().join("p.tgz");
-    let gz = flate2::write::GzEncoder::new(std::fs::File::create(&tgz).unwrap(), flate2::Compression::fast());
+    let gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(&tgz).unwrap(),
+        flate2::Compression::fast(),
+    );
     let mut b = tar::Builder::new(gz);
     b.append_dir_all("package", &pkg).unwrap();
     b.into_inner().unwrap().finish().unwrap();
@@ -218,8 +223,11 @@ fn archive_scan_matches_directory_scan() {
     let from_dir = airlock_static::scan_dir(&pkg, &opts).unwrap();
     let from_tgz = airlock_static::scan_archive(&tgz, &opts).unwrap();
     let key = |r: &airlock_static::ScanReport| {
-        let mut v: Vec<(String, String, Option<u32>)> =
-            r.signals.iter().map(|s| (s.signal.clone(), s.file.clone(), s.line)).collect();
+        let mut v: Vec<(String, String, Option<u32>)> = r
+            .signals
+            .iter()
+            .map(|s| (s.signal.clone(), s.file.clone(), s.line))
+            .collect();
         v.sort();
         v
     };
