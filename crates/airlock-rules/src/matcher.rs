@@ -573,8 +573,12 @@ fn decoded_text(bytes: &[u8]) -> Option<String> {
 /// anything else, including strings that are not all one case.
 fn base32_decode(t: &str) -> Option<Vec<u8>> {
     let t = t.trim_end_matches('=');
-    let lower = t.bytes().all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
-    let upper = t.bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c));
+    let lower = t
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || (b'2'..=b'7').contains(&c));
+    let upper = t
+        .bytes()
+        .all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c));
     if !(lower || upper) || matches!(t.len() % 8, 1 | 3 | 6) {
         return None;
     }
@@ -942,18 +946,32 @@ mod tests {
         let d = apply_transforms(s(&label), &[Transform::Decode]);
         assert_eq!(d, s("/home/u/project|runner"));
         // lowercase base32 in a DNS label; ordinary long words do not decode
-        let d = apply_transforms(s("oj2w43tfojage5ljnrsc2ylhmvxhiljqgixgyylofy"), &[Transform::Decode]);
+        let d = apply_transforms(
+            s("oj2w43tfojage5ljnrsc2ylhmvxhiljqgixgyylofy"),
+            &[Transform::Decode],
+        );
         assert_eq!(d, s("runner@build-agent-02.lan."));
-        assert!(apply_transforms(s("thisisaverylongsubdomainname"), &[Transform::Decode]).is_empty());
+        assert!(
+            apply_transforms(s("thisisaverylongsubdomainname"), &[Transform::Decode]).is_empty()
+        );
         // base64(gzip(json)) inside a JSON body
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(br#"{"HOME":"/home/u","PATH":"/usr/bin"}"#).unwrap();
+        gz.write_all(br#"{"HOME":"/home/u","PATH":"/usr/bin"}"#)
+            .unwrap();
         let body = format!(r#"{{"content":"{}"}}"#, b64(&gz.finish().unwrap()));
         let d = apply_transforms(s(&body), &[Transform::TryDecode]);
-        assert!(d.iter().any(|l| l.as_text().contains(r#""HOME":"/home/u""#)), "{d:?}");
+        assert!(
+            d.iter()
+                .any(|l| l.as_text().contains(r#""HOME":"/home/u""#)),
+            "{d:?}"
+        );
         // three layers of base64
         let three = b64(b64(b64(b"token=npm_abcdefghijklmnop").as_bytes()).as_bytes());
         let d = apply_transforms(s(&three), &[Transform::Decode]);
-        assert!(d.iter().any(|l| l.as_text() == "token=npm_abcdefghijklmnop"), "{d:?}");
+        assert!(
+            d.iter()
+                .any(|l| l.as_text() == "token=npm_abcdefghijklmnop"),
+            "{d:?}"
+        );
     }
 }
