@@ -39,6 +39,9 @@ pub struct ScanOptions {
     /// Clock speed-up for the package's processes (libfaketime), so payloads that wait
     /// before acting act within the phase limit; 1 disables it.
     pub time_speedup: u32,
+    /// The benchmark baseline: the same image and the same offline install, with no
+    /// tracer, no sink, no bait, no speed-up and no static pass. Not an analysis.
+    pub bare: bool,
     pub image: Option<String>,
 }
 
@@ -95,7 +98,7 @@ pub async fn analyze_artifact(
         ),
     };
     let run_id = new_run_id();
-    let bait = opts.persona.map(|persona| {
+    let bait = opts.persona.filter(|_| !opts.bare).map(|persona| {
         airlock_bait::plan(
             persona,
             &airlock_bait::PlanOptions::new(
@@ -148,13 +151,17 @@ pub async fn analyze_artifact(
         notes: bait.as_ref().map(|b| b.notes.clone()).unwrap_or_default(),
     };
 
+    // Where the time goes (for the benchmark breakdown), in milliseconds.
+    let mut timing = Timing::default();
     progress("resolving dependencies on the host (no scripts run)");
+    let t_prepare = std::time::Instant::now();
     let prepared = {
         let (artifact, opts, w) = (artifact.clone(), opts.clone(), work.join("prep"));
         tokio::task::spawn_blocking(move || prepare(&artifact, &opts, &w))
             .await
             .context("resolver task")??
     };
+    timing.add("host_resolve", t_prepare);
     header
         .notes
         .insert("dependencies".into(), prepared.dependencies().to_string());
@@ -167,7 +174,9 @@ pub async fn analyze_artifact(
     }
 
     // The static pass reads the archive in memory; nothing is unpacked on the host.
-    let static_events = {
+    let static_events = if opts.bare {
+        Ok(Vec::new())
+    } else {
         let tgz = artifact.path.clone();
         let ts = airlock_events::now();
         tokio::task::spawn_blocking(move || {
@@ -211,7 +220,7 @@ pub async fn analyze_artifact(
     let mut events = static_events;
     let mut gaps = Vec::new();
     let mut binds = Vec::new();
-    let sink = if opts.no_network {
+    let sink = if opts.no_network || opts.bare {
         header
             .notes
             .insert("network".into(), "none (loopback only)".into());
@@ -235,7 +244,10 @@ pub async fn analyze_artifact(
             "network".into(),
             "simulated by the sink (nothing leaves the host)".into(),
         );
-        Some(SinkContainer::start(docker, &spec, tracker).await?)
+        let t = std::time::Instant::now();
+        let sink = SinkContainer::start(docker, &spec, tracker).await?;
+        timing.add("sink_start", t);
+        Some(sink)
     };
     progress("starting the sandbox");
     let cfg = SandboxConfig {
@@ -250,8 +262,10 @@ pub async fn analyze_artifact(
         hostname,
         binds,
     };
+    let t = std::time::Instant::now();
     let result = match Sandbox::create(docker, cfg, tracker).await {
         Ok(sandbox) => {
+            timing.add("sandbox_create", t);
             let run = Run {
                 sandbox: &sandbox,
                 layout: &layout,
@@ -270,14 +284,18 @@ pub async fn analyze_artifact(
             )
             .await;
             progress("removing the sandbox");
+            let t = std::time::Instant::now();
             sandbox.destroy().await;
+            timing.add("cleanup", t);
             r
         }
         Err(e) => Err(e.into()),
     };
     if let Some(sink) = sink {
         let file = sink.events_file.clone();
+        let t = std::time::Instant::now();
         sink.stop().await;
+        timing.add("sink_stop", t);
         merge_sink_events(&file, &mut events, &mut gaps);
     }
     // Proof of theft: every canary, in every encoding, in everything the sink captured.
@@ -314,6 +332,9 @@ pub async fn analyze_artifact(
         complete: gaps.is_empty(),
         gaps,
     };
+    for (k, v) in timing.0 {
+        header.notes.insert(format!("timing.{k}_ms"), v.to_string());
+    }
     Ok((
         Trace {
             header,
@@ -478,6 +499,28 @@ async fn run_phases(
             sandbox.spawn(&argv, &owner, &decoy.env, &decoy.cwd).await?;
         }
     }
+    // In-process hooks (python audit hook, node preload) write JSON lines to a FIFO whose
+    // reader is root: the package can add lines but not read, truncate or delete them.
+    if !opts.bare {
+        sandbox
+            .spawn(
+                &[
+                    "sh",
+                    "-c",
+                    &format!(
+                        "mkdir -p {d} && chmod 0755 {d} && mkfifo -m 0622 {HOOK_FIFO} && exec cat 0<>{HOOK_FIFO} >>{HOOK_LOG}",
+                        d = HOOK_FIFO.rsplit_once('/').map(|(d, _)| d).unwrap_or("/run")
+                    ),
+                ],
+                "0:0",
+                &[],
+                "/",
+            )
+            .await?;
+        env.push(("AIRLOCK_HOOK_PATH".into(), HOOK_FIFO.into()));
+        env.push(("NODE_OPTIONS".into(), "--require /opt/airlock/node/preload.js".into()));
+        env.push(("PYTHONPATH".into(), "/opt/airlock/python".into()));
+    }
     let roots = layout.snapshot_roots();
     let mut staged_budget = STAGED_FILES_MAX;
     let searcher =
@@ -505,12 +548,12 @@ async fn run_phases(
         let trace_file = Sandbox::trace_file_for(phase);
         let spec = PhaseSpec {
             name: phase.into(),
-            argv: with_speedup(argv.clone(), opts.time_speedup),
+            argv: with_speedup(argv.clone(), if opts.bare { 1 } else { opts.time_speedup }),
             cwd: layout.project.clone(),
             env: env.clone(),
             timeout: opts.phase_timeout,
-            tracer: Some(airlock_recorder::strace_args(&trace_file)),
-            trace_file: Some(trace_file),
+            tracer: (!opts.bare).then(|| airlock_recorder::strace_args(&trace_file)),
+            trace_file: (!opts.bare).then_some(trace_file),
         };
         let t_start = airlock_events::now();
         events.push(Event::new(
@@ -617,7 +660,81 @@ async fn run_phases(
             },
         ));
     }
+    if !opts.bare {
+        collect_hooks(sandbox, work, events, opts.time_speedup.max(1)).await;
+    }
     Ok(())
+}
+
+/// Where the hooks write (a FIFO) and where its root reader keeps the lines.
+const HOOK_FIFO: &str = "/run/log/dev-log";
+const HOOK_LOG: &str = "/airlock/out/hooks.jsonl";
+
+/// Reads the hook lines, attributes each to the process strace saw with that pid, and
+/// to the phase its time falls in. Hooks are a second opinion: losing them loses no
+/// strace evidence, so failures are logged, not fatal.
+///
+/// Hooks stamp lines with the package's clock, which libfaketime runs `speedup` times
+/// faster from the start of the phase; that is undone here.
+async fn collect_hooks(sandbox: &Sandbox, work: &Path, events: &mut Vec<Event>, speedup: u32) {
+    let dest = work.join("hooks.jsonl");
+    if let Err(e) = sandbox.copy_out(HOOK_LOG, &dest).await {
+        tracing::warn!(error = %e, "hook lines not collected");
+        return;
+    }
+    let Ok(text) = std::fs::read_to_string(&dest) else { return };
+    let mut windows: Vec<(String, f64, f64)> = Vec::new();
+    // pid → (last time seen, process, phase) from the tracer: a hook line's phase is its
+    // process's (pids are not reused within a run); its own clock is sped up.
+    let mut procs: std::collections::HashMap<u32, (f64, airlock_events::ProcRef, String)> =
+        Default::default();
+    for e in events.iter() {
+        match &e.kind {
+            EventKind::PhaseStart { name, .. } => windows.push((name.clone(), e.ts, f64::INFINITY)),
+            EventKind::PhaseEnd { name, .. } => {
+                if let Some(w) = windows.iter_mut().rev().find(|w| &w.0 == name) {
+                    w.2 = e.ts;
+                }
+            }
+            _ => {}
+        }
+        if let (Some(p), Source::Strace) = (&e.proc, e.source) {
+            let entry = procs.entry(p.pid).or_insert((e.ts, p.clone(), e.phase.clone()));
+            if e.ts >= entry.0 {
+                *entry = (e.ts, p.clone(), e.phase.clone());
+            }
+        }
+    }
+    let mut added = 0usize;
+    for line in text.lines().take(200_000) {
+        let Some(rec) = airlock_registry::hooks::parse_hook_record(line) else { continue };
+        let real = |start: f64| start + (rec.ts - start) / f64::from(speedup);
+        let known = procs.get(&rec.pid);
+        let phase = match known {
+            Some((_, _, ph)) => windows.iter().rev().find(|w| &w.0 == ph),
+            // Latest phase first: each phase's clock starts anew with its first process.
+            None => windows.iter().rev().find(|w| {
+                let t = real(w.1);
+                t >= w.1 - 0.05 && t <= w.2 + 0.5
+            }),
+        };
+        let Some(phase) = phase else { continue };
+        // The hook's own loader (the .pth line) compiles a string: that is us.
+        if let EventKind::Hook { args, .. } = &rec.kind {
+            if args.get("preview").and_then(|p| p.as_str()).is_some_and(|p| p.contains("'airlock_audit'")) {
+                continue;
+            }
+        }
+        let ts = real(phase.1).min(phase.2);
+        let mut ev = Event::new(ts, phase.0.clone(), Source::Hook, rec.kind);
+        ev.proc = known.map(|(_, p, _)| p.clone()).or(Some(airlock_events::ProcRef {
+            pid: rec.pid,
+            ..Default::default()
+        }));
+        events.push(ev);
+        added += 1;
+    }
+    tracing::debug!(added, "hook events");
 }
 
 struct SinkInputs {
@@ -1032,4 +1149,14 @@ fn prepare(artifact: &Artifact, opts: &ScanOptions, work: &Path) -> Result<Prepa
             }
         }
     })
+}
+
+/// Wall time of the orchestration steps, for the benchmark breakdown.
+#[derive(Default)]
+struct Timing(Vec<(&'static str, u128)>);
+
+impl Timing {
+    fn add(&mut self, step: &'static str, since: std::time::Instant) {
+        self.0.push((step, since.elapsed().as_millis()));
+    }
 }
