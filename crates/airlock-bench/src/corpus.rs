@@ -1,0 +1,353 @@
+//! The corpora the evaluation runs over, each sample with the verdict it should get:
+//! the PyPI malware sample zip (entries copied out byte for byte with
+//! `airlock_registry::sample_zip`, never unpacked or run on the host), the `examples/`
+//! packages with their `expected` files, and the pinned benign npm and PyPI lists
+//! (scanned as `name@version` / `pypi:name==version`, or downloaded as an sdist first).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One corpus.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize, Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Corpus {
+    PypiMalware,
+    Examples,
+    BenignNpm,
+    BenignPypi,
+}
+
+impl Corpus {
+    pub const ALL: [Corpus; 4] = [
+        Corpus::Examples,
+        Corpus::BenignNpm,
+        Corpus::BenignPypi,
+        Corpus::PypiMalware,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Corpus::PypiMalware => "pypi-malware",
+            Corpus::Examples => "examples",
+            Corpus::BenignNpm => "benign-npm",
+            Corpus::BenignPypi => "benign-pypi",
+        }
+    }
+
+    pub fn ecosystem(self) -> &'static str {
+        match self {
+            Corpus::PypiMalware | Corpus::BenignPypi => "pypi",
+            Corpus::Examples | Corpus::BenignNpm => "npm",
+        }
+    }
+}
+
+/// What a sample should get.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Expected {
+    /// `benign`, `suspicious` or `malicious`.
+    pub verdict: String,
+    /// Rules that must fire (examples only).
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+/// One sample of a corpus.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub corpus: Corpus,
+    /// File-name-safe, unique within the corpus.
+    pub id: String,
+    /// What is passed to `airlock scan`.
+    pub input: String,
+    pub expected: Expected,
+    /// PyPI malware: the distinct-`setup.py` group (see [`crate::pyinspect`]).
+    pub group: Option<String>,
+}
+
+/// Where the inputs are.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub repo: PathBuf,
+    /// `../shared/corpus` next to the repository unless told otherwise.
+    pub corpus_dir: PathBuf,
+    pub zip_password: String,
+    /// Where downloads (benign sdists) and extracted samples are kept.
+    pub cache: PathBuf,
+}
+
+impl Sources {
+    pub fn malware_zip(&self) -> PathBuf {
+        self.corpus_dir
+            .join("pypi-malicious-dev")
+            .join("samples.zip")
+    }
+    pub fn benign_npm_list(&self) -> PathBuf {
+        self.repo.join("examples").join("benign-npm-pinned.txt")
+    }
+    pub fn benign_pypi_list(&self) -> PathBuf {
+        self.repo
+            .join("tests")
+            .join("corpus")
+            .join("benign-pypi-pinned.txt")
+    }
+}
+
+/// Makes a string safe as a file name.
+pub fn safe_id(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '=' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The samples of `corpus`. PyPI malware entries are copied into `extract_dir`, which
+/// the caller removes when done.
+pub fn load(corpus: Corpus, src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
+    match corpus {
+        Corpus::PypiMalware => pypi_malware(src, extract_dir),
+        Corpus::Examples => examples(&src.repo.join("examples")),
+        Corpus::BenignNpm => benign_npm(&src.benign_npm_list()),
+        Corpus::BenignPypi => benign_pypi(&src.benign_pypi_list(), &src.cache),
+    }
+}
+
+fn pypi_malware(src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
+    let zip = src.malware_zip();
+    if !zip.is_file() {
+        bail!(
+            "the PyPI malware corpus is not at {} (use --corpus-dir)",
+            zip.display()
+        );
+    }
+    let got = airlock_registry::sample_zip::extract(&zip, Some(&src.zip_password), extract_dir)
+        .with_context(|| format!("copying the entries of {}", zip.display()))?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for e in got {
+        let mut id = safe_id(&e.entry.file_name);
+        if !seen.insert(id.clone()) {
+            id = format!("{}-{id}", e.entry.index);
+            seen.insert(id.clone());
+        }
+        // Read in memory to hash its setup.py; never unpacked to disk, never run.
+        let bytes =
+            std::fs::read(&e.path).with_context(|| format!("reading {}", e.path.display()))?;
+        out.push(Sample {
+            corpus: Corpus::PypiMalware,
+            id,
+            input: e.path.display().to_string(),
+            expected: Expected {
+                verdict: "malicious".into(),
+                rules: vec![],
+            },
+            group: Some(crate::pyinspect::group_key(&bytes)),
+        });
+    }
+    out.sort_by_key(|s| s.id.to_lowercase());
+    Ok(out)
+}
+
+/// Parses an `expected` file: first word the verdict, then optionally a
+/// comma-separated list of rules that must fire.
+pub fn parse_expected(text: &str) -> Option<Expected> {
+    let mut words = text.split_whitespace();
+    let verdict = words.next()?.to_string();
+    if !matches!(verdict.as_str(), "benign" | "suspicious" | "malicious") {
+        return None;
+    }
+    let rules = words
+        .next()
+        .map(|r| {
+            r.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(Expected { verdict, rules })
+}
+
+fn examples(dir: &Path) -> Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    for class in ["benign", "malicious"] {
+        let class_dir = dir.join(class);
+        let Ok(rd) = std::fs::read_dir(&class_dir) else {
+            continue;
+        };
+        let mut pkgs: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        pkgs.sort();
+        for pkg in pkgs {
+            let exp_file = pkg.join("expected");
+            let Ok(text) = std::fs::read_to_string(&exp_file) else {
+                continue;
+            };
+            let Some(expected) = parse_expected(&text) else {
+                bail!("{}: first word must be a verdict", exp_file.display());
+            };
+            let name = pkg
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push(Sample {
+                corpus: Corpus::Examples,
+                id: safe_id(&format!("{class}-{name}")),
+                input: pkg.display().to_string(),
+                expected,
+                group: None,
+            });
+        }
+    }
+    if out.is_empty() {
+        bail!("no examples/*/*/expected under {}", dir.display());
+    }
+    Ok(out)
+}
+
+/// Non-comment lines of a list file, first whitespace-separated word and the rest.
+fn list_lines(path: &Path) -> Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut it = l.splitn(2, char::is_whitespace);
+            (
+                it.next().unwrap_or("").to_string(),
+                it.next().unwrap_or("").trim().to_string(),
+            )
+        })
+        .collect())
+}
+
+fn benign(corpus: Corpus, id: &str, input: String) -> Sample {
+    Sample {
+        corpus,
+        id: safe_id(id),
+        input,
+        expected: Expected {
+            verdict: "benign".into(),
+            rules: vec![],
+        },
+        group: None,
+    }
+}
+
+fn benign_npm(list: &Path) -> Result<Vec<Sample>> {
+    list_lines(list)?
+        .into_iter()
+        .map(|(spec, _)| {
+            if !spec[1..].contains('@') {
+                bail!("{}: {spec} is not pinned (name@version)", list.display());
+            }
+            Ok(benign(Corpus::BenignNpm, &spec, spec.clone()))
+        })
+        .collect()
+}
+
+/// `name==version [sdist]`: `sdist` entries are downloaded with `pip download --no-deps
+/// --no-binary :all:` (no code runs: pip only fetches) so their `setup.py` runs in the
+/// sandbox; others are scanned as `pypi:name==version`.
+fn benign_pypi(list: &Path, cache: &Path) -> Result<Vec<Sample>> {
+    let mut out = Vec::new();
+    for (spec, rest) in list_lines(list)? {
+        let Some((name, version)) = spec.split_once("==") else {
+            bail!("{}: {spec} is not pinned (name==version)", list.display());
+        };
+        if rest.split_whitespace().any(|w| w == "sdist") {
+            let file = fetch_sdist(name, version, &cache.join("benign-pypi-sdists"))?;
+            out.push(benign(
+                Corpus::BenignPypi,
+                &format!("{spec}-sdist"),
+                file.display().to_string(),
+            ));
+        } else {
+            out.push(benign(Corpus::BenignPypi, &spec, format!("pypi:{spec}")));
+        }
+    }
+    Ok(out)
+}
+
+/// Downloads (once) the sdist of `name==version` into `dir`; returns its path.
+fn fetch_sdist(name: &str, version: &str, dir: &Path) -> Result<PathBuf> {
+    let dest = dir.join(format!("{name}-{version}"));
+    if let Some(f) = first_file(&dest) {
+        return Ok(f);
+    }
+    std::fs::create_dir_all(&dest)?;
+    let st = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-q",
+            "-d",
+        ])
+        .arg(&dest)
+        .arg(format!("{name}=={version}"))
+        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+        .status()
+        .context("running pip download")?;
+    if !st.success() {
+        bail!("pip download --no-binary :all: {name}=={version} failed");
+    }
+    first_file(&dest).with_context(|| format!("pip download left nothing in {}", dest.display()))
+}
+
+fn first_file(dir: &Path) -> Option<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn expected_files() {
+        let e = parse_expected("malicious canary-leaked,secret-read-then-upload\n").unwrap();
+        assert_eq!(e.verdict, "malicious");
+        assert_eq!(e.rules, vec!["canary-leaked", "secret-read-then-upload"]);
+        assert_eq!(
+            parse_expected("benign\n").unwrap().rules,
+            Vec::<String>::new()
+        );
+        assert!(parse_expected("maybe").is_none());
+        assert!(parse_expected("").is_none());
+    }
+
+    #[test]
+    fn ids_are_file_names() {
+        assert_eq!(safe_id("@swc/core@1.16.22"), "@swc_core@1.16.22");
+        assert_eq!(safe_id("a b/c"), "a_b_c");
+    }
+
+    #[test]
+    fn the_examples_load() {
+        let s = examples(&crate::repo_root().join("examples")).unwrap();
+        assert!(s.iter().any(|s| s.expected.verdict == "malicious"));
+        assert!(s.iter().any(|s| s.expected.verdict == "benign"));
+    }
+}

@@ -1,0 +1,1148 @@
+//! `airlock-bench eval`: runs airlock over the corpora, one JSON result (plus the full
+//! trace) per sample under `OUT/<corpus>/`, resumable, and re-judgeable without the
+//! sandbox (`--rejudge` runs `airlock judge` on every stored trace). Then aggregates
+//! everything into `OUT/eval.md` and `OUT/eval.json`: verdict counts, recall, false
+//! positives, precision/F1, rule hits, phases, timings, misses and install failures.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::corpus::{self, Corpus, Expected, Sample, Sources};
+use crate::runner::{self, Airlock};
+use crate::stats::{median, pct, percentile, ratio, secs};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CorpusArg {
+    PypiMalware,
+    Examples,
+    BenignNpm,
+    BenignPypi,
+    All,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EvalArgs {
+    /// Which corpus to run.
+    #[arg(long, value_enum, default_value_t = CorpusArg::All)]
+    pub corpus: CorpusArg,
+    /// Scans at a time (keep ≤ 2 on a shared 2-core machine).
+    #[arg(long, default_value_t = 2)]
+    pub concurrency: usize,
+    /// Only the first N samples of each corpus.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Results directory (default target/airlock-bench/eval, or …/smoke with --smoke).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Scan again even when a sample's result exists.
+    #[arg(long)]
+    pub fresh: bool,
+    /// No sandbox: re-judge every stored trace with `airlock judge` (current rules) and
+    /// rewrite the tables.
+    #[arg(long)]
+    pub rejudge: bool,
+    /// No scanning: only rebuild the tables from the stored results.
+    #[arg(long)]
+    pub report_only: bool,
+    /// The CI subset (2 examples, 1 benign example, 2 PyPI malware wheels; nothing
+    /// leaves loopback): exit 1 when any expected verdict or rule is missed.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Only samples whose id contains one of these strings.
+    #[arg(long)]
+    pub only: Vec<String>,
+    /// The shared corpus directory (holds pypi-malicious-dev/samples.zip).
+    #[arg(long, env = "AIRLOCK_CORPUS_DIR")]
+    pub corpus_dir: Option<PathBuf>,
+    #[arg(long, default_value = airlock_registry::sample_zip::DEFAULT_PASSWORD)]
+    pub zip_password: String,
+    /// Wall-clock limit of one scan, in seconds (then SIGINT, then SIGKILL).
+    #[arg(long, default_value_t = 600)]
+    pub sample_timeout: u64,
+    /// Extra arguments for every `airlock scan` (after `--`).
+    #[arg(last = true)]
+    pub scan_args: Vec<String>,
+}
+
+/// The stored result of one sample.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleResult {
+    pub corpus: Corpus,
+    pub id: String,
+    pub input: String,
+    pub expected: Expected,
+    #[serde(default)]
+    pub group: Option<String>,
+    pub wall_ms: u64,
+    pub exit_code: Option<i32>,
+    /// The bench stopped it at `--sample-timeout`.
+    pub killed: bool,
+    pub stderr_tail: String,
+    /// Current verdict (after `--rejudge`, the re-judged one).
+    pub verdict: String,
+    pub score: Option<f64>,
+    /// The verdict the scan itself gave.
+    pub scan_verdict: String,
+    #[serde(default)]
+    pub rejudged: bool,
+    /// Trace file name, next to this result.
+    pub trace: Option<String>,
+    pub airlock: String,
+    /// The `--format json` report (after `--rejudge`, the re-judged one).
+    pub report: Option<Value>,
+}
+
+impl SampleResult {
+    fn findings(&self) -> &[Value] {
+        self.report
+            .as_ref()
+            .and_then(|r| r["findings"].as_array())
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+    fn rules_fired(&self) -> BTreeSet<String> {
+        self.findings()
+            .iter()
+            .filter_map(|f| f["rule"].as_str().map(String::from))
+            .collect()
+    }
+    fn phase(&self, name: &str) -> Option<&Value> {
+        self.report
+            .as_ref()?
+            .get("phases")?
+            .as_array()?
+            .iter()
+            .find(|p| p["name"].as_str() == Some(name))
+    }
+}
+
+fn rank(v: &str) -> u8 {
+    match v {
+        "malicious" => 2,
+        "suspicious" => 1,
+        _ => 0,
+    }
+}
+
+fn result_path(out: &Path, s: &Sample) -> PathBuf {
+    out.join(s.corpus.name()).join(format!("{}.json", s.id))
+}
+
+pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
+    let repo = crate::repo_root();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| crate::default_out().join(if args.smoke { "smoke" } else { "eval" }));
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let src = Sources {
+        corpus_dir: args
+            .corpus_dir
+            .clone()
+            .unwrap_or_else(|| repo.join("..").join("shared").join("corpus")),
+        repo,
+        zip_password: args.zip_password.clone(),
+        cache: crate::default_out().join("downloads"),
+    };
+    let extract = tempfile::Builder::new()
+        .prefix("airlock-bench-samples-")
+        .tempdir()
+        .context("temporary directory for sample copies")?;
+    let corpora: Vec<Corpus> = if args.smoke {
+        vec![Corpus::Examples, Corpus::PypiMalware]
+    } else {
+        match args.corpus {
+            CorpusArg::All => Corpus::ALL.to_vec(),
+            CorpusArg::PypiMalware => vec![Corpus::PypiMalware],
+            CorpusArg::Examples => vec![Corpus::Examples],
+            CorpusArg::BenignNpm => vec![Corpus::BenignNpm],
+            CorpusArg::BenignPypi => vec![Corpus::BenignPypi],
+        }
+    };
+    let mut samples = Vec::new();
+    for c in &corpora {
+        let mut s = corpus::load(*c, &src, extract.path())?;
+        if args.smoke {
+            s.retain(|s| SMOKE.iter().any(|(c, id)| *c == s.corpus && s.id == *id));
+        }
+        if !args.only.is_empty() {
+            s.retain(|s| args.only.iter().any(|o| s.id.contains(o.as_str())));
+        }
+        if let Some(n) = args.limit {
+            s.truncate(n);
+        }
+        std::fs::create_dir_all(out.join(c.name()))?;
+        samples.extend(s);
+    }
+    let fresh = args.fresh || args.smoke;
+    let mut extra = args.scan_args.clone();
+    if args.smoke {
+        // Nothing may leave loopback in CI: any registry fetch fails instead.
+        extra.extend(
+            [
+                "--registry",
+                "http://127.0.0.1:9",
+                "--pypi-index",
+                "http://127.0.0.1:9",
+            ]
+            .map(String::from),
+        );
+    }
+    if args.rejudge {
+        rejudge(airlock, &out, &samples, args.concurrency)?;
+    } else if !args.report_only {
+        let todo: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| fresh || !result_path(&out, s).is_file())
+            .collect();
+        eprintln!(
+            "airlock-bench: {} samples, {} to scan, {} at a time, results in {}",
+            samples.len(),
+            todo.len(),
+            args.concurrency,
+            out.display()
+        );
+        let done = std::sync::atomic::AtomicUsize::new(0);
+        let limit = Duration::from_secs(args.sample_timeout);
+        let errors = runner::pool(&todo, args.concurrency, |_, s| {
+            let r = scan_one(airlock, &out, s, &extra, limit);
+            let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            match &r {
+                Ok(r) => eprintln!(
+                    "[{n}/{}] {}/{}: {} ({:.1} s)",
+                    todo.len(),
+                    s.corpus.name(),
+                    s.id,
+                    r.verdict,
+                    r.wall_ms as f64 / 1000.0
+                ),
+                Err(e) => eprintln!(
+                    "[{n}/{}] {}/{}: bench error: {e:#}",
+                    todo.len(),
+                    s.corpus.name(),
+                    s.id
+                ),
+            }
+            r.err().map(|e| format!("{}: {e:#}", s.id))
+        });
+        for e in errors.into_iter().flatten() {
+            eprintln!("airlock-bench: {e}");
+        }
+    }
+    let mut results = Vec::new();
+    for s in &samples {
+        let p = result_path(&out, s);
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            let r: SampleResult =
+                serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))?;
+            results.push(r);
+        }
+    }
+    let summary = summarize(&corpora, &results);
+    let md = render(&summary, airlock, &out);
+    std::fs::write(out.join("eval.md"), &md)?;
+    std::fs::write(out.join("eval.json"), serde_json::to_vec_pretty(&summary)?)?;
+    println!("{md}");
+    eprintln!(
+        "airlock-bench: wrote {}/eval.md and eval.json",
+        out.display()
+    );
+    if args.smoke {
+        let missed: Vec<&Miss> = summary.corpora.iter().flat_map(|c| &c.misses).collect();
+        let absent = samples.len() - results.len();
+        if samples.len() < SMOKE.len() {
+            eprintln!(
+                "airlock-bench: smoke: only {} of {} samples found",
+                samples.len(),
+                SMOKE.len()
+            );
+            return Ok(1);
+        }
+        if !missed.is_empty() || absent > 0 {
+            eprintln!(
+                "airlock-bench: smoke: {} missed, {absent} without a result",
+                missed.len()
+            );
+            return Ok(1);
+        }
+        eprintln!("airlock-bench: smoke: {} passed, 0 failed", samples.len());
+    }
+    Ok(0)
+}
+
+/// The CI subset: two malicious examples, one benign example, two PyPI malware wheels
+/// without dependencies (so nothing is fetched from a registry).
+pub const SMOKE: [(Corpus, &str); 5] = [
+    (Corpus::Examples, "malicious-env-webhook-stealer"),
+    (Corpus::Examples, "malicious-depconf-dns-beacon"),
+    (Corpus::Examples, "benign-hello-postinstall"),
+    (Corpus::PypiMalware, SMOKE_PYPI[0]),
+    (Corpus::PypiMalware, SMOKE_PYPI[1]),
+];
+const SMOKE_PYPI: [&str; 2] = ["TODO-1", "TODO-2"];
+
+fn scan_one(
+    airlock: &Airlock,
+    out: &Path,
+    s: &Sample,
+    extra: &[String],
+    limit: Duration,
+) -> Result<SampleResult> {
+    let dir = out.join(s.corpus.name());
+    let trace_name = format!("{}.trace.jsonl", s.id);
+    let trace = dir.join(&trace_name);
+    let _ = std::fs::remove_file(&trace);
+    let run = airlock.scan(&s.input, Some(&trace), extra, limit)?;
+    let report: Option<Value> = serde_json::from_str(run.stdout.trim()).ok();
+    let verdict = match (&report, run.killed) {
+        (_, true) => "timed-out".to_string(),
+        (Some(r), _) => r["verdict"].as_str().unwrap_or("error").to_string(),
+        (None, _) => "error".to_string(),
+    };
+    let r = SampleResult {
+        corpus: s.corpus,
+        id: s.id.clone(),
+        input: s.input.clone(),
+        expected: s.expected.clone(),
+        group: s.group.clone(),
+        wall_ms: run.wall_ms,
+        exit_code: run.exit_code,
+        killed: run.killed,
+        stderr_tail: run.stderr_tail(8),
+        score: report.as_ref().and_then(|r| r["score"].as_f64()),
+        scan_verdict: verdict.clone(),
+        verdict,
+        rejudged: false,
+        trace: trace.is_file().then_some(trace_name),
+        airlock: airlock.bin.display().to_string(),
+        report,
+    };
+    std::fs::write(result_path(out, s), serde_json::to_vec_pretty(&r)?)?;
+    Ok(r)
+}
+
+fn rejudge(airlock: &Airlock, out: &Path, samples: &[Sample], concurrency: usize) -> Result<()> {
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let errs = runner::pool(samples, concurrency, |_, s| -> Option<String> {
+        let p = result_path(out, s);
+        let mut r: SampleResult = serde_json::from_str(&std::fs::read_to_string(&p).ok()?).ok()?;
+        let trace = out.join(s.corpus.name()).join(r.trace.as_ref()?);
+        let run = match airlock.judge(&trace, Duration::from_secs(300)) {
+            Ok(run) => run,
+            Err(e) => return Some(format!("{}: {e:#}", s.id)),
+        };
+        let Ok(mut report) = serde_json::from_str::<Value>(run.stdout.trim()) else {
+            return Some(format!(
+                "{}: airlock judge printed no report: {}",
+                s.id,
+                run.stderr_tail(3)
+            ));
+        };
+        // `judge` sees only the trace: keep the scan's phase details where it has none.
+        if report
+            .get("phases")
+            .is_none_or(|p| p.as_array().is_none_or(Vec::is_empty))
+        {
+            if let Some(ph) = r.report.as_ref().and_then(|o| o.get("phases")).cloned() {
+                report["phases"] = ph;
+            }
+        }
+        r.verdict = if r.killed {
+            "timed-out".into()
+        } else {
+            report["verdict"].as_str().unwrap_or("error").to_string()
+        };
+        r.score = report["score"].as_f64();
+        r.report = Some(report);
+        r.rejudged = true;
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if r.verdict != r.scan_verdict {
+            eprintln!(
+                "[{k}] {}/{}: {} → {}",
+                s.corpus.name(),
+                s.id,
+                r.scan_verdict,
+                r.verdict
+            );
+        }
+        match serde_json::to_vec_pretty(&r) {
+            Ok(b) => std::fs::write(&p, b)
+                .err()
+                .map(|e| format!("{}: {e}", p.display())),
+            Err(e) => Some(e.to_string()),
+        }
+    });
+    for e in errs.into_iter().flatten() {
+        eprintln!("airlock-bench: rejudge: {e}");
+    }
+    eprintln!("airlock-bench: re-judged {} traces", n.into_inner());
+    Ok(())
+}
+
+// ---- aggregation -------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct Summary {
+    pub corpora: Vec<CorpusSummary>,
+    pub ecosystems: Vec<EcosystemSummary>,
+    pub rulesets: BTreeSet<String>,
+}
+
+/// Detection at one threshold over one ecosystem (malicious corpora against benign).
+#[derive(Debug, Serialize)]
+pub struct EcosystemSummary {
+    pub ecosystem: String,
+    pub threshold: String,
+    pub positives: usize,
+    pub negatives: usize,
+    pub tp: usize,
+    pub fp: usize,
+    pub recall: Option<f64>,
+    pub fpr: Option<f64>,
+    pub precision: Option<f64>,
+    pub f1: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Miss {
+    pub id: String,
+    pub expected: String,
+    pub got: String,
+    pub missing_rules: Vec<String>,
+    pub top_findings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Quiet {
+    pub id: String,
+    pub verdict: String,
+    pub phases: Vec<String>,
+    pub commands: Vec<String>,
+    pub network: Vec<String>,
+    pub files: Vec<String>,
+    pub findings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    pub id: String,
+    pub verdict: String,
+    pub status: String,
+    pub reason: String,
+    pub tail: String,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct Groups {
+    pub distinct: usize,
+    pub all_suspicious: usize,
+    pub all_malicious: usize,
+    pub any_suspicious: usize,
+    pub any_malicious: usize,
+    /// Distinct keys of wheels (no setup.py) among them.
+    pub wheel_groups: usize,
+}
+
+#[derive(Debug, Serialize, Default)]
+pub struct CorpusSummary {
+    pub corpus: String,
+    pub samples: usize,
+    pub verdicts: BTreeMap<String, usize>,
+    pub positives: usize,
+    pub negatives: usize,
+    pub recall_suspicious: Option<f64>,
+    pub recall_malicious: Option<f64>,
+    /// Recall over positives that ran to a verdict (no error, no time-out).
+    pub recall_suspicious_ran: Option<f64>,
+    pub recall_malicious_ran: Option<f64>,
+    pub fpr_suspicious: Option<f64>,
+    pub fpr_malicious: Option<f64>,
+    pub precision_suspicious: Option<f64>,
+    pub f1_suspicious: Option<f64>,
+    pub precision_malicious: Option<f64>,
+    pub f1_malicious: Option<f64>,
+    /// Samples a rule fired on.
+    pub rule_hits: BTreeMap<String, usize>,
+    /// Flagged samples with finding evidence in each phase.
+    pub phase_firing: BTreeMap<String, usize>,
+    /// Flagged samples by the phases their evidence spans (`install`, `import`,
+    /// `install+import`, `static only`, …).
+    pub phase_sets: BTreeMap<String, usize>,
+    pub wall_median_ms: Option<f64>,
+    pub wall_p95_ms: Option<f64>,
+    pub slowest: Vec<(String, u64, String)>,
+    pub misses: Vec<Miss>,
+    pub groups: Option<Groups>,
+    pub quiet: Vec<Quiet>,
+    pub install_failures: Vec<Failure>,
+    pub failure_reasons: BTreeMap<String, usize>,
+}
+
+fn f1(p: Option<f64>, r: Option<f64>) -> Option<f64> {
+    match (p, r) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        _ => None,
+    }
+}
+
+fn finding_line(f: &Value) -> String {
+    let msg = f["message"].as_str().unwrap_or("");
+    let msg: String = msg.chars().take(120).collect();
+    format!(
+        "{} ({}): {}",
+        f["rule"].as_str().unwrap_or("?"),
+        f["severity"].as_str().unwrap_or("?"),
+        msg
+    )
+}
+
+/// Evidence phases of all findings of a result.
+fn evidence_phases(r: &SampleResult) -> BTreeSet<String> {
+    r.findings()
+        .iter()
+        .flat_map(|f| f["evidence"].as_array().cloned().unwrap_or_default())
+        .filter_map(|e| e["phase"].as_str().map(String::from))
+        .collect()
+}
+
+/// Why an install failed, in a few words, from the phase's output tail.
+pub fn failure_reason(status: &str, tail: &str) -> String {
+    const PATTERNS: [(&str, &str); 14] = [
+        (
+            "No matching distribution",
+            "dependency not in the wheelhouse",
+        ),
+        (
+            "Could not find a version",
+            "dependency not in the wheelhouse",
+        ),
+        ("ModuleNotFoundError", "setup.py imports a missing module"),
+        ("ImportError", "setup.py imports a missing module"),
+        ("SyntaxError", "SyntaxError (Python 2 code?)"),
+        ("FileNotFoundError", "setup.py reads a missing file"),
+        ("No such file or directory", "a file is missing"),
+        ("is not a supported wheel", "wheel not for this platform"),
+        ("metadata-generation-failed", "setup.py failed (metadata)"),
+        ("egg_info", "setup.py failed (egg_info)"),
+        ("subprocess-exited-with-error", "setup.py failed (build)"),
+        ("invalid", "invalid package metadata"),
+        ("ERR!", "npm error"),
+        ("Killed", "killed (limit)"),
+    ];
+    if status.contains("timed") || status.contains("timeout") {
+        return "timed out".into();
+    }
+    for (pat, why) in PATTERNS {
+        if tail.contains(pat) {
+            return why.into();
+        }
+    }
+    let last = runner::tail_lines(tail, 1);
+    format!("other: {}", last.chars().take(80).collect::<String>())
+}
+
+fn summarize_corpus(corpus: Corpus, rs: &[&SampleResult]) -> CorpusSummary {
+    let mut s = CorpusSummary {
+        corpus: corpus.name().into(),
+        samples: rs.len(),
+        ..Default::default()
+    };
+    let ran = |r: &&&SampleResult| !matches!(r.verdict.as_str(), "error" | "timed-out");
+    let pos: Vec<&&SampleResult> = rs
+        .iter()
+        .filter(|r| rank(&r.expected.verdict) > 0)
+        .collect();
+    let neg: Vec<&&SampleResult> = rs
+        .iter()
+        .filter(|r| rank(&r.expected.verdict) == 0)
+        .collect();
+    s.positives = pos.len();
+    s.negatives = neg.len();
+    let at =
+        |set: &[&&SampleResult], lvl: u8| set.iter().filter(|r| rank(&r.verdict) >= lvl).count();
+    let pos_ran: Vec<&&SampleResult> = pos.iter().copied().filter(ran).collect();
+    s.recall_suspicious = ratio(at(&pos, 1) as f64, pos.len() as f64);
+    s.recall_malicious = ratio(at(&pos, 2) as f64, pos.len() as f64);
+    s.recall_suspicious_ran = ratio(at(&pos_ran, 1) as f64, pos_ran.len() as f64);
+    s.recall_malicious_ran = ratio(at(&pos_ran, 2) as f64, pos_ran.len() as f64);
+    s.fpr_suspicious = ratio(at(&neg, 1) as f64, neg.len() as f64);
+    s.fpr_malicious = ratio(at(&neg, 2) as f64, neg.len() as f64);
+    if !pos.is_empty() && !neg.is_empty() {
+        for lvl in [1u8, 2] {
+            let tp = at(&pos, lvl) as f64;
+            let fp = at(&neg, lvl) as f64;
+            let p = ratio(tp, tp + fp);
+            let r = ratio(tp, pos.len() as f64);
+            if lvl == 1 {
+                s.precision_suspicious = p;
+                s.f1_suspicious = f1(p, r);
+            } else {
+                s.precision_malicious = p;
+                s.f1_malicious = f1(p, r);
+            }
+        }
+    }
+    for r in rs {
+        *s.verdicts.entry(r.verdict.clone()).or_default() += 1;
+        for rule in r.rules_fired() {
+            *s.rule_hits.entry(rule).or_default() += 1;
+        }
+        if rank(&r.verdict) > 0 {
+            let phases = evidence_phases(r);
+            for p in &phases {
+                *s.phase_firing.entry(p.clone()).or_default() += 1;
+            }
+            let dynamic: Vec<&str> = phases
+                .iter()
+                .map(String::as_str)
+                .filter(|p| *p != "static")
+                .collect();
+            let key = if dynamic.is_empty() {
+                if phases.is_empty() {
+                    "no evidence".to_string()
+                } else {
+                    "static only".to_string()
+                }
+            } else {
+                dynamic.join("+")
+            };
+            *s.phase_sets.entry(key).or_default() += 1;
+        }
+        // Misses: the verdict is not the expected one, or an expected rule is absent.
+        let fired = r.rules_fired();
+        let missing: Vec<String> = r
+            .expected
+            .rules
+            .iter()
+            .filter(|x| !fired.contains(*x))
+            .cloned()
+            .collect();
+        if r.verdict != r.expected.verdict || !missing.is_empty() {
+            s.misses.push(Miss {
+                id: r.id.clone(),
+                expected: r.expected.verdict.clone(),
+                got: r.verdict.clone(),
+                missing_rules: missing,
+                top_findings: r.findings().iter().take(3).map(finding_line).collect(),
+            });
+        }
+        if rank(&r.expected.verdict) > 0 && r.verdict == "benign" {
+            s.quiet.push(quiet(r));
+        }
+        if let Some(ph) = r.phase("install") {
+            let status = ph["status"].as_str().unwrap_or("?").to_string();
+            let code = ph["exit_code"].as_i64();
+            if status != "ok" || code.is_some_and(|c| c != 0) {
+                let tail = ph["output_tail"].as_str().unwrap_or("").to_string();
+                let reason = failure_reason(&status, &tail);
+                *s.failure_reasons.entry(reason.clone()).or_default() += 1;
+                s.install_failures.push(Failure {
+                    id: r.id.clone(),
+                    verdict: r.verdict.clone(),
+                    status: format!(
+                        "{status} (exit {})",
+                        code.map(|c| c.to_string()).unwrap_or("–".into())
+                    ),
+                    reason,
+                    tail: runner::tail_lines(&tail, 3),
+                });
+            }
+        } else if r.report.is_none() || r.verdict == "error" {
+            let reason = format!(
+                "no install phase: {}",
+                runner::tail_lines(&r.stderr_tail, 1)
+                    .chars()
+                    .take(80)
+                    .collect::<String>()
+            );
+            *s.failure_reasons.entry(reason.clone()).or_default() += 1;
+            s.install_failures.push(Failure {
+                id: r.id.clone(),
+                verdict: r.verdict.clone(),
+                status: "not run".into(),
+                reason,
+                tail: r.stderr_tail.clone(),
+            });
+        }
+    }
+    let walls: Vec<f64> = rs.iter().map(|r| r.wall_ms as f64).collect();
+    s.wall_median_ms = median(&walls);
+    s.wall_p95_ms = percentile(&walls, 95.0);
+    let mut slow: Vec<&&SampleResult> = rs.iter().collect();
+    slow.sort_by_key(|r| std::cmp::Reverse(r.wall_ms));
+    s.slowest = slow
+        .iter()
+        .take(5)
+        .map(|r| (r.id.clone(), r.wall_ms, r.verdict.clone()))
+        .collect();
+    if corpus == Corpus::PypiMalware {
+        let mut by: BTreeMap<&str, Vec<&SampleResult>> = BTreeMap::new();
+        for r in rs {
+            by.entry(r.group.as_deref().unwrap_or("?"))
+                .or_default()
+                .push(r);
+        }
+        let mut g = Groups {
+            distinct: by.len(),
+            ..Default::default()
+        };
+        for (k, members) in &by {
+            let all = |l: u8| members.iter().all(|r| rank(&r.verdict) >= l);
+            let any = |l: u8| members.iter().any(|r| rank(&r.verdict) >= l);
+            g.all_suspicious += usize::from(all(1));
+            g.all_malicious += usize::from(all(2));
+            g.any_suspicious += usize::from(any(1));
+            g.any_malicious += usize::from(any(2));
+            g.wheel_groups += usize::from(!k.starts_with("setup.py:"));
+        }
+        s.groups = Some(g);
+    }
+    s
+}
+
+fn quiet(r: &SampleResult) -> Quiet {
+    let rep = r.report.clone().unwrap_or(Value::Null);
+    let phases = rep["phases"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    format!(
+                        "{} {} (exit {})",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["status"].as_str().unwrap_or("?"),
+                        p["exit_code"]
+                            .as_i64()
+                            .map(|c| c.to_string())
+                            .unwrap_or("–".into())
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let commands = rep["notable_commands"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .take(5)
+                .map(|c| {
+                    let cmd: String = c["command"]
+                        .as_str()
+                        .unwrap_or("?")
+                        .chars()
+                        .take(100)
+                        .collect();
+                    format!("[{}] {cmd}", c["phase"].as_str().unwrap_or("?"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut network: Vec<String> = Vec::new();
+    if let Some(a) = rep["network"]["dns"].as_array() {
+        network.extend(
+            a.iter()
+                .take(5)
+                .map(|d| format!("dns {}", d["name"].as_str().unwrap_or("?"))),
+        );
+    }
+    if let Some(a) = rep["network"]["connections"].as_array() {
+        network.extend(a.iter().take(5).map(|c| {
+            format!(
+                "conn {}:{} {}",
+                c["name"].as_str().or(c["addr"].as_str()).unwrap_or("?"),
+                c["port"],
+                c["protocol"].as_str().unwrap_or("")
+            )
+        }));
+    }
+    if let Some(a) = rep["network"]["connect_attempts"].as_array() {
+        network.extend(
+            a.iter()
+                .filter(|c| {
+                    c["family"].as_str() != Some("AF_UNIX") && c["port"].as_i64() != Some(53)
+                })
+                .take(3)
+                .map(|c| {
+                    format!(
+                        "connect {}:{}",
+                        c["addr"].as_str().unwrap_or("?"),
+                        c["port"]
+                    )
+                }),
+        );
+    }
+    let files = rep["files"]["written_outside_package"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["path"].as_str())
+                .filter(|p| {
+                    !p.contains("/.cache/pip")
+                        && !p.contains("/.npm/")
+                        && !p.ends_with("__pycache__")
+                })
+                .take(5)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    Quiet {
+        id: r.id.clone(),
+        verdict: r.verdict.clone(),
+        phases,
+        commands,
+        network,
+        files,
+        findings: r.findings().iter().take(3).map(finding_line).collect(),
+    }
+}
+
+pub fn summarize(corpora: &[Corpus], results: &[SampleResult]) -> Summary {
+    let mut out = Summary {
+        corpora: vec![],
+        ecosystems: vec![],
+        rulesets: results
+            .iter()
+            .filter_map(|r| r.report.as_ref()?["ruleset"].as_str().map(String::from))
+            .collect(),
+    };
+    for c in corpora {
+        let rs: Vec<&SampleResult> = results.iter().filter(|r| r.corpus == *c).collect();
+        if !rs.is_empty() {
+            out.corpora.push(summarize_corpus(*c, &rs));
+        }
+    }
+    for eco in ["npm", "pypi"] {
+        let rs: Vec<&SampleResult> = results
+            .iter()
+            .filter(|r| r.corpus.ecosystem() == eco)
+            .collect();
+        let pos: Vec<&&SampleResult> = rs
+            .iter()
+            .filter(|r| rank(&r.expected.verdict) > 0)
+            .collect();
+        let neg: Vec<&&SampleResult> = rs
+            .iter()
+            .filter(|r| rank(&r.expected.verdict) == 0)
+            .collect();
+        if pos.is_empty() && neg.is_empty() {
+            continue;
+        }
+        for (lvl, name) in [(1u8, "suspicious"), (2, "malicious")] {
+            let tp = pos.iter().filter(|r| rank(&r.verdict) >= lvl).count();
+            let fp = neg.iter().filter(|r| rank(&r.verdict) >= lvl).count();
+            let recall = ratio(tp as f64, pos.len() as f64);
+            let precision = ratio(tp as f64, (tp + fp) as f64);
+            out.ecosystems.push(EcosystemSummary {
+                ecosystem: eco.into(),
+                threshold: name.into(),
+                positives: pos.len(),
+                negatives: neg.len(),
+                tp,
+                fp,
+                recall,
+                fpr: ratio(fp as f64, neg.len() as f64),
+                precision,
+                f1: f1(precision, recall),
+            });
+        }
+    }
+    out
+}
+
+// ---- rendering ----------------------------------------------------------------------
+
+fn count(s: &CorpusSummary, v: &str) -> usize {
+    s.verdicts.get(v).copied().unwrap_or(0)
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ⏎ ")
+}
+
+pub fn render(sum: &Summary, airlock: &Airlock, out: &Path) -> String {
+    let mut m = String::new();
+    let _ = writeln!(m, "# airlock detection evaluation\n");
+    let _ = writeln!(
+        m,
+        "Results in `{}`; airlock binary `{}`; ruleset hash(es): {}.\n",
+        out.display(),
+        airlock.bin.display(),
+        sum.rulesets
+            .iter()
+            .map(|h| format!("`{}`", &h[..h.len().min(12)]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(m, "## Per corpus\n");
+    let _ = writeln!(m, "| corpus | samples | malicious | suspicious | benign | error | timed-out | recall ≥susp | recall mal | FPR ≥susp | FPR mal | precision ≥susp | F1 ≥susp | median | p95 |");
+    let _ = writeln!(
+        m,
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for c in &sum.corpora {
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.corpus,
+            c.samples,
+            count(c, "malicious"),
+            count(c, "suspicious"),
+            count(c, "benign"),
+            count(c, "error"),
+            count(c, "timed-out"),
+            pct(c.recall_suspicious),
+            pct(c.recall_malicious),
+            pct(c.fpr_suspicious),
+            pct(c.fpr_malicious),
+            pct(c.precision_suspicious),
+            c.f1_suspicious
+                .map(|x| format!("{x:.3}"))
+                .unwrap_or("–".into()),
+            secs(c.wall_median_ms),
+            secs(c.wall_p95_ms),
+        );
+    }
+    let _ = writeln!(m, "\nRecall counts errors and time-outs as misses; FPR is over the expected-benign samples.\n");
+    let _ = writeln!(m, "## Per ecosystem, next to published figures\n");
+    let _ = writeln!(m, "| ecosystem | threshold | malicious samples | benign samples | TP | FP | recall | FPR | precision | F1 |");
+    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|---|");
+    for e in &sum.ecosystems {
+        let _ = writeln!(
+            m,
+            "| {} | ≥ {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            e.ecosystem,
+            e.threshold,
+            e.positives,
+            e.negatives,
+            e.tp,
+            e.fp,
+            pct(e.recall),
+            pct(e.fpr),
+            pct(e.precision),
+            e.f1.map(|x| format!("{x:.3}")).unwrap_or("–".into())
+        );
+    }
+    let _ = writeln!(
+        m,
+        "| npm | GuardDog v3 (static) | – | ~1000 | – | 49 | 91 % | ~4.9 % | – | – |"
+    );
+    let _ = writeln!(
+        m,
+        "| pypi | GuardDog v3 (static) | – | ~1000 | – | 125 | 86 % | ~12.5 % | – | – |"
+    );
+    let _ = writeln!(
+        m,
+        "| npm | OSCAR (dynamic) | – | – | – | – | – | 2.6 % | – | 0.95 |"
+    );
+    let _ = writeln!(
+        m,
+        "| pypi | OSCAR (dynamic) | – | – | – | – | – | 1.2 % | – | 0.91 |"
+    );
+    for c in &sum.corpora {
+        let _ = writeln!(m, "\n## {}\n", c.corpus);
+        if c.positives > 0 {
+            let _ = writeln!(
+                m,
+                "Recall over samples that ran to a verdict (no error/time-out): ≥ suspicious {}, malicious {}.\n",
+                pct(c.recall_suspicious_ran),
+                pct(c.recall_malicious_ran)
+            );
+        }
+        if let Some(g) = &c.groups {
+            let _ = writeln!(
+                m,
+                "Distinct `setup.py` (sha256; wheels and sdists without one keyed by their sources): {} groups ({} without a root setup.py). \
+                 Every sample of the group ≥ suspicious: {} ({}); malicious: {} ({}). At least one sample ≥ suspicious: {} ({}); malicious: {} ({}).\n",
+                g.distinct,
+                g.wheel_groups,
+                g.all_suspicious,
+                pct(ratio(g.all_suspicious as f64, g.distinct as f64)),
+                g.all_malicious,
+                pct(ratio(g.all_malicious as f64, g.distinct as f64)),
+                g.any_suspicious,
+                pct(ratio(g.any_suspicious as f64, g.distinct as f64)),
+                g.any_malicious,
+                pct(ratio(g.any_malicious as f64, g.distinct as f64)),
+            );
+        }
+        if !c.phase_sets.is_empty() {
+            let _ = writeln!(m, "Flagged samples by the phases their evidence comes from: {}. Samples with evidence in each phase: {}.\n",
+                c.phase_sets.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "),
+                c.phase_firing.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
+        }
+        if !c.rule_hits.is_empty() {
+            let mut hits: Vec<(&String, &usize)> = c.rule_hits.iter().collect();
+            hits.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let _ = writeln!(m, "| rule | samples |\n|---|---|");
+            for (rule, n) in hits {
+                let _ = writeln!(m, "| {rule} | {n} |");
+            }
+            let _ = writeln!(m);
+        }
+        let _ = writeln!(
+            m,
+            "Slowest: {}.\n",
+            c.slowest
+                .iter()
+                .map(|(id, ms, v)| format!("{id} {:.1} s ({v})", *ms as f64 / 1000.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        if !c.misses.is_empty() {
+            let _ = writeln!(m, "### Not as expected ({})\n\n| sample | expected | got | missing rules | top findings |\n|---|---|---|---|---|", c.misses.len());
+            for x in &c.misses {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} | {} |",
+                    x.id,
+                    x.expected,
+                    x.got,
+                    x.missing_rules.join(", "),
+                    md_cell(&x.top_findings.join("; "))
+                );
+            }
+            let _ = writeln!(m);
+        }
+        if !c.quiet.is_empty() {
+            let _ = writeln!(m, "### Expected malicious, judged benign: what they did ({})\n\n| sample | phases | commands | network | files written outside the package |\n|---|---|---|---|---|", c.quiet.len());
+            for q in &c.quiet {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} | {} |",
+                    q.id,
+                    md_cell(&q.phases.join("; ")),
+                    md_cell(&q.commands.join("; ")),
+                    md_cell(&q.network.join("; ")),
+                    md_cell(&q.files.join("; "))
+                );
+            }
+            let _ = writeln!(m);
+        }
+        if !c.install_failures.is_empty() {
+            let _ = writeln!(
+                m,
+                "### Install did not succeed ({} of {})\n",
+                c.install_failures.len(),
+                c.samples
+            );
+            let mut reasons: Vec<(&String, &usize)> = c.failure_reasons.iter().collect();
+            reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+            let _ = writeln!(m, "| reason | samples |\n|---|---|");
+            for (r, n) in reasons {
+                let _ = writeln!(m, "| {} | {n} |", md_cell(r));
+            }
+            let _ = writeln!(m, "\n| sample | verdict | install status | reason | output tail |\n|---|---|---|---|---|");
+            for f in &c.install_failures {
+                let _ = writeln!(
+                    m,
+                    "| {} | {} | {} | {} | {} |",
+                    f.id,
+                    f.verdict,
+                    f.status,
+                    md_cell(&f.reason),
+                    md_cell(&f.tail.chars().take(200).collect::<String>())
+                );
+            }
+            let _ = writeln!(m);
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn result(corpus: Corpus, id: &str, expected: &str, got: &str, rules: &[&str]) -> SampleResult {
+        let findings: Vec<Value> = rules
+            .iter()
+            .map(|r| serde_json::json!({"rule": r, "severity": "high", "message": "m", "evidence": [{"phase": "install"}]}))
+            .collect();
+        SampleResult {
+            corpus,
+            id: id.into(),
+            input: id.into(),
+            expected: Expected {
+                verdict: expected.into(),
+                rules: vec![],
+            },
+            group: Some(format!("setup.py:{}", id.len())),
+            wall_ms: 1000,
+            exit_code: Some(0),
+            killed: false,
+            stderr_tail: String::new(),
+            verdict: got.into(),
+            score: None,
+            scan_verdict: got.into(),
+            rejudged: false,
+            trace: None,
+            airlock: "airlock".into(),
+            report: Some(
+                serde_json::json!({"findings": findings, "phases": [{"name": "install", "status": "ok", "exit_code": 1, "output_tail": "ModuleNotFoundError: No module named 'x'"}]}),
+            ),
+        }
+    }
+
+    #[test]
+    fn recall_fpr_precision() {
+        let rs = vec![
+            result(Corpus::PypiMalware, "a", "malicious", "malicious", &["x"]),
+            result(Corpus::PypiMalware, "bb", "malicious", "suspicious", &["y"]),
+            result(Corpus::PypiMalware, "cc", "malicious", "benign", &[]),
+            result(Corpus::PypiMalware, "d", "malicious", "error", &[]),
+            result(Corpus::BenignPypi, "e", "benign", "benign", &[]),
+            result(Corpus::BenignPypi, "f", "benign", "suspicious", &["y"]),
+        ];
+        let s = summarize(&[Corpus::PypiMalware, Corpus::BenignPypi], &rs);
+        let m = &s.corpora[0];
+        assert_eq!(m.recall_suspicious, Some(0.5));
+        assert_eq!(m.recall_malicious, Some(0.25));
+        assert_eq!(m.recall_suspicious_ran, Some(2.0 / 3.0));
+        assert_eq!(m.rule_hits["x"], 1);
+        assert_eq!(m.quiet.len(), 1);
+        assert_eq!(m.install_failures.len(), 4);
+        assert_eq!(m.failure_reasons["setup.py imports a missing module"], 4);
+        let g = m.groups.as_ref().unwrap();
+        // Groups by id length: {a malicious, d error} and {bb suspicious, cc benign}.
+        assert_eq!(g.distinct, 2);
+        assert_eq!(g.all_suspicious, 0);
+        assert_eq!(g.any_suspicious, 2);
+        let b = &s.corpora[1];
+        assert_eq!(b.fpr_suspicious, Some(0.5));
+        assert_eq!(b.fpr_malicious, Some(0.0));
+        let e = s
+            .ecosystems
+            .iter()
+            .find(|e| e.ecosystem == "pypi" && e.threshold == "suspicious")
+            .unwrap();
+        assert_eq!((e.tp, e.fp), (2, 1));
+        assert_eq!(e.precision, Some(2.0 / 3.0));
+        let md = render(
+            &s,
+            &Airlock {
+                bin: "airlock".into(),
+                no_store: true,
+            },
+            Path::new("/x"),
+        );
+        assert!(md.contains("| pypi-malware | 4 | 1 | 1 | 1 | 1 | 0 | 50.0 % | 25.0 % |"));
+    }
+
+    #[test]
+    fn reasons() {
+        assert_eq!(failure_reason("timed-out", ""), "timed out");
+        assert_eq!(
+            failure_reason("ok", "x\nSyntaxError: bad"),
+            "SyntaxError (Python 2 code?)"
+        );
+        assert!(failure_reason("ok", "weird\nend").starts_with("other: end"));
+    }
+}

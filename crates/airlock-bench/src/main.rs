@@ -1,0 +1,78 @@
+//! `airlock-bench`: the harness that measures airlock — detection over the corpora
+//! (`eval`), wall time against the bare baseline (`latency`), analyses per minute across
+//! cores (`throughput`) and peak memory of judging a large trace (`judge-memory`). It
+//! drives the `airlock` binary as a subprocess and never links the sandbox itself, so
+//! what it measures is exactly what a user runs.
+
+mod corpus;
+mod eval;
+mod memory;
+mod perf;
+mod pyinspect;
+mod runner;
+mod stats;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "airlock-bench",
+    about = "Benchmarks and detection evaluation for airlock"
+)]
+struct Cli {
+    /// The airlock binary to drive (default: $AIRLOCK_BIN, else `airlock` next to this
+    /// binary, else the workspace's target/{release,debug}/airlock).
+    #[arg(long, global = true, env = "AIRLOCK_BIN")]
+    airlock: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run airlock over the corpora and write detection tables (Markdown + JSON).
+    Eval(eval::EvalArgs),
+    /// Median wall time of `airlock scan` against `airlock scan --bare`, pair by pair.
+    Latency(perf::LatencyArgs),
+    /// Analyses per minute at several concurrency levels over generated small packages.
+    Throughput(perf::ThroughputArgs),
+    /// Peak RSS and speed of `airlock judge` on a large synthetic trace.
+    JudgeMemory(memory::MemoryArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let airlock = match runner::Airlock::locate(cli.airlock) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("airlock-bench: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let res = match cli.command {
+        Command::Eval(a) => eval::run(&airlock, &a),
+        Command::Latency(a) => perf::latency(&airlock, &a),
+        Command::Throughput(a) => perf::throughput(&airlock, &a),
+        Command::JudgeMemory(a) => memory::run(&airlock, &a),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("airlock-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The workspace root (this crate lives at `crates/airlock-bench`).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+}
+
+/// The default directory for results and caches: `target/airlock-bench`.
+pub fn default_out() -> PathBuf {
+    repo_root().join("target").join("airlock-bench")
+}
