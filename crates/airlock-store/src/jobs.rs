@@ -149,6 +149,20 @@ impl Store {
         })
     }
 
+    /// Every queued or running job, oldest first (the service rebuilds its view of
+    /// pending work from these after a restart).
+    pub fn live_jobs(&self) -> Result<Vec<Job>, StoreError> {
+        let path = &self.path;
+        let raws = self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE state IN ('queued', 'running') ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([], raw_job)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })?;
+        raws.into_iter().map(|r| decode_job(path, r)).collect()
+    }
+
     /// One job by id (`GET /v1/analyses/{id}`).
     pub fn job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         let path = &self.path;

@@ -3,10 +3,14 @@
 //! `--fail-on`, 2 tool or sandbox error). The work lives in the library crates.
 
 mod artifact;
+mod cache;
 mod engine;
 mod judging;
 mod pipeline;
 mod scan;
+mod serve;
+mod store_glue;
+mod wrap;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +75,21 @@ enum Command {
         #[command(subcommand)]
         action: ImageAction,
     },
+    /// The verdict store: list, show and clear stored verdicts.
+    Cache {
+        #[command(flatten)]
+        store: store_glue::StoreArgs,
+        #[command(subcommand)]
+        action: cache::CacheAction,
+    },
+    /// Judge every stored trace again under the current rules (no sandbox).
+    Rejudge(cache::RejudgeArgs),
+    /// `npm install` / `npm ci` that analyzes every package before installing it.
+    Npm(wrap::NpmArgs),
+    /// `pip install` that analyzes every distribution before installing it.
+    Pip(wrap::PipArgs),
+    /// The pre-ingest HTTP service and quarantining npm registry proxy.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Subcommand)]
@@ -128,6 +147,11 @@ pub struct ScanArgs {
     /// Rules directory (default: $AIRLOCK_RULES, else the source tree's rules/).
     #[arg(long)]
     pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: store_glue::StoreArgs,
+    /// Do not record the result in the verdict store.
+    #[arg(long)]
+    pub no_store: bool,
 }
 
 #[derive(clap::Args)]
@@ -179,6 +203,11 @@ fn main() -> ExitCode {
             Command::Judge(args) => judge(args),
             Command::Gc { all } => gc(all).await,
             Command::Image { action } => image(action).await,
+            Command::Cache { store, action } => cache::cache(&store, action),
+            Command::Rejudge(args) => cache::rejudge(args),
+            Command::Npm(args) => wrap::npm(args).await,
+            Command::Pip(args) => wrap::pip(args).await,
+            Command::Serve(args) => serve::run(args).await,
             Command::Sink { .. } => 2,
         }
     });

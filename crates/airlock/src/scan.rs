@@ -16,6 +16,8 @@ use crate::{FailOn, Format, ScanArgs};
 pub struct Outcome {
     pub verdict: Verdict,
     pub rendered: String,
+    /// The analysis, for the verdict store.
+    pub analyzed: Option<pipeline::Analyzed>,
 }
 
 pub async fn run(args: ScanArgs) -> u8 {
@@ -64,11 +66,20 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         image: args.image.clone(),
     };
     let rules = judging::load_rules(args.rules.as_deref())?;
+    let store = open_store(args);
     let docker = airlock_sandbox::connect().await?;
     let mut code = 0u8;
     let mut rendered = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
         let o = scan_one(&docker, tracker, input, &opts, args, &rules, i).await?;
+        if let (Some(store), Some(a)) = (&store, &o.analyzed) {
+            if let Err(e) = crate::store_glue::record(store, a, rules.hash()) {
+                eprintln!(
+                    "airlock: warning: {}: not recorded in the store: {e:#}",
+                    input.label()
+                );
+            }
+        }
         code = code.max(exit_code(o.verdict, args.fail_on));
         rendered.push(o.rendered);
     }
@@ -108,7 +119,23 @@ async fn scan_one(
     Ok(Outcome {
         verdict: a.verdict,
         rendered,
+        analyzed: Some(a),
     })
+}
+
+/// The verdict store, unless `--no-store`; a store that cannot be opened is a warning
+/// (the report still matters more than the cache).
+fn open_store(args: &ScanArgs) -> Option<airlock_store::Store> {
+    if args.no_store {
+        return None;
+    }
+    match args.store.open() {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("airlock: warning: results will not be stored: {e:#}");
+            None
+        }
+    }
 }
 
 /// Exit code for a verdict: errors are 2; a timed-out run cannot clear a package, so it

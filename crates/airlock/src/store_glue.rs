@@ -5,7 +5,7 @@
 //! install wrappers, `rejudge` and the service all go through here, so they agree on
 //! what a cache hit is.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use airlock_events::{Ecosystem, PackageRef, Trace, Verdict};
 use airlock_report::Report;
@@ -184,9 +184,4 @@ pub fn top_findings(report: &serde_json::Value, n: usize) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Shown in errors and `cache ls`.
-pub fn display_path(p: &Path) -> String {
-    p.display().to_string()
 }

@@ -1,0 +1,217 @@
+//! `/metrics` in the Prometheus text format: queue depth (read from the store, so it is
+//! right across restarts), analyses by verdict, a histogram of sandbox analysis
+//! durations, rejected submissions, proxy decisions and webhook deliveries.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use airlock_events::Verdict;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{blocking, Shared};
+
+/// Upper bounds of the duration histogram, in seconds.
+const BUCKETS: [f64; 11] = [
+    1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0,
+];
+
+#[derive(Default)]
+struct Inner {
+    by_verdict: BTreeMap<&'static str, u64>,
+    failed: u64,
+    buckets: [u64; BUCKETS.len()],
+    sum: f64,
+    count: u64,
+    rejected: BTreeMap<&'static str, u64>,
+    proxy: BTreeMap<(&'static str, &'static str), u64>,
+    webhooks: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn with(&self, f: impl FnOnce(&mut Inner)) {
+        if let Ok(mut i) = self.inner.lock() {
+            f(&mut i);
+        }
+    }
+
+    /// A finished job; `took` is set for real sandbox analyses (not cache hits).
+    pub fn analysis(&self, verdict: Verdict, took: Option<Duration>) {
+        self.with(|i| {
+            *i.by_verdict.entry(verdict.as_str()).or_default() += 1;
+            if let Some(d) = took {
+                let s = d.as_secs_f64();
+                for (b, le) in i.buckets.iter_mut().zip(BUCKETS) {
+                    if s <= le {
+                        *b += 1;
+                    }
+                }
+                i.sum += s;
+                i.count += 1;
+            }
+        });
+    }
+
+    pub fn failed(&self) {
+        self.with(|i| i.failed += 1);
+    }
+
+    pub fn rejected(&self, reason: &'static str) {
+        self.with(|i| *i.rejected.entry(reason).or_default() += 1);
+    }
+
+    pub fn proxy(&self, kind: &'static str, outcome: &'static str) {
+        self.with(|i| *i.proxy.entry((kind, outcome)).or_default() += 1);
+    }
+
+    pub fn webhook(&self, ok: bool) {
+        self.with(|i| {
+            *i.webhooks
+                .entry(if ok { "ok" } else { "failed" })
+                .or_default() += 1
+        });
+    }
+
+    pub fn render(&self, queued: u64, running: u64, analyzer_up: bool) -> String {
+        let mut o = String::new();
+        let i = match self.inner.lock() {
+            Ok(i) => i,
+            Err(e) => e.into_inner(),
+        };
+        let _ = writeln!(
+            o,
+            "# HELP airlock_queue_depth Jobs in the durable queue by state."
+        );
+        let _ = writeln!(o, "# TYPE airlock_queue_depth gauge");
+        let _ = writeln!(o, "airlock_queue_depth{{state=\"queued\"}} {queued}");
+        let _ = writeln!(o, "airlock_queue_depth{{state=\"running\"}} {running}");
+        let _ = writeln!(
+            o,
+            "# HELP airlock_analyzer_up Whether the Docker engine answers."
+        );
+        let _ = writeln!(o, "# TYPE airlock_analyzer_up gauge");
+        let _ = writeln!(o, "airlock_analyzer_up {}", analyzer_up as u8);
+        let _ = writeln!(
+            o,
+            "# HELP airlock_analyses_total Finished jobs by verdict (cache hits included)."
+        );
+        let _ = writeln!(o, "# TYPE airlock_analyses_total counter");
+        for v in [
+            "benign",
+            "suspicious",
+            "malicious",
+            "error",
+            "timed-out",
+            "not-evaluated",
+        ] {
+            let n = i.by_verdict.get(v).copied().unwrap_or(0);
+            let _ = writeln!(o, "airlock_analyses_total{{verdict=\"{v}\"}} {n}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP airlock_jobs_failed_total Jobs that failed without a verdict."
+        );
+        let _ = writeln!(o, "# TYPE airlock_jobs_failed_total counter");
+        let _ = writeln!(o, "airlock_jobs_failed_total {}", i.failed);
+        let _ = writeln!(
+            o,
+            "# HELP airlock_analysis_duration_seconds Sandbox analysis time per job."
+        );
+        let _ = writeln!(o, "# TYPE airlock_analysis_duration_seconds histogram");
+        for (b, le) in i.buckets.iter().zip(BUCKETS) {
+            let _ = writeln!(
+                o,
+                "airlock_analysis_duration_seconds_bucket{{le=\"{le}\"}} {b}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "airlock_analysis_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            i.count
+        );
+        let _ = writeln!(o, "airlock_analysis_duration_seconds_sum {}", i.sum);
+        let _ = writeln!(o, "airlock_analysis_duration_seconds_count {}", i.count);
+        let _ = writeln!(
+            o,
+            "# HELP airlock_submissions_rejected_total Submissions refused, by reason."
+        );
+        let _ = writeln!(o, "# TYPE airlock_submissions_rejected_total counter");
+        let _ = writeln!(
+            o,
+            "airlock_submissions_rejected_total{{reason=\"queue_full\"}} {}",
+            i.rejected.get("queue_full").copied().unwrap_or(0)
+        );
+        for (r, n) in i.rejected.iter().filter(|(r, _)| **r != "queue_full") {
+            let _ = writeln!(
+                o,
+                "airlock_submissions_rejected_total{{reason=\"{r}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP airlock_proxy_responses_total Proxy answers by request kind and outcome."
+        );
+        let _ = writeln!(o, "# TYPE airlock_proxy_responses_total counter");
+        for ((k, out), n) in &i.proxy {
+            let _ = writeln!(
+                o,
+                "airlock_proxy_responses_total{{kind=\"{k}\",outcome=\"{out}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "# HELP airlock_webhooks_total Webhook deliveries by result."
+        );
+        let _ = writeln!(o, "# TYPE airlock_webhooks_total counter");
+        for (r, n) in &i.webhooks {
+            let _ = writeln!(o, "airlock_webhooks_total{{result=\"{r}\"}} {n}");
+        }
+        o
+    }
+}
+
+pub async fn handler(State(app): State<Shared>) -> Response {
+    let store = app.store.clone();
+    match blocking(move || Ok(store.queue_depth()?)).await {
+        Ok(d) => {
+            let up = app.analyzer_up.load(std::sync::atomic::Ordering::Relaxed);
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )],
+                app.metrics.render(d.queued, d.running, up),
+            )
+                .into_response()
+        }
+        Err(e) => super::error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_is_cumulative() {
+        let m = Metrics::default();
+        m.analysis(Verdict::Benign, Some(Duration::from_secs(3)));
+        m.analysis(Verdict::Malicious, Some(Duration::from_secs(40)));
+        m.analysis(Verdict::Benign, None);
+        let t = m.render(2, 1, true);
+        assert!(t.contains("airlock_queue_depth{state=\"queued\"} 2"));
+        assert!(t.contains("airlock_analyses_total{verdict=\"benign\"} 2"));
+        assert!(t.contains("airlock_analysis_duration_seconds_bucket{le=\"5\"} 1"));
+        assert!(t.contains("airlock_analysis_duration_seconds_bucket{le=\"60\"} 2"));
+        assert!(t.contains("airlock_analysis_duration_seconds_count 2"));
+    }
+}
