@@ -275,6 +275,7 @@ impl Ctx<'_> {
         let trial = Vars {
             home: Some("/home/u".into()),
             package_dir: Some("/p".into()),
+            hostname: Some("host-1".into()),
         };
         if let Err((msg, sp)) = bind(&raw, &trial) {
             let code = if msg.contains("regex") {

@@ -47,7 +47,9 @@ pub use verdict::{FailOn, VerdictConfig};
 pub const MANAGER_HOSTS_LIST: &str = "package-manager-hosts";
 
 /// Bound conditions keyed by the header's (home, package_dir).
-type BoundCache = HashMap<(Option<String>, Option<String>), Arc<Vec<Option<engine::BoundRule>>>>;
+/// Rules bound to one trace's variables: (home, package_dir, hostname).
+type BoundKey = (Option<String>, Option<String>, Option<String>);
+type BoundCache = HashMap<BoundKey, Arc<Vec<Option<engine::BoundRule>>>>;
 
 /// A loaded, checked set of rules with its lists and verdict configuration.
 pub struct Ruleset {
@@ -241,7 +243,17 @@ impl Ruleset {
             .list(MANAGER_HOSTS_LIST)
             .map(<[String]>::to_vec)
             .unwrap_or_default();
-        let key = (header.home.clone(), header.package_dir.clone());
+        // Short host names ("box", "ci") would match by chance in outbound data.
+        let hostname = header
+            .notes
+            .get("hostname")
+            .filter(|h| h.len() >= 6)
+            .cloned();
+        let key = (
+            header.home.clone(),
+            header.package_dir.clone(),
+            hostname.clone(),
+        );
         let bound = {
             let mut cache = self.bound.lock().unwrap_or_else(|p| p.into_inner());
             if cache.len() > 64 {
@@ -253,6 +265,7 @@ impl Ruleset {
                     let vars = matcher::Vars {
                         home: header.home.clone(),
                         package_dir: header.package_dir.clone(),
+                        hostname,
                     };
                     Arc::new(engine::bind_rules(&self.rules, &vars))
                 })

@@ -18,6 +18,9 @@ use crate::fields::{extract, FieldPath, Leaf};
 pub struct Vars {
     pub home: Option<String>,
     pub package_dir: Option<String>,
+    /// The sandbox's host name (header note `hostname`), when long enough to be
+    /// distinctive in outbound data.
+    pub hostname: Option<String>,
 }
 
 impl Vars {
@@ -25,13 +28,14 @@ impl Vars {
         match name {
             "home" => self.home.as_deref(),
             "package_dir" => self.package_dir.as_deref(),
+            "hostname" => self.hostname.as_deref(),
             _ => None,
         }
     }
 }
 
 /// The variable names a pattern may use.
-pub const VAR_NAMES: &[&str] = &["home", "package_dir"];
+pub const VAR_NAMES: &[&str] = &["home", "package_dir", "hostname"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transform {
@@ -852,6 +856,7 @@ mod tests {
         Vars {
             home: Some("/home/u".into()),
             package_dir: Some("/p/node_modules/x".into()),
+            hostname: Some("build-host-7".into()),
         }
     }
 

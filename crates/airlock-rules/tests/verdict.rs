@@ -86,12 +86,9 @@ fn token_stealer_is_malicious_with_evidence_chain() {
         chain.as_deref(),
         Some("npm install → sh -c node install.js → node install.js")
     );
-    assert!(
-        conn.message
-            .contains("npm install → sh -c node install.js → node install.js"),
-        "{}",
-        conn.message
-    );
+    // The message says what happened to what; the chain is in the evidence, not
+    // repeated in the message.
+    assert_eq!(conn.message, "contacted data-drop/tunnel service pastebin.com");
 }
 
 #[test]
