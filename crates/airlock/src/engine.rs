@@ -464,17 +464,27 @@ async fn run_phases(
             vec![
                 (
                     "install",
+                    // First the dependencies the host could get as wheels (one per
+                    // project; a wheel never runs code at install), best effort; then the
+                    // artifact itself without dependency resolution and without build
+                    // isolation, so a missing dependency or an undeclared build-time
+                    // import cannot stop its setup.py from running.
                     vec![
+                        "sh".into(),
+                        "-c".into(),
+                        format!(
+                            "pip=\"$1\"; shift; wh=\"$1\"; shift; art=\"$1\"; shift; \
+                             [ $# -gt 0 ] && \"$pip\" install --no-index --no-deps --no-cache-dir --disable-pip-version-check -q \"$@\"; \
+                             \"$pip\" install --no-index --find-links \"$wh\" --no-deps --no-build-isolation --use-pep517 --no-cache-dir --disable-pip-version-check \"./$art\""
+                        ),
+                        "pip-install".into(),
                         format!("{venv}/bin/pip"),
-                        "install".into(),
-                        "--no-index".into(),
-                        "--find-links".into(),
-                        wh,
-                        "--use-pep517".into(),
-                        "--no-cache-dir".into(),
-                        "--disable-pip-version-check".into(),
-                        format!("./{install_name}"),
-                    ],
+                        wh.clone(),
+                        install_name.clone(),
+                    ]
+                    .into_iter()
+                    .chain(wheel_choice(&wheelhouse.files).into_iter().map(|f| format!("{wh}/{f}")))
+                    .collect(),
                 ),
                 ("import", import),
             ]
@@ -1103,6 +1113,20 @@ fn is_faketime_file(kind: &EventKind) -> bool {
     path.starts_with("/dev/shm/faketime_shm_") || path.starts_with("/dev/shm/sem.faketime_sem_")
 }
 
+/// Wheels every PyPI run gets, whatever the artifact declares.
+const PYPI_SEED: &[&str] = &[
+    "setuptools",
+    "wheel",
+    "requests",
+    "urllib3",
+    "certifi",
+    "idna",
+    "charset-normalizer",
+    "six",
+    "colorama",
+    "psutil",
+];
+
 /// What the host prepared for the offline install in the sandbox.
 enum Prepared {
     Npm(npm::PreparedProject),
@@ -1135,9 +1159,13 @@ fn prepare(artifact: &Artifact, opts: &ScanOptions, work: &Path) -> Result<Prepa
         )?),
         Kind::Pypi { meta, install_name } => {
             std::fs::create_dir_all(work)?;
+            // Setup scripts import what they never declare (requests above all); these
+            // common wheels let such a setup.py run to its payload.
+            let mut seeded = meta.clone();
+            seeded.requires_dist.extend(PYPI_SEED.iter().map(|s| s.to_string()));
             let wheelhouse = airlock_registry::pypi::prepare_wheelhouse(
                 &artifact.path,
-                meta,
+                &seeded,
                 &opts.pypi_index,
                 work,
                 &airlock_registry::pypi::WheelhouseOptions::default(),
@@ -1159,4 +1187,35 @@ impl Timing {
     fn add(&mut self, step: &'static str, since: std::time::Instant) {
         self.0.push((step, since.elapsed().as_millis()));
     }
+}
+
+/// One wheel per project (the newest by file name order), as file names: installing two
+/// versions of one project in one pip call is an error.
+fn wheel_choice(files: &[PathBuf]) -> Vec<String> {
+    let mut by_project: std::collections::BTreeMap<String, String> = Default::default();
+    for f in files {
+        let Some(name) = f.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        if !name.ends_with(".whl") {
+            continue;
+        }
+        let project = name.split('-').next().unwrap_or_default().to_ascii_lowercase().replace('_', "-");
+        let keep = by_project.get(&project).is_none_or(|old| natural_newer(&name, old));
+        if keep {
+            by_project.insert(project, name);
+        }
+    }
+    by_project.into_values().collect()
+}
+
+/// Compares two wheel file names by their version field, numerically where possible.
+fn natural_newer(a: &str, b: &str) -> bool {
+    let version = |n: &str| -> Vec<u64> {
+        n.split('-')
+            .nth(1)
+            .unwrap_or_default()
+            .split('.')
+            .map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0))
+            .collect()
+    };
+    version(a) > version(b)
 }

@@ -125,6 +125,13 @@ pub struct ScanArgs {
     /// PyPI index for `pypi:` inputs and Python dependencies.
     #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_registry::pypi::DEFAULT_INDEX)]
     pub pypi_index: String,
+    /// Benchmark baseline: same image, same offline install, no tracer, sink, bait or
+    /// static pass. The verdict means nothing.
+    #[arg(long, hide = true)]
+    pub bare: bool,
+    /// Password of a sample zip (default: `infected` when the zip is encrypted).
+    #[arg(long)]
+    pub zip_password: Option<String>,
     /// Do not run the import phase.
     #[arg(long)]
     pub no_import: bool,

@@ -47,11 +47,28 @@ pub async fn run(args: ScanArgs) -> u8 {
 }
 
 async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
-    let inputs: Vec<Input> = args
-        .inputs
-        .iter()
-        .map(|s| Input::classify(s))
-        .collect::<Result<_>>()?;
+    // Sample zips (usually encrypted with the password `infected`) hold one or more
+    // packages: each is extracted as bytes and analyzed on its own.
+    let mut inputs: Vec<Input> = Vec::new();
+    let mut _extracted = Vec::new();
+    for arg in &args.inputs {
+        let path = std::path::Path::new(arg);
+        if path.is_file() && airlock_registry::sample_zip::looks_like_zip(path) {
+            // An sdist .zip holds source files, not packages: it is not a sample zip.
+            let listing = airlock_registry::sample_zip::list(path).ok();
+            if listing.is_some_and(|l| !l.entries.is_empty()) {
+                let (dir, files) = airlock_registry::sample_zip::extract_to_temp(
+                    path,
+                    args.zip_password.as_deref(),
+                )?;
+                eprintln!("airlock: {arg}: {} package(s) in the sample zip", files.len());
+                inputs.extend(files.into_iter().map(|f| Input::Tarball(f.path)));
+                _extracted.push(dir);
+                continue;
+            }
+        }
+        inputs.push(Input::classify(arg)?);
+    }
     let opts = ScanOptions {
         registry: args.registry.clone(),
         pypi_index: args.pypi_index.clone(),
@@ -59,6 +76,7 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         no_import: args.no_import,
         no_network: args.no_network,
         time_speedup: args.time_speedup.max(1),
+        bare: args.bare,
         persona: (!args.no_bait).then_some(match args.persona {
             crate::PersonaArg::Ci => airlock_bait::Persona::Ci,
             crate::PersonaArg::Laptop => airlock_bait::Persona::Laptop,
