@@ -53,7 +53,8 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer T` on every endpoint but /healthz and /openapi.json.
     #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
-    /// Sandboxes run at once (default: the number of CPUs).
+    /// Sandboxes run at once (default: the number of CPUs). 0 only accepts and queues
+    /// (another `airlock serve` on the same store runs the jobs).
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Most jobs waiting in the queue; submissions beyond get 429.
@@ -212,8 +213,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
             std::thread::available_parallelism()
                 .map(|n| n.get())
                 .unwrap_or(2)
-        })
-        .max(1);
+        });
     for n in 0..workers {
         tokio::spawn(worker::run(app.clone(), tracker.clone(), n));
     }

@@ -1,0 +1,362 @@
+//! End-to-end tests of `airlock npm install|ci`: real npm resolving against a registry
+//! the test serves on loopback, real sandbox analyses, a real install at the end. They
+//! prove the wrapper's promises: a tree with a malicious package anywhere is refused
+//! with the package, its dependency path and findings, and the project is left exactly
+//! as it was; a clean tree installs exactly what plain npm installs; verdicts are
+//! cached, so a second run (or `--offline`) analyzes nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod localreg;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::*;
+use localreg::*;
+
+fn write_project(dir: &Path, deps: serde_json::Value) {
+    std::fs::create_dir_all(dir).unwrap();
+    let pj = serde_json::json!({
+        "name": "victim-app",
+        "version": "1.0.0",
+        "private": true,
+        "dependencies": deps,
+    });
+    std::fs::write(
+        dir.join("package.json"),
+        serde_json::to_vec_pretty(&pj).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `airlock npm <airlock flags> <npm args>` in `project`, with npm pointed at the
+/// loopback registry.
+fn airlock_npm(
+    reg: &Registry,
+    home: &Path,
+    project: &Path,
+    flags: &[&str],
+    npm: &[&str],
+) -> Output {
+    require_docker();
+    let mut c = airlock();
+    c.current_dir(project)
+        .env_remove("CI")
+        .arg("npm")
+        .args(flags)
+        .args(npm);
+    for (k, v) in npm_env(&reg.url, home) {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn plain_npm(reg: &Registry, home: &Path, project: &Path, args: &[&str]) {
+    let mut c = std::process::Command::new("npm");
+    c.current_dir(project).args(args);
+    for (k, v) in npm_env(&reg.url, home) {
+        c.env(k, v);
+    }
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "plain npm {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn packages_dir() -> std::path::PathBuf {
+    repo().join("tests/packages")
+}
+
+#[test]
+fn malicious_dependency_is_refused_and_project_untouched() {
+    let reg = Registry::start();
+    let stealer = pack(&packages_dir().join("wrap-npmrc-stealer"), |_| {});
+    let app = pack(&packages_dir().join("wrap-clean-app"), |_| {});
+    reg.publish(&stealer);
+    reg.publish(&app);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store.sqlite3");
+    let project = tmp.path().join("project");
+    write_project(&project, serde_json::json!({ "wrap-clean-app": "^1.0.0" }));
+    std::fs::write(project.join("index.js"), "require('wrap-clean-app');\n").unwrap();
+    let before = tree_hashes(&project);
+
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &project,
+        &[
+            "--store",
+            store.to_str().unwrap(),
+            "--json",
+            "--concurrency",
+            "2",
+        ],
+        &["install"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // The human explanation: which package, via which path, and why.
+    assert!(
+        stderr.contains("MALICIOUS wrap-npmrc-stealer@1.0.0"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("via victim-app > wrap-clean-app > wrap-npmrc-stealer"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was installed"), "{stderr}");
+    // The JSON summary says the same.
+    let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(s["decision"], "refused");
+    assert_eq!(s["installed"], false);
+    let pkgs = s["packages"].as_array().unwrap();
+    assert_eq!(pkgs.len(), 2, "{pkgs:#?}");
+    let evil = pkgs
+        .iter()
+        .find(|p| p["name"] == "wrap-npmrc-stealer")
+        .unwrap();
+    assert_eq!(evil["verdict"], "malicious", "{evil:#}");
+    assert_eq!(evil["from"], "analysis");
+    assert_eq!(evil["hash"], stealer.integrity());
+    assert_eq!(
+        evil["path"],
+        serde_json::json!(["victim-app", "wrap-clean-app", "wrap-npmrc-stealer"])
+    );
+    assert!(!evil["findings"].as_array().unwrap().is_empty(), "{evil:#}");
+    let clean = pkgs.iter().find(|p| p["name"] == "wrap-clean-app").unwrap();
+    assert_eq!(clean["verdict"], "benign", "{clean:#}");
+    // Nothing in the project changed: same files, same bytes, no lockfile, no node_modules.
+    assert_eq!(tree_hashes(&project), before);
+    assert!(!project.join("node_modules").exists());
+    assert!(!project.join("package-lock.json").exists());
+    // No sandbox left behind.
+    assert!(airlock_containers()
+        .iter()
+        .all(|c| !c.contains(&format!(" {}", std::process::id()))));
+
+    // Second run, offline: both verdicts come from the store; still refused, still untouched.
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &project,
+        &["--store", store.to_str().unwrap(), "--json", "--offline"],
+        &["install"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for p in s["packages"].as_array().unwrap() {
+        assert_eq!(p["from"], "cache", "{p:#}");
+    }
+    let evil = s["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wrap-npmrc-stealer")
+        .unwrap();
+    assert_eq!(evil["verdict"], "malicious");
+    assert!(!evil["findings"].as_array().unwrap().is_empty());
+    assert_eq!(tree_hashes(&project), before);
+
+    // The store knows it: `airlock cache ls/show`.
+    let out = airlock()
+        .args([
+            "cache",
+            "--store",
+            store.to_str().unwrap(),
+            "ls",
+            "--verdict",
+            "malicious",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let ls: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(ls.as_array().unwrap().len(), 1, "{ls:#}");
+    assert_eq!(ls[0]["artifact"]["name"], "wrap-npmrc-stealer");
+    let out = airlock()
+        .args([
+            "cache",
+            "--store",
+            store.to_str().unwrap(),
+            "show",
+            "wrap-npmrc-stealer@1.0.0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("MALICIOUS"));
+}
+
+#[test]
+fn clean_project_installs_exactly_like_plain_npm() {
+    let reg = Registry::start();
+    let plain = pack(&repo().join("examples/benign/plain-lib"), |_| {});
+    let helper = pack(&packages_dir().join("wrap-helper"), |_| {});
+    let extra = pack(&repo().join("examples/benign/plain-lib"), |m| {
+        m["name"] = "wrap-extra".into();
+        m["version"] = "2.1.0".into();
+    });
+    for p in [&plain, &helper, &extra] {
+        reg.publish(p);
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store.sqlite3");
+    let (a, b) = (tmp.path().join("a/app"), tmp.path().join("b/app"));
+    for d in [&a, &b] {
+        write_project(d, serde_json::json!({ "wrap-helper": "^1.0.0" }));
+    }
+
+    // A: plain npm. B: through airlock (analyzes wrap-helper and plain-lib, then npm ci).
+    plain_npm(&reg, tmp.path(), &a, &["install"]);
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &b,
+        &["--store", store.to_str().unwrap()],
+        &["install"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("2 package(s): 0 from the verdict cache, 2 analyzed; 2 benign"),
+        "{stderr}"
+    );
+    assert_eq!(
+        tree_hashes(&a.join("node_modules")),
+        tree_hashes(&b.join("node_modules"))
+    );
+    assert!(b.join("node_modules/plain-lib/index.js").is_file());
+    assert_eq!(
+        std::fs::read(a.join("package-lock.json")).unwrap(),
+        std::fs::read(b.join("package-lock.json")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(a.join("package.json")).unwrap(),
+        std::fs::read(b.join("package.json")).unwrap()
+    );
+
+    // Adding a package by spec: same package.json, lockfile and tree as plain npm; the
+    // two already-analyzed packages come from the cache.
+    plain_npm(&reg, tmp.path(), &a, &["install", "wrap-extra@^2.0.0"]);
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &b,
+        &["--store", store.to_str().unwrap(), "--json"],
+        &["install", "wrap-extra@^2.0.0"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["decision"], "clean");
+    assert_eq!(s["installed"], true);
+    let from = |n: &str| {
+        s["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap()["from"]
+            .clone()
+    };
+    assert_eq!(from("wrap-helper"), "cache");
+    assert_eq!(from("plain-lib"), "cache");
+    assert_eq!(from("wrap-extra"), "analysis");
+    assert_eq!(
+        tree_hashes(&a.join("node_modules")),
+        tree_hashes(&b.join("node_modules"))
+    );
+    for f in ["package.json", "package-lock.json"] {
+        assert_eq!(
+            std::fs::read_to_string(a.join(f)).unwrap(),
+            std::fs::read_to_string(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+
+    // `airlock npm ci` on the result: all cached, installs the same tree from scratch.
+    std::fs::remove_dir_all(b.join("node_modules")).unwrap();
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &b,
+        &["--store", store.to_str().unwrap(), "--offline"],
+        &["ci"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        tree_hashes(&a.join("node_modules")),
+        tree_hashes(&b.join("node_modules"))
+    );
+}
+
+#[test]
+fn offline_miss_is_an_error_and_installs_nothing() {
+    let reg = Registry::start();
+    reg.publish(&pack(&repo().join("examples/benign/plain-lib"), |_| {}));
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    write_project(&project, serde_json::json!({ "plain-lib": "1.0.0" }));
+    let before = tree_hashes(&project);
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &project,
+        &[
+            "--store",
+            tmp.path().join("empty.sqlite3").to_str().unwrap(),
+            "--offline",
+        ],
+        &["install"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no cached verdict (--offline)"), "{stderr}");
+    assert_eq!(tree_hashes(&project), before);
+}
+
+#[test]
+fn non_install_commands_pass_through_and_update_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = airlock()
+        .current_dir(tmp.path())
+        .env("npm_config_userconfig", tmp.path().join("npmrc"))
+        .args(["npm", "config", "get", "fund"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true");
+    let out = airlock()
+        .current_dir(tmp.path())
+        .args(["npm", "update"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing `npm update`"));
+}

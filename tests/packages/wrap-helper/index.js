@@ -1,0 +1,1 @@
+module.exports = function helper() { return require('plain-lib'); };
