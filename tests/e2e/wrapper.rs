@@ -290,6 +290,32 @@ fn clean_project_installs_exactly_like_plain_npm() {
         );
     }
 
+    // `airlock npm install` with a lockfile that already pins the tree: no resolution,
+    // every verdict cached, the same tree again.
+    std::fs::remove_dir_all(b.join("node_modules")).unwrap();
+    let lock_before = std::fs::read(b.join("package-lock.json")).unwrap();
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &b,
+        &["--store", store.to_str().unwrap(), "--offline", "-v"],
+        &["install"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("the lockfile already pins the tree"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(b.join("package-lock.json")).unwrap(),
+        lock_before
+    );
+    assert_eq!(
+        tree_hashes(&a.join("node_modules")),
+        tree_hashes(&b.join("node_modules"))
+    );
+
     // `airlock npm ci` on the result: all cached, installs the same tree from scratch.
     std::fs::remove_dir_all(b.join("node_modules")).unwrap();
     let out = airlock_npm(

@@ -366,7 +366,6 @@ impl Checker {
                     pipeline::analyze(&docker, &tracker, &input, &scan, &rules, &progress).await
                 }
                 .await;
-                drop(permit);
                 let ch = match r {
                     Ok(a) => {
                         let mut ch = Checked::new(&c, a.verdict, From::Analysis);
@@ -412,6 +411,7 @@ impl Checker {
                     }
                 };
                 bar.done(ch.verdict, ch.error.as_deref());
+                drop(permit);
                 (i, ch)
             });
         }

@@ -329,7 +329,16 @@ async fn install(
             "`npm ci` needs package-lock.json or npm-shrinkwrap.json".into(),
         ));
     }
-    if kind == Kind::Install {
+    // A lockfile that already pins the tree for this package.json is the resolution:
+    // `npm ci` installs exactly it (and fails if it is out of sync), so npm need not
+    // resolve again. Anything else (new specs, no lockfile, edited package.json) is
+    // resolved in the scratch copy.
+    let pinned =
+        kind == Kind::Install && p.positionals.is_empty() && lock_pins_manifest(scratch.path());
+    if pinned {
+        tracing::info!("the lockfile already pins the tree; no resolution needed");
+    }
+    if kind == Kind::Install && !pinned {
         let mut resolve_args = vec!["install".to_string()];
         resolve_args.extend(p.without(&[
             "--prefix",
@@ -517,6 +526,44 @@ async fn install(
     }
 }
 
+/// Whether the lockfile in `dir` (v2+) was written for exactly the package.json there:
+/// same dependency specs at the root, and every fetched entry pinned by integrity.
+fn lock_pins_manifest(dir: &Path) -> bool {
+    let read = |f: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()
+    };
+    let (Some(manifest), Some(lock)) =
+        (read("package.json"), LOCKFILES.iter().find_map(|f| read(f)))
+    else {
+        return false;
+    };
+    if lock["lockfileVersion"].as_u64().unwrap_or(0) < 2 {
+        return false;
+    }
+    let Some(root) = lock["packages"].get("") else {
+        return false;
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let same_specs = [
+        "dependencies",
+        "devDependencies",
+        "optionalDependencies",
+        "peerDependencies",
+    ]
+    .iter()
+    .all(|k| manifest.get(*k).unwrap_or(&empty) == root.get(*k).unwrap_or(&empty));
+    let pinned = lock["packages"].as_object().is_some_and(|m| {
+        m.iter().all(|(loc, e)| {
+            loc.is_empty()
+                || e["link"].as_bool() == Some(true)
+                || e["inBundle"].as_bool() == Some(true)
+                || !loc.contains("node_modules/")
+                || (e["resolved"].is_string() && e["integrity"].is_string())
+        })
+    });
+    same_specs && pinned
+}
+
 /// Refuses project shapes the scratch resolution cannot reproduce.
 fn check_manifest(path: &Path, kind: Kind) -> Result<()> {
     let text =
@@ -616,6 +663,33 @@ mod tests {
         assert_eq!(p.omit(), s(&["dev"]));
         assert_eq!(p.without(&["--registry"]), s(&["-D", "--omit=dev"]));
         assert!(p.has(&["-D"]));
+    }
+
+    #[test]
+    fn lockfile_pinning_the_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        let pj = r#"{"name":"a","dependencies":{"x":"^1.0.0"}}"#;
+        std::fs::write(d.path().join("package.json"), pj).unwrap();
+        let lock = |root_spec: &str, integrity: bool| {
+            let mut e =
+                serde_json::json!({"version": "1.0.1", "resolved": "http://r/x/-/x-1.0.1.tgz"});
+            if integrity {
+                e["integrity"] = "sha512-x".into();
+            }
+            serde_json::json!({"lockfileVersion": 3, "packages": {
+                "": {"name": "a", "dependencies": {"x": root_spec}},
+                "node_modules/x": e
+            }})
+            .to_string()
+        };
+        std::fs::write(d.path().join("package-lock.json"), lock("^1.0.0", true)).unwrap();
+        assert!(lock_pins_manifest(d.path()));
+        std::fs::write(d.path().join("package-lock.json"), lock("^2.0.0", true)).unwrap();
+        assert!(!lock_pins_manifest(d.path()));
+        std::fs::write(d.path().join("package-lock.json"), lock("^1.0.0", false)).unwrap();
+        assert!(!lock_pins_manifest(d.path()));
+        std::fs::remove_file(d.path().join("package-lock.json")).unwrap();
+        assert!(!lock_pins_manifest(d.path()));
     }
 
     #[test]

@@ -39,6 +39,9 @@ impl Bars {
             .progress_chars("=> "),
         );
         total.set_prefix("airlock");
+        if !plain {
+            total.enable_steady_tick(Duration::from_millis(500));
+        }
         if plain {
             eprintln!("airlock: analyzing {count} package(s) in the sandbox");
         }
