@@ -303,7 +303,7 @@ impl Sandbox {
             .map_err(SandboxError::docker(format!(
                 "starting sandbox container {name}"
             )))?;
-        sb.pids_failures_before = sb.pids_failures().await.unwrap_or(0);
+        sb.pids_failures_before = sb.cgroup_counters().await.pids_refused.unwrap_or(0);
         Ok(sb)
     }
 
@@ -421,7 +421,8 @@ impl Sandbox {
                 ),
             ));
         }
-        if let Some(failures) = self.pids_failures().await {
+        let counters = self.cgroup_counters().await;
+        if let Some(failures) = counters.pids_refused {
             if failures > self.pids_failures_before {
                 limits_hit.push((
                     "pids".to_string(),
@@ -433,7 +434,7 @@ impl Sandbox {
                 ));
             }
         }
-        if let Some(mem) = self.memory_failures().await {
+        if let Some(mem) = counters.memory_hits {
             if mem > 0 {
                 limits_hit.push((
                     "memory".to_string(),
@@ -513,6 +514,40 @@ impl Sandbox {
             .await
             .map_err(SandboxError::docker(format!("starting {what}")))?;
         Ok(())
+    }
+
+    /// Reads several files (each cut at `cap` bytes) in one exec, as root: path → bytes.
+    /// Files that vanished or cannot be read are left out.
+    pub async fn read_files(
+        &self,
+        paths: &[String],
+        cap: u64,
+    ) -> Result<HashMap<String, Vec<u8>>, SandboxError> {
+        let mut result = HashMap::new();
+        for chunk in paths.chunks(100) {
+            // Each file as: path NUL length NUL bytes.
+            let script = format!(
+                "for f in \"$@\"; do [ -f \"$f\" ] || continue; n=$(head -c {cap} -- \"$f\" | wc -c); \
+                 printf '%s\\0%s\\0' \"$f\" \"$n\"; head -c {cap} -- \"$f\"; done"
+            );
+            let mut argv = vec!["sh", "-c", script.as_str(), "read-files"];
+            argv.extend(chunk.iter().map(String::as_str));
+            let total = (cap as usize + 4096) * chunk.len();
+            let (_, out) = self.exec(&argv, "0:0", None, total).await?;
+            let mut rest = out.text.as_slice();
+            while !rest.is_empty() {
+                let Some(p) = rest.iter().position(|&b| b == 0) else { break };
+                let path = String::from_utf8_lossy(&rest[..p]).into_owned();
+                rest = &rest[p + 1..];
+                let Some(q) = rest.iter().position(|&b| b == 0) else { break };
+                let n: usize = String::from_utf8_lossy(&rest[..q]).trim().parse().unwrap_or(0);
+                rest = &rest[q + 1..];
+                let n = n.min(rest.len());
+                result.insert(path, rest[..n].to_vec());
+                rest = &rest[n..];
+            }
+        }
+        Ok(result)
     }
 
     /// Reads up to `cap` bytes of a file in the container (as root).
@@ -601,28 +636,20 @@ impl Sandbox {
         Ok(n)
     }
 
-    /// Count of refused forks in the container's pids cgroup (cgroup v1 or v2).
-    async fn pids_failures(&self) -> Option<u64> {
-        let (_, out) = self
-            .exec(&["sh", "-c", "cat /sys/fs/cgroup/pids/pids.events 2>/dev/null || cat /sys/fs/cgroup/pids.events"], "0:0", None, 4096)
-            .await
-            .ok()?;
-        String::from_utf8_lossy(&out.text)
-            .lines()
-            .find_map(|l| l.strip_prefix("max ").and_then(|n| n.trim().parse().ok()))
-    }
-
-    async fn memory_failures(&self) -> Option<u64> {
-        let (_, out) = self
-            .exec(
-                &["sh", "-c", "cat /sys/fs/cgroup/memory/memory.failcnt 2>/dev/null || sed -n 's/^max //p' /sys/fs/cgroup/memory.events"],
-                "0:0",
-                None,
-                4096,
-            )
-            .await
-            .ok()?;
-        String::from_utf8_lossy(&out.text).trim().parse().ok()
+    /// Refused forks (pids cgroup) and memory-limit hits, read in one exec (cgroup v1 or
+    /// v2).
+    async fn cgroup_counters(&self) -> CgroupCounters {
+        let script = "echo pids $(sed -n 's/^max //p' /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events 2>/dev/null | head -1); \
+                      echo mem $(cat /sys/fs/cgroup/memory/memory.failcnt 2>/dev/null || sed -n 's/^max //p' /sys/fs/cgroup/memory.events 2>/dev/null)";
+        let Ok((_, out)) = self.exec(&["sh", "-c", script], "0:0", None, 4096).await else {
+            return CgroupCounters::default();
+        };
+        let text = String::from_utf8_lossy(&out.text).into_owned();
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name).and_then(|n| n.trim().parse().ok()))
+        };
+        CgroupCounters { pids_refused: field("pids "), memory_hits: field("mem ") }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -783,4 +810,11 @@ mod tests {
         short.push(b"a\nb\nc\n", 1024);
         assert_eq!(short.tail(2), "b\nc");
     }
+}
+
+/// Counters of the container's cgroups.
+#[derive(Debug, Default)]
+struct CgroupCounters {
+    pids_refused: Option<u64>,
+    memory_hits: Option<u64>,
 }

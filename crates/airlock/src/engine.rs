@@ -153,15 +153,101 @@ pub async fn analyze_artifact(
 
     // Where the time goes (for the benchmark breakdown), in milliseconds.
     let mut timing = Timing::default();
-    progress("resolving dependencies on the host (no scripts run)");
-    let t_prepare = std::time::Instant::now();
-    let prepared = {
-        let (artifact, opts, w) = (artifact.clone(), opts.clone(), work.join("prep"));
-        tokio::task::spawn_blocking(move || prepare(&artifact, &opts, &w))
-            .await
-            .context("resolver task")??
+    if opts.time_speedup > 1 && !opts.bare {
+        header.notes.insert(
+            "time_acceleration".into(),
+            format!("x{} (libfaketime)", opts.time_speedup),
+        );
+    }
+    let image = match &opts.image {
+        Some(i) => i.clone(),
+        None => airlock_sandbox::ensure_image(docker).await?,
     };
-    timing.add("host_resolve", t_prepare);
+    header.image = Some(image.clone());
+    let hostname = bait
+        .as_ref()
+        .map(|b| b.hostname.clone())
+        .unwrap_or_else(|| "build-01".into());
+    let mut binds = Vec::new();
+    let sink_spec = if opts.no_network || opts.bare {
+        header.notes.insert("network".into(), "none (loopback only)".into());
+        None
+    } else {
+        let net = prepare_sink_inputs(&run_id, work, bait.as_ref())?;
+        binds.push(format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", net.bundle.display()));
+        header.notes.insert(
+            "network".into(),
+            "simulated by the sink (nothing leaves the host)".into(),
+        );
+        Some(SinkSpec {
+            run_id: run_id.clone(),
+            image: image.clone(),
+            binary: sink_binary()?,
+            input_dir: net.input_dir,
+            output_dir: net.output_dir,
+            hostname: hostname.clone(),
+        })
+    };
+
+    // Three independent starts at once: dependency resolution on the host, the static
+    // pass (the archive read in memory; nothing is unpacked on the host), and the sink.
+    progress("resolving dependencies on the host (no scripts run); starting the network sink");
+    let t_prepare = std::time::Instant::now();
+    let resolve = {
+        let (artifact, opts, w) = (artifact.clone(), opts.clone(), work.join("prep"));
+        tokio::task::spawn_blocking(move || {
+            let r = prepare(&artifact, &opts, &w);
+            (r, t_prepare.elapsed().as_millis())
+        })
+    };
+    let statics = {
+        let (tgz, bare) = (artifact.path.clone(), opts.bare);
+        let ts = airlock_events::now();
+        tokio::task::spawn_blocking(move || {
+            if bare {
+                return Ok(Vec::new());
+            }
+            airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
+                .map(|r| r.events(ts))
+        })
+    };
+    let sink_start = async {
+        match &sink_spec {
+            Some(spec) => {
+                let t = std::time::Instant::now();
+                let s = SinkContainer::start(docker, spec, tracker).await;
+                Some((s, t.elapsed().as_millis()))
+            }
+            None => None,
+        }
+    };
+    let (resolved, static_events, sink) = tokio::join!(resolve, statics, sink_start);
+    let sink = match sink {
+        Some((Ok(s), ms)) => {
+            timing.0.push(("sink_start", ms));
+            Some(s)
+        }
+        Some((Err(e), _)) => return Err(e.into()),
+        None => None,
+    };
+    let prepared = match resolved {
+        Ok((Ok(p), ms)) => {
+            timing.0.push(("host_resolve", ms));
+            p
+        }
+        Ok((Err(e), _)) => {
+            if let Some(s) = sink {
+                s.stop().await;
+            }
+            return Err(e);
+        }
+        Err(e) => {
+            if let Some(s) = sink {
+                s.stop().await;
+            }
+            return Err(anyhow::anyhow!("resolver task: {e}"));
+        }
+    };
     header
         .notes
         .insert("dependencies".into(), prepared.dependencies().to_string());
@@ -172,21 +258,7 @@ pub async fn analyze_artifact(
                 .insert("dependencies_missing".into(), wheelhouse.missing.join(", "));
         }
     }
-
-    // The static pass reads the archive in memory; nothing is unpacked on the host.
-    let static_events = if opts.bare {
-        Ok(Vec::new())
-    } else {
-        let tgz = artifact.path.clone();
-        let ts = airlock_events::now();
-        tokio::task::spawn_blocking(move || {
-            airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
-                .map(|r| r.events(ts))
-        })
-        .await
-        .context("static pass task")?
-    };
-    let static_events = match static_events {
+    let static_events = match static_events.context("static pass task")? {
         Ok(ev) => ev,
         Err(e) => {
             tracing::warn!(error = %e, "static pass failed");
@@ -200,55 +272,8 @@ pub async fn analyze_artifact(
             )]
         }
     };
-    if opts.time_speedup > 1 {
-        header.notes.insert(
-            "time_acceleration".into(),
-            format!("x{} (libfaketime)", opts.time_speedup),
-        );
-    }
-
-    let image = match &opts.image {
-        Some(i) => i.clone(),
-        None => airlock_sandbox::ensure_image(docker).await?,
-    };
-    header.image = Some(image.clone());
-
-    let hostname = bait
-        .as_ref()
-        .map(|b| b.hostname.clone())
-        .unwrap_or_else(|| "build-01".into());
     let mut events = static_events;
     let mut gaps = Vec::new();
-    let mut binds = Vec::new();
-    let sink = if opts.no_network || opts.bare {
-        header
-            .notes
-            .insert("network".into(), "none (loopback only)".into());
-        None
-    } else {
-        progress("starting the network sink");
-        let net = prepare_sink_inputs(&run_id, work, bait.as_ref())?;
-        binds.push(format!(
-            "{}:/etc/ssl/certs/ca-certificates.crt:ro",
-            net.bundle.display()
-        ));
-        let spec = SinkSpec {
-            run_id: run_id.clone(),
-            image: image.clone(),
-            binary: sink_binary()?,
-            input_dir: net.input_dir,
-            output_dir: net.output_dir,
-            hostname: hostname.clone(),
-        };
-        header.notes.insert(
-            "network".into(),
-            "simulated by the sink (nothing leaves the host)".into(),
-        );
-        let t = std::time::Instant::now();
-        let sink = SinkContainer::start(docker, &spec, tracker).await?;
-        timing.add("sink_start", t);
-        Some(sink)
-    };
     progress("starting the sandbox");
     let cfg = SandboxConfig {
         run_id: run_id.clone(),
@@ -367,35 +392,20 @@ async fn run_phases(
     let (sandbox, layout, header) = (run.sandbox, run.layout, run.header);
     let user = &sandbox.config().user;
     let owner = format!("{}:{}", user.uid, user.gid);
-    sandbox
-        .upload_tar(&user.home, home_skeleton()?, &owner)
-        .await?;
+    // Everything the user's side holds before the install — the home skeleton, the bait,
+    // the offline caches, the project — goes in as one tar stream (one exec).
+    let mut staging = Staging::new();
+    home_skeleton(&mut staging, &user.home)?;
     if let Some(plan) = run.bait {
-        sandbox
-            .upload_tar(&user.home, bait_tar(plan)?, &owner)
-            .await?;
+        bait_files(&mut staging, plan)?;
     }
-    let (project_parent, project_name) = layout
-        .project
-        .rsplit_once('/')
-        .context("project directory is not absolute")?;
-    sandbox
-        .exec(&["mkdir", "-p", project_parent], &owner, None, 4096)
-        .await?;
     let grace = (2000 * opts.time_speedup.max(1)).to_string();
     let phases: Vec<(&str, Vec<String>)> = match prepared {
         Prepared::Npm(p) => {
             // The project (package.json, lockfile, target tarball) and the offline cache.
-            sandbox
-                .upload_tar(&user.home, tar_dir(&p.cache_dir, ".npm/_cacache")?, &owner)
-                .await?;
-            sandbox
-                .upload_tar(
-                    project_parent,
-                    tar_dir(&p.project_dir, project_name)?,
-                    &owner,
-                )
-                .await?;
+            staging.tree(&format!("{}/.npm/_cacache", user.home), &p.cache_dir)?;
+            staging.tree(&layout.project, &p.project_dir)?;
+            sandbox.upload_tar("/", staging.finish()?, &owner).await?;
             let name = &artifact.name;
             vec![
                 (
@@ -426,18 +436,9 @@ async fn run_phases(
             // environment (made before tracing starts: it is the user's, not the
             // package's) with the audit hook in its site-packages.
             let wh = format!("{}/.cache/wheelhouse", user.home);
-            sandbox
-                .upload_tar(
-                    &user.home,
-                    tar_dir(&wheelhouse.dir, ".cache/wheelhouse")?,
-                    &owner,
-                )
-                .await?;
-            let mut b = tar::Builder::new(Vec::new());
-            b.append_path_with_name(&artifact.path, format!("{project_name}/{install_name}"))?;
-            sandbox
-                .upload_tar(project_parent, b.into_inner()?, &owner)
-                .await?;
+            staging.tree(&wh, &wheelhouse.dir)?;
+            staging.host_file(&format!("{}/{install_name}", layout.project), &artifact.path)?;
+            sandbox.upload_tar("/", staging.finish()?, &owner).await?;
             let venv = format!("{}/.venv", layout.project);
             let (code, out) = sandbox
                 .exec(&["python3", "-m", "venv", &venv], &owner, None, 16 << 10)
@@ -601,26 +602,24 @@ async fn run_phases(
         changes.retain(|e| !is_faketime_file(&e.kind));
         if let Some(searcher) = &searcher {
             // A stealer may stage what it takes in a file before (or instead of) sending.
-            for e in &changes {
-                if let EventKind::FsChange {
-                    path,
-                    change,
-                    size: Some(size),
-                    in_package: false,
-                    ..
-                } = &e.kind
-                {
-                    let npm_own = fsdiff::is_under(path, &format!("{}/.npm", user.home));
-                    if *change != FsChangeKind::Deleted
-                        && *size > 0
-                        && !npm_own
-                        && staged_budget > 0
+            let npm_own = format!("{}/.npm", user.home);
+            let staged: Vec<String> = changes
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::FsChange { path, change, size: Some(size), in_package: false, .. }
+                        if *change != FsChangeKind::Deleted
+                            && *size > 0
+                            && !fsdiff::is_under(path, &npm_own) =>
                     {
-                        staged_budget -= 1;
-                        let bytes = sandbox.read_file(path, STAGED_FILE_MAX).await?;
-                        events.extend(searcher.scan_file(path, &bytes, phase, t_end));
+                        Some(path.clone())
                     }
-                }
+                    _ => None,
+                })
+                .take(staged_budget)
+                .collect();
+            staged_budget -= staged.len();
+            for (path, bytes) in sandbox.read_files(&staged, STAGED_FILE_MAX).await? {
+                events.extend(searcher.scan_file(&path, &bytes, phase, t_end));
             }
         }
         events.extend(changes);
@@ -976,32 +975,72 @@ fn base_env(user: &UserSpec) -> Vec<(String, String)> {
     .collect()
 }
 
-/// A minimal, lived-in home directory.
-fn home_skeleton() -> Result<Vec<u8>> {
-    let files: &[(&str, &str, u32)] = &[
-        (".bashrc", "# ~/.bashrc\n[ -z \"$PS1\" ] && return\nHISTCONTROL=ignoreboth\nalias ll='ls -alF'\n", 0o644),
-        (".profile", "# ~/.profile\nif [ -n \"$BASH_VERSION\" ] && [ -f \"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\"; fi\n", 0o644),
-        (".gitconfig", "[user]\n\tname = runner\n\temail = runner@users.noreply.github.com\n[init]\n\tdefaultBranch = main\n", 0o644),
-    ];
-    let mut b = tar::Builder::new(Vec::new());
-    for (path, content, mode) in files {
+/// A tar stream of files placed at absolute paths, extracted at `/` as the package's
+/// user (so every path must be somewhere that user may write: home, workspace, /work).
+struct Staging(tar::Builder<Vec<u8>>);
+
+impl Staging {
+    fn new() -> Self {
+        let mut b = tar::Builder::new(Vec::new());
+        b.follow_symlinks(false);
+        Staging(b)
+    }
+
+    fn rel(path: &str) -> &str {
+        path.trim_start_matches('/')
+    }
+
+    fn file(&mut self, path: &str, content: &[u8], mode: u32) -> Result<()> {
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
-        h.set_mode(*mode);
+        h.set_mode(mode);
         h.set_mtime(1_700_000_000);
         h.set_cksum();
-        b.append_data(&mut h, path, content.as_bytes())?;
+        self.0.append_data(&mut h, Self::rel(path), content)?;
+        Ok(())
     }
-    Ok(b.into_inner()?)
+
+    fn dir(&mut self, path: &str, mode: u32) -> Result<()> {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        h.set_mode(mode);
+        h.set_mtime(1_700_000_000);
+        h.set_cksum();
+        self.0.append_data(&mut h, format!("{}/", Self::rel(path)), std::io::empty())?;
+        Ok(())
+    }
+
+    /// The host directory `dir`, placed at `path`.
+    fn tree(&mut self, path: &str, dir: &Path) -> Result<()> {
+        self.0
+            .append_dir_all(Self::rel(path), dir)
+            .with_context(|| format!("packing {}", dir.display()))
+    }
+
+    /// The host file `file`, placed at `path`.
+    fn host_file(&mut self, path: &str, file: &Path) -> Result<()> {
+        self.0
+            .append_path_with_name(file, Self::rel(path))
+            .with_context(|| format!("packing {}", file.display()))
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        Ok(self.0.into_inner()?)
+    }
 }
 
-/// A tar stream of `dir` placed under `prefix`.
-fn tar_dir(dir: &Path, prefix: &str) -> Result<Vec<u8>> {
-    let mut b = tar::Builder::new(Vec::new());
-    b.follow_symlinks(false);
-    b.append_dir_all(prefix, dir)
-        .with_context(|| format!("packing {}", dir.display()))?;
-    Ok(b.into_inner()?)
+/// A minimal, lived-in home directory.
+fn home_skeleton(staging: &mut Staging, home: &str) -> Result<()> {
+    let files: &[(&str, &str)] = &[
+        (".bashrc", "# ~/.bashrc\n[ -z \"$PS1\" ] && return\nHISTCONTROL=ignoreboth\nalias ll='ls -alF'\n"),
+        (".profile", "# ~/.profile\nif [ -n \"$BASH_VERSION\" ] && [ -f \"$HOME/.bashrc\" ]; then . \"$HOME/.bashrc\"; fi\n"),
+        (".gitconfig", "[user]\n\tname = runner\n\temail = runner@users.noreply.github.com\n[init]\n\tdefaultBranch = main\n"),
+    ];
+    for (name, content) in files {
+        staging.file(&format!("{home}/{name}"), content.as_bytes(), 0o644)?;
+    }
+    Ok(())
 }
 
 fn shell_quote(s: &str) -> String {
@@ -1048,42 +1087,25 @@ mod tests {
     }
 }
 
-/// The bait plan's directories and files as a tar stream relative to the home directory
-/// (everything a persona plants lives below it).
-fn bait_tar(plan: &airlock_bait::BaitPlan) -> Result<Vec<u8>> {
-    let home = plan.home.trim_end_matches('/');
-    let rel = |path: &str| -> Option<String> {
-        path.strip_prefix(home)
-            .and_then(|r| r.strip_prefix('/'))
-            .map(String::from)
-    };
-    let mut b = tar::Builder::new(Vec::new());
+/// The bait plan's directories and files (everything a persona plants lives below its
+/// home directory; anything else is skipped with a warning).
+fn bait_files(staging: &mut Staging, plan: &airlock_bait::BaitPlan) -> Result<()> {
+    let under_home = |path: &str| fsdiff::is_under(path, &plan.home);
     for d in &plan.dirs {
-        let Some(r) = rel(&d.path) else {
+        if !under_home(&d.path) {
             tracing::warn!(path = %d.path, "bait directory outside home skipped");
             continue;
-        };
-        let mut h = tar::Header::new_gnu();
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_size(0);
-        h.set_mode(d.mode);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        b.append_data(&mut h, format!("{r}/"), std::io::empty())?;
+        }
+        staging.dir(&d.path, d.mode)?;
     }
     for f in &plan.files {
-        let Some(r) = rel(&f.path) else {
+        if !under_home(&f.path) {
             tracing::warn!(path = %f.path, "bait file outside home skipped");
             continue;
-        };
-        let mut h = tar::Header::new_gnu();
-        h.set_size(f.content.len() as u64);
-        h.set_mode(f.mode);
-        h.set_mtime(1_700_000_000);
-        h.set_cksum();
-        b.append_data(&mut h, r, f.content.as_slice())?;
+        }
+        staging.file(&f.path, &f.content, f.mode)?;
     }
-    Ok(b.into_inner()?)
+    Ok(())
 }
 
 /// The phase command with the clock speed-up for the package's processes only: `env`
