@@ -83,6 +83,13 @@ fn malicious_dependency_is_refused_and_project_untouched() {
     let project = tmp.path().join("project");
     write_project(&project, serde_json::json!({ "wrap-clean-app": "^1.0.0" }));
     std::fs::write(project.join("index.js"), "require('wrap-clean-app');\n").unwrap();
+    // A project config that keeps `resolved` out of lockfiles: the wrapper must still
+    // find every package (in the configured registry).
+    std::fs::write(
+        project.join(".npmrc"),
+        "omit-lockfile-registry-resolved=true\n",
+    )
+    .unwrap();
     let before = tree_hashes(&project);
 
     let out = airlock_npm(

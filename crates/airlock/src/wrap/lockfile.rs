@@ -52,8 +52,16 @@ impl LockEntry {
     }
 
     /// A tarball fetched from a registry by name and version (what airlock analyzes).
+    /// Entries without `resolved` (npm's `omit-lockfile-registry-resolved`) come from
+    /// the configured registry.
     pub fn is_from_registry(&self) -> bool {
-        !self.link && !self.in_bundle && self.registry().is_some()
+        !self.link
+            && !self.in_bundle
+            && (self.registry().is_some()
+                || (self.resolved.is_none()
+                    && self.integrity.is_some()
+                    && !self.version.is_empty()
+                    && self.location.contains("node_modules/")))
     }
 
     /// Whether npm installs this package on this machine (`os`/`cpu` allow it).
@@ -336,7 +344,8 @@ mod tests {
         "node_modules/fsevents": { "version": "2.3.3", "optional": true, "os": ["darwin"],
                             "resolved": "http://127.0.0.1:9/fsevents/-/fsevents-2.3.3.tgz" },
         "node_modules/g": { "version": "1.0.0", "resolved": "git+ssh://git@github.com/x/g.git#abc" },
-        "node_modules/local": { "resolved": "packages/local", "link": true }
+        "node_modules/local": { "resolved": "packages/local", "link": true },
+        "node_modules/h": { "version": "3.0.0", "integrity": "sha512-H" }
       }
     }"#;
 
@@ -358,7 +367,10 @@ mod tests {
         assert!(!arts
             .iter()
             .any(|(e, _)| e.name == "fsevents" || e.name == "g" || e.name == "local"));
-        assert_eq!(arts.len(), 6);
+        // no `resolved` (omit-lockfile-registry-resolved): from the configured registry
+        let h = &arts.iter().find(|(e, _)| e.name == "h").unwrap().0;
+        assert_eq!(h.registry(), None);
+        assert_eq!(arts.len(), 7);
         assert_eq!(l.unanalyzable().len(), 1);
         let e = &arts.iter().find(|(e, _)| e.name == "@s/e").unwrap().0;
         assert_eq!(e.registry().as_deref(), Some("https://r.example"));

@@ -390,8 +390,18 @@ async fn install(
         Ok(l) => l,
         Err(e) => return Ok(fail(2, format!("{lock_name}: {e:#}"))),
     };
+    // Entries without `resolved` come from the configured registry (per scope).
+    let configured = if lock
+        .entries
+        .iter()
+        .any(|e| e.is_from_registry() && e.registry().is_none())
+    {
+        Some(npm_registries(npm, scratch.path())?)
+    } else {
+        None
+    };
     // 2. Audit the lockfile.
-    let registry = main_registry(&lock);
+    let registry = main_registry(&lock).or_else(|| configured.as_ref().map(|c| c.default.clone()));
     let mut audit_opts = airlock_static::audit::AuditOptions {
         registry: registry.clone(),
         osv: None,
@@ -416,7 +426,9 @@ async fn install(
                 name: e.name.clone(),
                 version: e.version.clone(),
             },
-            registry: e.registry(),
+            registry: e
+                .registry()
+                .or_else(|| configured.as_ref().map(|c| c.for_package(&e.name))),
             hash: e.integrity.clone(),
             name: e.name,
             version: e.version,
@@ -596,6 +608,51 @@ fn check_manifest(path: &Path, kind: Kind) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The registries npm is configured with (in the project, so its .npmrc counts).
+struct Registries {
+    default: String,
+    /// `@scope` → registry.
+    scoped: std::collections::HashMap<String, String>,
+}
+
+impl Registries {
+    fn for_package(&self, name: &str) -> String {
+        name.split_once('/')
+            .filter(|(s, _)| s.starts_with('@'))
+            .and_then(|(s, _)| self.scoped.get(s))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
+fn npm_registries(npm: &str, dir: &Path) -> Result<Registries> {
+    let out = Command::new(npm)
+        .args(["config", "list", "--json"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {npm} config list"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading `npm config list --json`")?;
+    let clean = |s: &str| s.trim_end_matches('/').to_string();
+    let default = v["registry"]
+        .as_str()
+        .map(clean)
+        .unwrap_or_else(|| airlock_registry::npm::DEFAULT_REGISTRY.to_string());
+    let scoped = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, val)| {
+                    let scope = k.strip_suffix(":registry")?;
+                    Some((scope.to_string(), clean(val.as_str()?)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Registries { default, scoped })
 }
 
 /// The registry most of the lockfile comes from.
