@@ -54,7 +54,8 @@ pub struct EvalArgs {
     /// leaves loopback): exit 1 when any expected verdict or rule is missed.
     #[arg(long)]
     pub smoke: bool,
-    /// Only samples whose id contains one of these strings.
+    /// Only samples whose id contains one of these strings. (A file `OUT/STOP` makes a
+    /// running eval finish the scans under way and start no more.)
     #[arg(long)]
     pub only: Vec<String>,
     /// The shared corpus directory (holds pypi-malicious-dev/samples.zip).
@@ -197,10 +198,14 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
     if args.rejudge {
         rejudge(airlock, &out, &samples, args.concurrency)?;
     } else if !args.report_only {
-        let todo: Vec<&Sample> = samples
+        let mut todo: Vec<&Sample> = samples
             .iter()
             .filter(|s| fresh || !result_path(&out, s).is_file())
             .collect();
+        // Corpus by corpus, but each in a fixed pseudo-random order: a run cut short
+        // (see STOP below) leaves a random subset, not the alphabetical head of a list
+        // full of typosquat clusters.
+        todo.sort_by_cached_key(|s| (s.corpus, shuffle_key(&s.id)));
         eprintln!(
             "airlock-bench: {} samples, {} to scan, {} at a time, results in {}",
             samples.len(),
@@ -210,7 +215,11 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         );
         let done = std::sync::atomic::AtomicUsize::new(0);
         let limit = Duration::from_secs(args.sample_timeout);
+        let stop = out.join("STOP");
         let errors = runner::pool(&todo, args.concurrency, |_, s| {
+            if stop.exists() {
+                return None;
+            }
             let r = scan_one(airlock, &out, s, &extra, limit);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             match &r {
@@ -274,6 +283,12 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         eprintln!("airlock-bench: smoke: {} passed, 0 failed", samples.len());
     }
     Ok(0)
+}
+
+/// A stable pseudo-random sort key.
+fn shuffle_key(id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(id.as_bytes()))
 }
 
 /// The CI subset: two malicious examples, one benign example, two PyPI malware wheels
@@ -537,6 +552,23 @@ pub fn failure_reason(status: &str, tail: &str) -> String {
     ];
     if status.contains("timed") || status.contains("timeout") {
         return "timed out".into();
+    }
+    // The last Python exception line says most (`ModuleNotFoundError: No module …`).
+    let exception = tail.lines().rev().map(str::trim).find(|l| {
+        l.split_once(": ").is_some_and(|(k, _)| {
+            !k.contains(' ') && (k.ends_with("Error") || k.ends_with("Exception"))
+        })
+    });
+    if let Some(e) = exception {
+        let (kind, msg) = e.split_once(": ").unwrap_or((e, ""));
+        let msg: String = msg.chars().take(60).collect();
+        return match kind {
+            "ModuleNotFoundError" | "ImportError" => format!("{kind}: {msg}"),
+            _ => format!(
+                "{kind}: {}",
+                msg.split(['\'', '"', '/']).next().unwrap_or("")
+            ),
+        };
     }
     for (pat, why) in PATTERNS {
         if tail.contains(pat) {
@@ -1109,7 +1141,10 @@ mod tests {
         assert_eq!(m.rule_hits["x"], 1);
         assert_eq!(m.quiet.len(), 1);
         assert_eq!(m.install_failures.len(), 4);
-        assert_eq!(m.failure_reasons["setup.py imports a missing module"], 4);
+        assert_eq!(
+            m.failure_reasons["ModuleNotFoundError: No module named 'x'"],
+            4
+        );
         let g = m.groups.as_ref().unwrap();
         // Groups by id length: {a malicious, d error} and {bb suspicious, cc benign}.
         assert_eq!(g.distinct, 2);
@@ -1141,7 +1176,18 @@ mod tests {
         assert_eq!(failure_reason("timed-out", ""), "timed out");
         assert_eq!(
             failure_reason("ok", "x\nSyntaxError: bad"),
-            "SyntaxError (Python 2 code?)"
+            "SyntaxError: bad"
+        );
+        assert_eq!(
+            failure_reason(
+                "failed",
+                "  AssertionError: Exactly one .dist-info\nerror: metadata-generation-failed"
+            ),
+            "AssertionError: Exactly one .dist-info"
+        );
+        assert_eq!(
+            failure_reason("failed", "error: metadata-generation-failed"),
+            "setup.py failed (metadata)"
         );
         assert!(failure_reason("ok", "weird\nend").starts_with("other: end"));
     }
