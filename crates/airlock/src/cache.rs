@@ -217,16 +217,16 @@ fn show(s: &Store, spec: &str, hash: Option<String>, json: bool) -> Result<u8> {
     if let Some(i) = &d.artifact.integrity {
         println!("  integrity  {i}");
     }
+    let current = judging::load_rules(None).ok().map(|r| r.hash().to_string());
+    let remark = match current {
+        Some(c) if c != d.latest.ruleset_hash => ", not the current ruleset (airlock rejudge)",
+        _ => "",
+    };
     println!(
-        "  verdict    {} (score {:.1}, ruleset {}{})",
+        "  verdict    {} (score {:.1}, ruleset {}{remark})",
         d.latest.verdict,
         d.latest.score,
         short(&d.latest.ruleset_hash),
-        if d.latest.ruleset_matches {
-            ""
-        } else {
-            ", not the current one"
-        }
     );
     for r in &d.runs {
         let verdicts: Vec<String> = r

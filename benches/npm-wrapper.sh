@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Benchmarks of airlock's install wrapper and registry proxy (issue 7, "Performance").
+#
+#   1. `airlock npm install` with every verdict cached vs plain `npm install`, both from
+#      the same warm npm cache, on a ~230-package project (express, eslint, yargs, axios,
+#      jsdom): median of paired runs (order alternated), each in a fresh copy of the
+#      project with its lockfile and no node_modules.
+#   2. The proxy's added latency on a cached packument: `GET /<name>` through
+#      `airlock serve --npm-upstream` vs straight from the upstream, medians over many
+#      requests (curl's own timing, so process start-up is not counted).
+#
+# The public registry is used once, only to fetch the package set into a local mirror
+# (benches/npm-mirror.mjs); every measured run talks to that mirror on loopback. The
+# first run also fills the verdict store by analyzing every package in the sandbox
+# (minutes; its duration is reported as the cold figure).
+#
+# Usage: benches/npm-wrapper.sh [PAIRS]   (env: WORK, PORT, AIRLOCK)
+set -euo pipefail
+
+PAIRS=${1:-9}
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+WORK=${WORK:-/tmp/airlock-bench-npm}
+PORT=${PORT:-48731}
+AIRLOCK=${AIRLOCK:-$REPO/target/release/airlock}
+REG="http://127.0.0.1:$PORT"
+mkdir -p "$WORK"
+
+if [ ! -x "$AIRLOCK" ]; then
+  (cd "$REPO" && cargo build --release -p airlock)
+fi
+
+# Isolated npm configuration: the mirror is the only registry.
+export npm_config_userconfig="$WORK/npmrc"
+export npm_config_cache="$WORK/npm-cache"
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+printf 'registry=%s/\n' "$REG" > "$WORK/npmrc"
+
+# 1. The package set, fetched once from the public registry into the mirror.
+if [ ! -d "$WORK/mirror/packuments" ]; then
+  mkdir -p "$WORK/resolve"
+  cat > "$WORK/resolve/package.json" <<'EOF'
+{ "name": "bench-app", "version": "1.0.0", "private": true,
+  "dependencies": { "express": "4.21.2", "eslint": "8.57.1", "yargs": "17.7.2",
+                    "axios": "1.7.9", "jsdom": "25.0.1" } }
+EOF
+  (cd "$WORK/resolve" && npm install --package-lock-only --ignore-scripts \
+     --omit-lockfile-registry-resolved=false \
+     --registry https://registry.npmjs.org/ --cache "$WORK/resolve-cache" >/dev/null)
+  node "$HERE/npm-mirror.mjs" fetch "$WORK/resolve/package-lock.json" "$WORK/mirror"
+fi
+
+node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$PORT" &
+MIRROR=$!
+SERVE=
+cleanup() { kill "$MIRROR" 2>/dev/null || true; [ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null || true; }
+trap cleanup EXIT
+for _ in $(seq 50); do curl -sf "$REG/express" >/dev/null && break; sleep 0.1; done
+
+# The project template: package.json and a lockfile resolved against the mirror.
+TPL="$WORK/template"
+if [ ! -f "$TPL/package-lock.json" ]; then
+  mkdir -p "$TPL"
+  cp "$WORK/resolve/package.json" "$TPL/"
+  (cd "$TPL" && npm install --package-lock-only --ignore-scripts \
+     --omit-lockfile-registry-resolved=false >/dev/null)
+fi
+COUNT=$(node -e 'const l=require(process.argv[1]);console.log(Object.keys(l.packages).filter(Boolean).length)' "$TPL/package-lock.json")
+echo "project: $COUNT packages"
+
+fresh() { rm -rf "$1"; mkdir -p "$1"; cp "$TPL/package.json" "$TPL/package-lock.json" "$1/"; }
+now() { date +%s.%N; }
+
+# Warm npm's cache (both sides use it).
+fresh "$WORK/warm" && (cd "$WORK/warm" && npm install --ignore-scripts >/dev/null)
+
+STORE="$WORK/store.sqlite3"
+if [ ! -f "$WORK/store.filled" ]; then
+  fresh "$WORK/cold"
+  t0=$(now)
+  (cd "$WORK/cold" && "$AIRLOCK" npm --store "$STORE" --allow-suspicious install >/dev/null 2>"$WORK/cold.log") \
+    || { echo "cold run failed:"; tail -30 "$WORK/cold.log"; exit 1; }
+  t1=$(now)
+  echo "cold (every package analyzed in the sandbox, concurrency $(nproc)): $(echo "$t1 - $t0" | bc) s" | tee "$WORK/cold.txt"
+  grep -E "package\(s\):" "$WORK/cold.log" | tee -a "$WORK/cold.txt"
+  touch "$WORK/store.filled"
+fi
+
+# 2. Paired runs, order alternated.
+: > "$WORK/pairs.tsv"
+for i in $(seq "$PAIRS"); do
+  for side in $( [ $((i % 2)) -eq 0 ] && echo "plain airlock" || echo "airlock plain" ); do
+    fresh "$WORK/run-$side"
+    t0=$(now)
+    if [ "$side" = plain ]; then
+      (cd "$WORK/run-$side" && npm install >/dev/null 2>&1)
+    else
+      (cd "$WORK/run-$side" && "$AIRLOCK" npm --store "$STORE" --offline --allow-suspicious install >/dev/null 2>&1)
+    fi
+    t1=$(now)
+    eval "t_$side=$(echo "$t1 - $t0" | bc)"
+  done
+  # Same tree both ways.
+  diff <(cd "$WORK/run-plain" && find node_modules -type f | sort) \
+       <(cd "$WORK/run-airlock" && find node_modules -type f | sort) >/dev/null \
+    || { echo "pair $i: trees differ"; exit 1; }
+  printf '%s\t%s\n' "$t_plain" "$t_airlock" >> "$WORK/pairs.tsv"
+  printf 'pair %d: npm %.2fs  airlock %.2fs\n' "$i" "$t_plain" "$t_airlock"
+done
+python3 - "$WORK/pairs.tsv" <<'EOF'
+import statistics, sys
+rows = [tuple(map(float, l.split())) for l in open(sys.argv[1]) if l.strip()]
+p = statistics.median(r[0] for r in rows); a = statistics.median(r[1] for r in rows)
+ratios = statistics.median(r[1] / r[0] for r in rows)
+print(f"wrapper, all cached: npm install median {p:.2f}s, airlock npm install median {a:.2f}s, "
+      f"ratio of medians {a/p:.3f}, median of paired ratios {ratios:.3f} (n={len(rows)})")
+EOF
+
+# 3. Proxy latency on a cached packument, against an upstream whose packuments list every
+#    published version (as the public registry's do).
+FULL="http://127.0.0.1:$((PORT + 1))"
+node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$((PORT + 1))" full &
+MIRROR_FULL=$!
+trap 'cleanup; kill $MIRROR_FULL 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "$FULL/express" >/dev/null && break; sleep 0.1; done
+REG=$FULL
+"$AIRLOCK" serve --listen 127.0.0.1:0 --store "$STORE" --npm-upstream "$REG" \
+  --concurrency 0 --prefetch 0 --packument-ttl 3600 2>"$WORK/serve.log" &
+SERVE=$!
+for _ in $(seq 100); do grep -q "serving on" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
+PROXY=$(grep -o 'http://[0-9.:]*' "$WORK/serve.log" | head -1)
+N=${N:-300}
+for name in express eslint axios; do
+  curl -sf "$REG/$name" >/dev/null || continue
+  curl -sf -H 'accept: application/vnd.npm.install-v1+json' "$PROXY/$name" >/dev/null  # fills the cache
+  for target in "$REG" "$PROXY"; do
+    for _ in $(seq "$N"); do
+      curl -s -o /dev/null -H 'accept: application/vnd.npm.install-v1+json' \
+        -w '%{time_total}\n' "$target/$name"
+    done > "$WORK/lat-$name-$(echo "$target" | tr -dc 0-9).txt"
+  done
+  python3 - "$WORK/lat-$name-$(echo "$REG" | tr -dc 0-9).txt" "$WORK/lat-$name-$(echo "$PROXY" | tr -dc 0-9).txt" "$name" \
+    "$(curl -s "$REG/$name" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(Object.keys(JSON.parse(s).versions).length))')" <<'EOF'
+import statistics, sys
+d = [float(x) * 1000 for x in open(sys.argv[1])]
+p = [float(x) * 1000 for x in open(sys.argv[2])]
+md, mp = statistics.median(d), statistics.median(p)
+n = sys.argv[4]
+print(f"proxy, cached packument {sys.argv[3]} ({n} versions): upstream median {md:.2f} ms, through the proxy "
+      f"median {mp:.2f} ms, added {mp - md:.2f} ms (n={len(d)})")
+EOF
+done
