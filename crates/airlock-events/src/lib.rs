@@ -248,7 +248,11 @@ pub enum EventKind {
     },
     /// A process accessed another process (ptrace, /proc/<pid>/mem|environ|maps).
     #[serde(rename = "process.access")]
-    ProcessAccess { target_pid: u32, how: String, outcome: Outcome },
+    ProcessAccess {
+        target_pid: u32,
+        how: String,
+        outcome: Outcome,
+    },
 
     // ---- files ---------------------------------------------------------------
     #[serde(rename = "file.open")]
@@ -265,11 +269,23 @@ pub enum EventKind {
     #[serde(rename = "file.unlink")]
     FileUnlink { path: String, outcome: Outcome },
     #[serde(rename = "file.rename")]
-    FileRename { from: String, to: String, outcome: Outcome },
+    FileRename {
+        from: String,
+        to: String,
+        outcome: Outcome,
+    },
     #[serde(rename = "file.chmod")]
-    FileChmod { path: String, mode: u32, outcome: Outcome },
+    FileChmod {
+        path: String,
+        mode: u32,
+        outcome: Outcome,
+    },
     #[serde(rename = "file.symlink")]
-    FileSymlink { target: String, link: String, outcome: Outcome },
+    FileSymlink {
+        target: String,
+        link: String,
+        outcome: Outcome,
+    },
     #[serde(rename = "file.mkdir")]
     FileMkdir { path: String, outcome: Outcome },
     /// A change seen by the filesystem diff after a phase.
@@ -290,7 +306,11 @@ pub enum EventKind {
 
     // ---- network (syscall view) ------------------------------------------------
     #[serde(rename = "net.socket")]
-    NetSocket { family: String, socktype: String, outcome: Outcome },
+    NetSocket {
+        family: String,
+        socktype: String,
+        outcome: Outcome,
+    },
     #[serde(rename = "net.connect")]
     NetConnect {
         family: String,
@@ -302,7 +322,12 @@ pub enum EventKind {
         outcome: Outcome,
     },
     #[serde(rename = "net.bind")]
-    NetBind { family: String, addr: String, port: u16, outcome: Outcome },
+    NetBind {
+        family: String,
+        addr: String,
+        port: u16,
+        outcome: Outcome,
+    },
     #[serde(rename = "net.listen")]
     NetListen { fd: i32 },
     #[serde(rename = "net.sendto")]
@@ -527,7 +552,10 @@ pub enum FsChangeKind {
 pub enum TraceError {
     Io(std::io::Error),
     /// A line that is not a valid record: 1-based line number and the reason.
-    Parse { line: u64, message: String },
+    Parse {
+        line: u64,
+        message: String,
+    },
 }
 
 impl fmt::Display for TraceError {
@@ -556,7 +584,11 @@ pub struct TraceReader<R> {
 
 impl<R: BufRead> TraceReader<R> {
     pub fn new(inner: R) -> Self {
-        TraceReader { inner, line: 0, buf: String::new() }
+        TraceReader {
+            inner,
+            line: 0,
+            buf: String::new(),
+        }
     }
 }
 
@@ -659,7 +691,11 @@ impl Trace {
             line: 1,
             message: "trace does not start with a header record".into(),
         })?;
-        Ok(Trace { header, events, footer })
+        Ok(Trace {
+            header,
+            events,
+            footer,
+        })
     }
 
     /// Writes the trace as JSON Lines (events renumbered in order).
@@ -683,7 +719,14 @@ impl Trace {
 impl Event {
     /// A new event with `seq` 0 (the writer numbers it).
     pub fn new(ts: f64, phase: impl Into<String>, source: Source, kind: EventKind) -> Event {
-        Event { seq: 0, ts, phase: phase.into(), source, proc: None, kind }
+        Event {
+            seq: 0,
+            ts,
+            phase: phase.into(),
+            source,
+            proc: None,
+            kind,
+        }
     }
 
     pub fn with_proc(mut self, proc: ProcRef) -> Event {
@@ -743,16 +786,31 @@ mod tests {
                 outcome: Outcome::Err("ECONNREFUSED".into()),
             },
         )
-        .with_proc(ProcRef { pid: 7, exe: "curl".into(), ..Default::default() });
+        .with_proc(ProcRef {
+            pid: 7,
+            exe: "curl".into(),
+            ..Default::default()
+        });
         let trace = Trace {
             header: header(),
             events: vec![ev.clone(), ev],
-            footer: Some(TraceFooter { events: 0, ended_at: 3.0, complete: true, gaps: vec![] }),
+            footer: Some(TraceFooter {
+                events: 0,
+                ended_at: 3.0,
+                complete: true,
+                gaps: vec![],
+            }),
         };
         let mut buf = Vec::new();
         trace.write(&mut buf).unwrap();
         let text = String::from_utf8(buf.clone()).unwrap();
-        assert!(text.lines().nth(1).unwrap().contains(r#""type":"net.connect""#), "{text}");
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .contains(r#""type":"net.connect""#),
+            "{text}"
+        );
         assert!(text.contains(r#""record":"footer""#));
         let back = Trace::read(&buf[..]).unwrap();
         assert_eq!(back.events.len(), 2);
@@ -779,6 +837,12 @@ mod tests {
     fn unknown_fields_are_ignored() {
         let line = r#"{"record":"event","seq":0,"ts":1.0,"phase":"install","source":"strace","type":"note","message":"m","added_later":1}"#;
         let rec: Record = serde_json::from_str(line).unwrap();
-        assert!(matches!(rec, Record::Event(Event { kind: EventKind::Note { .. }, .. })));
+        assert!(matches!(
+            rec,
+            Record::Event(Event {
+                kind: EventKind::Note { .. },
+                ..
+            })
+        ));
     }
 }

@@ -88,7 +88,10 @@ fn token_stealer_is_malicious_with_evidence_chain() {
     );
     // The message says what happened to what; the chain is in the evidence, not
     // repeated in the message.
-    assert_eq!(conn.message, "contacted data-drop/tunnel service pastebin.com");
+    assert_eq!(
+        conn.message,
+        "contacted data-drop/tunnel service pastebin.com"
+    );
 }
 
 #[test]

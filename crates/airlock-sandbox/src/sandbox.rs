@@ -536,11 +536,18 @@ impl Sandbox {
             let (_, out) = self.exec(&argv, "0:0", None, total).await?;
             let mut rest = out.text.as_slice();
             while !rest.is_empty() {
-                let Some(p) = rest.iter().position(|&b| b == 0) else { break };
+                let Some(p) = rest.iter().position(|&b| b == 0) else {
+                    break;
+                };
                 let path = String::from_utf8_lossy(&rest[..p]).into_owned();
                 rest = &rest[p + 1..];
-                let Some(q) = rest.iter().position(|&b| b == 0) else { break };
-                let n: usize = String::from_utf8_lossy(&rest[..q]).trim().parse().unwrap_or(0);
+                let Some(q) = rest.iter().position(|&b| b == 0) else {
+                    break;
+                };
+                let n: usize = String::from_utf8_lossy(&rest[..q])
+                    .trim()
+                    .parse()
+                    .unwrap_or(0);
                 rest = &rest[q + 1..];
                 let n = n.min(rest.len());
                 result.insert(path, rest[..n].to_vec());
@@ -649,7 +656,10 @@ impl Sandbox {
             text.lines()
                 .find_map(|l| l.strip_prefix(name).and_then(|n| n.trim().parse().ok()))
         };
-        CgroupCounters { pids_refused: field("pids "), memory_hits: field("mem ") }
+        CgroupCounters {
+            pids_refused: field("pids "),
+            memory_hits: field("mem "),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]

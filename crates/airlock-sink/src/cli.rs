@@ -7,11 +7,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use airlock_events::EventKind;
 use crate::{
     generate_ca, setup_net, BaitConfig, CaPair, EventLog, Limits, NetPorts, Sink, SinkConfig,
     SystemRunner,
 };
+use airlock_events::EventKind;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 

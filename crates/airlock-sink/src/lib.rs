@@ -35,9 +35,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod cli;
 pub mod bait;
 pub mod ca;
+pub mod cli;
 pub mod dns;
 pub mod io;
 pub mod netsetup;

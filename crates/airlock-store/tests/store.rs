@@ -528,9 +528,15 @@ fn gc_gives_space_back_to_the_file_system() {
 #[test]
 fn live_jobs_lists_queued_and_running_only() {
     let (_d, store) = open();
-    let a = store.enqueue("analyze", &serde_json::json!({"n": 1}), 10).unwrap();
-    let b = store.enqueue("analyze", &serde_json::json!({"n": 2}), 10).unwrap();
-    let c = store.enqueue("analyze", &serde_json::json!({"n": 3}), 10).unwrap();
+    let a = store
+        .enqueue("analyze", &serde_json::json!({"n": 1}), 10)
+        .unwrap();
+    let b = store
+        .enqueue("analyze", &serde_json::json!({"n": 2}), 10)
+        .unwrap();
+    let c = store
+        .enqueue("analyze", &serde_json::json!({"n": 3}), 10)
+        .unwrap();
     assert_eq!(store.claim_next().unwrap().unwrap().id, a);
     assert_eq!(store.claim_next().unwrap().unwrap().id, b);
     store.finish(b, Ok("done")).unwrap();

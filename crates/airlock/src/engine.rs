@@ -170,11 +170,16 @@ pub async fn analyze_artifact(
         .unwrap_or_else(|| "build-01".into());
     let mut binds = Vec::new();
     let sink_spec = if opts.no_network || opts.bare {
-        header.notes.insert("network".into(), "none (loopback only)".into());
+        header
+            .notes
+            .insert("network".into(), "none (loopback only)".into());
         None
     } else {
         let net = prepare_sink_inputs(&run_id, work, bait.as_ref())?;
-        binds.push(format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", net.bundle.display()));
+        binds.push(format!(
+            "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+            net.bundle.display()
+        ));
         header.notes.insert(
             "network".into(),
             "simulated by the sink (nothing leaves the host)".into(),
@@ -437,7 +442,10 @@ async fn run_phases(
             // package's) with the audit hook in its site-packages.
             let wh = format!("{}/.cache/wheelhouse", user.home);
             staging.tree(&wh, &wheelhouse.dir)?;
-            staging.host_file(&format!("{}/{install_name}", layout.project), &artifact.path)?;
+            staging.host_file(
+                &format!("{}/{install_name}", layout.project),
+                &artifact.path,
+            )?;
             sandbox.upload_tar("/", staging.finish()?, &owner).await?;
             let venv = format!("{}/.venv", layout.project);
             let (code, out) = sandbox
@@ -529,7 +537,10 @@ async fn run_phases(
             )
             .await?;
         env.push(("AIRLOCK_HOOK_PATH".into(), HOOK_FIFO.into()));
-        env.push(("NODE_OPTIONS".into(), "--require /opt/airlock/node/preload.js".into()));
+        env.push((
+            "NODE_OPTIONS".into(),
+            "--require /opt/airlock/node/preload.js".into(),
+        ));
         env.push(("PYTHONPATH".into(), "/opt/airlock/python".into()));
     }
     let roots = layout.snapshot_roots();
@@ -606,10 +617,15 @@ async fn run_phases(
             let staged: Vec<String> = changes
                 .iter()
                 .filter_map(|e| match &e.kind {
-                    EventKind::FsChange { path, change, size: Some(size), in_package: false, .. }
-                        if *change != FsChangeKind::Deleted
-                            && *size > 0
-                            && !fsdiff::is_under(path, &npm_own) =>
+                    EventKind::FsChange {
+                        path,
+                        change,
+                        size: Some(size),
+                        in_package: false,
+                        ..
+                    } if *change != FsChangeKind::Deleted
+                        && *size > 0
+                        && !fsdiff::is_under(path, &npm_own) =>
                     {
                         Some(path.clone())
                     }
@@ -691,7 +707,9 @@ async fn collect_hooks(sandbox: &Sandbox, work: &Path, events: &mut Vec<Event>, 
         tracing::warn!(error = %e, "hook lines not collected");
         return;
     }
-    let Ok(text) = std::fs::read_to_string(&dest) else { return };
+    let Ok(text) = std::fs::read_to_string(&dest) else {
+        return;
+    };
     let mut windows: Vec<(String, f64, f64)> = Vec::new();
     // pid → (last time seen, process, phase) from the tracer: a hook line's phase is its
     // process's (pids are not reused within a run); its own clock is sped up.
@@ -708,7 +726,9 @@ async fn collect_hooks(sandbox: &Sandbox, work: &Path, events: &mut Vec<Event>, 
             _ => {}
         }
         if let (Some(p), Source::Strace) = (&e.proc, e.source) {
-            let entry = procs.entry(p.pid).or_insert((e.ts, p.clone(), e.phase.clone()));
+            let entry = procs
+                .entry(p.pid)
+                .or_insert((e.ts, p.clone(), e.phase.clone()));
             if e.ts >= entry.0 {
                 *entry = (e.ts, p.clone(), e.phase.clone());
             }
@@ -716,7 +736,9 @@ async fn collect_hooks(sandbox: &Sandbox, work: &Path, events: &mut Vec<Event>, 
     }
     let mut added = 0usize;
     for line in text.lines().take(200_000) {
-        let Some(rec) = airlock_registry::hooks::parse_hook_record(line) else { continue };
+        let Some(rec) = airlock_registry::hooks::parse_hook_record(line) else {
+            continue;
+        };
         let real = |start: f64| start + (rec.ts - start) / f64::from(speedup);
         let known = procs.get(&rec.pid);
         let phase = match known {
@@ -730,16 +752,22 @@ async fn collect_hooks(sandbox: &Sandbox, work: &Path, events: &mut Vec<Event>, 
         let Some(phase) = phase else { continue };
         // The hook's own loader (the .pth line) compiles a string: that is us.
         if let EventKind::Hook { args, .. } = &rec.kind {
-            if args.get("preview").and_then(|p| p.as_str()).is_some_and(|p| p.contains("'airlock_audit'")) {
+            if args
+                .get("preview")
+                .and_then(|p| p.as_str())
+                .is_some_and(|p| p.contains("'airlock_audit'"))
+            {
                 continue;
             }
         }
         let ts = real(phase.1).min(phase.2);
         let mut ev = Event::new(ts, phase.0.clone(), Source::Hook, rec.kind);
-        ev.proc = known.map(|(_, p, _)| p.clone()).or(Some(airlock_events::ProcRef {
-            pid: rec.pid,
-            ..Default::default()
-        }));
+        ev.proc = known
+            .map(|(_, p, _)| p.clone())
+            .or(Some(airlock_events::ProcRef {
+                pid: rec.pid,
+                ..Default::default()
+            }));
         events.push(ev);
         added += 1;
     }
@@ -1007,7 +1035,8 @@ impl Staging {
         h.set_mode(mode);
         h.set_mtime(1_700_000_000);
         h.set_cksum();
-        self.0.append_data(&mut h, format!("{}/", Self::rel(path)), std::io::empty())?;
+        self.0
+            .append_data(&mut h, format!("{}/", Self::rel(path)), std::io::empty())?;
         Ok(())
     }
 
@@ -1184,7 +1213,9 @@ fn prepare(artifact: &Artifact, opts: &ScanOptions, work: &Path) -> Result<Prepa
             // Setup scripts import what they never declare (requests above all); these
             // common wheels let such a setup.py run to its payload.
             let mut seeded = meta.clone();
-            seeded.requires_dist.extend(PYPI_SEED.iter().map(|s| s.to_string()));
+            seeded
+                .requires_dist
+                .extend(PYPI_SEED.iter().map(|s| s.to_string()));
             let wheelhouse = airlock_registry::pypi::prepare_wheelhouse(
                 &artifact.path,
                 &seeded,
@@ -1216,12 +1247,21 @@ impl Timing {
 fn wheel_choice(files: &[PathBuf]) -> Vec<String> {
     let mut by_project: std::collections::BTreeMap<String, String> = Default::default();
     for f in files {
-        let Some(name) = f.file_name().map(|n| n.to_string_lossy().into_owned()) else { continue };
+        let Some(name) = f.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
         if !name.ends_with(".whl") {
             continue;
         }
-        let project = name.split('-').next().unwrap_or_default().to_ascii_lowercase().replace('_', "-");
-        let keep = by_project.get(&project).is_none_or(|old| natural_newer(&name, old));
+        let project = name
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
+            .replace('_', "-");
+        let keep = by_project
+            .get(&project)
+            .is_none_or(|old| natural_newer(&name, old));
         if keep {
             by_project.insert(project, name);
         }
@@ -1236,7 +1276,13 @@ fn natural_newer(a: &str, b: &str) -> bool {
             .nth(1)
             .unwrap_or_default()
             .split('.')
-            .map(|p| p.chars().take_while(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0))
+            .map(|p| {
+                p.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap_or(0)
+            })
             .collect()
     };
     version(a) > version(b)
