@@ -258,56 +258,77 @@ fn benign_npm(list: &Path) -> Result<Vec<Sample>> {
         .collect()
 }
 
-/// `name==version [sdist]`: `sdist` entries are downloaded with `pip download --no-deps
-/// --no-binary :all:` (no code runs: pip only fetches) so their `setup.py` runs in the
-/// sandbox; others are scanned as `pypi:name==version`.
+/// `name==version [sdist]`, downloaded with `pip download --no-deps` (pip only fetches;
+/// no code runs on the host): `--no-binary :all:` for `sdist` entries, so their
+/// `setup.py` runs in the sandbox, else a CPython 3.11 manylinux wheel (what the
+/// sandbox's pip would pick), falling back to the sdist for sdist-only projects.
+/// (`pypi:name==version` would do, but airlock's PyPI client fails on indexes that
+/// answer with relative file URLs.)
 fn benign_pypi(list: &Path, cache: &Path) -> Result<Vec<Sample>> {
     let mut out = Vec::new();
     for (spec, rest) in list_lines(list)? {
         let Some((name, version)) = spec.split_once("==") else {
             bail!("{}: {spec} is not pinned (name==version)", list.display());
         };
-        if rest.split_whitespace().any(|w| w == "sdist") {
-            let file = fetch_sdist(name, version, &cache.join("benign-pypi-sdists"))?;
-            out.push(benign(
-                Corpus::BenignPypi,
-                &format!("{spec}-sdist"),
-                file.display().to_string(),
-            ));
+        let sdist = rest.split_whitespace().any(|w| w == "sdist");
+        let file = fetch_pypi(name, version, sdist, &cache.join("benign-pypi"))?;
+        let id = if sdist {
+            format!("{spec}-sdist")
         } else {
-            out.push(benign(Corpus::BenignPypi, &spec, format!("pypi:{spec}")));
-        }
+            spec.clone()
+        };
+        out.push(benign(Corpus::BenignPypi, &id, file.display().to_string()));
     }
     Ok(out)
 }
 
-/// Downloads (once) the sdist of `name==version` into `dir`; returns its path.
-fn fetch_sdist(name: &str, version: &str, dir: &Path) -> Result<PathBuf> {
-    let dest = dir.join(format!("{name}-{version}"));
+/// Downloads (once) `name==version` into `dir`; returns the artifact's path.
+fn fetch_pypi(name: &str, version: &str, sdist: bool, dir: &Path) -> Result<PathBuf> {
+    let dest = dir.join(format!(
+        "{name}-{version}{}",
+        if sdist { "-sdist" } else { "" }
+    ));
     if let Some(f) = first_file(&dest) {
         return Ok(f);
     }
     std::fs::create_dir_all(&dest)?;
-    let st = Command::new("python3")
-        .args([
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "-q",
-            "-d",
-        ])
-        .arg(&dest)
-        .arg(format!("{name}=={version}"))
-        .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-        .status()
-        .context("running pip download")?;
-    if !st.success() {
-        bail!("pip download --no-binary :all: {name}=={version} failed");
+    let wheel_args: &[&str] = &[
+        "--only-binary",
+        ":all:",
+        "--python-version",
+        "3.11",
+        "--implementation",
+        "cp",
+        "--platform",
+        "manylinux_2_36_x86_64",
+        "--platform",
+        "manylinux_2_28_x86_64",
+        "--platform",
+        "manylinux2014_x86_64",
+        "--platform",
+        "any",
+    ];
+    let attempts: Vec<&[&str]> = if sdist {
+        vec![&["--no-binary", ":all:"]]
+    } else {
+        vec![wheel_args, &["--no-binary", ":all:"]]
+    };
+    for extra in attempts {
+        let st = Command::new("python3")
+            .args(["-m", "pip", "download", "--no-deps", "-q", "-d"])
+            .arg(&dest)
+            .args(extra)
+            .arg(format!("{name}=={version}"))
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .status()
+            .context("running pip download")?;
+        if st.success() {
+            if let Some(f) = first_file(&dest) {
+                return Ok(f);
+            }
+        }
     }
-    first_file(&dest).with_context(|| format!("pip download left nothing in {}", dest.display()))
+    bail!("pip download {name}=={version} failed")
 }
 
 fn first_file(dir: &Path) -> Option<PathBuf> {

@@ -54,6 +54,13 @@ pub struct EvalArgs {
     /// leaves loopback): exit 1 when any expected verdict or rule is missed.
     #[arg(long)]
     pub smoke: bool,
+    /// Scan again the samples whose stored verdict is `error`.
+    #[arg(long)]
+    pub retry_errors: bool,
+    /// Fetch `name@version` straight from the registry instead of through the loopback
+    /// mirror (see mirror.rs: airlock's npm client ignores `$SSL_CERT_FILE`).
+    #[arg(long)]
+    pub no_mirror: bool,
     /// Only samples whose id contains one of these strings. (A file `OUT/STOP` makes a
     /// running eval finish the scans under way and start no more.)
     #[arg(long)]
@@ -200,12 +207,19 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
     } else if !args.report_only {
         let mut todo: Vec<&Sample> = samples
             .iter()
-            .filter(|s| fresh || !result_path(&out, s).is_file())
+            .filter(|s| {
+                fresh
+                    || !result_path(&out, s).is_file()
+                    || (args.retry_errors && stored_error(&out, s))
+            })
             .collect();
         // Corpus by corpus, but each in a fixed pseudo-random order: a run cut short
         // (see STOP below) leaves a random subset, not the alphabetical head of a list
         // full of typosquat clusters.
-        todo.sort_by_cached_key(|s| (s.corpus, shuffle_key(&s.id)));
+        todo.sort_by_cached_key(|s| {
+            let pos = Corpus::ALL.iter().position(|c| *c == s.corpus);
+            (pos, shuffle_key(&s.id))
+        });
         eprintln!(
             "airlock-bench: {} samples, {} to scan, {} at a time, results in {}",
             samples.len(),
@@ -215,12 +229,27 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         );
         let done = std::sync::atomic::AtomicUsize::new(0);
         let limit = Duration::from_secs(args.sample_timeout);
+        let mut npm_extra = extra.clone();
+        if !args.no_mirror && todo.iter().any(|s| s.corpus == Corpus::BenignNpm) {
+            let m =
+                crate::mirror::start(crate::mirror::NPM_UPSTREAM, &src.cache.join("npm-mirror"))?;
+            eprintln!(
+                "airlock-bench: npm registry through the loopback mirror {}",
+                m.url
+            );
+            npm_extra.extend(["--registry".to_string(), m.url]);
+        }
         let stop = out.join("STOP");
         let errors = runner::pool(&todo, args.concurrency, |_, s| {
             if stop.exists() {
                 return None;
             }
-            let r = scan_one(airlock, &out, s, &extra, limit);
+            let extra = if s.corpus == Corpus::BenignNpm {
+                &npm_extra
+            } else {
+                &extra
+            };
+            let r = scan_one(airlock, &out, s, extra, limit);
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             match &r {
                 Ok(r) => eprintln!(
@@ -283,6 +312,14 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         eprintln!("airlock-bench: smoke: {} passed, 0 failed", samples.len());
     }
     Ok(0)
+}
+
+/// The stored result of `s` says `error`.
+fn stored_error(out: &Path, s: &Sample) -> bool {
+    std::fs::read_to_string(result_path(out, s))
+        .ok()
+        .and_then(|t| serde_json::from_str::<SampleResult>(&t).ok())
+        .is_some_and(|r| r.verdict == "error")
 }
 
 /// A stable pseudo-random sort key.

@@ -7,6 +7,7 @@
 mod corpus;
 mod eval;
 mod memory;
+mod mirror;
 mod perf;
 mod pyinspect;
 mod runner;

@@ -185,12 +185,20 @@ pub fn latency(airlock: &Airlock, args: &LatencyArgs) -> Result<u8> {
     if !args.packages.is_empty() {
         pkgs.retain(|(k, _, _)| args.packages.iter().any(|p| p == k));
     }
+    let mut extra = args.scan_args.clone();
+    if pkgs.iter().any(|(_, _, input)| !input.starts_with('/')) {
+        let m = crate::mirror::start(
+            crate::mirror::NPM_UPSTREAM,
+            &crate::default_out().join("downloads/npm-mirror"),
+        )?;
+        extra.extend(["--registry".to_string(), m.url]);
+    }
     let load_before = load_average();
     let mut all: Vec<Timed> = Vec::new();
     for (key, _, input) in &pkgs {
         eprintln!("airlock-bench: latency {key}: warm-up pair");
         for bare in [false, true] {
-            let t = timed_scan(airlock, key, input, bare, 0, &out, &args.scan_args)?;
+            let t = timed_scan(airlock, key, input, bare, 0, &out, &extra)?;
             if t.verdict == "error" {
                 bail!(
                     "{key} ({}) gives an error: {}",
@@ -207,7 +215,7 @@ pub fn latency(airlock: &Airlock, args: &LatencyArgs) -> Result<u8> {
                 [true, false]
             };
             for bare in order {
-                let t = timed_scan(airlock, key, input, bare, pair, &out, &args.scan_args)?;
+                let t = timed_scan(airlock, key, input, bare, pair, &out, &extra)?;
                 eprintln!(
                     "  pair {pair} {}: {:.2} s ({})",
                     if bare { "bare   " } else { "airlock" },
