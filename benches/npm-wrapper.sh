@@ -2,9 +2,11 @@
 # Benchmarks of airlock's install wrapper and registry proxy (issue 7, "Performance").
 #
 #   1. `airlock npm install` with every verdict cached vs plain `npm install`, both from
-#      the same warm npm cache, on a ~230-package project (express, eslint, yargs, axios,
+#      the same warm npm cache, on a 250-package project (express, eslint, yargs, glob,
 #      jsdom): median of paired runs (order alternated), each in a fresh copy of the
-#      project with its lockfile and no node_modules.
+#      project with its lockfile and no node_modules. (The overrides keep out
+#      math-intrinsics and dunder-proto, whose `"main": false` airlock-registry's
+#      manifest reader rejects at the time of writing.)
 #   2. The proxy's added latency on a cached packument: `GET /<name>` through
 #      `airlock serve --npm-upstream` vs straight from the upstream, medians over many
 #      requests (curl's own timing, so process start-up is not counted).
@@ -42,7 +44,8 @@ if [ ! -d "$WORK/mirror/packuments" ]; then
   cat > "$WORK/resolve/package.json" <<'EOF'
 { "name": "bench-app", "version": "1.0.0", "private": true,
   "dependencies": { "express": "4.21.2", "eslint": "8.57.1", "yargs": "17.7.2",
-                    "axios": "1.7.9", "jsdom": "25.0.1" } }
+                    "glob": "10.4.5", "jsdom": "25.0.1" },
+  "overrides": { "get-intrinsic": "1.2.4", "has-proto": "1.0.3" } }
 EOF
   (cd "$WORK/resolve" && npm install --package-lock-only --ignore-scripts \
      --omit-lockfile-registry-resolved=false \
@@ -116,37 +119,42 @@ print(f"wrapper, all cached: npm install median {p:.2f}s, airlock npm install me
       f"ratio of medians {a/p:.3f}, median of paired ratios {ratios:.3f} (n={len(rows)})")
 EOF
 
-# 3. Proxy latency on a cached packument, against an upstream whose packuments list every
-#    published version (as the public registry's do).
-FULL="http://127.0.0.1:$((PORT + 1))"
+# 3. Proxy latency on a cached packument. Two upstreams: the mirror as is (every listed
+#    version analyzed and clean, so the proxy sends the whole document) and the same
+#    mirror listing every published version (as the public registry does: hundreds of
+#    versions, most never analyzed, so the proxy filters them out).
 node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$((PORT + 1))" full &
 MIRROR_FULL=$!
 trap 'cleanup; kill $MIRROR_FULL 2>/dev/null || true' EXIT
-for _ in $(seq 50); do curl -sf "$FULL/express" >/dev/null && break; sleep 0.1; done
-REG=$FULL
-"$AIRLOCK" serve --listen 127.0.0.1:0 --store "$STORE" --npm-upstream "$REG" \
-  --concurrency 0 --prefetch 0 --packument-ttl 3600 2>"$WORK/serve.log" &
-SERVE=$!
-for _ in $(seq 100); do grep -q "serving on" "$WORK/serve.log" 2>/dev/null && break; sleep 0.1; done
-PROXY=$(grep -o 'http://[0-9.:]*' "$WORK/serve.log" | head -1)
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/express" >/dev/null && break; sleep 0.1; done
 N=${N:-300}
-for name in express eslint axios; do
-  curl -sf "$REG/$name" >/dev/null || continue
-  curl -sf -H 'accept: application/vnd.npm.install-v1+json' "$PROXY/$name" >/dev/null  # fills the cache
-  for target in "$REG" "$PROXY"; do
-    for _ in $(seq "$N"); do
-      curl -s -o /dev/null -H 'accept: application/vnd.npm.install-v1+json' \
-        -w '%{time_total}\n' "$target/$name"
-    done > "$WORK/lat-$name-$(echo "$target" | tr -dc 0-9).txt"
-  done
-  python3 - "$WORK/lat-$name-$(echo "$REG" | tr -dc 0-9).txt" "$WORK/lat-$name-$(echo "$PROXY" | tr -dc 0-9).txt" "$name" \
-    "$(curl -s "$REG/$name" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(Object.keys(JSON.parse(s).versions).length))')" <<'EOF'
+ACCEPT='accept: application/vnd.npm.install-v1+json'
+for mode in clean full; do
+  UP="http://127.0.0.1:$PORT"; [ "$mode" = full ] && UP="http://127.0.0.1:$((PORT + 1))"
+  "$AIRLOCK" serve --listen 127.0.0.1:0 --store "$STORE" --npm-upstream "$UP" \
+    --concurrency 0 --prefetch 0 --packument-ttl 3600 2>"$WORK/serve-$mode.log" &
+  SERVE=$!
+  for _ in $(seq 100); do grep -q "serving on" "$WORK/serve-$mode.log" 2>/dev/null && break; sleep 0.1; done
+  PROXY=$(grep -o 'http://[0-9.:]*' "$WORK/serve-$mode.log" | head -1)
+  for name in express eslint glob; do
+    curl -sf -H "$ACCEPT" "$PROXY/$name" >/dev/null   # fills the proxy's caches
+    for target in up proxy; do
+      url="$UP/$name"; [ "$target" = proxy ] && url="$PROXY/$name"
+      for _ in $(seq "$N"); do
+        curl -s -o /dev/null -H "$ACCEPT" -w '%{time_total} %{size_download}\n' "$url"
+      done > "$WORK/lat-$mode-$name-$target.txt"
+    done
+    python3 - "$WORK/lat-$mode-$name-up.txt" "$WORK/lat-$mode-$name-proxy.txt" "$name" "$mode" <<'EOF'
 import statistics, sys
-d = [float(x) * 1000 for x in open(sys.argv[1])]
-p = [float(x) * 1000 for x in open(sys.argv[2])]
+def load(p):
+    rows = [l.split() for l in open(p) if l.strip()]
+    return [float(t) * 1000 for t, _ in rows], int(rows[0][1])
+d, sd = load(sys.argv[1]); p, sp = load(sys.argv[2])
 md, mp = statistics.median(d), statistics.median(p)
-n = sys.argv[4]
-print(f"proxy, cached packument {sys.argv[3]} ({n} versions): upstream median {md:.2f} ms, through the proxy "
-      f"median {mp:.2f} ms, added {mp - md:.2f} ms (n={len(d)})")
+print(f"proxy ({sys.argv[4]} upstream), cached packument {sys.argv[3]}: upstream {md:.2f} ms "
+      f"({sd} bytes), through the proxy {mp:.2f} ms ({sp} bytes), added {mp - md:+.2f} ms "
+      f"(medians, n={len(d)})")
 EOF
+  done
+  kill "$SERVE"; wait "$SERVE" 2>/dev/null || true; SERVE=
 done

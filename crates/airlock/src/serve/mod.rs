@@ -207,13 +207,11 @@ async fn serve(args: ServeArgs) -> Result<()> {
     });
     let tracker = airlock_sandbox::Tracker::new();
     tokio::spawn(health(app.clone()));
-    let workers = args
-        .concurrency
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2)
-        });
+    let workers = args.concurrency.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
     for n in 0..workers {
         tokio::spawn(worker::run(app.clone(), tracker.clone(), n));
     }

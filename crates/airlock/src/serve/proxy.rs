@@ -15,7 +15,7 @@
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,10 +34,26 @@ use crate::store_glue;
 
 const CORGI: &str = "application/vnd.npm.install-v1+json";
 
-/// Upstream packuments kept for `--packument-ttl`, by name and document kind.
+/// How long a filtered packument is reused when no verdict changed in this server
+/// (verdicts written by other processes sharing the store show up after this).
+const FILTERED_TTL: Duration = Duration::from_secs(2);
+
+/// A filtered packument ready to send.
+struct Filtered {
+    at: Instant,
+    epoch: u64,
+    upstream: Arc<Value>,
+    body: axum::body::Bytes,
+}
+
+/// Upstream packuments kept for `--packument-ttl`, by name and document kind, and the
+/// filtered documents made from them (valid while the upstream document, this server's
+/// verdict epoch and [`FILTERED_TTL`] allow).
 pub struct PackumentCache {
     ttl: Duration,
     map: Mutex<HashMap<String, (Instant, Arc<Value>)>>,
+    filtered: Mutex<HashMap<String, Filtered>>,
+    epoch: AtomicU64,
 }
 
 impl PackumentCache {
@@ -45,6 +61,39 @@ impl PackumentCache {
         PackumentCache {
             ttl,
             map: Mutex::new(HashMap::new()),
+            filtered: Mutex::new(HashMap::new()),
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// A verdict changed: filtered documents must be made again.
+    pub fn bump(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn filtered_get(&self, key: &str, upstream: &Arc<Value>) -> Option<axum::body::Bytes> {
+        let m = self.filtered.lock().ok()?;
+        let f = m.get(key)?;
+        (f.at.elapsed() < FILTERED_TTL
+            && f.epoch == self.epoch.load(Ordering::SeqCst)
+            && Arc::ptr_eq(&f.upstream, upstream))
+        .then(|| f.body.clone())
+    }
+
+    fn filtered_put(&self, key: String, epoch: u64, upstream: Arc<Value>, body: axum::body::Bytes) {
+        if let Ok(mut m) = self.filtered.lock() {
+            if m.len() > 10_000 {
+                m.retain(|_, f| f.at.elapsed() < FILTERED_TTL);
+            }
+            m.insert(
+                key,
+                Filtered {
+                    at: Instant::now(),
+                    epoch,
+                    upstream,
+                    body,
+                },
+            );
         }
     }
 
@@ -259,6 +308,13 @@ async fn packument(app: &Shared, upstream: &str, name: &str, corgi: bool, base: 
         }
     };
     let open = app.args.fail_open && !app.analyzer_up.load(Ordering::Relaxed);
+    let ctype = if corgi { CORGI } else { "application/json" };
+    let key = format!("{name}|{corgi}|{base}|{open}");
+    if let Some(body) = app.packuments.filtered_get(&key, &doc) {
+        app.metrics.proxy("packument", "cached");
+        return ([(header::CONTENT_TYPE, ctype)], body).into_response();
+    }
+    let epoch = app.packuments.epoch.load(Ordering::SeqCst);
     let (a, n, d, b) = (app.clone(), name.to_string(), doc.clone(), base.to_string());
     let r = blocking(move || {
         let states = version_states(&a, &n, &d)?;
@@ -277,9 +333,12 @@ async fn packument(app: &Shared, upstream: &str, name: &str, corgi: bool, base: 
     }
     app.metrics
         .proxy("packument", if open { "fail-open" } else { "filtered" });
-    let ctype = if corgi { CORGI } else { "application/json" };
     match serde_json::to_vec(&filtered) {
-        Ok(body) => ([(header::CONTENT_TYPE, ctype)], body).into_response(),
+        Ok(body) => {
+            let body = axum::body::Bytes::from(body);
+            app.packuments.filtered_put(key, epoch, doc, body.clone());
+            ([(header::CONTENT_TYPE, ctype)], body).into_response()
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
@@ -300,7 +359,18 @@ fn filter(
         State2::Unknown => open,
         State2::Bad(_) => false,
     };
-    let mut out = doc.clone();
+    // Everything but the parts rebuilt below (cloning the whole document first would
+    // copy every version's manifest just to drop most of them).
+    let mut out = Value::Object(
+        doc.as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| !matches!(k.as_str(), "versions" | "dist-tags" | "time"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    );
     let mut kept: Vec<String> = Vec::new();
     let mut versions = Map::new();
     if let Some(m) = doc["versions"].as_object() {

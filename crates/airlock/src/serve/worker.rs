@@ -112,6 +112,8 @@ pub async fn run(app: Shared, tracker: Tracker, n: usize) {
             Ok((v, verdict)) => (Ok(v.to_string()), Some(*verdict)),
             Err(e) => (Err(format!("{e:#}")), None),
         };
+        // Filtered packuments made before this verdict are stale now.
+        app.packuments.bump();
         if let Some(k) = &key {
             if let Ok(mut p) = app.pending.lock() {
                 if p.get(k) == Some(&job.id) {
