@@ -208,6 +208,89 @@ fn malicious_dependency_is_refused_and_project_untouched() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("MALICIOUS"));
+
+    // `airlock rejudge`: under a ruleset without the rules that fired, the stored traces
+    // are judged again (no sandbox) and the stealer's verdict drops.
+    let out = airlock()
+        .args(["cache", "show", "wrap-npmrc-stealer@1.0.0", "--json"])
+        .args(["--store", store.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let detail: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let fired: Vec<String> = detail["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    let rules = tmp.path().join("rules");
+    copy_dir(&repo().join("rules"), &rules);
+    let mut removed = 0;
+    for f in walk_files(&rules) {
+        let stem = f.file_stem().unwrap().to_string_lossy().into_owned();
+        if f.extension().is_some_and(|e| e == "toml") && fired.contains(&stem) {
+            std::fs::remove_file(&f).unwrap();
+            removed += 1;
+        }
+    }
+    assert!(removed > 0, "no rule file found for {fired:?}");
+    let rejudge = |rules: &Path| {
+        let out = airlock()
+            .args([
+                "rejudge",
+                "--store",
+                store.to_str().unwrap(),
+                "--json",
+                "--rules",
+            ])
+            .arg(rules)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let r = rejudge(&rules);
+    assert_eq!(r["rejudged"], 2, "{r:#}");
+    let changed = r["changed"].as_array().unwrap();
+    let stealer_change = changed
+        .iter()
+        .find(|c| c["name"] == "wrap-npmrc-stealer")
+        .unwrap_or_else(|| panic!("{r:#}"));
+    assert_eq!(stealer_change["before"], "malicious");
+    assert_ne!(stealer_change["after"], "malicious");
+    // Already judged under that ruleset: nothing left to do.
+    assert_eq!(rejudge(&rules)["rejudged"], 0);
+}
+
+fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let dest = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &dest);
+        } else {
+            std::fs::copy(&p, &dest).unwrap();
+        }
+    }
 }
 
 #[test]

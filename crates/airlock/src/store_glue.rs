@@ -20,7 +20,7 @@ use crate::pipeline::Analyzed;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct StoreArgs {
     /// The verdict store (default: $AIRLOCK_STORE, else ~/.cache/airlock/store.sqlite3).
-    #[arg(long, env = "AIRLOCK_STORE", value_name = "PATH")]
+    #[arg(long, env = "AIRLOCK_STORE", value_name = "PATH", global = true)]
     pub store: Option<PathBuf>,
 }
 
