@@ -61,7 +61,10 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
                     path,
                     args.zip_password.as_deref(),
                 )?;
-                eprintln!("airlock: {arg}: {} package(s) in the sample zip", files.len());
+                eprintln!(
+                    "airlock: {arg}: {} package(s) in the sample zip",
+                    files.len()
+                );
                 inputs.extend(files.into_iter().map(|f| Input::Tarball(f.path)));
                 _extracted.push(dir);
                 continue;
