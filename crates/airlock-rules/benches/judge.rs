@@ -1,8 +1,8 @@
 //! Trace events judged per second by the shipped ruleset (`rules/`), on the synthetic
 //! busy-install trace of `airlock_rules::synth`: streamed straight from the generator
-//! (1 million events; the generator alone is measured too, to subtract), and read from
-//! JSON Lines in memory as `airlock judge` does from a file (200,000 events). Run with
-//! `cargo bench -p airlock-rules --bench judge`.
+//! (1 million events, or `AIRLOCK_BENCH_EVENTS`; the generator alone is measured too, to
+//! subtract), and read from JSON Lines in memory as `airlock judge` does from a file (a
+//! tenth as many). Run with `cargo bench -p airlock-rules --bench judge`.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,8 +10,20 @@ use std::path::Path;
 use airlock_rules::{synth, Ruleset};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const EVENTS: u64 = 1_000_000;
-const JSONL_EVENTS: u64 = 200_000;
+/// Events of the streamed trace; `AIRLOCK_BENCH_EVENTS` overrides (the shipped ruleset
+/// judged ~9,000 events/s when this was written, so 1M events is ~2 minutes an
+/// iteration).
+fn events() -> u64 {
+    std::env::var("AIRLOCK_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// Events of the JSON Lines trace (a tenth of the streamed one).
+fn jsonl_events() -> u64 {
+    (events() / 10).max(1)
+}
 
 fn rules() -> Ruleset {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules");
@@ -36,18 +48,19 @@ fn jsonl(n: u64) -> Vec<u8> {
 fn bench(c: &mut Criterion) {
     let rules = rules();
     let header = synth::header();
+    let (n, m) = (events(), jsonl_events());
     let mut g = c.benchmark_group("judge");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(EVENTS));
-    g.bench_function("synth_generate_only_1M", |b| {
-        b.iter(|| synth::records(EVENTS).count())
+    g.throughput(Throughput::Elements(n));
+    g.bench_function(format!("synth_generate_only_{n}"), |b| {
+        b.iter(|| synth::records(n).count())
     });
-    g.bench_function("judge_stream_1M", |b| {
-        b.iter(|| rules.judge(&header, synth::records(EVENTS)).events)
+    g.bench_function(format!("judge_stream_{n}"), |b| {
+        b.iter(|| rules.judge(&header, synth::records(n)).events)
     });
-    let buf = jsonl(JSONL_EVENTS);
-    g.throughput(Throughput::Elements(JSONL_EVENTS));
-    g.bench_function("judge_reader_jsonl_200k", |b| {
+    let buf = jsonl(m);
+    g.throughput(Throughput::Elements(m));
+    g.bench_function(format!("judge_reader_jsonl_{m}"), |b| {
         b.iter(|| {
             rules
                 .judge_reader(std::io::BufReader::new(buf.as_slice()))

@@ -276,6 +276,7 @@ impl Ctx<'_> {
             home: Some("/home/u".into()),
             package_dir: Some("/p".into()),
             hostname: Some("host-1".into()),
+            user: Some("user".into()),
         };
         if let Err((msg, sp)) = bind(&raw, &trial) {
             let code = if msg.contains("regex") {

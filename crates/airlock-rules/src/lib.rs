@@ -266,6 +266,12 @@ impl Ruleset {
                         home: header.home.clone(),
                         package_dir: header.package_dir.clone(),
                         hostname,
+                        user: header
+                            .home
+                            .as_deref()
+                            .and_then(|h| h.trim_end_matches('/').rsplit('/').next())
+                            .filter(|u| !u.is_empty())
+                            .map(str::to_string),
                     };
                     Arc::new(engine::bind_rules(&self.rules, &vars))
                 })

@@ -21,6 +21,8 @@ pub struct Vars {
     /// The sandbox's host name (header note `hostname`), when long enough to be
     /// distinctive in outbound data.
     pub hostname: Option<String>,
+    /// The user name: the last component of the home directory.
+    pub user: Option<String>,
 }
 
 impl Vars {
@@ -29,13 +31,14 @@ impl Vars {
             "home" => self.home.as_deref(),
             "package_dir" => self.package_dir.as_deref(),
             "hostname" => self.hostname.as_deref(),
+            "user" => self.user.as_deref(),
             _ => None,
         }
     }
 }
 
 /// The variable names a pattern may use.
-pub const VAR_NAMES: &[&str] = &["home", "package_dir", "hostname"];
+pub const VAR_NAMES: &[&str] = &["home", "package_dir", "hostname", "user"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transform {
@@ -857,6 +860,7 @@ mod tests {
             home: Some("/home/u".into()),
             package_dir: Some("/p/node_modules/x".into()),
             hostname: Some("build-host-7".into()),
+            user: Some("u".into()),
         }
     }
 
