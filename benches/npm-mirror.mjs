@@ -6,10 +6,12 @@
 //       package's abbreviated packument, keeping only the versions in the lockfile (so a
 //       package analyzed alone resolves its own dependencies inside the mirror too).
 //       The only step that may use the public registry, and it only fetches.
-//   node npm-mirror.mjs serve OUTDIR PORT [full]
-//       Serves the mirror on 127.0.0.1:PORT (packuments and tarballs). With `full`, the
-//       packuments list every published version, as the real registry's do (for the
-//       proxy latency benchmark; only the lockfile's versions have tarballs).
+//   node npm-mirror.mjs serve OUTDIR PORT [slim|full|through]
+//       Serves the mirror on 127.0.0.1:PORT (packuments and tarballs). `slim` (default):
+//       packuments list only the lockfile's versions. `full`: every published version,
+//       as the real registry's do. `through`: full, and what is missing (a packument, or
+//       a tarball a sandbox analysis resolves on its own) is fetched once from the
+//       public registry and kept, so later runs are local.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -87,19 +89,49 @@ async function fetchMirror(lockPath, out, registry = 'https://registry.npmjs.org
   console.error(`mirror: ${tarballs.length} tarballs (${n} new), ${wanted.size} packuments in ${out}`);
 }
 
-function serve(out, port, full) {
-  const docs = full ? 'packuments-full' : 'packuments';
-  const server = createServer((req, res) => {
+const UPSTREAM = 'https://registry.npmjs.org';
+
+async function fetchThrough(out, path) {
+  const i = path.indexOf('/-/');
+  if (i >= 0) {
+    const name = path.slice(0, i), file = path.slice(i + 3);
+    const r = await fetch(`${UPSTREAM}/${name}/-/${file}`);
+    if (!r.ok) return;
+    mkdirSync(join(out, 'tarballs', enc(name)), { recursive: true });
+    writeFileSync(join(out, 'tarballs', enc(name), file), Buffer.from(await r.arrayBuffer()));
+    return;
+  }
+  const r = await fetch(`${UPSTREAM}/${enc(path)}`, {
+    headers: { accept: 'application/vnd.npm.install-v1+json' },
+  });
+  if (!r.ok) return;
+  const doc = await r.json();
+  for (const d of Object.values(doc.versions)) {
+    d.dist.tarball = `__BASE__/${path}/-/${d.dist.tarball.slice(d.dist.tarball.lastIndexOf('/') + 1)}`;
+  }
+  mkdirSync(join(out, 'packuments-full'), { recursive: true });
+  writeFileSync(join(out, 'packuments-full', `${enc(path)}.json`), JSON.stringify(doc));
+}
+
+function serve(out, port, mode = 'slim') {
+  const docs = mode === 'slim' ? 'packuments' : 'packuments-full';
+  const server = createServer(async (req, res) => {
     const path = decodeURIComponent(req.url.split('?')[0]).slice(1);
     const base = `http://${req.headers.host}`;
+    const i = path.indexOf('/-/');
+    const local = i >= 0
+      ? join(out, 'tarballs', enc(path.slice(0, i)), path.slice(i + 3))
+      : join(out, docs, `${enc(path)}.json`);
+    if (mode === 'through' && !existsSync(local) && !path.includes('..')) {
+      try { await fetchThrough(out, path); } catch (e) { console.error(`mirror: ${path}: ${e}`); }
+    }
     try {
-      const i = path.indexOf('/-/');
       if (i >= 0) {
-        const body = readFileSync(join(out, 'tarballs', enc(path.slice(0, i)), path.slice(i + 3)));
+        const body = readFileSync(local);
         res.writeHead(200, { 'content-type': 'application/octet-stream' });
         return res.end(body);
       }
-      const text = readFileSync(join(out, docs, `${enc(path)}.json`), 'utf8');
+      const text = readFileSync(local, 'utf8');
       res.writeHead(200, { 'content-type': 'application/json' });
       return res.end(text.replaceAll('__BASE__', base));
     } catch {
@@ -112,8 +144,8 @@ function serve(out, port, full) {
 }
 
 if (cmd === 'fetch') await fetchMirror(a, b, c);
-else if (cmd === 'serve') serve(a, b, c === 'full');
+else if (cmd === 'serve') serve(a, b, c);
 else {
-  console.error('usage: npm-mirror.mjs fetch LOCKFILE OUTDIR [REGISTRY] | serve OUTDIR PORT [full]');
+  console.error('usage: npm-mirror.mjs fetch LOCKFILE OUTDIR [REGISTRY] | serve OUTDIR PORT [slim|full|through]');
   process.exit(2);
 }

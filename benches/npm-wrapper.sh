@@ -53,7 +53,9 @@ EOF
   node "$HERE/npm-mirror.mjs" fetch "$WORK/resolve/package-lock.json" "$WORK/mirror"
 fi
 
-node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$PORT" &
+# `through`: a package analyzed on its own may resolve versions outside the project's
+# tree; those are fetched once (public registry, fetch only) and kept.
+node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$PORT" through &
 MIRROR=$!
 SERVE=
 cleanup() { kill "$MIRROR" 2>/dev/null || true; [ -n "$SERVE" ] && kill "$SERVE" 2>/dev/null || true; }
@@ -123,14 +125,14 @@ EOF
 #    version analyzed and clean, so the proxy sends the whole document) and the same
 #    mirror listing every published version (as the public registry does: hundreds of
 #    versions, most never analyzed, so the proxy filters them out).
-node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$((PORT + 1))" full &
-MIRROR_FULL=$!
-trap 'cleanup; kill $MIRROR_FULL 2>/dev/null || true' EXIT
+node "$HERE/npm-mirror.mjs" serve "$WORK/mirror" "$((PORT + 1))" slim &
+MIRROR_SLIM=$!
+trap 'cleanup; kill $MIRROR_SLIM 2>/dev/null || true' EXIT
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$((PORT + 1))/express" >/dev/null && break; sleep 0.1; done
 N=${N:-300}
 ACCEPT='accept: application/vnd.npm.install-v1+json'
 for mode in clean full; do
-  UP="http://127.0.0.1:$PORT"; [ "$mode" = full ] && UP="http://127.0.0.1:$((PORT + 1))"
+  UP="http://127.0.0.1:$((PORT + 1))"; [ "$mode" = full ] && UP="http://127.0.0.1:$PORT"
   "$AIRLOCK" serve --listen 127.0.0.1:0 --store "$STORE" --npm-upstream "$UP" \
     --concurrency 0 --prefetch 0 --packument-ttl 3600 2>"$WORK/serve-$mode.log" &
   SERVE=$!

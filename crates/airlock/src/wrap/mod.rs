@@ -107,7 +107,7 @@ pub async fn pip(args: PipArgs) -> u8 {
 async fn guarded(tracker: &Tracker, work: impl std::future::Future<Output = Result<u8>>) -> u8 {
     let r = tokio::select! {
         r = work => r,
-        _ = tokio::signal::ctrl_c() => {
+        _ = interrupted() => {
             eprintln!("airlock: interrupted; removing the sandboxes, nothing was installed");
             if let Ok(docker) = airlock_sandbox::connect().await {
                 tracker.remove_all(&docker).await;
@@ -122,6 +122,22 @@ async fn guarded(tracker: &Tracker, work: impl std::future::Future<Output = Resu
             2
         }
     }
+}
+
+/// Ctrl-C or SIGTERM (a CI job being cancelled).
+async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// One artifact of the resolved tree.
