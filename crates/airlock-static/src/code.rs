@@ -26,6 +26,8 @@ regexes! {
     RE_CLIPBOARD = r"navigator\.clipboard|clipboardData|execCommand\(\s*['\x22](?:copy|paste)|\bpyperclip\b|\bclipboardy\b|\bpbcopy\b|\bpbpaste\b|\bxclip\b|\bxsel\b|Get-Clipboard|Set-Clipboard|win32clipboard|clipboard_get\(|clipboard_append\(";
     RE_PADDING = r"\S[ \t]{150,}\S";
     RE_HEX_ESCAPE = r"\\x[0-9a-fA-F]{2}";
+    RE_ENCODED_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:e|ec|en|enc|enco|encod|encode|encoded|encodedc|encodedcommand)\s+['\x22]?[A-Za-z0-9+/]{20,}={0,2}";
+    RE_HIDDEN_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:w|win|window|windowstyle)\s+['\x22]?hidden\b";
 }
 
 /// Hosts of request-catching, tunnelling and paste services that exfiltration favours.
@@ -193,6 +195,7 @@ pub fn text_signals(rel: &str, src: &str, out: &mut Vec<Signal>) {
     }
 
     blobs(rel, src, &lines, out);
+    encoded_shell(rel, src, &lines, out);
     endpoints(rel, src, &lines, out);
     wallet_and_clipboard(rel, src, &lines, out);
     unicode_tricks(rel, src, &lines, out);
@@ -288,6 +291,34 @@ fn blobs(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
             );
         }
     }
+}
+
+/// A PowerShell started with an encoded command or a hidden window: how a payload
+/// hides what it runs (`powershell -WindowStyle Hidden -EncodedCommand <base64>`).
+fn encoded_shell(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
+    let enc = RE_ENCODED_SHELL.as_ref().and_then(|r| r.find(src));
+    let hid = RE_HIDDEN_SHELL.as_ref().and_then(|r| r.find(src));
+    let (what, n) = match (&enc, &hid) {
+        (Some(_), Some(_)) => (
+            "PowerShell with a hidden window and an encoded command",
+            2.0,
+        ),
+        (Some(_), None) => ("PowerShell with an encoded command", 1.0),
+        (None, Some(_)) => ("PowerShell with a hidden window", 1.0),
+        (None, None) => return,
+    };
+    let Some(m) = [enc, hid].into_iter().flatten().min_by_key(|m| m.start()) else {
+        return;
+    };
+    out.push(
+        Signal::new(
+            ids::ENCODED_SHELL_COMMAND,
+            rel,
+            Some(lines.line_of(m.start())),
+            format!("{what}: {}", clip(m.as_str(), 120)),
+        )
+        .with_value(n),
+    );
 }
 
 fn pad16(b: &[u8]) -> Vec<u8> {
@@ -538,10 +569,22 @@ fn unicode_tricks(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     let mut bidi_first = None;
     let mut invis = 0usize;
     let mut invis_first = None;
+    // Trojan source hides logic in ordinary code lines; bidi controls inside data tables
+    // on one very long line (webpack's HTML syntax tables) are data.
+    let mut line_start = 0usize;
+    let mut line_long = false;
     for (i, c) in src.char_indices() {
+        if i == line_start {
+            line_long = src[i..].split('\n').next().is_some_and(|l| l.len() > 1000);
+        }
+        if c == '\n' {
+            line_start = i + 1;
+        }
         if is_bidi(c) {
-            bidi += 1;
-            bidi_first.get_or_insert(i);
+            if !line_long {
+                bidi += 1;
+                bidi_first.get_or_insert(i);
+            }
         } else if is_invisible(c) || (c == '\u{FEFF}' && i > 0) {
             invis += 1;
             invis_first.get_or_insert(i);
@@ -776,5 +819,33 @@ navigator.clipboard.writeText(x);"#;
             " ".repeat(300)
         );
         assert!(ids_of("p.js", &padded).contains(&ids::WHITESPACE_PADDING.to_string()));
+    }
+
+    #[test]
+    fn encoded_and_hidden_powershell() {
+        let src = "subprocess.Popen('powershell -WindowStyle Hidden -EncodedCommand cABvAHcAZQByAHMAaABlAGwAbAAgAEkAbgB2AG8Aaw==', shell=False)\n";
+        let mut out = Vec::new();
+        text_signals("setup.py", src, &mut out);
+        let s = out
+            .iter()
+            .find(|s| s.signal == ids::ENCODED_SHELL_COMMAND)
+            .expect("signal");
+        assert_eq!(s.value, Some(2.0));
+        assert_eq!(s.line, Some(1));
+        let ids = ids_of(
+            "a.js",
+            "spawn('powershell', ['-NoProfile', '-Command', 'Get-Clipboard'])\n",
+        );
+        assert!(
+            !ids.contains(&ids::ENCODED_SHELL_COMMAND.to_string()),
+            "{ids:?}"
+        );
+    }
+
+    #[test]
+    fn bidi_in_long_data_lines_is_data() {
+        let table = format!("const t = '{}\u{202E}';\n", "ab,".repeat(400));
+        let ids = ids_of("t.js", &table);
+        assert!(!ids.contains(&ids::BIDI_CONTROL.to_string()), "{ids:?}");
     }
 }

@@ -53,6 +53,7 @@ pub mod ids {
     pub const DECODE_EVAL: &str = "decode-eval";
     pub const DYNAMIC_CODE: &str = "dynamic-code";
     pub const EMBEDDED_EXECUTABLE: &str = "embedded-executable";
+    pub const ENCODED_SHELL_COMMAND: &str = "encoded-shell-command";
     pub const BASE64_BLOB: &str = "base64-blob";
     pub const HEX_BLOB: &str = "hex-blob";
     pub const ENDPOINT_URL: &str = "endpoint-url";

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::text::clip;
+use crate::text::{clip, regexes};
 use crate::{ids, Signal};
 
 /// Scripts npm runs on `npm install` of the package (prepublish only on old npm).
@@ -125,6 +125,7 @@ pub fn classify_script(cmd: &str) -> Vec<(&'static str, String)> {
             "runs inline code".to_string(),
         ));
     }
+    let mut files: Vec<String> = Vec::new();
     for (i, w) in words.iter().enumerate() {
         let interp = matches!(
             *w,
@@ -133,14 +134,47 @@ pub fn classify_script(cmd: &str) -> Vec<(&'static str, String)> {
         if !interp {
             continue;
         }
+        // `node -e CODE`: the next word is code, not a file (files it requires are
+        // picked up below).
+        if words
+            .get(i + 1)
+            .is_some_and(|a| matches!(*a, "-e" | "--eval" | "-p" | "--print" | "-c"))
+        {
+            continue;
+        }
         if let Some(file) = words[i + 1..].iter().find(|a| !a.starts_with('-')) {
             let looks_file = file.contains('.') || file.contains('/');
             if looks_file && !file.contains("://") {
-                out.push((ids::INSTALL_SCRIPT_RUNS_FILE, normalize_rel(file)));
+                files.push(normalize_rel(file));
             }
         }
     }
+    // Files inline code loads: `node -e "require('./postinstall')"`.
+    if let Some(re) = &*RE_REQUIRE_REL {
+        for c in re.captures_iter(cmd) {
+            if let Some(m) = c.get(1) {
+                files.push(normalize_rel(m.as_str()));
+            }
+        }
+    }
+    for f in files {
+        // `node scripts/postinstall` runs `scripts/postinstall.js`.
+        let last = f.rsplit('/').next().unwrap_or(&f);
+        if !last.contains('.') {
+            out.push((ids::INSTALL_SCRIPT_RUNS_FILE, format!("{f}.js")));
+        }
+        if !out
+            .iter()
+            .any(|(id, x)| *id == ids::INSTALL_SCRIPT_RUNS_FILE && *x == f)
+        {
+            out.push((ids::INSTALL_SCRIPT_RUNS_FILE, f));
+        }
+    }
     out
+}
+
+regexes! {
+    RE_REQUIRE_REL = r#"(?:require|import)\(\s*\\?['"](\.{1,2}/[^'"\\]+)\\?['"]"#;
 }
 
 fn normalize_rel(p: &str) -> String {
@@ -408,5 +442,37 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn regexes_compile() {
+        for (name, ok) in all_regexes() {
+            assert!(ok, "{name} does not compile");
+        }
+    }
+
+    #[test]
+    fn files_run_by_inline_code_and_extensionless_paths() {
+        let files = |cmd: &str| -> Vec<String> {
+            classify_script(cmd)
+                .into_iter()
+                .filter(|(id, _)| *id == ids::INSTALL_SCRIPT_RUNS_FILE)
+                .map(|(_, f)| f)
+                .collect()
+        };
+        assert_eq!(
+            files("node -e \"try{require('./postinstall')}catch(e){}\""),
+            ["postinstall.js", "postinstall"]
+        );
+        assert_eq!(
+            files("node -e \"import('./config/scripts/postinstall.js').catch(() => void 0)\""),
+            ["config/scripts/postinstall.js"]
+        );
+        assert_eq!(
+            files("node scripts/postinstall"),
+            ["scripts/postinstall.js", "scripts/postinstall"]
+        );
+        assert_eq!(files("node install.js"), ["install.js"]);
+        assert!(files("node -e \"console.log(1.5)\"").is_empty());
     }
 }

@@ -99,6 +99,33 @@ pub fn analyze(rel: &str, src: &str, out: &mut Vec<Signal>) {
             ));
         }
     }
+    // Builtins fetched by computed names (`getattr(__builtins__, <expr>)`) and strings
+    // assembled from character codes: what Python obfuscators (pyobfuscate-like, the
+    // `oct.__str__()[...]` family) emit instead of readable calls.
+    let computed = src.matches("getattr(__builtins__").count()
+        + src.matches("__builtins__.__dict__[").count()
+        + src.matches("join(map(chr").count()
+        + src.matches("join([chr(").count();
+    if computed >= 3 {
+        let first = [
+            "getattr(__builtins__",
+            "__builtins__.__dict__[",
+            "join(map(chr",
+            "join([chr(",
+        ]
+        .iter()
+        .filter_map(|n| src.find(n))
+        .min();
+        out.push(
+            Signal::new(
+                ids::OBFUSCATED,
+                rel,
+                first.map(|o| lines.line_of(o)),
+                format!("{computed} builtins looked up by computed name or strings built from character codes"),
+            )
+            .with_value(computed as f64),
+        );
+    }
     if let Some(m) = RE_PYARMOR.as_ref().and_then(|r| r.find(src)) {
         out.push(
             Signal::new(
@@ -147,9 +174,12 @@ pub fn setup_py(rel: &str, src: &str, out: &mut Vec<Signal>) {
             off += line.len();
         }
     }
-    // First line of each capability; module level (no indentation) counts more.
+    // First line of each capability; module level counts more: it runs whenever pip
+    // builds or installs the sdist. Module level is outside any `def`/`class` body, so
+    // code under a top-level `try:` or `if` still counts.
     let mut seen: BTreeMap<&str, (u32, bool, String)> = BTreeMap::new();
     let mut off = 0;
+    let mut body_of: Option<usize> = None;
     for line in src.split_inclusive('\n') {
         let start = off;
         off += line.len();
@@ -157,7 +187,17 @@ pub fn setup_py(rel: &str, src: &str, out: &mut Vec<Signal>) {
         if t.starts_with('#') || t.is_empty() {
             continue;
         }
-        let module_level = !line.starts_with([' ', '\t']);
+        let indent = line.len() - t.len();
+        if body_of.is_some_and(|d| indent <= d) {
+            body_of = None;
+        }
+        let defines = ["def ", "async def ", "class "]
+            .iter()
+            .any(|k| t.starts_with(k));
+        if body_of.is_none() && defines {
+            body_of = Some(indent);
+        }
+        let module_level = body_of.is_none();
         for (cat, needle) in SETUP_TOKENS {
             if line.contains(needle) {
                 let e = seen.entry(cat).or_insert((
@@ -380,5 +420,35 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].line, Some(4));
         assert!(ids_of(pyproject, "[build-system]\nrequires = [\"setuptools\"]\nbuild-backend = \"setuptools.build_meta\"\n").is_empty());
+    }
+
+    #[test]
+    fn module_level_means_outside_def_and_class() {
+        let src = "from distutils.core import setup\ntry:\n  import subprocess\n  subprocess.Popen('x')\nexcept: pass\nclass C:\n    def run(self):\n        import socket\nsetup(name='x')\n";
+        let mut out = Vec::new();
+        setup_py("setup.py", src, &mut out);
+        let detail = |cat: &str| {
+            out.iter()
+                .find(|s| s.detail.starts_with(cat))
+                .map(|s| s.detail.clone())
+                .unwrap_or_default()
+        };
+        assert!(detail("process").ends_with("at module level"), "{out:?}");
+        assert!(
+            detail("network").ends_with("inside a function or class"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn computed_builtins_are_obfuscation() {
+        let line =
+            "x = ''.join(map(getattr(__builtins__, oct.__str__()[-3 << 0] + 'r'), [104, 105]))\n";
+        let mut out = Vec::new();
+        analyze("setup.py", &line.repeat(3), &mut out);
+        assert!(out.iter().any(|s| s.signal == ids::OBFUSCATED), "{out:?}");
+        let mut out = Vec::new();
+        analyze("ok.py", "v = getattr(__builtins__, 'print')\n", &mut out);
+        assert!(out.is_empty(), "{out:?}");
     }
 }
