@@ -1,6 +1,8 @@
 //! Must-match and must-not-match assertions for the package static pass, over the
 //! fixture packages in `tests/fixtures/`.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::PathBuf;
 
 use airlock_events::{EventKind, Source};
