@@ -12,6 +12,8 @@
 //! internal and holds only data types, so that rules can be tested on recorded traces
 //! without Docker.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{BufRead, Write};
