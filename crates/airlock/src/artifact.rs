@@ -60,14 +60,14 @@ impl Input {
                 None => bail!("{arg}: not a valid pypi:name==version"),
             };
         }
-        let looks_like_path = arg.contains(std::path::MAIN_SEPARATOR) && !arg.starts_with('@')
+        let spec = arg.strip_prefix("npm:").unwrap_or(arg);
+        let looks_like_path = spec.contains(std::path::MAIN_SEPARATOR) && !spec.starts_with('@')
             || [".tgz", ".tar.gz", ".whl", ".zip"]
                 .iter()
                 .any(|s| arg.ends_with(s));
         if looks_like_path {
             bail!("{arg}: no such file or directory");
         }
-        let spec = arg.strip_prefix("npm:").unwrap_or(arg);
         match npm::parse_spec(spec) {
             Some((name, version)) => Ok(Input::Npm { name, version }),
             None => {
