@@ -24,6 +24,10 @@ pub struct MemoryArgs {
     /// Results directory (default target/airlock-bench/memory); the trace is written here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Instead: time each rule alone on a synthetic trace of this many events, to find
+    /// the expensive ones.
+    #[arg(long)]
+    pub rule_cost: Option<u64>,
     /// Internal: run one probe (`read` or `stream`) on FILE and print its peak RSS.
     #[arg(long, hide = true, num_args = 2, value_names = ["MODE", "FILE"])]
     pub probe: Vec<String>,
@@ -121,6 +125,9 @@ pub fn run(airlock: &Airlock, args: &MemoryArgs) -> Result<u8> {
     if let [mode, file] = args.probe.as_slice() {
         return probe(mode, Path::new(file));
     }
+    if let Some(n) = args.rule_cost {
+        return rule_cost(n);
+    }
     let out = args
         .out
         .clone()
@@ -212,6 +219,72 @@ pub fn run(airlock: &Airlock, args: &MemoryArgs) -> Result<u8> {
     }
     std::fs::write(out.join("memory.md"), &m)?;
     println!("{m}");
+    Ok(0)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Judges `n` synthetic events with each rule of `rules/` alone (plus the lists and the
+/// verdict configuration) and prints the rules by time.
+fn rule_cost(n: u64) -> Result<u8> {
+    let root = crate::repo_root().join("rules");
+    let mut rule_files = Vec::new();
+    for cat in std::fs::read_dir(&root)? {
+        let cat = cat?.path();
+        if !cat.is_dir() || cat.file_name().is_some_and(|n| n == "lists") {
+            continue;
+        }
+        for f in std::fs::read_dir(&cat)? {
+            let f = f?.path();
+            if f.extension().is_some_and(|e| e == "toml") {
+                rule_files.push(f);
+            }
+        }
+    }
+    rule_files.sort();
+    let mut rows = Vec::new();
+    for f in &rule_files {
+        let tmp = tempfile::tempdir()?;
+        for keep in ["lists", "verdict.toml", "README.md"] {
+            let p = root.join(keep);
+            if p.is_dir() {
+                copy_tree(&p, &tmp.path().join(keep))?;
+            } else if p.is_file() {
+                std::fs::copy(&p, tmp.path().join(keep))?;
+            }
+        }
+        let rel = f.strip_prefix(&root)?;
+        if let Some(parent) = rel.parent() {
+            std::fs::create_dir_all(tmp.path().join(parent))?;
+        }
+        std::fs::copy(f, tmp.path().join(rel))?;
+        let Ok(rules) = airlock_rules::Ruleset::load_dir(tmp.path()) else {
+            rows.push((f64::NAN, rel.display().to_string()));
+            continue;
+        };
+        let start = Instant::now();
+        let _ = rules.judge(
+            &airlock_rules::synth::header(),
+            airlock_rules::synth::records(n),
+        );
+        rows.push((start.elapsed().as_secs_f64(), rel.display().to_string()));
+    }
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0));
+    println!("| rule | seconds for {n} events | events/s |\n|---|---|---|");
+    for (t, r) in rows {
+        println!("| {r} | {t:.3} | {:.0} |", n as f64 / t);
+    }
     Ok(0)
 }
 

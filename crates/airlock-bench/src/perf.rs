@@ -21,6 +21,9 @@ pub struct LatencyArgs {
     /// Timed pairs per package (after one untimed warm-up pair).
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Untimed warm-up pairs per package (fill the npm cache, page the image in).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
     /// Only these packages (small, medium, native).
     #[arg(long, value_delimiter = ',')]
     pub packages: Vec<String>,
@@ -196,8 +199,11 @@ pub fn latency(airlock: &Airlock, args: &LatencyArgs) -> Result<u8> {
     let load_before = load_average();
     let mut all: Vec<Timed> = Vec::new();
     for (key, _, input) in &pkgs {
-        eprintln!("airlock-bench: latency {key}: warm-up pair");
-        for bare in [false, true] {
+        eprintln!(
+            "airlock-bench: latency {key}: {} warm-up pair(s)",
+            args.warmup
+        );
+        for bare in (0..args.warmup).flat_map(|_| [false, true]) {
             let t = timed_scan(airlock, key, input, bare, 0, &out, &extra)?;
             if t.verdict == "error" {
                 bail!(
@@ -286,7 +292,7 @@ fn render_latency(
     let mut m = String::new();
     let _ = writeln!(
         m,
-        "## Latency: airlock scan against the bare baseline\n\n{runs} timed pairs per package after one warm-up pair, alternating which of the two runs first; load average {load_before} before, {load_after} after.\n"
+        "## Latency: airlock scan against the bare baseline\n\n{runs} timed pairs per package after warm-up, alternating which of the two runs first; load average {load_before} before, {load_after} after.\n"
     );
     let _ = writeln!(m, "| package | airlock median | bare median | ratio of medians | median of pair ratios | min airlock / bare | verdicts |");
     let _ = writeln!(m, "|---|---|---|---|---|---|---|");

@@ -20,7 +20,11 @@ fn fixture_lines() -> Vec<String> {
     let mut out = Vec::new();
     for name in ["node.strace", "net.strace", "fs.strace"] {
         let text = std::fs::read_to_string(dir.join(name)).expect("fixture");
-        out.extend(text.lines().filter(|l| !l.trim().is_empty()).map(String::from));
+        out.extend(
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(String::from),
+        );
     }
     out
 }
@@ -30,13 +34,16 @@ fn shift_pids(s: &str, pids: &BTreeSet<u64>, offset: u64, out: &mut String) {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_digit() && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+        if b[i].is_ascii_digit()
+            && (i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
+        {
             let start = i;
             while i < b.len() && b[i].is_ascii_digit() {
                 i += 1;
             }
             let num = &s[start..i];
-            let followed_by_dot_digit = i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit();
+            let followed_by_dot_digit =
+                i + 1 < b.len() && b[i] == b'.' && b[i + 1].is_ascii_digit();
             match num.parse::<u64>() {
                 Ok(n) if pids.contains(&n) && !followed_by_dot_digit => {
                     let _ = write!(out, "{}", n + offset);
@@ -69,7 +76,8 @@ pub fn synthetic(n: usize) -> String {
             }
             // "PID TS rest": new pid, new timestamp, pids inside the rest shifted too.
             let mut parts = l.splitn(3, ' ');
-            let (Some(pid), Some(_), Some(rest)) = (parts.next(), parts.next(), parts.next()) else {
+            let (Some(pid), Some(_), Some(rest)) = (parts.next(), parts.next(), parts.next())
+            else {
                 continue;
             };
             let pid: u64 = pid.parse().unwrap_or(1);
@@ -106,6 +114,7 @@ fn bench(c: &mut Criterion) {
     );
     let mut g = c.benchmark_group("strace");
     g.sample_size(10);
+    g.measurement_time(std::time::Duration::from_secs(40));
     g.throughput(Throughput::Elements(LINES as u64));
     g.bench_function("parse_1M_lines", |b| b.iter(|| parse_all(&text)));
     g.finish();
