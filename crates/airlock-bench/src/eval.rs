@@ -540,6 +540,9 @@ pub struct CorpusSummary {
     pub quiet: Vec<Quiet>,
     pub install_failures: Vec<Failure>,
     pub failure_reasons: BTreeMap<String, usize>,
+    /// One row per sample: id, verdict, phases with evidence, top finding, install
+    /// status, wall time (ms).
+    pub rows: Vec<(String, String, String, String, String, u64)>,
 }
 
 fn f1(p: Option<f64>, r: Option<f64>) -> Option<f64> {
@@ -605,13 +608,7 @@ pub fn failure_reason(status: &str, tail: &str) -> String {
     if let Some(e) = exception {
         let (kind, msg) = e.split_once(": ").unwrap_or((e, ""));
         let msg: String = msg.chars().take(60).collect();
-        return match kind {
-            "ModuleNotFoundError" | "ImportError" => format!("{kind}: {msg}"),
-            _ => format!(
-                "{kind}: {}",
-                msg.split(['\'', '"', '/']).next().unwrap_or("")
-            ),
-        };
+        return format!("{kind}: {msg}");
     }
     for (pat, why) in PATTERNS {
         if tail.contains(pat) {
@@ -749,6 +746,21 @@ fn summarize_corpus(corpus: Corpus, rs: &[&SampleResult]) -> CorpusSummary {
                 tail: r.stderr_tail.clone(),
             });
         }
+    }
+    for r in rs {
+        let phases: Vec<String> = evidence_phases(r).into_iter().collect();
+        let install = r
+            .phase("install")
+            .map(|p| p["status"].as_str().unwrap_or("?").to_string())
+            .unwrap_or_else(|| "–".into());
+        s.rows.push((
+            r.id.clone(),
+            r.verdict.clone(),
+            phases.join("+"),
+            r.findings().first().map(finding_line).unwrap_or_default(),
+            install,
+            r.wall_ms,
+        ));
     }
     let walls: Vec<f64> = rs.iter().map(|r| r.wall_ms as f64).collect();
     s.wall_median_ms = median(&walls);
@@ -1131,6 +1143,23 @@ pub fn render(sum: &Summary, airlock: &Airlock, out: &Path) -> String {
             }
             let _ = writeln!(m);
         }
+    }
+    let _ = writeln!(m, "## Every sample\n");
+    for c in &sum.corpora {
+        let _ = writeln!(
+            m,
+            "### {}\n\n| sample | verdict | evidence phases | top finding | install | wall |\n|---|---|---|---|---|---|",
+            c.corpus
+        );
+        for (id, v, ph, top, inst, ms) in &c.rows {
+            let _ = writeln!(
+                m,
+                "| {id} | {v} | {ph} | {} | {inst} | {:.0} s |",
+                md_cell(top),
+                *ms as f64 / 1000.0
+            );
+        }
+        let _ = writeln!(m);
     }
     m
 }
