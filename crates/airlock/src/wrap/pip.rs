@@ -301,17 +301,9 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
         .map(String::from),
     );
     resolve.push(report_path.display().to_string());
-    resolve.extend(p.without(&[
-        "--report",
-        "--no-binary",
-        "--only-binary",
-        "-t",
-        "--target",
-        "--prefix",
-        "--root",
-        "--user",
-        "--no-deps",
-    ]));
+    // The user's own flags shape the resolution (`--no-deps`, `--user`, `--target`,
+    // `-U` ...), except those that would let pip build or report elsewhere.
+    resolve.extend(p.without(&["--report", "--no-binary", "--only-binary"]));
     resolve.extend(p.positionals.iter().cloned());
     let out = {
         let bin = pip[0].clone();
