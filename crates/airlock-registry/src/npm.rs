@@ -107,13 +107,7 @@ struct Dist {
     shasum: Option<String>,
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout_connect(std::time::Duration::from_secs(15))
-        .timeout(std::time::Duration::from_secs(300))
-        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
+use crate::pypi::agent;
 
 /// Fetches `name@version` from `registry` into `dest_dir` and verifies its integrity.
 pub fn fetch(
@@ -454,12 +448,15 @@ pub fn prepare_project(
             .arg(&cache)
             .arg("--registry")
             .arg(registry)
-            .args([
+                        .args([
                 "--ignore-scripts",
                 "--no-audit",
                 "--no-fund",
                 "--loglevel=error",
                 "--update-notifier=false",
+                // A user's `omit-lockfile-registry-resolved=true` would leave the lockfile
+                // without the tarball URLs this resolution downloads.
+                "--omit-lockfile-registry-resolved=false",
             ])
             .current_dir(&project)
             .env("npm_config_yes", "true")

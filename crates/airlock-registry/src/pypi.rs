@@ -906,7 +906,9 @@ pub struct PyFetched {
     pub sha256: String,
 }
 
-fn agent() -> ureq::Agent {
+/// The HTTP client of both registries (npm uses it too): timeouts, a user agent, and
+/// TLS roots that include `$SSL_CERT_FILE` (hosts behind an inspecting proxy).
+pub(crate) fn agent() -> ureq::Agent {
     let mut b = ureq::AgentBuilder::new()
         .timeout_connect(std::time::Duration::from_secs(15))
         .timeout(std::time::Duration::from_secs(300))

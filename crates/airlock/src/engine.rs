@@ -408,7 +408,8 @@ async fn run_phases(
     let phases: Vec<(&str, Vec<String>)> = match prepared {
         Prepared::Npm(p) => {
             // The project (package.json, lockfile, target tarball) and the offline cache.
-            staging.tree(&format!("{}/.npm/_cacache", user.home), &p.cache_dir)?;
+            // `npm --cache DIR` keeps its content in DIR/_cacache: DIR is ~/.npm.
+            staging.tree(&format!("{}/.npm", user.home), &p.cache_dir)?;
             staging.tree(&layout.project, &p.project_dir)?;
             sandbox.upload_tar("/", staging.finish()?, &owner).await?;
             let name = &artifact.name;
