@@ -5,7 +5,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod artifact;
+mod audit;
 mod cache;
+mod diff;
 mod engine;
 mod judging;
 mod pipeline;
@@ -60,6 +62,11 @@ enum Command {
     Scan(ScanArgs),
     /// Re-run the rules on a stored trace (no sandbox).
     Judge(JudgeArgs),
+    /// Audit lockfiles: git refs, foreign tarballs, weak integrity, known-malicious
+    /// versions (from a local OSV export).
+    Audit(audit::AuditArgs),
+    /// Compare two versions of a package without running or unpacking them.
+    Diff(diff::DiffArgs),
     /// Remove containers left behind by crashed runs.
     Gc {
         /// Remove every airlock container, also those of runs still going.
@@ -210,6 +217,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Scan(args) => scan::run(args).await,
             Command::Judge(args) => judge(args),
+            Command::Audit(args) => audit::run(args),
+            Command::Diff(args) => tokio::task::block_in_place(|| diff::run(args)),
             Command::Gc { all } => gc(all).await,
             Command::Image { action } => image(action).await,
             Command::Cache { store, action } => cache::cache(&store, action),
