@@ -448,7 +448,7 @@ pub fn prepare_project(
             .arg(&cache)
             .arg("--registry")
             .arg(registry)
-                        .args([
+            .args([
                 "--ignore-scripts",
                 "--no-audit",
                 "--no-fund",
