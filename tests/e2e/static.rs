@@ -81,6 +81,12 @@ fn osv() -> PathBuf {
     repo().join("crates/airlock-static/tests/fixtures/osv")
 }
 
+/// `--rules` of this checkout: the binary in a shared target dir may have been built
+/// from another worktree, whose default rules directory is not this one.
+fn rules_arg() -> String {
+    repo().join("rules").to_string_lossy().into_owned()
+}
+
 /// Runs `airlock ARGS` and returns (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (i32, String, String) {
     let out = airlock().args(args).output().unwrap();
@@ -129,6 +135,8 @@ fn diff_shows_the_obfuscated_blob_added_by_a_patch_release() {
         new.to_str().unwrap(),
         "--format",
         "json",
+        "--rules",
+        &rules_arg(),
     ]);
     let d = json_of(&out, &err);
     assert_eq!(
@@ -176,17 +184,19 @@ fn diff_shows_the_obfuscated_blob_added_by_a_patch_release() {
     ] {
         assert!(rules.contains(r), "{r} missing from {rules:?}");
     }
-    let hijack = d["findings"]
+    let hijacks: Vec<_> = d["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["rule"] == "static-wallet-hijack")
-        .unwrap();
+        .filter(|f| f["rule"] == "static-wallet-hijack")
+        .collect();
+    assert_eq!(hijacks.len(), 1, "one finding per file: {hijacks:#?}");
+    let hijack = hijacks[0];
     assert_eq!(hijack["decisive"], true);
     assert!(hijack["message"]
         .as_str()
         .unwrap()
-        .starts_with("index.js is obfuscated"));
+        .starts_with("index.js: obfuscated: "));
 }
 
 /// The same diff on two tarballs, read in memory, and as the human report.
@@ -199,7 +209,13 @@ fn diff_of_tarballs_and_human_output() {
     );
     pack(&packages().join("diff-old"), &a);
     pack(&packages().join("diff-new"), &b);
-    let (code, out, err) = run(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let (code, out, err) = run(&[
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--rules",
+        &rules_arg(),
+    ]);
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(
         out.lines().next().unwrap().ends_with("tinted-2.3.1.tgz"),
@@ -217,7 +233,7 @@ fn diff_of_tarballs_and_human_output() {
     assert!(out.contains("new endpoints:\n  new endpoint api.wallet-sync.example: https://api.wallet-sync.example/v1/seen (index.js:37)"), "{out}");
     assert!(out.contains("verdict: malicious"), "{out}");
     assert!(
-        out.contains("[critical] static-wallet-hijack: index.js is obfuscated"),
+        out.contains("[critical] static-wallet-hijack: index.js: obfuscated: "),
         "{out}"
     );
     // Nothing was unpacked next to the archives.
@@ -235,6 +251,8 @@ fn diff_back_to_the_clean_release_is_benign() {
         old.to_str().unwrap(),
         "--format",
         "json",
+        "--rules",
+        &rules_arg(),
     ]);
     let d = json_of(&out, &err);
     assert_eq!(code, 0, "{err}");
@@ -412,6 +430,8 @@ fn scan_of_the_compromised_release_is_flagged_by_static_signals() {
         "--trace-out",
         trace.path().to_str().unwrap(),
         "--no-store",
+        "--rules",
+        &rules_arg(),
     ]);
     assert_eq!(phase(&r, "install")["status"], "ok", "{stderr}");
     assert_eq!(phase(&r, "import")["status"], "ok", "{stderr}");
@@ -460,7 +480,8 @@ fn scan_of_the_compromised_release_is_flagged_by_static_signals() {
 #[test]
 fn scan_of_the_clean_release_is_benign() {
     let dir = packages().join("diff-old");
-    let (code, r, stderr) = scan_json(&[dir.to_str().unwrap(), "--no-store"]);
+    let (code, r, stderr) =
+        scan_json(&[dir.to_str().unwrap(), "--no-store", "--rules", &rules_arg()]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(r["verdict"], "benign", "{:#}", r["findings"]);
 }
