@@ -289,11 +289,10 @@ impl Checker {
                 hash: c.hash.clone(),
             })
             .collect();
+        let threads = self.concurrency();
         let hits = tokio::task::spawn_blocking(move || -> Result<Vec<_>> {
             let raw = store.lookup_many(&queries, Some(rules.hash()))?;
-            raw.into_iter()
-                .map(|h| store_glue::refresh(&store, &rules, h))
-                .collect()
+            refresh_all(&store, &rules, raw, threads)
         })
         .await??;
         let mut out: Vec<Option<Checked>> = vec![None; cands.len()];
@@ -438,6 +437,47 @@ impl Checker {
         bars.finish();
         Ok(out)
     }
+}
+
+/// [`store_glue::refresh`] for every hit; verdicts made by an older ruleset are judged
+/// again on `threads` threads (after a rules update every cached package needs it, and
+/// judging is the slow part; the store serializes its own reads and writes).
+fn refresh_all(
+    store: &Store,
+    rules: &Ruleset,
+    hits: Vec<Option<airlock_store::CachedVerdict>>,
+    threads: usize,
+) -> Result<Vec<Option<airlock_store::CachedVerdict>>> {
+    let stale = hits
+        .iter()
+        .filter(|h| h.as_ref().is_some_and(|h| !h.ruleset_matches))
+        .count();
+    if stale < 2 || threads < 2 {
+        return hits
+            .into_iter()
+            .map(|h| store_glue::refresh(store, rules, h))
+            .collect();
+    }
+    tracing::info!(stale, "re-judging cached verdicts made by another ruleset");
+    let chunk = hits.len().div_ceil(threads);
+    let mut slots: Vec<Option<Result<Option<airlock_store::CachedVerdict>>>> =
+        (0..hits.len()).map(|_| None).collect();
+    std::thread::scope(|sc| {
+        let mut rest: &mut [Option<Result<Option<airlock_store::CachedVerdict>>>] = &mut slots;
+        let mut input = hits.into_iter();
+        while !rest.is_empty() {
+            let n = chunk.min(rest.len());
+            let (mine, tail) = rest.split_at_mut(n);
+            rest = tail;
+            let batch: Vec<_> = input.by_ref().take(n).collect();
+            sc.spawn(move || {
+                for (slot, h) in mine.iter_mut().zip(batch) {
+                    *slot = Some(store_glue::refresh(store, rules, h));
+                }
+            });
+        }
+    });
+    slots.into_iter().map(|s| s.unwrap_or(Ok(None))).collect()
 }
 
 /// Why the analyzed bytes are not the ones the lockfile pins, if they are not.
