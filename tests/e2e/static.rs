@@ -287,6 +287,110 @@ fn diff_errors_exit_2() {
     assert!(err.contains("not a package archive"), "{err}");
 }
 
+/// A loopback npm registry answering from routes built with its own base URL (404
+/// otherwise); returns the base URL and the log of requested paths.
+fn loopback_registry(
+    routes: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let table = routes(&base);
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log2 = log.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { continue };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let req = String::from_utf8_lossy(&buf).to_string();
+            let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+            log2.lock().unwrap().push(path.clone());
+            let (status, body) = match table.iter().find(|(p, _)| *p == path) {
+                Some((_, b)) => ("200 OK", b.clone()),
+                None => ("404 Not Found", b"not found".to_vec()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(head.as_bytes());
+            let _ = s.write_all(&body);
+        }
+    });
+    (base, log)
+}
+
+/// `airlock diff tinted@2.3.1` against a (loopback) registry: the previous version is
+/// found in the full packument, both tarballs are fetched and integrity-checked, and
+/// the packument's maintainers and provenance add the takeover half of the story: 2.3.0
+/// was published with provenance by alice, 2.3.1 without it by mallory.
+#[test]
+fn diff_of_registry_versions_uses_maintainers_and_provenance() {
+    use sha1::Digest as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a.tgz"), tmp.path().join("b.tgz"));
+    pack(&packages().join("diff-old"), &a);
+    pack(&packages().join("diff-new"), &b);
+    let (old, new) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    let (s_old, s_new) = (
+        hex::encode(sha1::Sha1::digest(&old)),
+        hex::encode(sha1::Sha1::digest(&new)),
+    );
+    let (base, log) = loopback_registry(|base| {
+        let packument = format!(
+            r#"{{"name":"tinted","dist-tags":{{"latest":"2.3.1"}},"versions":{{
+              "2.3.0":{{"maintainers":[{{"name":"alice"}}],"_npmUser":{{"name":"alice"}},
+                       "dist":{{"tarball":"{base}/tinted/-/tinted-2.3.0.tgz","shasum":"{s_old}","attestations":{{"url":"{base}/att","provenance":{{}}}}}}}},
+              "2.3.1":{{"maintainers":[{{"name":"alice"}}],"_npmUser":{{"name":"mallory"}},
+                       "dist":{{"tarball":"{base}/tinted/-/tinted-2.3.1.tgz","shasum":"{s_new}"}}}}
+            }}}}"#
+        );
+        vec![
+            ("/tinted".into(), packument.into_bytes()),
+            ("/tinted/-/tinted-2.3.0.tgz".into(), old.clone()),
+            ("/tinted/-/tinted-2.3.1.tgz".into(), new.clone()),
+        ]
+    });
+    let (code, out, err) = run(&[
+        "diff",
+        "tinted@latest",
+        "--registry",
+        &base,
+        "--format",
+        "json",
+        "--rules",
+        &rules_arg(),
+    ]);
+    let d = json_of(&out, &err);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(d["old"]["input"], "tinted@2.3.0");
+    assert_eq!(d["new"]["input"], "tinted@2.3.1");
+    assert!(
+        d["maintainer_change"].as_str().unwrap().contains("mallory"),
+        "{d:#}"
+    );
+    assert_eq!(d["provenance_dropped"], true);
+    let rules = rules_of(&d["findings"]);
+    for r in [
+        "static-diff-takeover-shape",
+        "static-diff-provenance-dropped",
+        "static-diff-maintainer-change",
+        "static-wallet-hijack",
+    ] {
+        assert!(rules.contains(r), "{r} missing from {rules:?}");
+    }
+    let paths = log.lock().unwrap().clone();
+    assert!(paths.iter().all(|p| p.starts_with("/tinted")), "{paths:?}");
+    assert!(paths.contains(&"/tinted/-/tinted-2.3.0.tgz".to_string()));
+}
+
 // ---------------------------------------------------------------------------------------
 // airlock audit
 

