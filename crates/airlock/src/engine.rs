@@ -207,13 +207,37 @@ pub async fn analyze_artifact(
     };
     let statics = {
         let (tgz, bare) = (artifact.path.clone(), opts.bare);
+        // A version fetched from the npm registry is also compared with the version
+        // published before it (new install scripts, obfuscated files, endpoints,
+        // maintainers, provenance): the chalk/debug shape.
+        let previous = match (&artifact.kind, &artifact.integrity) {
+            (Kind::Npm(m), Some(_)) if !bare => {
+                Some((opts.registry.clone(), m.name.clone(), m.version.clone()))
+            }
+            _ => None,
+        };
         let ts = airlock_events::now();
         tokio::task::spawn_blocking(move || {
             if bare {
-                return Ok(Vec::new());
+                return Ok::<_, airlock_static::StaticError>(Vec::new());
             }
-            airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
-                .map(|r| r.events(ts))
+            let mut events =
+                airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
+                    .map(|r| r.events(ts))?;
+            if let Some((registry, name, version)) = previous {
+                match crate::diff::previous_version_signals(&registry, &name, &version, &tgz) {
+                    Ok(more) => events.extend(more),
+                    Err(e) => events.push(Event::new(
+                        ts,
+                        "static",
+                        Source::Static,
+                        EventKind::Note {
+                            message: format!("no comparison with the previous version: {e:#}"),
+                        },
+                    )),
+                }
+            }
+            Ok(events)
         })
     };
     let sink_start = async {
