@@ -11,8 +11,6 @@ use crate::text::{clip, entropy, regexes, round2, Lines};
 use crate::Signal;
 
 regexes! {
-    RE_HEX_BLOB = r"[0-9a-fA-F]{200,}";
-    RE_B64_BLOB = r"[A-Za-z0-9+/]{200,}={0,2}|[A-Za-z0-9_-]{300,}={0,2}";
     RE_URL = r#"(?i)\b(?:https?|wss?|ftp)://[^\s'"`<>()\\{}|^]+"#;
     RE_IPV4 = r"(?:^|[^0-9.])((?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3})(?:$|[^0-9.]|\.[^0-9])";
     RE_ETH_ADDR = r"\b0x[a-fA-F0-9]{40}\b";
@@ -24,7 +22,6 @@ regexes! {
     RE_WALLET_LTC = r"\[LM3?\]\[|ltc1";
     RE_WALLET_HOOK = r"window\.ethereum|ethereum\.request\s*\(|eth_sendTransaction|window\.solana|solana\.signTransaction|XMLHttpRequest\.prototype\.(?:open|send)\s*=|(?:window|globalThis|self|global)\.fetch\s*=[^=]|(?:^|[;{}\s])fetch\s*=\s*(?:async\s+)?function";
     RE_CLIPBOARD = r"navigator\.clipboard|clipboardData|execCommand\(\s*['\x22](?:copy|paste)|\bpyperclip\b|\bclipboardy\b|\bpbcopy\b|\bpbpaste\b|\bxclip\b|\bxsel\b|Get-Clipboard|Set-Clipboard|win32clipboard|clipboard_get\(|clipboard_append\(|OpenClipboard|GetClipboardData|SetClipboardData";
-    RE_PADDING = r"\S[ \t]{150,}\S";
     RE_HEX_ESCAPE = r"\\x[0-9a-fA-F]{2}";
     RE_ENCODED_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:e|ec|en|enc|enco|encod|encode|encoded|encodedc|encodedcommand)\s+['\x22]?[A-Za-z0-9+/]{20,}={0,2}";
     RE_HIDDEN_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:w|win|window|windowstyle)\s+['\x22]?hidden\b";
@@ -180,18 +177,16 @@ pub fn text_signals(rel: &str, src: &str, out: &mut Vec<Signal>) {
             }
         }
     }
-    if let Some(re) = &*RE_PADDING {
-        if let Some(m) = re.find(src) {
-            out.push(
-                Signal::new(
-                    ids::WHITESPACE_PADDING,
-                    rel,
-                    Some(lines.line_of(m.start())),
-                    "code hidden after a long run of whitespace on one line",
-                )
-                .with_value(m.len() as f64),
-            );
-        }
+    if let Some((start, end)) = padding(src.as_bytes()) {
+        out.push(
+            Signal::new(
+                ids::WHITESPACE_PADDING,
+                rel,
+                Some(lines.line_of(start)),
+                "code hidden after a long run of whitespace on one line",
+            )
+            .with_value((end - start) as f64),
+        );
     }
 
     blobs(rel, src, &lines, out);
@@ -218,8 +213,8 @@ pub fn text_signals(rel: &str, src: &str, out: &mut Vec<Signal>) {
 
 fn blobs(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     let mut hex_spans = Vec::new();
-    if let Some(re) = &*RE_HEX_BLOB {
-        for m in re.find_iter(src) {
+    {
+        for m in runs(src, |b| b.is_ascii_hexdigit(), 200, false) {
             hex_spans.push((m.start(), m.end()));
             let decoded: Vec<u8> = (0..m.as_str().len().min(64) / 2)
                 .filter_map(|i| u8::from_str_radix(&m.as_str()[2 * i..2 * i + 2], 16).ok())
@@ -238,8 +233,8 @@ fn blobs(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
             );
         }
     }
-    if let Some(re) = &*RE_B64_BLOB {
-        for m in re.find_iter(src) {
+    {
+        for m in base64_runs(src) {
             if hex_spans
                 .iter()
                 .any(|(s, e)| *s >= m.start() && *e <= m.end())
@@ -321,6 +316,105 @@ fn encoded_shell(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     );
 }
 
+/// A run of bytes found by [`runs`]: what a regex match gave before (the regexes
+/// `[0-9a-fA-F]{200,}` and `[A-Za-z0-9+/]{200,}={0,2}` made the lazy DFA count to 300
+/// on every identifier and took a fifth of the pass on typescript).
+#[derive(Clone, Copy)]
+struct Run<'s> {
+    src: &'s str,
+    start: usize,
+    end: usize,
+}
+
+impl<'s> Run<'s> {
+    fn start(&self) -> usize {
+        self.start
+    }
+    fn end(&self) -> usize {
+        self.end
+    }
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+    fn as_str(&self) -> &'s str {
+        self.src.get(self.start..self.end).unwrap_or("")
+    }
+}
+
+/// Maximal runs of ASCII bytes in `class` at least `min` long, optionally followed by
+/// up to two `=` (base64 padding).
+fn runs(src: &str, class: impl Fn(u8) -> bool, min: usize, padded: bool) -> Vec<Run<'_>> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !class(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && class(b[i]) {
+            i += 1;
+        }
+        if i - start >= min {
+            let mut end = i;
+            while padded && end < b.len() && end - i < 2 && b[end] == b'=' {
+                end += 1;
+            }
+            out.push(Run { src, start, end });
+        }
+    }
+    out
+}
+
+/// Standard (`+/`) runs of 200+ and URL-safe (`-_`) runs of 300+, leftmost first,
+/// without overlaps.
+fn base64_runs(src: &str) -> Vec<Run<'_>> {
+    let std = runs(
+        src,
+        |b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/',
+        200,
+        true,
+    );
+    let url = runs(
+        src,
+        |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
+        300,
+        true,
+    );
+    let mut all: Vec<Run<'_>> = std.into_iter().chain(url).collect();
+    all.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
+    let mut out: Vec<Run<'_>> = Vec::new();
+    for r in all {
+        if out.last().is_none_or(|l| r.start >= l.end) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// The first run of 150+ spaces or tabs between two non-space bytes on one line: code
+/// pushed off the right edge of an editor.
+fn padding(b: &[u8]) -> Option<(usize, usize)> {
+    let space = |c: u8| c == b' ' || c == b'\t';
+    let blank = |c: u8| c.is_ascii_whitespace();
+    let mut i = 1;
+    while i < b.len() {
+        if !space(b[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && space(b[i]) {
+            i += 1;
+        }
+        if i - start >= 150 && !blank(b[start - 1]) && i < b.len() && !blank(b[i]) {
+            return Some((start - 1, i + 1));
+        }
+    }
+    None
+}
+
 fn pad16(b: &[u8]) -> Vec<u8> {
     let mut v = b.to_vec();
     v.resize(v.len().max(64), 0);
@@ -382,7 +476,17 @@ fn endpoints(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
             continue;
         }
         let lineno = lines.line_of(start);
-        if let Some(re) = &*RE_URL {
+        // Cheap prefilters: most lines name no URL and no dotted quad, and running the
+        // regexes on each of typescript's 300k lines is most of the pass's time.
+        let has_url = memfind(line.as_bytes(), b"://");
+        let has_quad = line
+            .as_bytes()
+            .windows(3)
+            .any(|w| w[0].is_ascii_digit() && w[1] == b'.' && w[2].is_ascii_digit());
+        if !has_url && !has_quad {
+            continue;
+        }
+        if let Some(re) = RE_URL.as_ref().filter(|_| has_url) {
             for m in re.find_iter(line) {
                 let url = m.as_str().trim_end_matches(['.', ',', ';', ':']);
                 let Some(host) = url_host(url) else { continue };
@@ -405,7 +509,7 @@ fn endpoints(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
                 );
             }
         }
-        if let Some(re) = &*RE_IPV4 {
+        if let Some(re) = RE_IPV4.as_ref().filter(|_| has_quad) {
             for c in re.captures_iter(line) {
                 let Some(ip) = c.get(1) else { continue };
                 let ip = ip.as_str();
@@ -439,6 +543,22 @@ fn endpoints(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
             }
         }
     }
+}
+
+/// Whether `needle` occurs in `hay` (short needles; `memchr` on the first byte).
+fn memfind(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut from = 0;
+    while let Some(i) = hay[from..].iter().position(|&b| b == first) {
+        let at = from + i;
+        if hay[at + 1..].starts_with(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
 }
 
 fn wallet_and_clipboard(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
@@ -847,5 +967,22 @@ navigator.clipboard.writeText(x);"#;
         let table = format!("const t = '{}\u{202E}';\n", "ab,".repeat(400));
         let ids = ids_of("t.js", &table);
         assert!(!ids.contains(&ids::BIDI_CONTROL.to_string()), "{ids:?}");
+    }
+
+    #[test]
+    fn runs_padding_and_base64_spans() {
+        let b64 = "QUJD".repeat(60);
+        let src = format!("x = '{b64}==';\nid = '{}';\n", "a".repeat(250));
+        let r = base64_runs(&src);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].as_str(), format!("{b64}=="));
+        assert_eq!(r[0].start(), 5);
+        assert_eq!(runs("ab", |b| b == b'a', 1, false).len(), 1);
+        let pad = format!("ok();{}evil();\n", " ".repeat(200));
+        assert_eq!(padding(pad.as_bytes()), Some((4, 206)));
+        assert_eq!(
+            padding(format!("ok();{}\n", " ".repeat(200)).as_bytes()),
+            None
+        );
     }
 }

@@ -129,15 +129,22 @@ pub struct ScanOptions {
     pub max_files: usize,
     /// At most this many signals with the same id per file (endpoints, blobs...).
     pub max_signals_per_file_and_id: usize,
+    /// Files analyzed at once (default: the machine's parallelism, at most 8).
+    pub threads: usize,
 }
 
 impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
-            max_file_bytes: 5 * 1024 * 1024,
+            // typescript's 9 MB lib/typescript.js is read: a payload appended to a big
+            // bundle must not slip through a size cap.
+            max_file_bytes: 32 * 1024 * 1024,
             max_total_bytes: 512 * 1024 * 1024,
             max_files: 50_000,
             max_signals_per_file_and_id: 20,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get().min(8))
+                .unwrap_or(1),
         }
     }
 }
@@ -220,30 +227,8 @@ impl FileKind {
 /// `opts`; whatever a limit cut is recorded as a signal, never dropped silently.
 pub fn scan_dir(root: &Path, opts: &ScanOptions) -> Result<ScanReport, StaticError> {
     let start = Instant::now();
-    let meta = std::fs::metadata(root).map_err(|source| StaticError::Io {
-        path: root.into(),
-        source,
-    })?;
-    if !meta.is_dir() {
-        return Err(StaticError::NotADirectory { path: root.into() });
-    }
-    let mut files = Vec::new();
-    collect_files(root, root, &mut files)?;
-    files.sort_by(|a, b| scan_order(&a.0, &b.0));
-    let mut scan = Scan::new(opts);
-    for (rel, path, size) in files {
-        match scan.admit(&rel, size) {
-            Admit::Stop => break,
-            Admit::Skip => continue,
-            Admit::Read => {}
-        }
-        let bytes = std::fs::read(&path).map_err(|source| StaticError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        scan.file(&rel, &bytes);
-    }
-    Ok(scan.finish(start))
+    let files = read_dir(root, opts)?;
+    Ok(scan_files(&files, opts, start))
 }
 
 /// The static pass over a package archive read in memory — an npm `.tgz`, a PyPI
@@ -372,24 +357,113 @@ pub fn read_package(path: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>,
 
 /// The static pass over files already in memory (from [`read_archive`] or
 /// [`read_dir`]); `start` is when the work began, for [`ScanReport::elapsed_ms`].
+///
+/// Limits are applied in order first; the admitted files are then analyzed on up to
+/// [`ScanOptions::threads`] threads, and signals are merged back in scan order, so the
+/// output does not depend on scheduling. A file whose analysis panicked (a parser bug
+/// a crafted file found) gets a `scan-limit` signal instead of taking the pass down.
 pub fn scan_files(files: &[PackageFile], opts: &ScanOptions, start: Instant) -> ScanReport {
+    enum Slot<'a> {
+        Analyze(&'a str, &'a [u8]),
+        Signals(Vec<Signal>),
+    }
     let mut scan = Scan::new(opts);
+    let mut slots = Vec::new();
     for f in files {
-        match scan.admit(&f.rel, f.size) {
+        let before = scan.report.signals.len();
+        let admit = scan.admit(&f.rel, f.size);
+        let limit_signals: Vec<Signal> = scan.report.signals.drain(before..).collect();
+        if !limit_signals.is_empty() {
+            slots.push(Slot::Signals(limit_signals));
+        }
+        match admit {
             Admit::Stop => break,
             Admit::Skip => continue,
             Admit::Read => match &f.bytes {
-                Some(b) => scan.file(&f.rel, b),
-                None => scan.report.signals.push(Signal::new(
+                Some(b) => {
+                    scan.total += b.len() as u64;
+                    scan.report.files_analyzed += 1;
+                    scan.report.bytes_analyzed += b.len() as u64;
+                    slots.push(Slot::Analyze(&f.rel, b));
+                }
+                None => slots.push(Slot::Signals(vec![Signal::new(
                     ids::SCAN_LIMIT,
                     &f.rel,
                     None,
                     "not read: the total byte budget was spent",
-                )),
+                )])),
             },
         }
     }
+    let jobs: Vec<(usize, &str, &[u8])> = slots
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| match s {
+            Slot::Analyze(rel, b) => Some((i, *rel, *b)),
+            Slot::Signals(_) => None,
+        })
+        .collect();
+    let results = analyze_parallel(&jobs, slots.len(), opts);
+    for (slot, result) in slots.into_iter().zip(results) {
+        match (slot, result) {
+            (Slot::Signals(sigs), _) => scan.report.signals.extend(sigs),
+            (Slot::Analyze(_, _), Some((sigs, outcome))) => {
+                match outcome {
+                    JsOutcome::Parsed => scan.report.js_parsed += 1,
+                    JsOutcome::Fallback => scan.report.js_fallback += 1,
+                    JsOutcome::NotJs => {}
+                }
+                scan.report.signals.extend(sigs);
+            }
+            (Slot::Analyze(rel, _), None) => scan.report.signals.push(Signal::new(
+                ids::SCAN_LIMIT,
+                rel,
+                None,
+                "analysis of this file failed (the analyzer panicked); nothing was read from it",
+            )),
+        }
+    }
     scan.finish(start)
+}
+
+type FileResult = (Vec<Signal>, JsOutcome);
+
+/// Analyzes `jobs` (slot index, path, bytes) on worker threads; the result of job `i`
+/// lands at its slot index. `None` where no result exists (not a job, or a panic).
+fn analyze_parallel(
+    jobs: &[(usize, &str, &[u8])],
+    slots: usize,
+    opts: &ScanOptions,
+) -> Vec<Option<FileResult>> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::OnceLock;
+    let one = |rel: &str, bytes: &[u8]| -> FileResult {
+        let mut sigs = Vec::new();
+        let outcome = analyze_file(rel, bytes, &mut sigs);
+        cap_per_id(&mut sigs, opts.max_signals_per_file_and_id);
+        (sigs, outcome)
+    };
+    let cells: Vec<OnceLock<FileResult>> = (0..slots).map(|_| OnceLock::new()).collect();
+    let workers = opts.threads.max(1).min(jobs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let work = || loop {
+        let k = next.fetch_add(1, Ordering::Relaxed);
+        let Some((i, rel, bytes)) = jobs.get(k) else {
+            break;
+        };
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| one(rel, bytes)));
+        if let Ok(r) = r {
+            let _ = cells[*i].set(r);
+        }
+    };
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        work();
+        for h in handles {
+            let _ = h.join();
+        }
+    });
+    cells.into_iter().map(OnceLock::into_inner).collect()
 }
 
 /// The order files are analyzed (and their signals appear in the trace): the package's
@@ -464,7 +538,7 @@ enum Admit {
     Stop,
 }
 
-/// The per-file bookkeeping shared by [`scan_dir`] and [`scan_archive`].
+/// Limits and counters of one pass (see [`scan_files`]).
 struct Scan<'o> {
     opts: &'o ScanOptions,
     report: ScanReport,
@@ -508,20 +582,6 @@ impl<'o> Scan<'o> {
             return Admit::Skip;
         }
         Admit::Read
-    }
-
-    fn file(&mut self, rel: &str, bytes: &[u8]) {
-        self.total += bytes.len() as u64;
-        self.report.files_analyzed += 1;
-        self.report.bytes_analyzed += bytes.len() as u64;
-        let mut sigs = Vec::new();
-        match analyze_file(rel, bytes, &mut sigs) {
-            JsOutcome::Parsed => self.report.js_parsed += 1,
-            JsOutcome::Fallback => self.report.js_fallback += 1,
-            JsOutcome::NotJs => {}
-        }
-        cap_per_id(&mut sigs, self.opts.max_signals_per_file_and_id);
-        self.report.signals.extend(sigs);
     }
 
     fn finish(mut self, start: Instant) -> ScanReport {

@@ -8,7 +8,7 @@ pub(crate) struct Lines {
 impl Lines {
     pub(crate) fn new(src: &str) -> Lines {
         let mut starts = vec![0];
-        starts.extend(memchr_iter(b'\n', src.as_bytes()).map(|i| i + 1));
+        starts.extend(src.match_indices('\n').map(|(i, _)| i + 1));
         Lines { starts }
     }
 
@@ -19,13 +19,6 @@ impl Lines {
             Err(i) => i as u32,
         }
     }
-}
-
-fn memchr_iter(needle: u8, hay: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    hay.iter()
-        .enumerate()
-        .filter(move |(_, b)| **b == needle)
-        .map(|(i, _)| i)
 }
 
 /// Shannon entropy of `bytes` in bits per byte (0 for empty input).

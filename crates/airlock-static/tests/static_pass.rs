@@ -239,3 +239,48 @@ fn archive_scan_matches_directory_scan() {
     std::fs::write(&not_archive, b"plain").unwrap();
     assert!(airlock_static::scan_archive(&not_archive, &opts).is_err());
 }
+
+/// Files are analyzed in parallel, but the signals come out in scan order whatever the
+/// number of threads, with the root manifest first.
+#[test]
+fn parallel_analysis_is_deterministic() {
+    for name in [
+        "obfuscated-dropper",
+        "wallet-hijack",
+        "pypi-evil-setup",
+        "benign-native",
+    ] {
+        let one = scan_dir(
+            &fixture(name),
+            &ScanOptions {
+                threads: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let many = scan_dir(
+            &fixture(name),
+            &ScanOptions {
+                threads: 4,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(one.signals, many.signals, "{name}");
+        assert_eq!(one.files_analyzed, many.files_analyzed);
+        let manifest = ["package.json", "setup.py", "setup.cfg", "pyproject.toml"];
+        if let Some(first_other) = one
+            .signals
+            .iter()
+            .position(|s| !manifest.contains(&s.file.as_str()))
+        {
+            assert!(
+                one.signals[first_other..]
+                    .iter()
+                    .all(|s| !manifest.contains(&s.file.as_str())),
+                "{name}: manifest signals first: {:?}",
+                one.signals
+            );
+        }
+    }
+}
