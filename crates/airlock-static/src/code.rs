@@ -213,8 +213,13 @@ pub fn text_signals(rel: &str, src: &str, out: &mut Vec<Signal>) {
 
 fn blobs(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     let mut hex_spans = Vec::new();
+    let spans = blob_spans(src);
     {
-        for m in runs(src, |b| b.is_ascii_hexdigit(), 200, false) {
+        let hex = |b: u8| b.is_ascii_hexdigit();
+        let found = spans
+            .iter()
+            .flat_map(|s| runs_in(src, s.start, s.end, &hex, 200, false));
+        for m in found {
             hex_spans.push((m.start(), m.end()));
             let decoded: Vec<u8> = (0..m.as_str().len().min(64) / 2)
                 .filter_map(|i| u8::from_str_radix(&m.as_str()[2 * i..2 * i + 2], 16).ok())
@@ -234,7 +239,7 @@ fn blobs(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
         }
     }
     {
-        for m in base64_runs(src) {
+        for m in base64_runs(src, &spans) {
             if hex_spans
                 .iter()
                 .any(|(s, e)| *s >= m.start() && *e <= m.end())
@@ -344,16 +349,29 @@ impl<'s> Run<'s> {
 /// Maximal runs of ASCII bytes in `class` at least `min` long, optionally followed by
 /// up to two `=` (base64 padding).
 fn runs(src: &str, class: impl Fn(u8) -> bool, min: usize, padded: bool) -> Vec<Run<'_>> {
+    runs_in(src, 0, src.len(), &class, min, padded)
+}
+
+/// [`runs`] within `src[from..to]` (padding may extend past `to`).
+fn runs_in<'s>(
+    src: &'s str,
+    from: usize,
+    to: usize,
+    class: &impl Fn(u8) -> bool,
+    min: usize,
+    padded: bool,
+) -> Vec<Run<'s>> {
     let b = src.as_bytes();
+    let to = to.min(b.len());
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
+    let mut i = from;
+    while i < to {
         if !class(b[i]) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < b.len() && class(b[i]) {
+        while i < to && class(b[i]) {
             i += 1;
         }
         if i - start >= min {
@@ -367,22 +385,33 @@ fn runs(src: &str, class: impl Fn(u8) -> bool, min: usize, padded: bool) -> Vec<
     out
 }
 
+/// Runs of 200+ bytes that could hold a blob (any base64 or hex alphabet): one pass
+/// over the file; the exact alphabets are then looked for inside these few spans.
+fn blob_spans(src: &str) -> Vec<Run<'_>> {
+    const fn table() -> [bool; 256] {
+        let mut t = [false; 256];
+        let mut c = 0;
+        while c < 256 {
+            let b = c as u8;
+            t[c] = b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'_' || b == b'-';
+            c += 1;
+        }
+        t
+    }
+    static BLOB: [bool; 256] = table();
+    runs(src, |b| BLOB[b as usize], 200, false)
+}
+
 /// Standard (`+/`) runs of 200+ and URL-safe (`-_`) runs of 300+, leftmost first,
 /// without overlaps.
-fn base64_runs(src: &str) -> Vec<Run<'_>> {
-    let std = runs(
-        src,
-        |b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/',
-        200,
-        true,
-    );
-    let url = runs(
-        src,
-        |b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-',
-        300,
-        true,
-    );
-    let mut all: Vec<Run<'_>> = std.into_iter().chain(url).collect();
+fn base64_runs<'s>(src: &'s str, spans: &[Run<'s>]) -> Vec<Run<'s>> {
+    let std = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/';
+    let url = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let mut all: Vec<Run<'_>> = Vec::new();
+    for s in spans {
+        all.extend(runs_in(src, s.start, s.end, &std, 200, true));
+        all.extend(runs_in(src, s.start, s.end, &url, 300, true));
+    }
     all.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
     let mut out: Vec<Run<'_>> = Vec::new();
     for r in all {
@@ -606,7 +635,12 @@ fn wallet_and_clipboard(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signa
             .with_value(addrs as f64),
         );
     }
-    if let Some(re) = &*RE_WALLET_HOOK {
+    // Every alternative of the hook regex names one of these; most files name none.
+    let hook_words = ["ethereum", "solana", "XMLHttpRequest", "fetch"];
+    let maybe_hook = hook_words
+        .iter()
+        .any(|w| memfind(src.as_bytes(), w.as_bytes()));
+    if let Some(re) = RE_WALLET_HOOK.as_ref().filter(|_| maybe_hook) {
         let found: BTreeSet<String> = re
             .find_iter(src)
             .map(|m| m.as_str().trim().to_string())
@@ -973,7 +1007,7 @@ navigator.clipboard.writeText(x);"#;
     fn runs_padding_and_base64_spans() {
         let b64 = "QUJD".repeat(60);
         let src = format!("x = '{b64}==';\nid = '{}';\n", "a".repeat(250));
-        let r = base64_runs(&src);
+        let r = base64_runs(&src, &blob_spans(&src));
         assert_eq!(r.len(), 2);
         assert_eq!(r[0].as_str(), format!("{b64}=="));
         assert_eq!(r[0].start(), 5);
