@@ -37,7 +37,8 @@ pub struct Manifest {
     #[serde(default, rename = "type")]
     pub module_type: Option<String>,
     #[serde(default)]
-    pub main: Option<String>,
+    /// `main` as written; packages use strings, and some `false`.
+    pub main: Option<serde_json::Value>,
     #[serde(default)]
     pub gypfile: Option<bool>,
 }
@@ -610,5 +611,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("corrupt"));
+    }
+}
+
+#[cfg(test)]
+mod main_false_tests {
+    #[test]
+    fn main_false_is_a_valid_manifest() {
+        // math-intrinsics, dunder-proto and others publish `"main": false`.
+        let m: super::Manifest =
+            serde_json::from_str(r#"{"name":"math-intrinsics","version":"1.1.0","main":false}"#)
+                .unwrap();
+        assert_eq!(m.name, "math-intrinsics");
+        assert_eq!(m.main, Some(serde_json::Value::Bool(false)));
     }
 }

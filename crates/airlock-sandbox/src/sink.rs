@@ -140,13 +140,21 @@ impl SinkContainer {
             tracker: tracker.clone(),
             events_file: spec.output_dir.join("events.jsonl"),
         };
-        docker
+        let started = docker
             .start_container(&sink.id, None::<StartContainerOptions<String>>)
             .await
             .map_err(SandboxError::docker(format!(
                 "starting sink container {name}"
-            )))?;
-        sink.wait_ready(Duration::from_secs(20)).await?;
+            )));
+        // A sink that does not come up is removed here, not left behind as `Created`.
+        let ready = match started {
+            Ok(()) => sink.wait_ready(Duration::from_secs(20)).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ready {
+            sink.stop().await;
+            return Err(e);
+        }
         Ok(sink)
     }
 
