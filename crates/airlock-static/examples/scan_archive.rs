@@ -1,7 +1,7 @@
 //! Runs the static pass over a package archive read in memory (npm `.tgz`, sdist, wheel)
 //! the way `airlock scan` does, and prints per-signal counts and the time it took:
 //! `cargo run -p airlock-static --release --example scan_archive -- <archive>
-//! [--max-file-mib N] [--runs N] [--signals]`. With `--runs`, the best and median of N
+//! [--max-file-mib N] [--runs N] [--threads N] [--signals]`. With `--runs`, the best and median of N
 //! runs are printed (the typescript benchmark of issue 8).
 
 use std::collections::BTreeMap;
@@ -16,13 +16,15 @@ fn main() -> ExitCode {
     let (mut path, mut opts, mut runs, mut show) = (None, ScanOptions::default(), 1usize, false);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--max-file-mib" | "--runs" => {
+            "--max-file-mib" | "--runs" | "--threads" => {
                 let Some(n) = args.next().and_then(|n| n.parse::<u64>().ok()) else {
                     eprintln!("{a} needs a number");
                     return ExitCode::from(2);
                 };
                 if a == "--runs" {
                     runs = n.max(1) as usize;
+                } else if a == "--threads" {
+                    opts.threads = n.max(1) as usize;
                 } else {
                     opts.max_file_bytes = n * 1024 * 1024;
                 }

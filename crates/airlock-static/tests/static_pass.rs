@@ -284,3 +284,37 @@ fn parallel_analysis_is_deterministic() {
         }
     }
 }
+
+/// A file over 1 MiB is analyzed as two jobs (text and syntax); the merged signals are
+/// exactly what one sequential `analyze_file` gives.
+#[test]
+fn big_files_split_in_two_jobs_give_the_same_signals() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut src = String::from("'use strict';\nconst u = 'https://c2.example/x';\n");
+    while src.len() < (3 << 19) {
+        src.push_str("function f(a, b) { return a + b * 2; } // filler line\n");
+    }
+    src.push_str("eval(atob(process.env.P));\n");
+    std::fs::write(tmp.path().join("big.js"), &src).unwrap();
+    std::fs::write(tmp.path().join("package.json"), "{\"name\":\"big\"}").unwrap();
+    let mut expected = Vec::new();
+    airlock_static::analyze_file("big.js", src.as_bytes(), &mut expected);
+    for threads in [1, 2, 4] {
+        let r = scan_dir(
+            tmp.path(),
+            &ScanOptions {
+                threads,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let got: Vec<&Signal> = r.signals.iter().filter(|s| s.file == "big.js").collect();
+        assert_eq!(
+            got,
+            expected.iter().collect::<Vec<_>>(),
+            "threads {threads}"
+        );
+        assert_eq!(r.js_parsed, 1);
+        assert!(got.iter().any(|s| s.signal == ids::DECODE_EVAL));
+    }
+}
