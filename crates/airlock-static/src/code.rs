@@ -117,8 +117,17 @@ pub fn executable_format(bytes: &[u8]) -> Option<&'static str> {
 
 /// Whether a text looks minified: few, very long lines.
 pub fn looks_minified(src: &str) -> bool {
-    let lines = src.lines().count().max(1);
-    let max = src.lines().map(str::len).max().unwrap_or(0);
+    let (mut lines, mut max, mut last) = (0usize, 0usize, 0usize);
+    for (i, _) in src.match_indices('\n') {
+        lines += 1;
+        max = max.max(i - last);
+        last = i + 1;
+    }
+    if last < src.len() {
+        lines += 1;
+        max = max.max(src.len() - last);
+    }
+    let lines = lines.max(1);
     let avg = src.len() / lines;
     avg > 250 || (max > 3000 && lines < 50)
 }
@@ -423,23 +432,35 @@ fn base64_runs<'s>(src: &'s str, spans: &[Run<'s>]) -> Vec<Run<'s>> {
 }
 
 /// The first run of 150+ spaces or tabs between two non-space bytes on one line: code
-/// pushed off the right edge of an editor.
+/// pushed off the right edge of an editor. Candidates are found by searching for 32
+/// blanks in a row (a substring search), then widened.
 fn padding(b: &[u8]) -> Option<(usize, usize)> {
     let space = |c: u8| c == b' ' || c == b'\t';
     let blank = |c: u8| c.is_ascii_whitespace();
-    let mut i = 1;
-    while i < b.len() {
-        if !space(b[i]) {
-            i += 1;
-            continue;
+    let text = std::str::from_utf8(b).ok()?;
+    let mut from = 0;
+    while from < b.len() {
+        let next = [" ".repeat(32), "\t".repeat(32)]
+            .iter()
+            .filter_map(|needle| text[from..].find(needle.as_str()))
+            .min()?;
+        let mut start = from + next;
+        while start > 0 && space(b[start - 1]) {
+            start -= 1;
         }
-        let start = i;
-        while i < b.len() && space(b[i]) {
-            i += 1;
+        let mut end = from + next;
+        while end < b.len() && space(b[end]) {
+            end += 1;
         }
-        if i - start >= 150 && !blank(b[start - 1]) && i < b.len() && !blank(b[i]) {
-            return Some((start - 1, i + 1));
+        if end - start >= 150
+            && start > 0
+            && !blank(b[start - 1])
+            && end < b.len()
+            && !blank(b[end])
+        {
+            return Some((start - 1, end + 1));
         }
+        from = end.max(from + 1);
     }
     None
 }
@@ -497,17 +518,26 @@ fn ip_is_public(ip: &str) -> bool {
 fn endpoints(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     let mut hosts = BTreeSet::new();
     let mut ips = BTreeSet::new();
-    let mut offset = 0usize;
-    for line in src.split_inclusive('\n') {
-        let start = offset;
-        offset += line.len();
+    // Only lines with a `://` or a digit-dot-digit can hold an endpoint: find those in
+    // one pass over the file instead of visiting each of typescript's 300k lines.
+    let b = src.as_bytes();
+    let mut candidates: Vec<u32> = src
+        .match_indices("://")
+        .map(|(i, _)| lines.line_of(i))
+        .collect();
+    for i in 1..b.len().saturating_sub(1) {
+        if b[i] == b'.' && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit() {
+            candidates.push(lines.line_of(i));
+        }
+    }
+    candidates.sort_unstable();
+    candidates.dedup();
+    for lineno in candidates {
+        let line = lines.text(src, lineno);
         if is_comment_line(line) || line.len() > 100_000 && !line.contains("://") {
             continue;
         }
-        let lineno = lines.line_of(start);
-        // Cheap prefilters: most lines name no URL and no dotted quad, and running the
-        // regexes on each of typescript's 300k lines is most of the pass's time.
-        let has_url = memfind(line.as_bytes(), b"://");
+        let has_url = line.contains("://");
         let has_quad = line
             .as_bytes()
             .windows(3)
@@ -574,32 +604,62 @@ fn endpoints(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     }
 }
 
-/// Whether `needle` occurs in `hay` (short needles; `memchr` on the first byte).
-fn memfind(hay: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut from = 0;
-    while let Some(i) = hay[from..].iter().position(|&b| b == first) {
-        let at = from + i;
-        if hay[at + 1..].starts_with(rest) {
-            return true;
-        }
-        from = at + 1;
+/// Literals the wallet and hook regexes need (each pattern contains one of them).
+const PREFILTER_LITERALS: &[&str] = &[
+    "{40}",
+    "HJ-NP",
+    "1-9A-HJ",
+    "a-km-z",
+    "bc1",
+    "[13][",
+    "{33}",
+    "{34}",
+    "[L",
+    "ltc1",
+    "ethereum",
+    "solana",
+    "XMLHttpRequest",
+    "fetch",
+];
+
+/// Which [`PREFILTER_LITERALS`] occur in `src`, found in one pass (aho-corasick inside
+/// a literal `RegexSet`) instead of one search per literal.
+fn literals_in(src: &str) -> Vec<&'static str> {
+    static SET: std::sync::LazyLock<Option<regex::RegexSet>> = std::sync::LazyLock::new(|| {
+        regex::RegexSet::new(PREFILTER_LITERALS.iter().map(|l| regex::escape(l))).ok()
+    });
+    match &*SET {
+        Some(set) => set
+            .matches(src)
+            .into_iter()
+            .map(|i| PREFILTER_LITERALS[i])
+            .collect(),
+        // Cannot happen (escaped literals); fall back to "everything may be there".
+        None => PREFILTER_LITERALS.to_vec(),
     }
-    false
 }
 
 fn wallet_and_clipboard(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     let mut coins = Vec::new();
     let mut first = None;
-    for (coin, re) in [
-        ("ETH", &*RE_WALLET_ETH),
-        ("base58 (BTC/SOL/TRX)", &*RE_WALLET_BASE58),
-        ("BTC bech32", &*RE_WALLET_BTC),
-        ("TRX", &*RE_WALLET_TRX),
-        ("LTC", &*RE_WALLET_LTC),
+    // Each pattern needs one of its literals; checking those first skips the regexes
+    // (several start with `[`, which every JavaScript file is full of).
+    let present = literals_in(src);
+    let has = |words: &[&str]| words.iter().any(|w| present.contains(w));
+    for (coin, re, words) in [
+        ("ETH", &*RE_WALLET_ETH, &["{40}"][..]),
+        (
+            "base58 (BTC/SOL/TRX)",
+            &*RE_WALLET_BASE58,
+            &["HJ-NP", "1-9A-HJ", "a-km-z"][..],
+        ),
+        ("BTC bech32", &*RE_WALLET_BTC, &["bc1", "[13]["][..]),
+        ("TRX", &*RE_WALLET_TRX, &["{33}", "{34}"][..]),
+        ("LTC", &*RE_WALLET_LTC, &["[L", "ltc1"][..]),
     ] {
+        if !has(words) {
+            continue;
+        }
         if let Some(m) = re.as_ref().and_then(|r| r.find(src)) {
             coins.push(coin);
             first = Some(first.map_or(m.start(), |f: usize| f.min(m.start())));
@@ -637,9 +697,7 @@ fn wallet_and_clipboard(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signa
     }
     // Every alternative of the hook regex names one of these; most files name none.
     let hook_words = ["ethereum", "solana", "XMLHttpRequest", "fetch"];
-    let maybe_hook = hook_words
-        .iter()
-        .any(|w| memfind(src.as_bytes(), w.as_bytes()));
+    let maybe_hook = hook_words.iter().any(|w| present.contains(w));
     if let Some(re) = RE_WALLET_HOOK.as_ref().filter(|_| maybe_hook) {
         let found: BTreeSet<String> = re
             .find_iter(src)

@@ -12,6 +12,15 @@ impl Lines {
         Lines { starts }
     }
 
+    /// The text of 1-based line `n` of `src` (the text these lines were made from),
+    /// with its newline; empty when out of range.
+    pub(crate) fn text<'s>(&self, src: &'s str, n: u32) -> &'s str {
+        let i = (n as usize).saturating_sub(1);
+        let start = self.starts.get(i).copied().unwrap_or(src.len());
+        let end = self.starts.get(i + 1).copied().unwrap_or(src.len());
+        src.get(start..end).unwrap_or("")
+    }
+
     /// 1-based line of byte `offset`.
     pub(crate) fn line_of(&self, offset: usize) -> u32 {
         match self.starts.binary_search(&offset) {
