@@ -278,15 +278,39 @@ pub struct PackageFile {
 /// order (see [`scan_order`]), relative to the archive's single top folder when there
 /// is one. Nothing is written to disk; links and devices are ignored.
 pub fn read_archive(path: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>, StaticError> {
+    let bytes = std::fs::read(path).map_err(|source| StaticError::Io {
+        path: path.into(),
+        source,
+    })?;
+    read_archive_bytes(&bytes, path, opts)
+}
+
+/// The static pass over an archive already in memory (e.g. an entry of an encrypted
+/// sample zip, decrypted by the caller); `name` is only used in errors.
+pub fn scan_archive_bytes(
+    bytes: &[u8],
+    name: &Path,
+    opts: &ScanOptions,
+) -> Result<ScanReport, StaticError> {
+    let start = Instant::now();
+    let files = read_archive_bytes(bytes, name, opts)?;
+    Ok(scan_files(&files, opts, start))
+}
+
+/// [`read_archive`] of archive bytes already in memory; `path` is only used in errors.
+pub fn read_archive_bytes(
+    bytes: &[u8],
+    path: &Path,
+    opts: &ScanOptions,
+) -> Result<Vec<PackageFile>, StaticError> {
     let io = |source| StaticError::Io {
         path: path.into(),
         source,
     };
-    let bytes = std::fs::read(path).map_err(io)?;
     let mut files: Vec<PackageFile> = Vec::new();
     let mut budget = Budget::new(opts);
     if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
         let list = archive.entries().map_err(io)?;
         for entry in list {
             let Ok(mut entry) = entry else { break };
@@ -307,7 +331,7 @@ pub fn read_archive(path: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>,
             }
         }
     } else if bytes.starts_with(b"PK") {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes[..]))
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
             .map_err(|e| io(std::io::Error::other(e.to_string())))?;
         for i in 0..zip.len().min(opts.max_files + 1) {
             let Ok(mut f) = zip.by_index(i) else { continue };

@@ -235,6 +235,10 @@ fn archive_scan_matches_directory_scan() {
     };
     assert!(!from_dir.signals.is_empty());
     assert_eq!(key(&from_dir), key(&from_tgz));
+    // Bytes already in memory (a decrypted sample-zip entry) give the same.
+    let bytes = std::fs::read(&tgz).unwrap();
+    let from_bytes = airlock_static::scan_archive_bytes(&bytes, &tgz, &opts).unwrap();
+    assert_eq!(key(&from_dir), key(&from_bytes));
     let not_archive = tmp.path().join("x.bin");
     std::fs::write(&not_archive, b"plain").unwrap();
     assert!(airlock_static::scan_archive(&not_archive, &opts).is_err());
