@@ -4,8 +4,11 @@
 //! obfuscated wallet hijacker that only runs in a browser). The `scan` test needs a
 //! Docker engine like every e2e test; the rest runs the binary on local files only.
 //!
-//! The corpus measurement (`static_corpus_table`, ignored) prints per-signal hit counts
-//! and static-only verdicts over tarballs fetched beforehand; see its doc comment.
+//! The corpus measurements (ignored) print per-signal hit counts and static-only
+//! verdicts over tarballs fetched beforehand (`static_corpus_table`), and the verdict
+//! transitions of stored traces judged without and with their static events
+//! (`static_vs_dynamic_table`); see their doc comments. `airlock-bench static-signals`
+//! writes the same tables to files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -772,4 +775,139 @@ fn static_corpus_table() {
         benign_flagged.is_empty(),
         "benign packages judged above benign on static signals alone: {benign_flagged:?}"
     );
+}
+
+/// Dynamic alone versus dynamic plus static, over stored traces: for every
+/// `*.trace.jsonl` in `$AIRLOCK_EVAL_DIR` (traces written by `airlock scan --trace-out`,
+/// e.g. an evaluation run), the static events of the trace are replaced by a fresh
+/// static pass over the same artifact (found by file name under
+/// `$AIRLOCK_EVAL_ARTIFACTS`, read in memory), then the trace is judged without and
+/// with them. Prints the verdict transitions and the samples that changed. A trace
+/// whose artifact is not found (the PyPI malware: samples are never copied out for
+/// this) is judged with the static events it stored.
+///
+/// ```text
+/// AIRLOCK_EVAL_DIR=/work/bench-cache/eval/pypi-malware \
+/// AIRLOCK_EVAL_ARTIFACTS=target/airlock-bench/downloads \
+///   cargo test --release -p airlock --test e2e_static -- --ignored --nocapture static_vs_dynamic
+/// ```
+#[test]
+#[ignore = "needs stored traces (AIRLOCK_EVAL_DIR) and their artifacts (AIRLOCK_EVAL_ARTIFACTS)"]
+fn static_vs_dynamic_table() {
+    let rules = rules();
+    // Relative paths are taken from the repository root (tests run in crates/airlock).
+    let dir = repo().join(std::env::var_os("AIRLOCK_EVAL_DIR").expect("AIRLOCK_EVAL_DIR"));
+    let mut artifacts: BTreeMap<String, PathBuf> = BTreeMap::new();
+    if let Some(root) = std::env::var_os("AIRLOCK_EVAL_ARTIFACTS") {
+        let mut stack = vec![repo().join(root)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Some(n) = p.file_name() {
+                    artifacts.insert(n.to_string_lossy().into_owned(), p);
+                }
+            }
+        }
+    }
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".trace.jsonl"))
+        .collect();
+    traces.sort();
+    let mut matrix: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut changed = Vec::new();
+    let mut fresh = 0;
+    for t in &traces {
+        let name = t
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(".trace.jsonl", "");
+        let file = std::fs::File::open(t).unwrap();
+        let Ok(trace) = airlock_events::Trace::read(std::io::BufReader::new(file)) else {
+            continue;
+        };
+        let dynamic: Vec<Event> = trace
+            .events
+            .iter()
+            .filter(|e| e.phase != "static")
+            .cloned()
+            .collect();
+        let t0 = dynamic.first().map(|e| e.ts - 1.0).unwrap_or(0.0);
+        // `npm pack` names scoped tarballs `scope-name-1.0.0.tgz`; evaluations may keep
+        // `name@version`.
+        let npm_name = name
+            .replace('@', "-")
+            .trim_start_matches('-')
+            .replace('/', "-");
+        let candidates = [
+            name.clone(),
+            format!("{npm_name}.tgz"),
+            format!("{}.tgz", npm_name.replace('_', "-")),
+        ];
+        let static_events: Vec<Event> = match candidates.iter().find_map(|c| artifacts.get(c)) {
+            Some(p) => {
+                fresh += 1;
+                airlock_static::scan_archive(p, &Default::default())
+                    .map(|r| r.events(t0))
+                    .unwrap_or_default()
+            }
+            None => trace
+                .events
+                .iter()
+                .filter(|e| e.phase == "static")
+                .cloned()
+                .collect(),
+        };
+        let judge = |events: Vec<Event>| {
+            let mut records: Vec<Record> = events
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut e)| {
+                    e.seq = i as u64;
+                    Record::Event(e)
+                })
+                .collect();
+            if let Some(f) = &trace.footer {
+                records.push(Record::Footer(f.clone()));
+            }
+            rules.judge(&trace.header, records)
+        };
+        let d = judge(dynamic.clone());
+        let mut all = static_events;
+        all.extend(dynamic);
+        let c = judge(all);
+        *matrix
+            .entry((d.verdict.to_string(), c.verdict.to_string()))
+            .or_default() += 1;
+        if d.verdict != c.verdict {
+            let added: BTreeSet<&str> = c
+                .findings
+                .iter()
+                .filter(|f| !d.findings.iter().any(|g| g.rule == f.rule))
+                .map(|f| f.rule.as_str())
+                .collect();
+            changed.push(format!(
+                "{name}: {} ({:.1}) → {} ({:.1}) by {added:?}",
+                d.verdict, d.score, c.verdict, c.score
+            ));
+        }
+    }
+    println!(
+        "\n## {}: {} traces ({fresh} with a fresh static pass)\n",
+        dir.display(),
+        traces.len()
+    );
+    println!("| dynamic alone | dynamic + static | samples |\n|---|---|---:|");
+    for ((d, c), n) in &matrix {
+        println!("| {d} | {c} | {n} |");
+    }
+    println!("\nchanged:");
+    for c in &changed {
+        println!("  {c}");
+    }
 }
