@@ -945,12 +945,21 @@ fn tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
     Some(std::sync::Arc::new(cfg))
 }
 
-fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<Option<T>, RegistryError> {
+/// GETs a JSON document; `None` on 404. Also returns the URL the document finally came
+/// from (after redirects): relative URLs in it are relative to that.
+fn get_json<T: serde::de::DeserializeOwned>(
+    url: &str,
+) -> Result<Option<(T, String)>, RegistryError> {
     match agent().get(url).call() {
-        Ok(r) => r.into_json().map(Some).map_err(|e| RegistryError::Http {
-            url: url.into(),
-            message: format!("bad JSON: {e}"),
-        }),
+        Ok(r) => {
+            let base = r.get_url().to_string();
+            r.into_json()
+                .map(|doc| Some((doc, base)))
+                .map_err(|e| RegistryError::Http {
+                    url: url.into(),
+                    message: format!("bad JSON: {e}"),
+                })
+        }
         Err(ureq::Error::Status(404, _)) => Ok(None),
         Err(e) => Err(RegistryError::Http {
             url: url.into(),
@@ -973,8 +982,8 @@ pub fn fetch(
         Some(v) => format!("{index}/pypi/{name}/{v}/json"),
         None => format!("{index}/pypi/{name}/json"),
     };
-    let doc = match get_json::<ReleaseDoc>(&url)? {
-        Some(doc) => doc,
+    let (doc, base) = match get_json::<ReleaseDoc>(&url)? {
+        Some(found) => found,
         None => {
             // Some mirrors serve only the project document; it lists every release too.
             let project_url = format!("{index}/pypi/{name}/json");
@@ -983,11 +992,14 @@ pub fn fetch(
                 None => None,
             };
             match (version, project) {
-                (Some(v), Some(mut p)) => match p.releases.remove(v) {
-                    Some(files) if !files.is_empty() => ReleaseDoc {
-                        info: ReleaseInfo { version: v.into() },
-                        urls: files,
-                    },
+                (Some(v), Some((mut p, base))) => match p.releases.remove(v) {
+                    Some(files) if !files.is_empty() => (
+                        ReleaseDoc {
+                            info: ReleaseInfo { version: v.into() },
+                            urls: files,
+                        },
+                        base,
+                    ),
                     _ => {
                         return Err(RegistryError::NotFound {
                             what: format!(
@@ -1028,17 +1040,19 @@ pub fn fetch(
             message: "the index lists a file name that is not a plain name".into(),
         });
     }
+    // Mirrors (and pypi.org behind some proxies) list files relative to the document.
+    let file_url = resolve_file_url(&base, &file.url)?;
     let Some(expected) = file.digests.get("sha256").map(|s| s.to_ascii_lowercase()) else {
         return Err(RegistryError::Integrity {
-            url: file.url.clone(),
+            url: file_url,
             message: "the index lists no sha256 digest for this file".into(),
         });
     };
-    let bytes = download(&file.url)?;
+    let bytes = download(&file_url)?;
     let actual = hex::encode(sha2::Sha256::digest(&bytes));
     if actual != expected {
         return Err(RegistryError::Integrity {
-            url: file.url.clone(),
+            url: file_url,
             message: format!(
                 "sha256 mismatch: index says {expected}, downloaded bytes hash to {actual}"
             ),
@@ -1062,6 +1076,29 @@ pub fn fetch(
         kind,
         sha256: actual,
     })
+}
+
+/// A file URL as an index lists it (absolute, or relative like
+/// `../../packages/ab/cd/x.whl#sha256=…`) made absolute against the URL of the page or
+/// document that listed it (PEP 503/691: relative URLs are relative to the page). The
+/// fragment is dropped, and only http(s) URLs are accepted.
+pub fn resolve_file_url(base: &str, href: &str) -> Result<String, RegistryError> {
+    let bad = |message: String| RegistryError::Http {
+        url: href.to_string(),
+        message,
+    };
+    let base = url::Url::parse(base).map_err(|e| bad(format!("bad index URL {base}: {e}")))?;
+    let mut u = base
+        .join(href.trim())
+        .map_err(|e| bad(format!("bad file URL: {e}")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad(format!(
+            "the index lists a {} URL; only http(s) is fetched",
+            u.scheme()
+        )));
+    }
+    u.set_fragment(None);
+    Ok(u.into())
 }
 
 /// The `n` most recently uploaded versions, newest first.
@@ -1725,6 +1762,85 @@ mod tests {
         assert!(e.contains("PyPI project nope does not exist"), "{e}");
     }
 
+    #[test]
+    fn file_urls_are_resolved_against_the_document_that_lists_them() {
+        let base = "https://pypi.org/pypi/numpy/json";
+        let r = |href: &str| resolve_file_url(base, href);
+        assert_eq!(
+            r("../../packages/ab/cd/numpy-2.4.6.tar.gz#sha256=00").unwrap(),
+            "https://pypi.org/packages/ab/cd/numpy-2.4.6.tar.gz"
+        );
+        assert_eq!(
+            r("https://files.pythonhosted.org/packages/x.whl").unwrap(),
+            "https://files.pythonhosted.org/packages/x.whl"
+        );
+        assert_eq!(
+            r("//mirror.example/x.whl").unwrap(),
+            "https://mirror.example/x.whl"
+        );
+        assert_eq!(r("/files/x.whl").unwrap(), "https://pypi.org/files/x.whl");
+        assert!(r("file:///etc/passwd").is_err());
+        assert!(resolve_file_url("not a url", "x.whl").is_err());
+    }
+
+    /// The index lists files relative to its JSON documents (pypi.org behind some
+    /// proxies, mirrors): both the per-version document and the project document.
+    #[test]
+    fn fetch_resolves_relative_file_urls() {
+        let whl = wheel("demo", "1.0", &[], &[("demo.py", "")]);
+        let sdist = tar_gz(&[
+            ("demo-1.0/PKG-INFO", "Name: demo\nVersion: 1.0\n"),
+            ("demo-1.0/setup.py", ""),
+        ]);
+        let file = |name: &str, href: &str, bytes: &[u8]| {
+            serde_json::json!({
+                "filename": name, "url": format!("{href}#sha256={}", sha256_hex(bytes)),
+                "digests": {"sha256": sha256_hex(bytes)},
+            })
+        };
+        let mut routes = Routes::new();
+        routes.insert(
+            "/packages/ab/cd/demo-1.0-py3-none-any.whl".into(),
+            (200, "application/octet-stream", whl.clone()),
+        );
+        routes.insert(
+            "/packages/ef/01/demo-1.0.tar.gz".into(),
+            (200, "application/octet-stream", sdist.clone()),
+        );
+        // Per-version document: /pypi/demo/1.0/json, so three levels up is the root.
+        let release = serde_json::json!({
+            "info": {"version": "1.0"},
+            "urls": [file("demo-1.0-py3-none-any.whl", "../../../packages/ab/cd/demo-1.0-py3-none-any.whl", &whl)],
+        });
+        routes.insert(
+            "/pypi/demo/1.0/json".into(),
+            (200, "application/json", release.to_string().into_bytes()),
+        );
+        // Project document only (the version document 404s), two levels up.
+        let project = serde_json::json!({
+            "info": {"version": "1.0"},
+            "releases": {"1.0": [file("demo-1.0.tar.gz", "../../packages/ef/01/demo-1.0.tar.gz", &sdist)]},
+        });
+        routes.insert(
+            "/pypi/other/json".into(),
+            (200, "application/json", project.to_string().into_bytes()),
+        );
+        let (base, log) = serve(routes);
+        let dir = tempfile::tempdir().unwrap();
+        let f = fetch(&base, "demo", Some("1.0"), dir.path()).unwrap();
+        assert_eq!(f.file_name, "demo-1.0-py3-none-any.whl");
+        assert_eq!(std::fs::read(&f.path).unwrap(), whl);
+        let f = fetch(&base, "other", Some("1.0"), dir.path()).unwrap();
+        assert_eq!(f.file_name, "demo-1.0.tar.gz");
+        assert_eq!(f.sha256, sha256_hex(&sdist));
+        let log = log.lock().unwrap();
+        assert!(
+            log.contains(&"/packages/ab/cd/demo-1.0-py3-none-any.whl".to_string())
+                && log.contains(&"/packages/ef/01/demo-1.0.tar.gz".to_string()),
+            "{log:?}"
+        );
+    }
+
     /// Like [`serve`] but with routes that may change after the server started.
     fn serve_dynamic(
         routes: std::sync::Arc<std::sync::Mutex<Routes>>,
@@ -1783,9 +1899,10 @@ mod tests {
         assert!(refuse_requirement("a\n--extra-index-url x").is_some());
     }
 
-    /// pip itself, against a loopback simple index: transitive wheels land in the
-    /// wheelhouse, a requirement with only an sdist is listed as missing (and never
-    /// built), and a URL requirement is refused without a request.
+    /// pip itself, against a loopback simple index (HTML pages with relative file URLs,
+    /// as mirrors serve them): transitive wheels land in the wheelhouse, a requirement
+    /// with only an sdist is listed as missing (and never built), and a URL requirement
+    /// is refused without a request.
     #[test]
     fn prepare_wheelhouse_downloads_wheels_only_with_pip() {
         let dep_a = wheel("dep-a", "1.0", &["dep-b>=1"], &[("dep_a.py", "")]);
@@ -1800,7 +1917,7 @@ mod tests {
                 (200, "application/octet-stream", bytes.to_vec()),
             );
             let html = format!(
-                "<!DOCTYPE html><html><body><a href=\"/files/{file}#sha256={}\">{file}</a></body></html>",
+                "<!DOCTYPE html><html><body><a href=\"../../files/{file}#sha256={}\">{file}</a></body></html>",
                 sha256_hex(bytes)
             );
             routes.insert(
