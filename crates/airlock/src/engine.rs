@@ -488,9 +488,55 @@ async fn run_phases(
                     4096,
                 )
                 .await?;
+            // The dependencies the host could get as wheels (one per project), installed
+            // before tracing starts, like the venv: a wheel runs no code at install, and
+            // the install phase's record is then the artifact's alone. Best effort.
+            let deps: Vec<String> = wheel_choice(&wheelhouse.files)
+                .into_iter()
+                .map(|f| format!("{wh}/{f}"))
+                .collect();
+            if !deps.is_empty() {
+                let pip = format!("{venv}/bin/pip");
+                let mut argv = vec![
+                    pip.as_str(),
+                    "install",
+                    "--no-index",
+                    "--no-deps",
+                    "--no-cache-dir",
+                    "--disable-pip-version-check",
+                    "-q",
+                ];
+                argv.extend(deps.iter().map(String::as_str));
+                let (code, out) = sandbox.exec(&argv, &owner, None, 16 << 10).await?;
+                if code != Some(0) {
+                    tracing::warn!("installing the dependency wheels failed: {}", out.tail(5));
+                }
+            }
+            // certifi (which requests uses) and pip's vendored copy carry their own CA
+            // bundles; they get the system bundle, which trusts the sink's CA, so a
+            // payload's HTTPS download completes into the sink like curl's does.
+            sandbox
+                .exec(
+                    &[
+                        "sh",
+                        "-c",
+                        "find \"$1\" -name cacert.pem -path '*certifi*' | while read -r f; do cat /etc/ssl/certs/ca-certificates.crt > \"$f\"; done",
+                        "ca",
+                        &venv,
+                    ],
+                    &owner,
+                    None,
+                    4096,
+                )
+                .await?;
+            // Where the install phase unpacks an sdist whose pip install failed (the
+            // name pip itself gives its build directories).
+            let src = "/tmp/pip-req-build-src".to_string();
             let mut import = vec![
                 format!("{venv}/bin/python"),
                 "/opt/airlock/bin/import-py.py".into(),
+                "--path".into(),
+                format!("{src}/root"),
                 artifact.name.clone(),
                 grace,
             ];
@@ -498,27 +544,31 @@ async fn run_phases(
             vec![
                 (
                     "install",
-                    // First the dependencies the host could get as wheels (one per
-                    // project; a wheel never runs code at install), best effort; then the
-                    // artifact itself without dependency resolution and without build
+                    // The artifact without dependency resolution and without build
                     // isolation, so a missing dependency or an undeclared build-time
-                    // import cannot stop its setup.py from running.
+                    // import cannot stop its setup.py from running. When pip fails on
+                    // an sdist, its setup.py runs once more the way `python setup.py
+                    // install` runs it (as `__main__`, with `__builtins__` a module), and
+                    // the tree stays unpacked for the import phase.
                     vec![
                         "sh".into(),
                         "-c".into(),
                         format!(
-                            "pip=\"$1\"; shift; wh=\"$1\"; shift; art=\"$1\"; shift; \
-                             [ $# -gt 0 ] && \"$pip\" install --no-index --no-deps --no-cache-dir --disable-pip-version-check -q \"$@\"; \
-                             \"$pip\" install --no-index --find-links \"$wh\" --no-deps --no-build-isolation --use-pep517 --no-cache-dir --disable-pip-version-check \"./$art\""
+                            "py=\"$1\"; wh=\"$2\"; art=\"$3\"; src=\"$4\"; \
+                             \"$py\" -m pip install --no-index --find-links \"$wh\" --no-deps --no-build-isolation --use-pep517 --no-cache-dir --disable-pip-version-check \"./$art\" && exit 0; \
+                             rc=$?; case \"$art\" in *.whl) exit $rc;; esac; \
+                             root=$(\"$py\" /opt/airlock/bin/import-py.py --unpack \"./$art\" \"$src/tree\") || exit $rc; \
+                             ln -sfn \"$root\" \"$src/root\"; \
+                             [ -f \"$root/setup.py\" ] || exit $rc; \
+                             echo \"pip failed ($rc); running setup.py install directly\" >&2; \
+                             cd \"$root\" && \"$py\" setup.py -q install && exit 0; exit $rc"
                         ),
                         "pip-install".into(),
-                        format!("{venv}/bin/pip"),
+                        format!("{venv}/bin/python"),
                         wh.clone(),
                         install_name.clone(),
-                    ]
-                    .into_iter()
-                    .chain(wheel_choice(&wheelhouse.files).into_iter().map(|f| format!("{wh}/{f}")))
-                    .collect(),
+                        src,
+                    ],
                 ),
                 ("import", import),
             ]
@@ -689,7 +739,11 @@ async fn run_phases(
                 opts.phase_timeout.as_secs()
             ));
             stop = Some(format!("not run: the {phase} phase timed out"));
-        } else if phase == "install" && status == PhaseStatus::Failed {
+        } else if phase == "install"
+            && status == PhaseStatus::Failed
+            && matches!(prepared, Prepared::Npm(_))
+        {
+            // (A Python import phase still runs: it imports the unpacked sdist.)
             stop = Some("not run: the install phase failed".into());
         }
         events.push(Event::new(
@@ -1007,7 +1061,17 @@ fn record_trace(
 }
 
 fn base_env(user: &UserSpec) -> Vec<(String, String)> {
+    let appdata = format!("{}/AppData/Roaming", user.home);
+    let local = format!("{}/AppData/Local", user.home);
     [
+        // Payloads written for Windows read these first and crash without them
+        // (`os.environ["APPDATA"]`, `process.env.LOCALAPPDATA + ...`) before they reach
+        // their download or theft; with them set, the attempt shows in the trace. Their
+        // directories exist in the home skeleton.
+        ("APPDATA", appdata.as_str()),
+        ("LOCALAPPDATA", local.as_str()),
+        ("USERPROFILE", user.home.as_str()),
+        ("USERNAME", user.name.as_str()),
         ("HOME", user.home.as_str()),
         ("USER", user.name.as_str()),
         ("LOGNAME", user.name.as_str()),
@@ -1093,6 +1157,9 @@ fn home_skeleton(staging: &mut Staging, home: &str) -> Result<()> {
     ];
     for (name, content) in files {
         staging.file(&format!("{home}/{name}"), content.as_bytes(), 0o644)?;
+    }
+    for dir in ["AppData", "AppData/Roaming", "AppData/Local", "AppData/Local/Temp"] {
+        staging.dir(&format!("{home}/{dir}"), 0o755)?;
     }
     Ok(())
 }

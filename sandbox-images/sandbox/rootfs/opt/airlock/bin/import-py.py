@@ -3,10 +3,15 @@
 # __init__ must not hide behind another's failure), then starts one more plain
 # interpreter so `.pth` payloads fire. Module names come from the installed
 # distribution (top_level.txt, else RECORD), plus any the host read from the artifact.
+# When the install failed, the modules are imported from the unpacked sdist instead
+# (a victim whose install succeeded would import the same code).
 #
-#   import-py.py DIST_NAME GRACE_MS [MODULE...]
+#   import-py.py [--path DIR]... DIST_NAME GRACE_MS [MODULE...]
+#   import-py.py --one MODULE          (one import; what each fresh interpreter runs)
+#   import-py.py --unpack ARCHIVE DEST (unpack an sdist; prints the project root)
 import importlib.metadata as md
 import json
+import os
 import subprocess
 import sys
 
@@ -36,15 +41,92 @@ def modules_of(dist):
     return names
 
 
-def main():
-    name = sys.argv[1]
-    grace = max(int(sys.argv[2]) / 1000.0, 1.0) if len(sys.argv) > 2 else 5.0
-    extra = sys.argv[3:]
+def modules_in(root):
+    """Top-level modules of a source tree (flat or src/ layout)."""
     names = []
+    for base in (root, os.path.join(root, "src")):
+        try:
+            entries = sorted(os.listdir(base))
+        except OSError:
+            continue
+        for e in entries:
+            p = os.path.join(base, e)
+            if e in ("setup.py", "conftest.py") or e.startswith((".", "test")):
+                continue
+            if e.endswith(".py") and os.path.isfile(p):
+                names.append(e[:-3])
+            elif os.path.isfile(os.path.join(p, "__init__.py")):
+                names.append(e)
+    return names
+
+
+def unpack(archive, dest):
+    """Unpacks an sdist (tar or zip) without following links out of `dest`; prints the
+    directory that holds setup.py / pyproject.toml."""
+    import tarfile
+    import zipfile
+
+    os.makedirs(dest, exist_ok=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            for m in z.infolist():
+                target = os.path.realpath(os.path.join(dest, m.filename))
+                if target.startswith(os.path.realpath(dest) + os.sep):
+                    z.extract(m, dest)
+    else:
+        with tarfile.open(archive) as t:
+            try:
+                t.extractall(dest, filter="data")
+            except TypeError:  # no extraction filters in this Python: check by hand
+                base = os.path.realpath(dest) + os.sep
+                safe = [m for m in t.getmembers() if (m.isfile() or m.isdir())
+                        and os.path.realpath(os.path.join(dest, m.name)).startswith(base)]
+                t.extractall(dest, members=safe)
+    root = dest
+    for _ in range(2):
+        if any(os.path.exists(os.path.join(root, f)) for f in ("setup.py", "pyproject.toml", "PKG-INFO")):
+            break
+        subs = [d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))]
+        if len(subs) != 1:
+            break
+        root = os.path.join(root, subs[0])
+    print(root)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--one"]:
+        import importlib
+
+        importlib.import_module(args[1])
+        return
+    if args[:1] == ["--unpack"]:
+        unpack(args[1], args[2])
+        return
+    paths = []
+    while args[:1] == ["--path"]:
+        paths.append(args[1])
+        args = args[2:]
+    name = args[0]
+    grace = max(int(args[1]) / 1000.0, 1.0) if len(args) > 1 else 5.0
+    extra = args[2:]
+    names = []
+    installed = True
     try:
         names = modules_of(md.distribution(name))
     except Exception as e:
+        installed = False
         report({"name": name, "ok": False, "error": "not installed: %s" % e})
+    env = dict(os.environ)
+    sources = [p for p in paths if os.path.isdir(p)]
+    if not installed and sources:
+        # The install failed: import the project's own source tree instead.
+        for root in sources:
+            names.extend(modules_in(root))
+        env["PYTHONPATH"] = os.pathsep.join(
+            [p for p in [env.get("PYTHONPATH", "")] if p] + sources + [os.path.join(s, "src") for s in sources]
+        )
+        report({"name": name, "ok": True, "error": "importing from the source tree: %s" % ", ".join(sources)})
     for n in extra:
         if n not in names:
             names.append(n)
@@ -52,8 +134,8 @@ def main():
     failed = 0
     for module in names:
         try:
-            r = subprocess.run([sys.executable, "-c", "import " + module], timeout=60 * grace,
-                               capture_output=True, text=True)
+            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", module],
+                               timeout=60 * grace, capture_output=True, text=True, env=env)
             ok = r.returncode == 0
             report({"module": module, "ok": ok, "error": (r.stderr or "")[-400:] if not ok else ""})
             failed += 0 if ok else 1
