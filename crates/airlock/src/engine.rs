@@ -1158,7 +1158,12 @@ fn home_skeleton(staging: &mut Staging, home: &str) -> Result<()> {
     for (name, content) in files {
         staging.file(&format!("{home}/{name}"), content.as_bytes(), 0o644)?;
     }
-    for dir in ["AppData", "AppData/Roaming", "AppData/Local", "AppData/Local/Temp"] {
+    for dir in [
+        "AppData",
+        "AppData/Roaming",
+        "AppData/Local",
+        "AppData/Local/Temp",
+    ] {
         staging.dir(&format!("{home}/{dir}"), 0o755)?;
     }
     Ok(())
