@@ -491,8 +491,19 @@ async fn run_phases(
             // The dependencies the host could get as wheels (one per project), installed
             // before tracing starts, like the venv: a wheel runs no code at install, and
             // the install phase's record is then the artifact's alone. Best effort.
+            // (Never the artifact's own project: a seed wheel of it, say setuptools when
+            // setuptools is scanned, would make pip skip the artifact as installed.)
+            let own = artifact.name.to_ascii_lowercase().replace('_', "-");
             let deps: Vec<String> = wheel_choice(&wheelhouse.files)
                 .into_iter()
+                .filter(|f| {
+                    f.split('-')
+                        .next()
+                        .unwrap_or_default()
+                        .to_ascii_lowercase()
+                        .replace('_', "-")
+                        != own
+                })
                 .map(|f| format!("{wh}/{f}"))
                 .collect();
             if !deps.is_empty() {
