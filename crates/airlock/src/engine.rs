@@ -560,7 +560,9 @@ async fn run_phases(
                     // import cannot stop its setup.py from running. When pip fails on
                     // an sdist, its setup.py runs once more the way `python setup.py
                     // install` runs it (as `__main__`, with `__builtins__` a module), and
-                    // the tree stays unpacked for the import phase.
+                    // the tree stays unpacked for the import phase. It installs flat, the way
+                    // pip's legacy install did (no egg, no easy-install.pth): easy_install's
+                    // own writes into site-packages would read as the package's.
                     vec![
                         "sh".into(),
                         "-c".into(),
@@ -572,7 +574,7 @@ async fn run_phases(
                              ln -sfn \"$root\" \"$src/root\"; \
                              [ -f \"$root/setup.py\" ] || exit $rc; \
                              echo \"pip failed ($rc); running setup.py install directly\" >&2; \
-                             cd \"$root\" && \"$py\" setup.py -q install && exit 0; exit $rc"
+                             cd \"$root\" && \"$py\" setup.py -q install --single-version-externally-managed --record \"$src/installed-files.txt\" && exit 0; exit $rc"
                         ),
                         "pip-install".into(),
                         format!("{venv}/bin/python"),
@@ -981,7 +983,13 @@ fn merge_sink_events(file: &Path, events: &mut Vec<Event>, gaps: &mut Vec<String
                 names.insert(a.clone(), name.clone());
             }
         }
-        if let Some(w) = windows.iter().find(|w| e.ts >= w.1 && e.ts <= w.2 + 0.5) {
+        // The latest phase that had started: a payload that acts at the very start of the
+        // import phase is still inside the install phase's half-second grace.
+        if let Some(w) = windows
+            .iter()
+            .rev()
+            .find(|w| e.ts >= w.1 && e.ts <= w.2 + 0.5)
+        {
             e.phase = w.0.clone();
         }
         events.push(e);
