@@ -1,0 +1,3 @@
+"""Innocent-looking module of the .pth test package; the payload is in the .pth file."""
+
+VERSION = "2.0.0"
