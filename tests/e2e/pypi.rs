@@ -316,6 +316,9 @@ fn setup_py_posting_pypirc_over_https_is_proven_theft() {
     assert_eq!(verdict(&s), "malicious", "{}", s.summary());
     assert_eq!(s.code, 1, "{}", s.stderr);
     s.assert_fired_in("canary-leaked", "install");
+    // setuptools' backend exec()s the text of setup.py, which mentions base64: that is
+    // not a decoded payload evaluated.
+    s.assert_not_fired("decode-eval-runtime");
     // The leak is the ~/.pypirc canary, base64, to the collector, during the install.
     let header = &s.events[0];
     let pypirc: Vec<&str> = header["canaries"]
