@@ -542,7 +542,8 @@ fn windows_dropper_at_import_is_caught() {
     s.assert_fired_in("windows-executable-fetched", "import");
     s.assert_fired_in("windows-payload-dropped", "import");
     s.assert_fired_in("import-network-contact", "import");
-    // high×medium + high×high + medium×high = 4.8 + 6 + 2.4: above the malicious line.
+    // rules/verdict.toml: windows-payload-dropped (high, high) 6 + windows-executable-fetched
+    // (high, medium) 4.8 + import-network-contact (medium, high) 3 = 13.8 >= 10: malicious.
     assert_eq!(verdict(&s), "malicious", "{}", s.summary());
     assert!(
         s.events_of("http.request").any(
