@@ -1,6 +1,7 @@
 //! `airlock-bench`: the harness that measures airlock — detection over the corpora
 //! (`eval`), wall time against the bare baseline (`latency`), analyses per minute across
-//! cores (`throughput`) and peak memory of judging a large trace (`judge-memory`). It
+//! cores (`throughput`), peak memory of judging a large trace (`judge-memory`), and the
+//! static pass's signals and cost (`static-signals`, `static-ratio`). It
 //! drives the `airlock` binary as a subprocess and never links the sandbox itself, so
 //! what it measures is exactly what a user runs.
 
@@ -11,6 +12,7 @@ mod mirror;
 mod perf;
 mod pyinspect;
 mod runner;
+mod statics;
 mod stats;
 
 use std::path::PathBuf;
@@ -42,6 +44,11 @@ enum Command {
     Throughput(perf::ThroughputArgs),
     /// Peak RSS and speed of `airlock judge` on a large synthetic trace.
     JudgeMemory(memory::MemoryArgs),
+    /// Static pass: per-signal and per-rule hit counts over the corpora, and stored
+    /// traces judged without and with their static events (Markdown + JSON).
+    StaticSignals(statics::SignalsArgs),
+    /// The static pass over one npm tarball against its sandboxed install, same run.
+    StaticRatio(statics::RatioArgs),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +65,8 @@ fn main() -> ExitCode {
         Command::Latency(a) => perf::latency(&airlock, &a),
         Command::Throughput(a) => perf::throughput(&airlock, &a),
         Command::JudgeMemory(a) => memory::run(&airlock, &a),
+        Command::StaticSignals(a) => statics::signals(&a),
+        Command::StaticRatio(a) => statics::ratio(&airlock, &a),
     };
     match res {
         Ok(code) => ExitCode::from(code),
