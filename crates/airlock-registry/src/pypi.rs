@@ -5,6 +5,8 @@
 //! x86_64 interpreter with its sha256 verified, and filling a wheelhouse with every build
 //! and runtime requirement as wheels only (`pip download --only-binary=:all:` never runs
 //! `setup.py`), so the sandbox's `pip install --no-index --find-links` works offline.
+//! Requirement sets resolved recently come from a host-side [`WheelCache`] instead of
+//! pip (seconds per scan otherwise).
 //!
 //! Spec syntax: `pypi:name==version` or `pypi:name` (latest). The `pypi:` prefix is
 //! required, since `name==version` next to npm's `name@version` would be ambiguous.
@@ -1156,16 +1158,292 @@ pub struct Wheelhouse {
     /// Requirements that could not be had as wheels (or were refused, e.g. direct URL
     /// references), each with the reason. Not fatal: the install may still fail on them.
     pub missing: Vec<String>,
+    /// Requirement sets served from the [`WheelCache`] without running pip.
+    pub cached_sets: usize,
+    /// `pip download` runs it took.
+    pub pip_runs: usize,
 }
 
 /// Options for [`prepare_wheelhouse`].
 #[derive(Debug, Clone, Default)]
 pub struct WheelhouseOptions {
     /// pip's download cache (`--cache-dir`); `None` keeps pip's default
-    /// (`~/.cache/pip`), which already makes a second run fast.
+    /// (`~/.cache/pip`). It saves the downloads, not pip's start and resolution.
     pub cache_dir: Option<PathBuf>,
     /// The Python that runs `pip download` (default `python3`).
     pub python: Option<String>,
+    /// airlock's cache of resolved requirement sets; `None`: pip runs for every set.
+    pub wheel_cache: Option<WheelCache>,
+}
+
+// ---- wheel cache -----------------------------------------------------------------
+
+/// What `pip download` is asked to resolve for (see [`pip_download`]); part of the
+/// wheel cache key, so changing the target's flags must change this string.
+const WHEEL_TARGET: &str = "cp311-cp311-abi3-none/manylinux_2_36..1-linux-any/x86_64";
+
+/// Blobs no live entry refers to are removed once they are this old (the age keeps a
+/// concurrent scan's just-stored blobs, whose entry is not written yet).
+const ORPHAN_BLOB_AGE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A host-side cache of resolved requirement sets, so that a scan does not start pip
+/// (7–11 s for the seed wheels alone) for a set it resolved recently.
+///
+/// Layout under `dir`: `sets/<key>.json`, one entry per requirement set, keyed by the
+/// sha256 of the index URL, [`WHEEL_TARGET`] and the sorted requirement strings, listing
+/// the wheels pip chose (file name, sha256, size) and when; `blobs/<sha256>`, the wheels
+/// by content. An entry older than `ttl` is a miss (unpinned requirements move on), and
+/// so is one whose blobs are gone or no longer hash to what it lists: then pip runs and
+/// the entry is rewritten. Entries and blobs are written to a temporary file and renamed
+/// into place, so concurrent scans only ever see whole files.
+#[derive(Debug, Clone)]
+pub struct WheelCache {
+    pub dir: PathBuf,
+    pub ttl: std::time::Duration,
+}
+
+/// One `sets/<key>.json`.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct WheelSetEntry {
+    version: u32,
+    created_unix: u64,
+    index: String,
+    target: String,
+    requirements: Vec<String>,
+    wheels: Vec<CachedWheel>,
+}
+
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct CachedWheel {
+    file: String,
+    sha256: String,
+    size: u64,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// sha256 of a file, streamed.
+fn file_sha256(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let n = std::io::copy(&mut f, &mut h)?;
+    Ok((hex::encode(h.finalize()), n))
+}
+
+/// A wheel file name safe to use as a path component.
+fn plain_wheel_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && name.ends_with(".whl")
+}
+
+/// `src` at `dest`: a hard link where the file system allows, else a copy (through a
+/// temporary file, renamed into place).
+fn link_or_copy(src: &Path, dest: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(src, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(_) => {
+            let parent = dest.parent().unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
+            std::io::copy(&mut std::fs::File::open(src)?, tmp.as_file_mut())?;
+            tmp.persist(dest).map_err(|e| e.error)?;
+            Ok(())
+        }
+    }
+}
+
+impl WheelCache {
+    /// Entries are used for a day.
+    pub const DEFAULT_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+    /// A cache in `dir` with the default time to live.
+    pub fn at(dir: impl Into<PathBuf>) -> WheelCache {
+        WheelCache {
+            dir: dir.into(),
+            ttl: Self::DEFAULT_TTL,
+        }
+    }
+
+    /// The user's cache, next to the verdict store: `$XDG_CACHE_HOME/airlock/wheels`,
+    /// else `$HOME/.cache/airlock/wheels`. `None` when neither variable is set or when
+    /// `AIRLOCK_NO_WHEEL_CACHE` is set (to measure or debug a cold run).
+    pub fn user_default() -> Option<WheelCache> {
+        if std::env::var_os("AIRLOCK_NO_WHEEL_CACHE").is_some_and(|v| !v.is_empty()) {
+            return None;
+        }
+        let cache = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .or_else(|| {
+                std::env::var_os("HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(|h| PathBuf::from(h).join(".cache"))
+            })?;
+        Some(WheelCache::at(cache.join("airlock").join("wheels")))
+    }
+
+    fn normalized(reqs: &[String], index: &str) -> (Vec<String>, String) {
+        let mut reqs: Vec<String> = reqs.iter().map(|r| r.trim().to_string()).collect();
+        reqs.sort();
+        reqs.dedup();
+        (reqs, index.trim_end_matches('/').to_string())
+    }
+
+    /// The entry file of a requirement set.
+    fn entry_path(&self, reqs: &[String], index: &str) -> PathBuf {
+        let mut h = sha2::Sha256::new();
+        h.update(b"airlock wheel set v1\n");
+        h.update(index.as_bytes());
+        h.update(b"\n");
+        h.update(WHEEL_TARGET.as_bytes());
+        for r in reqs {
+            h.update(b"\n");
+            h.update(r.as_bytes());
+        }
+        self.dir
+            .join("sets")
+            .join(format!("{}.json", hex::encode(h.finalize())))
+    }
+
+    fn blob_path(&self, sha256: &str) -> PathBuf {
+        self.dir.join("blobs").join(sha256)
+    }
+
+    /// The wheels (file name, verified blob) of a fresh entry for `reqs` on `index`;
+    /// `Err` says why there is none.
+    fn lookup(&self, reqs: &[String], index: &str) -> Result<Vec<(String, PathBuf)>, String> {
+        let (reqs, index) = Self::normalized(reqs, index);
+        let path = self.entry_path(&reqs, &index);
+        let bytes = std::fs::read(&path).map_err(|e| format!("no entry: {e}"))?;
+        let entry: WheelSetEntry =
+            serde_json::from_slice(&bytes).map_err(|e| format!("bad entry: {e}"))?;
+        if entry.version != 1
+            || entry.index != index
+            || entry.target != WHEEL_TARGET
+            || entry.requirements != reqs
+        {
+            return Err("entry is for another set".into());
+        }
+        let now = unix_now();
+        let age = now.saturating_sub(entry.created_unix);
+        if entry.created_unix > now + 60 || age >= self.ttl.as_secs() {
+            return Err(format!("entry expired ({age} s old)"));
+        }
+        if entry.wheels.is_empty() {
+            return Err("entry lists no wheels".into());
+        }
+        let mut out = Vec::with_capacity(entry.wheels.len());
+        for w in &entry.wheels {
+            let sha_ok = w.sha256.len() == 64 && w.sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !plain_wheel_name(&w.file) || !sha_ok {
+                return Err(format!("entry lists a bad wheel {:?}", w.file));
+            }
+            let blob = self.blob_path(&w.sha256.to_ascii_lowercase());
+            match file_sha256(&blob) {
+                Ok((sha, size)) if sha.eq_ignore_ascii_case(&w.sha256) && size == w.size => {}
+                Ok((sha, _)) => return Err(format!("{} hashes to {sha}", w.file)),
+                Err(e) => return Err(format!("{}: {e}", w.file)),
+            }
+            out.push((w.file.clone(), blob));
+        }
+        Ok(out)
+    }
+
+    /// Records that `reqs` on `index` resolved to `wheels` (files pip just wrote).
+    fn store(&self, reqs: &[String], index: &str, wheels: &[PathBuf]) -> std::io::Result<()> {
+        let (reqs, index) = Self::normalized(reqs, index);
+        let blobs = self.dir.join("blobs");
+        let sets = self.dir.join("sets");
+        std::fs::create_dir_all(&blobs)?;
+        std::fs::create_dir_all(&sets)?;
+        let mut listed = Vec::with_capacity(wheels.len());
+        for w in wheels {
+            let file = w
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !plain_wheel_name(&file) {
+                continue;
+            }
+            let (sha256, size) = file_sha256(w)?;
+            let blob = self.blob_path(&sha256);
+            match file_sha256(&blob) {
+                Ok((have, _)) if have == sha256 => {}
+                _ => {
+                    // Absent or damaged: a whole new copy replaces it atomically.
+                    let mut tmp = tempfile::NamedTempFile::new_in(&blobs)?;
+                    std::io::copy(&mut std::fs::File::open(w)?, tmp.as_file_mut())?;
+                    tmp.persist(&blob).map_err(|e| e.error)?;
+                }
+            }
+            listed.push(CachedWheel { file, sha256, size });
+        }
+        listed.sort_by(|a, b| a.file.cmp(&b.file));
+        let entry = WheelSetEntry {
+            version: 1,
+            created_unix: unix_now(),
+            index: index.clone(),
+            target: WHEEL_TARGET.into(),
+            requirements: reqs.clone(),
+            wheels: listed,
+        };
+        let mut tmp = tempfile::NamedTempFile::new_in(&sets)?;
+        serde_json::to_writer_pretty(tmp.as_file_mut(), &entry)?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(self.entry_path(&reqs, &index))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// Removes expired entries and the blobs no live entry lists (once they are an hour
+    /// old). Best effort: a concurrent scan that loses a blob this way sees a miss.
+    fn prune(&self) {
+        let now = unix_now();
+        let mut live: BTreeSet<String> = BTreeSet::new();
+        let Ok(rd) = std::fs::read_dir(self.dir.join("sets")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let entry = std::fs::read(&path)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<WheelSetEntry>(&b).ok());
+            match entry {
+                Some(en) if now.saturating_sub(en.created_unix) < self.ttl.as_secs() => {
+                    live.extend(en.wheels.into_iter().map(|w| w.sha256.to_ascii_lowercase()));
+                }
+                _ => {
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+        }
+        let Ok(rd) = std::fs::read_dir(self.dir.join("blobs")) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= ORPHAN_BLOB_AGE);
+            if old && !live.contains(&name) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
 }
 
 /// Why a requirement string is not passed to pip, if it is not. Only plain
@@ -1351,11 +1629,17 @@ pub fn prepare_wheelhouse(
         sets.push(build);
     }
     sets.push(accept(&meta.requires_dist, &mut missing));
+    let mut counts = (0, 0);
     for set in sets.into_iter().filter(|s| !s.is_empty()) {
-        if let Err(all_err) = pip_download(&set, index, &dir, opts) {
+        if let Err(all_err) = download_set(&set, index, &dir, work_dir, opts, &mut counts) {
             tracing::debug!(target = %target.display(), "pip download of the whole set failed: {all_err}");
+            if let [r] = set.as_slice() {
+                missing.push(format!("{r}: {all_err}"));
+                continue;
+            }
             for r in &set {
-                if let Err(e) = pip_download(std::slice::from_ref(r), index, &dir, opts) {
+                let one = std::slice::from_ref(r);
+                if let Err(e) = download_set(one, index, &dir, work_dir, opts, &mut counts) {
                     missing.push(format!("{r}: {e}"));
                 }
             }
@@ -1374,7 +1658,73 @@ pub fn prepare_wheelhouse(
         dir,
         files,
         missing,
+        cached_sets: counts.0,
+        pip_runs: counts.1,
     })
+}
+
+/// Puts the wheels of one requirement set into `wheelhouse`: from the wheel cache when
+/// it has a fresh, intact entry for the set, else with `pip download` into a directory
+/// of its own under `work_dir` (so the set's wheels are known exactly, also those an
+/// earlier set already brought), which are then cached and moved over. `counts` tallies
+/// (sets from the cache, pip runs).
+fn download_set(
+    reqs: &[String],
+    index: &str,
+    wheelhouse: &Path,
+    work_dir: &Path,
+    opts: &WheelhouseOptions,
+    counts: &mut (usize, usize),
+) -> Result<(), String> {
+    if let Some(cache) = &opts.wheel_cache {
+        match cache.lookup(reqs, index) {
+            Ok(hit) => {
+                let linked = hit.iter().try_for_each(|(file, blob)| {
+                    let dest = wheelhouse.join(file);
+                    if dest.exists() {
+                        Ok(())
+                    } else {
+                        link_or_copy(blob, &dest)
+                    }
+                });
+                match linked {
+                    Ok(()) => {
+                        counts.0 += 1;
+                        tracing::debug!(?reqs, wheels = hit.len(), "wheel cache hit");
+                        return Ok(());
+                    }
+                    Err(e) => tracing::debug!(?reqs, "wheel cache hit not usable: {e}"),
+                }
+            }
+            Err(why) => tracing::debug!(?reqs, "wheel cache miss: {why}"),
+        }
+    }
+    let tmp = tempfile::Builder::new()
+        .prefix(".pip-download-")
+        .tempdir_in(work_dir)
+        .map_err(|e| format!("temporary directory in {}: {e}", work_dir.display()))?;
+    counts.1 += 1;
+    pip_download(reqs, index, tmp.path(), opts)?;
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(tmp.path())
+        .map_err(|e| format!("{}: {e}", tmp.path().display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    wheels.sort();
+    if let Some(cache) = &opts.wheel_cache {
+        match cache.store(reqs, index, &wheels) {
+            Ok(()) => cache.prune(),
+            Err(e) => tracing::warn!("wheel cache {}: {e}", cache.dir.display()),
+        }
+    }
+    for w in &wheels {
+        let Some(name) = w.file_name() else { continue };
+        let dest = wheelhouse.join(name);
+        if !dest.exists() {
+            std::fs::rename(w, &dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1903,8 +2253,9 @@ mod tests {
     /// as mirrors serve them): transitive wheels land in the wheelhouse, a requirement
     /// with only an sdist is listed as missing (and never built), and a URL requirement
     /// is refused without a request.
-    #[test]
-    fn prepare_wheelhouse_downloads_wheels_only_with_pip() {
+    /// A loopback simple index (HTML pages, relative file URLs) with `dep-a` (needs
+    /// `dep-b`), `dep-b`, `setuptools`, `wheel` as wheels and `nowheel` as an sdist only.
+    fn loopback_simple_index() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
         let dep_a = wheel("dep-a", "1.0", &["dep-b>=1"], &[("dep_a.py", "")]);
         let dep_b = wheel("dep-b", "1.1", &[], &[("dep_b.py", "")]);
         let setuptools = wheel("setuptools", "69.0", &[], &[("setuptools/__init__.py", "")]);
@@ -1940,21 +2291,15 @@ mod tests {
             &wheel_w,
         );
         project(&mut routes, "nowheel", "nowheel-1.0.tar.gz", &sdist_only);
-        let (base, log) = serve(routes);
+        serve(routes)
+    }
 
-        let work = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
-        let meta = PyMeta {
+    fn sdist_meta(requires_dist: &[&str]) -> PyMeta {
+        PyMeta {
             name: "target".into(),
             normalized_name: "target".into(),
             version: "1".into(),
-            requires_dist: vec![
-                "dep-a".into(),
-                "nowheel".into(),
-                "evil @ http://127.0.0.1:9/evil.whl".into(),
-                "pytest; extra == \"test\"".into(),
-                "Target>=0".into(),
-            ],
+            requires_dist: requires_dist.iter().map(|r| r.to_string()).collect(),
             requires_python: None,
             build_requires: default_build_requires(),
             build_backend: None,
@@ -1964,10 +2309,33 @@ mod tests {
             has_pyproject: false,
             kind: ArtifactKind::SdistTarGz,
             metadata_from_file_name: false,
-        };
+        }
+    }
+
+    fn wheel_names(wh: &Wheelhouse) -> Vec<String> {
+        wh.files
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn prepare_wheelhouse_downloads_wheels_only_with_pip() {
+        let (base, log) = loopback_simple_index();
+
+        let work = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let meta = sdist_meta(&[
+            "dep-a",
+            "nowheel",
+            "evil @ http://127.0.0.1:9/evil.whl",
+            "pytest; extra == \"test\"",
+            "Target>=0",
+        ]);
         let opts = WheelhouseOptions {
             cache_dir: Some(cache.path().to_path_buf()),
             python: None,
+            wheel_cache: None,
         };
         let wh = prepare_wheelhouse(
             Path::new("target-1.tar.gz"),
@@ -1977,13 +2345,8 @@ mod tests {
             &opts,
         )
         .unwrap();
-        let names: Vec<String> = wh
-            .files
-            .iter()
-            .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
-            .collect();
         assert_eq!(
-            names,
+            wheel_names(&wh),
             vec![
                 "dep_a-1.0-py3-none-any.whl",
                 "dep_b-1.1-py3-none-any.whl",
@@ -2009,6 +2372,202 @@ mod tests {
                 || p.contains("target")),
             "{log:?}"
         );
+    }
+
+    const ALL_FOUR: [&str; 4] = [
+        "dep_a-1.0-py3-none-any.whl",
+        "dep_b-1.1-py3-none-any.whl",
+        "setuptools-69.0-py3-none-any.whl",
+        "wheel-0.42-py3-none-any.whl",
+    ];
+
+    /// Options whose pip cannot even start: a wheelhouse made with them came from the
+    /// wheel cache alone.
+    fn no_pip(cache: &WheelCache, pip_cache: &Path) -> WheelhouseOptions {
+        WheelhouseOptions {
+            cache_dir: Some(pip_cache.to_path_buf()),
+            python: Some("/nonexistent/python3".into()),
+            wheel_cache: Some(cache.clone()),
+        }
+    }
+
+    #[test]
+    fn wheel_cache_hit_runs_no_pip_and_makes_no_request() {
+        let (base, log) = loopback_simple_index();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let pip_cache = tempfile::tempdir().unwrap();
+        let cache = WheelCache::at(cache_dir.path());
+        let meta = sdist_meta(&["dep-a"]);
+        let opts = WheelhouseOptions {
+            cache_dir: Some(pip_cache.path().to_path_buf()),
+            python: None,
+            wheel_cache: Some(cache.clone()),
+        };
+        let target = Path::new("target-1.tar.gz");
+        let cold = tempfile::tempdir().unwrap();
+        let wh = prepare_wheelhouse(target, &meta, &base, cold.path(), &opts).unwrap();
+        assert_eq!(wheel_names(&wh), ALL_FOUR);
+        assert_eq!((wh.cached_sets, wh.pip_runs), (0, 2));
+        assert!(wh.missing.is_empty(), "{:?}", wh.missing);
+        // pip's own download directories are gone; only wheels are staged.
+        assert_eq!(std::fs::read_dir(cold.path()).unwrap().count(), 1);
+
+        let requests = log.lock().unwrap().len();
+        let warm = tempfile::tempdir().unwrap();
+        let wh = prepare_wheelhouse(
+            target,
+            &meta,
+            &format!("{base}/"),
+            warm.path(),
+            &no_pip(&cache, pip_cache.path()),
+        )
+        .unwrap();
+        assert_eq!(wheel_names(&wh), ALL_FOUR);
+        assert_eq!((wh.cached_sets, wh.pip_runs), (2, 0));
+        assert!(wh.missing.is_empty(), "{:?}", wh.missing);
+        assert_eq!(log.lock().unwrap().len(), requests);
+        for f in &wh.files {
+            let (sha, _) = file_sha256(f).unwrap();
+            assert!(cache_dir.path().join("blobs").join(sha).is_file());
+        }
+
+        // The requirement order does not matter; another index does.
+        let reordered = sdist_meta(&["dep-a", "setuptools"]);
+        let mut swapped = reordered.clone();
+        swapped.requires_dist.reverse();
+        let o = opts.clone();
+        prepare_wheelhouse(
+            target,
+            &reordered,
+            &base,
+            tempfile::tempdir().unwrap().path(),
+            &o,
+        )
+        .unwrap();
+        let wh = prepare_wheelhouse(
+            target,
+            &swapped,
+            &base,
+            tempfile::tempdir().unwrap().path(),
+            &no_pip(&cache, pip_cache.path()),
+        )
+        .unwrap();
+        assert_eq!((wh.cached_sets, wh.pip_runs), (2, 0));
+        let wh = prepare_wheelhouse(
+            target,
+            &meta,
+            "http://127.0.0.1:9",
+            tempfile::tempdir().unwrap().path(),
+            &no_pip(&cache, pip_cache.path()),
+        )
+        .unwrap();
+        assert_eq!(wh.cached_sets, 0);
+        assert!(!wh.missing.is_empty());
+    }
+
+    #[test]
+    fn wheel_cache_misses_when_expired_or_a_blob_is_damaged() {
+        let (base, _log) = loopback_simple_index();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let pip_cache = tempfile::tempdir().unwrap();
+        let cache = WheelCache::at(cache_dir.path());
+        let meta = sdist_meta(&["dep-a"]);
+        let target = Path::new("target-1.tar.gz");
+        let opts = WheelhouseOptions {
+            cache_dir: Some(pip_cache.path().to_path_buf()),
+            python: None,
+            wheel_cache: Some(cache.clone()),
+        };
+        let fill = |o: &WheelhouseOptions| {
+            prepare_wheelhouse(target, &meta, &base, tempfile::tempdir().unwrap().path(), o)
+        };
+        fill(&opts).unwrap();
+
+        // Expired: pip is needed again (and cannot run here).
+        let expired = WheelCache {
+            ttl: std::time::Duration::ZERO,
+            ..cache.clone()
+        };
+        let wh = fill(&no_pip(&expired, pip_cache.path())).unwrap();
+        assert_eq!(wh.cached_sets, 0);
+        assert!(wh.pip_runs > 0 && !wh.missing.is_empty(), "{wh:?}");
+
+        // A damaged blob (same size, other bytes) is a miss for the sets listing it.
+        let runtime_reqs: Vec<String> = vec!["dep-a".into()];
+        let hit = cache.lookup(&runtime_reqs, &base).unwrap();
+        let (_, blob) = hit.iter().find(|(f, _)| f.starts_with("dep_b")).unwrap();
+        let mut bytes = std::fs::read(blob).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(blob, &bytes).unwrap();
+        let e = cache.lookup(&runtime_reqs, &base).unwrap_err();
+        assert!(e.contains("hashes to"), "{e}");
+        let wh = fill(&no_pip(&cache, pip_cache.path())).unwrap();
+        assert_eq!(wh.cached_sets, 1, "the build set is intact: {wh:?}");
+        assert!(wh.missing.iter().any(|m| m.starts_with("dep-a")), "{wh:?}");
+        assert!(!wh
+            .files
+            .iter()
+            .any(|f| f.to_string_lossy().contains("dep_b")));
+
+        // pip repairs it, and the cache serves it again.
+        let wh = fill(&opts).unwrap();
+        assert_eq!((wh.cached_sets, wh.pip_runs), (1, 1));
+        let wh = fill(&no_pip(&cache, pip_cache.path())).unwrap();
+        assert_eq!(wheel_names(&wh), ALL_FOUR);
+        assert_eq!((wh.cached_sets, wh.pip_runs), (2, 0));
+
+        // An entry for another set under this key (a collision, a hand edit) is ignored.
+        let entry = cache.entry_path(&runtime_reqs, &base);
+        let text = std::fs::read_to_string(&entry).unwrap();
+        std::fs::write(&entry, text.replace("\"dep-a\"", "\"dep-z\"")).unwrap();
+        assert!(cache.lookup(&runtime_reqs, &base).is_err());
+    }
+
+    /// Two scans at once on a cold cache: both get their wheels, and what the cache
+    /// holds afterwards is whole and serves a third scan.
+    #[test]
+    fn wheel_cache_is_safe_for_concurrent_scans() {
+        let (base, _log) = loopback_simple_index();
+        let cache_dir = tempfile::tempdir().unwrap();
+        let cache = WheelCache::at(cache_dir.path());
+        let meta = sdist_meta(&["dep-a"]);
+        let runs: Vec<_> = (0..2)
+            .map(|_| {
+                let (base, meta, cache) = (base.clone(), meta.clone(), cache.clone());
+                std::thread::spawn(move || {
+                    let pip_cache = tempfile::tempdir().unwrap();
+                    let work = tempfile::tempdir().unwrap();
+                    let opts = WheelhouseOptions {
+                        cache_dir: Some(pip_cache.path().to_path_buf()),
+                        python: None,
+                        wheel_cache: Some(cache),
+                    };
+                    let t = Path::new("target-1.tar.gz");
+                    wheel_names(&prepare_wheelhouse(t, &meta, &base, work.path(), &opts).unwrap())
+                })
+            })
+            .collect();
+        for r in runs {
+            assert_eq!(r.join().unwrap(), ALL_FOUR);
+        }
+        let pip_cache = tempfile::tempdir().unwrap();
+        let wh = prepare_wheelhouse(
+            Path::new("target-1.tar.gz"),
+            &meta,
+            &base,
+            tempfile::tempdir().unwrap().path(),
+            &no_pip(&cache, pip_cache.path()),
+        )
+        .unwrap();
+        assert_eq!(wheel_names(&wh), ALL_FOUR);
+        let leftovers: Vec<_> = ["sets", "blobs"]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(cache_dir.path().join(d)).unwrap())
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]
@@ -2066,6 +2625,55 @@ mod tests {
             "{names:?}"
         );
         assert!(wh.missing.is_empty(), "{:?}", wh.missing);
+    }
+
+    /// Wall time of [`prepare_wheelhouse`] for a small sdist with the sandbox's seed
+    /// wheels (engine.rs `PYPI_SEED`): pip and wheel caches cold, pip's cache warm (what
+    /// every scan paid before the wheel cache), and the wheel cache warm.
+    #[test]
+    #[ignore = "talks to the real PyPI"]
+    fn live_wheel_cache_cold_vs_warm() {
+        let seed = [
+            "setuptools",
+            "wheel",
+            "requests",
+            "urllib3",
+            "certifi",
+            "idna",
+            "charset-normalizer",
+            "six",
+            "colorama",
+            "psutil",
+        ];
+        let meta = sdist_meta(&seed);
+        let pip_cache = tempfile::tempdir().unwrap();
+        let time = |cache: &WheelCache| {
+            let work = tempfile::tempdir().unwrap();
+            let opts = WheelhouseOptions {
+                cache_dir: Some(pip_cache.path().to_path_buf()),
+                python: None,
+                wheel_cache: Some(cache.clone()),
+            };
+            let t = std::time::Instant::now();
+            let wh = prepare_wheelhouse(
+                Path::new("target-1.tar.gz"),
+                &meta,
+                DEFAULT_INDEX,
+                work.path(),
+                &opts,
+            )
+            .unwrap();
+            assert!(wh.missing.is_empty(), "{:?}", wh.missing);
+            (t.elapsed(), wh.files.len(), wh.cached_sets, wh.pip_runs)
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let cold = time(&WheelCache::at(a.path()));
+        let pip_warm = time(&WheelCache::at(b.path()));
+        let warm = time(&WheelCache::at(b.path()));
+        eprintln!(
+            "all cold:        {cold:?}\npip cache warm:  {pip_warm:?}\nwheel cache hit: {warm:?}"
+        );
+        assert_eq!((warm.2, warm.3), (2, 0));
     }
 
     #[test]
