@@ -1340,7 +1340,11 @@ fn prepare(artifact: &Artifact, opts: &ScanOptions, work: &Path) -> Result<Prepa
                 &seeded,
                 &opts.pypi_index,
                 work,
-                &airlock_registry::pypi::WheelhouseOptions::default(),
+                &airlock_registry::pypi::WheelhouseOptions {
+                    // Sets resolved in the last day (the seed set above all) skip pip.
+                    wheel_cache: airlock_registry::pypi::WheelCache::user_default(),
+                    ..Default::default()
+                },
             )?;
             Prepared::Pypi {
                 wheelhouse,
