@@ -840,14 +840,41 @@ struct RatioReport {
     static_runs_ms: Vec<f64>,
     static_median_ms: f64,
     static_single_thread_ms: f64,
+    /// CPU time (user + system) of this process per static run: what the pass costs
+    /// without the waiting a loaded machine adds to its wall time.
+    static_cpu_ms_per_run: f64,
+    /// `/proc/loadavg` (1 min) before the static runs and after the scan.
+    load_before: f64,
+    load_after: f64,
     install_ms: u64,
     install_status: String,
     scan_wall_ms: u64,
     verdict: String,
     ratio: f64,
     ratio_single_thread: f64,
+    ratio_cpu: f64,
     target: f64,
     pass: bool,
+}
+
+/// User + system CPU time of this process so far, in ms (`/proc/self/stat`, in
+/// USER_HZ = 100 ticks per second on Linux); 0 where unavailable.
+fn process_cpu_ms() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14, 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (tick(11) + tick(12)) * 10.0
+}
+
+fn load_avg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -872,6 +899,8 @@ pub fn ratio(airlock: &Airlock, args: &RatioArgs) -> Result<u8> {
     // The static pass as `airlock scan` runs it: the archive read and analyzed in
     // memory, default options.
     let opts = airlock_static::ScanOptions::default();
+    let load_before = load_avg();
+    let cpu0 = process_cpu_ms();
     let mut runs = Vec::new();
     let mut last = None;
     for _ in 0..args.runs.max(1) {
@@ -880,6 +909,7 @@ pub fn ratio(airlock: &Airlock, args: &RatioArgs) -> Result<u8> {
         runs.push(t.elapsed().as_secs_f64() * 1000.0);
         last = Some(r);
     }
+    let cpu_per_run = (process_cpu_ms() - cpu0) / runs.len() as f64;
     let Some(report) = last else {
         bail!("no static run");
     };
@@ -923,6 +953,7 @@ pub fn ratio(airlock: &Airlock, args: &RatioArgs) -> Result<u8> {
     let Some(install_ms) = install["duration_ms"].as_u64() else {
         bail!("no install phase in the report: {}", run.stderr_tail(10));
     };
+    let load_after = load_avg();
     let ratio = static_median / install_ms.max(1) as f64;
     let ratio_single = single_ms / install_ms.max(1) as f64;
     let out = RatioReport {
@@ -934,20 +965,25 @@ pub fn ratio(airlock: &Airlock, args: &RatioArgs) -> Result<u8> {
         static_runs_ms: runs.iter().map(|x| (x * 10.0).round() / 10.0).collect(),
         static_median_ms: static_median,
         static_single_thread_ms: single_ms,
+        static_cpu_ms_per_run: cpu_per_run,
+        load_before,
+        load_after,
         install_ms,
         install_status: install["status"].as_str().unwrap_or("?").to_string(),
         scan_wall_ms: run.wall_ms,
         verdict: v["verdict"].as_str().unwrap_or("?").to_string(),
         ratio,
         ratio_single_thread: ratio_single,
+        ratio_cpu: cpu_per_run / install_ms.max(1) as f64,
         target: args.target,
         pass: ratio < args.target,
     };
     println!(
         "{}: tarball {:.1} MB, {} files / {:.1} MB analyzed\n\
-         static pass (in memory, {} threads, {} runs): median {:.0} ms (runs {:?}); single thread {:.0} ms\n\
+         static pass (in memory, {} threads, {} runs): median {:.0} ms (runs {:?}); single thread {:.0} ms; CPU {:.0} ms per run\n\
          sandboxed install (airlock scan --no-import, install phase {}): {} ms; scan wall {} ms, verdict {}\n\
-         ratio static / install: {:.3} (single thread {:.3}); target < {}: {}",
+         load average (1 min) {:.1} before, {:.1} after\n\
+         ratio static / install (wall, median): {:.3} (single thread {:.3}; CPU time {:.3}); target < {}: {}",
         out.package,
         tarball_bytes as f64 / 1e6,
         out.files_analyzed,
@@ -957,12 +993,16 @@ pub fn ratio(airlock: &Airlock, args: &RatioArgs) -> Result<u8> {
         out.static_median_ms,
         out.static_runs_ms,
         out.static_single_thread_ms,
+        out.static_cpu_ms_per_run,
         out.install_status,
         out.install_ms,
         out.scan_wall_ms,
         out.verdict,
+        out.load_before,
+        out.load_after,
         out.ratio,
         out.ratio_single_thread,
+        out.ratio_cpu,
         out.target,
         if out.pass { "PASS" } else { "FAIL" }
     );
