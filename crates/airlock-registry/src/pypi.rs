@@ -1243,6 +1243,20 @@ fn plain_wheel_name(name: &str) -> bool {
         && name.ends_with(".whl")
 }
 
+/// A copy of `src` in a temporary file in `dir`, world-readable like the files pip
+/// writes (a temporary file starts as 0600), ready to be renamed into place.
+fn readable_copy(src: &Path, dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    std::io::copy(&mut std::fs::File::open(src)?, tmp.as_file_mut())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    }
+    Ok(tmp)
+}
+
 /// `src` at `dest`: a hard link where the file system allows, else a copy (through a
 /// temporary file, renamed into place).
 fn link_or_copy(src: &Path, dest: &Path) -> std::io::Result<()> {
@@ -1251,9 +1265,9 @@ fn link_or_copy(src: &Path, dest: &Path) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(_) => {
             let parent = dest.parent().unwrap_or(Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(parent)?;
-            std::io::copy(&mut std::fs::File::open(src)?, tmp.as_file_mut())?;
-            tmp.persist(dest).map_err(|e| e.error)?;
+            readable_copy(src, parent)?
+                .persist(dest)
+                .map_err(|e| e.error)?;
             Ok(())
         }
     }
@@ -1379,9 +1393,9 @@ impl WheelCache {
                 Ok((have, _)) if have == sha256 => {}
                 _ => {
                     // Absent or damaged: a whole new copy replaces it atomically.
-                    let mut tmp = tempfile::NamedTempFile::new_in(&blobs)?;
-                    std::io::copy(&mut std::fs::File::open(w)?, tmp.as_file_mut())?;
-                    tmp.persist(&blob).map_err(|e| e.error)?;
+                    readable_copy(w, &blobs)?
+                        .persist(&blob)
+                        .map_err(|e| e.error)?;
                 }
             }
             listed.push(CachedWheel { file, sha256, size });
@@ -2429,6 +2443,12 @@ mod tests {
         for f in &wh.files {
             let (sha, _) = file_sha256(f).unwrap();
             assert!(cache_dir.path().join("blobs").join(sha).is_file());
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(f).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o644, "{}", f.display());
+            }
         }
 
         // The requirement order does not matter; another index does.
