@@ -92,6 +92,13 @@ pub struct Evidence {
     pub summary: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proc: Option<ProcRef>,
+    /// The file the event touched and its line ([`crate::EventKind::file`]), so a report
+    /// built while the trace streams past can name it. Not serialized: whoever reads a
+    /// stored judgement has the trace to look it up.
+    #[serde(skip)]
+    pub path: Option<String>,
+    #[serde(skip)]
+    pub line: Option<u32>,
 }
 
 /// A rule that matched, with the events that prove it.

@@ -504,6 +504,25 @@ impl EventKind {
             EventKind::Note { .. } => "note",
         }
     }
+
+    /// The file the event is about, with a line when it names one (static signals).
+    pub fn file(&self) -> Option<(&str, Option<u32>)> {
+        let p = match self {
+            EventKind::FileOpen { path, .. }
+            | EventKind::FileWrite { path, .. }
+            | EventKind::FileUnlink { path, .. }
+            | EventKind::FileChmod { path, .. }
+            | EventKind::FileMkdir { path, .. }
+            | EventKind::FsChange { path, .. }
+            | EventKind::SecretRead { path, .. }
+            | EventKind::ProcessExec { path, .. } => path,
+            EventKind::FileRename { to, .. } => to,
+            EventKind::FileSymlink { link, .. } => link,
+            EventKind::StaticSignal { file, line, .. } => return Some((file, *line)),
+            _ => return None,
+        };
+        Some((p, None))
+    }
 }
 
 /// A DNS question decoded from a datagram sent to port 53.

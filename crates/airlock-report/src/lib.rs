@@ -28,7 +28,9 @@ pub use model::*;
 pub use osv::{render_osv, OSV_SCHEMA_VERSION};
 pub use sarif::{render_sarif, SARIF_SCHEMA_URI};
 pub use text::rfc3339;
-pub use timeline::{summarize_event, Timeline, TimelineEntry, DEFAULT_TIMELINE_CAP};
+pub use timeline::{
+    summarize_event, Timeline, TimelineBuilder, TimelineEntry, DEFAULT_TIMELINE_CAP,
+};
 
 /// The report as pretty-printed JSON: the [`Report`] itself, newline-terminated.
 pub fn render_json(report: &Report) -> Result<String, ReportError> {

@@ -2,7 +2,8 @@
 //! trace, that every renderer reads. Its JSON form is a public contract (schema version
 //! [`REPORT_SCHEMA_VERSION`]): fields are added, never renamed, within a version.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use airlock_events::{
     Confidence, Ecosystem, Event, EventKind, Finding, FsChangeKind, Outcome, PhaseStatus, ProcRef,
@@ -26,6 +27,13 @@ pub const MAX_CANARY_READS: usize = 200;
 pub const BODY_PREVIEW_CHARS: usize = 2048;
 /// Characters of an argv kept in process and command summaries.
 pub const ARGV_CHARS: usize = 160;
+/// Process nodes followed while building (the tree shows [`MAX_PROCESSES`]; the rest are
+/// kept so the shown nodes' children and the totals are right). Past this, processes are
+/// only counted, so a fork bomb of millions of processes is judged in bounded memory.
+pub const MAX_TRACKED_PROCESSES: usize = 50_000;
+/// Entries of the lists a trace could make arbitrarily long (`note` events, limit hits,
+/// leaked canaries); a note says how many more there were.
+pub const MAX_LIST_ITEMS: usize = 1000;
 
 /// What the rule engine decided (or [`JudgementInput::not_evaluated`] when no rules ran).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -486,12 +494,50 @@ struct Builder<'h> {
     canary_reads_omitted: u64,
     files: Vec<FileChange>,
     files_omitted: u64,
-    written_paths: BTreeSet<String>,
+    /// Hashes of the paths written (only their number is reported).
+    written_paths: HashSet<u64>,
     limits: Vec<LimitSummary>,
     notes: Vec<String>,
-    /// seq → where evidence pointing at it sits in `findings`.
-    wanted: HashMap<u64, Vec<(usize, usize)>>,
-    findings: Vec<ReportFinding>,
+    /// Processes seen after [`MAX_TRACKED_PROCESSES`] nodes (counted, not followed).
+    procs_untracked: u64,
+    untracked_pids: HashSet<u32>,
+    /// Limit hits, notes and leaked canaries left out by [`MAX_LIST_ITEMS`].
+    lists_omitted: BTreeMap<&'static str, u64>,
+    /// Evidence seqs whose file is looked up in the events (when the findings are known
+    /// before the pass), and the (redacted) file and line found.
+    wanted: HashSet<u64>,
+    found: HashMap<u64, (String, Option<u32>)>,
+}
+
+/// Builds a [`Report`] one event at a time, for callers that stream a trace rather than
+/// hold it (judging a stored trace of millions of events): memory stays bounded by the
+/// report's caps whatever the trace's length. [`Report::build`] is this over a slice.
+pub struct ReportBuilder<'h> {
+    b: Builder<'h>,
+}
+
+impl<'h> ReportBuilder<'h> {
+    /// A builder for a trace with this header; the findings come at [`Self::finish`], and
+    /// the file of each piece of evidence from [`airlock_events::Evidence::path`].
+    pub fn new(header: &'h TraceHeader) -> ReportBuilder<'h> {
+        ReportBuilder {
+            b: Builder::new(header, HashSet::new()),
+        }
+    }
+
+    /// Folds the next event (in trace order) into the report.
+    pub fn event(&mut self, ev: &Event) {
+        self.b.event(ev);
+    }
+
+    /// Events folded in so far.
+    pub fn events(&self) -> u64 {
+        self.b.events
+    }
+
+    pub fn finish(self, judgement: JudgementInput, run: RunInfo) -> Report {
+        self.b.finish(judgement, run)
+    }
 }
 
 impl Report {
@@ -509,51 +555,24 @@ impl Report {
         judgement: JudgementInput,
         run: RunInfo,
     ) -> Report {
-        let redact = Redactor::new(&header.canaries);
-        let mut findings: Vec<ReportFinding> = judgement
+        let wanted = judgement
             .findings
             .iter()
-            .map(|f| ReportFinding {
-                rule: f.rule.clone(),
-                severity: f.severity,
-                confidence: f.confidence,
-                message: redact.own(&f.message),
-                decisive: f.decisive,
-                tags: f.tags.clone(),
-                evidence: f
-                    .evidence
-                    .iter()
-                    .map(|e| ReportEvidence {
-                        seq: e.seq,
-                        ts: e.ts,
-                        phase: e.phase.clone(),
-                        event_type: e.event_type.clone(),
-                        summary: redact.own(&e.summary),
-                        proc: e.proc.as_ref().map(|p| redact_proc(&redact, p)),
-                        path: None,
-                        line: None,
-                    })
-                    .collect(),
-            })
+            .flat_map(|f| f.evidence.iter().map(|e| e.seq))
             .collect();
-        // Most severe first; decisive before not; then by rule id for stable output.
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.decisive.cmp(&a.decisive))
-                .then(b.confidence.cmp(&a.confidence))
-                .then(a.rule.cmp(&b.rule))
-        });
-        let mut wanted: HashMap<u64, Vec<(usize, usize)>> = HashMap::new();
-        for (fi, f) in findings.iter().enumerate() {
-            for (ei, e) in f.evidence.iter().enumerate() {
-                wanted.entry(e.seq).or_default().push((fi, ei));
-            }
+        let mut b = Builder::new(header, wanted);
+        for ev in events {
+            b.event(ev);
         }
+        b.finish(judgement, run)
+    }
+}
 
-        let mut b = Builder {
+impl<'h> Builder<'h> {
+    fn new(header: &'h TraceHeader, wanted: HashSet<u64>) -> Builder<'h> {
+        Builder {
             header,
-            redact,
+            redact: Redactor::new(&header.canaries),
             events: 0,
             phases: Vec::new(),
             procs: Vec::new(),
@@ -578,16 +597,63 @@ impl Report {
             canary_reads_omitted: 0,
             files: Vec::new(),
             files_omitted: 0,
-            written_paths: BTreeSet::new(),
+            written_paths: HashSet::new(),
             limits: Vec::new(),
             notes: Vec::new(),
+            procs_untracked: 0,
+            untracked_pids: HashSet::new(),
+            lists_omitted: BTreeMap::new(),
             wanted,
-            findings,
-        };
-        for ev in events {
-            b.event(ev);
+            found: HashMap::new(),
         }
-        b.finish(judgement, run)
+    }
+
+    /// The judgement's findings as the report shows them, most severe first, each piece
+    /// of evidence with its file when the event named one.
+    fn findings(&self, judgement: &JudgementInput) -> Vec<ReportFinding> {
+        let redact = &self.redact;
+        let mut findings: Vec<ReportFinding> = judgement
+            .findings
+            .iter()
+            .map(|f| ReportFinding {
+                rule: f.rule.clone(),
+                severity: f.severity,
+                confidence: f.confidence,
+                message: redact.own(&f.message),
+                decisive: f.decisive,
+                tags: f.tags.clone(),
+                evidence: f
+                    .evidence
+                    .iter()
+                    .map(|e| {
+                        let (path, line) = match self.found.get(&e.seq) {
+                            Some((p, l)) => (Some(p.clone()), *l),
+                            None if self.wanted.contains(&e.seq) => (None, None),
+                            None => (e.path.as_deref().map(|p| redact.own(p)), e.line),
+                        };
+                        ReportEvidence {
+                            seq: e.seq,
+                            ts: e.ts,
+                            phase: e.phase.clone(),
+                            event_type: e.event_type.clone(),
+                            summary: redact.own(&e.summary),
+                            proc: e.proc.as_ref().map(|p| redact_proc(redact, p)),
+                            path,
+                            line,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        // Most severe first; decisive before not; then by rule id for stable output.
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.decisive.cmp(&a.decisive))
+                .then(b.confidence.cmp(&a.confidence))
+                .then(a.rule.cmp(&b.rule))
+        });
+        findings
     }
 }
 
@@ -609,44 +675,19 @@ fn outcome_str(o: &Outcome) -> String {
     }
 }
 
-/// The file an event touched, with a line when it names one.
-fn event_path(kind: &EventKind) -> Option<(&str, Option<u32>)> {
-    let p = match kind {
-        EventKind::FileOpen { path, .. }
-        | EventKind::FileWrite { path, .. }
-        | EventKind::FileUnlink { path, .. }
-        | EventKind::FileChmod { path, .. }
-        | EventKind::FileMkdir { path, .. }
-        | EventKind::FsChange { path, .. }
-        | EventKind::SecretRead { path, .. }
-        | EventKind::ProcessExec { path, .. } => path,
-        EventKind::FileRename { to, .. } => to,
-        EventKind::FileSymlink { link, .. } => link,
-        EventKind::StaticSignal { file, line, .. } => return Some((file, *line)),
-        _ => return None,
-    };
-    Some((p, None))
-}
-
 impl Builder<'_> {
     fn event(&mut self, ev: &Event) {
         self.events += 1;
-        if let Some(slots) = self.wanted.get(&ev.seq) {
-            if let Some((path, line)) = event_path(&ev.kind) {
-                for &(fi, ei) in slots {
-                    if let Some(e) = self
-                        .findings
-                        .get_mut(fi)
-                        .and_then(|f| f.evidence.get_mut(ei))
-                    {
-                        e.path = Some(self.redact.own(path));
-                        e.line = line;
-                    }
-                }
+        if self.wanted.contains(&ev.seq) {
+            if let Some((path, line)) = ev.kind.file() {
+                self.found.insert(ev.seq, (self.redact.own(path), line));
             }
         }
         if let Some(p) = &ev.proc {
             self.touch_proc(p, &ev.phase);
+        }
+        if self.list_full(&ev.kind) {
+            return;
         }
         let r = &self.redact;
         match &ev.kind {
@@ -729,7 +770,7 @@ impl Builder<'_> {
                 ..
             }
             | EventKind::FileWrite { path, .. } => {
-                self.written_paths.insert(path.clone());
+                self.written_paths.insert(path_hash(path));
             }
             EventKind::FsChange {
                 path,
@@ -740,7 +781,7 @@ impl Builder<'_> {
                 ..
             } => {
                 if *change != FsChangeKind::Deleted {
-                    self.written_paths.insert(path.clone());
+                    self.written_paths.insert(path_hash(path));
                 }
                 if !in_package {
                     if self.files.len() < MAX_FILES {
@@ -954,10 +995,36 @@ impl Builder<'_> {
         }
     }
 
+    /// Counts a process past [`MAX_TRACKED_PROCESSES`] (once per pid).
+    fn untracked(&mut self, pid: u32) {
+        if self.untracked_pids.insert(pid) {
+            self.procs_untracked += 1;
+        }
+    }
+
+    /// Whether the capped list this event would join is full (it is then counted).
+    fn list_full(&mut self, kind: &EventKind) -> bool {
+        let (len, what) = match kind {
+            EventKind::LimitHit { .. } => (self.limits.len(), "limit hits"),
+            EventKind::Note { .. } => (self.notes.len(), "trace notes"),
+            EventKind::CanaryLeaked { .. } => (self.canaries.leaked.len(), "leaked canaries"),
+            _ => return false,
+        };
+        if len < MAX_LIST_ITEMS {
+            return false;
+        }
+        *self.lists_omitted.entry(what).or_default() += 1;
+        true
+    }
+
     /// Makes sure the process an event is attributed to has a node.
     fn touch_proc(&mut self, p: &ProcRef, phase: &str) {
         let idx = match self.proc_index.get(&p.pid) {
             Some(&i) => i,
+            None if self.procs.len() >= MAX_TRACKED_PROCESSES => {
+                self.untracked(p.pid);
+                return;
+            }
             None => {
                 let argv = p
                     .chain
@@ -1033,6 +1100,7 @@ impl Builder<'_> {
                     n.ppid = Some(ppid);
                 }
             }
+            _ if self.procs.len() >= MAX_TRACKED_PROCESSES => self.untracked(pid),
             // New, or a pid reused after its previous owner exited.
             _ => {
                 self.new_proc(pid, Some(ppid), String::new(), String::new(), phase);
@@ -1073,6 +1141,7 @@ impl Builder<'_> {
     }
 
     fn finish(mut self, judgement: JudgementInput, run: RunInfo) -> Report {
+        let findings = self.findings(&judgement);
         let h = self.header;
         // Children lists, from the parent links.
         let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
@@ -1081,14 +1150,15 @@ impl Builder<'_> {
                 children.entry(pp).or_default().push(n.pid);
             }
         }
-        let total_procs = self.procs.len() as u64;
+        let total_procs = self.procs.len() as u64 + self.procs_untracked;
         let mut nodes = self.procs;
         for n in &mut nodes {
             let mut c = children.remove(&n.pid).unwrap_or_default();
             c.dedup();
             n.children = c;
         }
-        let omitted_procs = nodes.len().saturating_sub(MAX_PROCESSES) as u64;
+        let omitted_procs =
+            (nodes.len().saturating_sub(MAX_PROCESSES) as u64) + self.procs_untracked;
         nodes.truncate(MAX_PROCESSES);
 
         // DNS: the sink's view when there is one, else what the recorder decoded.
@@ -1136,6 +1206,9 @@ impl Builder<'_> {
         for (what, n) in &self.network_omitted {
             notes.push(format!("{n} more {what} not listed"));
         }
+        for (what, n) in &self.lists_omitted {
+            notes.push(format!("{n} more {what} not listed"));
+        }
         if !run.complete {
             notes.push(
                 "the trace is incomplete: the run was cut short or a recorder lost data".into(),
@@ -1170,7 +1243,7 @@ impl Builder<'_> {
             connections,
             dns_queries,
             http_requests: self.http_total,
-            findings: self.findings.len() as u64,
+            findings: findings.len() as u64,
         };
         Report {
             schema_version: REPORT_SCHEMA_VERSION.to_string(),
@@ -1202,7 +1275,7 @@ impl Builder<'_> {
                 0.0
             },
             ruleset: judgement.ruleset_hash,
-            findings: self.findings,
+            findings,
             phases: self.phases,
             network: self.network,
             canaries: CanarySummary {
@@ -1267,6 +1340,14 @@ fn add_dns(
     } else {
         *omitted.entry("DNS names").or_default() += 1;
     }
+}
+
+/// A written path's fingerprint: only the number of distinct paths is reported, so the
+/// paths themselves are not kept.
+fn path_hash(path: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    path.hash(&mut h);
+    h.finish()
 }
 
 /// `a → b → c`, or `exe [pid]` when the chain is unknown.

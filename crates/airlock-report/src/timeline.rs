@@ -42,28 +42,56 @@ impl Timeline {
         events: impl IntoIterator<Item = &'e Event>,
         cap: usize,
     ) -> Timeline {
-        let redact = Redactor::new(&header.canaries);
-        let mut t = Timeline::default();
+        let mut b = TimelineBuilder::new(header, cap);
         for ev in events {
-            t.total += 1;
-            if t.entries.len() >= cap {
-                t.omitted += 1;
-                continue;
-            }
-            t.entries.push(TimelineEntry {
-                seq: ev.seq,
-                t_ms: ((ev.ts - header.started_at) * 1000.0).round() as i64,
-                phase: ev.phase.clone(),
-                event_type: ev.kind.type_name().to_string(),
-                process: ev
-                    .proc
-                    .as_ref()
-                    .map(|p| format!("{}[{}]", redact.apply(&p.exe), p.pid)),
-                lifecycle: ev.proc.as_ref().and_then(|p| p.lifecycle.clone()),
-                summary: truncate(&redact.own(&summarize_event(&ev.kind)), SUMMARY_CHARS),
-            });
+            b.event(ev);
         }
-        t
+        b.finish()
+    }
+}
+
+/// Builds a [`Timeline`] one event at a time, for callers that stream a trace.
+pub struct TimelineBuilder {
+    redact: Redactor,
+    started_at: f64,
+    cap: usize,
+    t: Timeline,
+}
+
+impl TimelineBuilder {
+    pub fn new(header: &TraceHeader, cap: usize) -> TimelineBuilder {
+        TimelineBuilder {
+            redact: Redactor::new(&header.canaries),
+            started_at: header.started_at,
+            cap,
+            t: Timeline::default(),
+        }
+    }
+
+    /// Adds the next event (in trace order); past the cap it is only counted.
+    pub fn event(&mut self, ev: &Event) {
+        let (t, redact) = (&mut self.t, &self.redact);
+        t.total += 1;
+        if t.entries.len() >= self.cap {
+            t.omitted += 1;
+            return;
+        }
+        t.entries.push(TimelineEntry {
+            seq: ev.seq,
+            t_ms: ((ev.ts - self.started_at) * 1000.0).round() as i64,
+            phase: ev.phase.clone(),
+            event_type: ev.kind.type_name().to_string(),
+            process: ev
+                .proc
+                .as_ref()
+                .map(|p| format!("{}[{}]", redact.apply(&p.exe), p.pid)),
+            lifecycle: ev.proc.as_ref().and_then(|p| p.lifecycle.clone()),
+            summary: truncate(&redact.own(&summarize_event(&ev.kind)), SUMMARY_CHARS),
+        });
+    }
+
+    pub fn finish(self) -> Timeline {
+        self.t
     }
 }
 

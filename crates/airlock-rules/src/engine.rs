@@ -2,16 +2,25 @@
 //! only state kept is per rule (partial sequences, aggregate counters) plus a small
 //! process table and the set of hosts the package's own processes contacted, all capped,
 //! so a trace of millions of events is judged in bounded memory.
+//!
+//! Speed comes from doing each thing once per event: rules are indexed by the event types
+//! their steps name, so an event is offered only to rules that can use it; the event's
+//! JSON form and every field expression read from it are computed once and shared by all
+//! rules (see [`Memo`]); the evidence entry of an event is built once; partial sequences
+//! are found by a fingerprint instead of compared field by field.
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::rc::Rc;
+use std::sync::Arc;
 
 use airlock_events::{Event, EventKind, Evidence, Finding, PhaseStatus, TraceHeader};
 use serde_json::Value;
 
 use crate::compile::{Join, JoinOp, Part, Rule, Same, Scope};
-use crate::fields::{domain_of, extract, FieldPath, Leaf};
-use crate::matcher::{apply_transforms, bind, Cond, Vars};
+use crate::fields::{domain_of, extract, type_index, FieldPath, Leaf, EVENT_FIELDS};
+use crate::matcher::{bind_in, Cond, Expr, Exprs, Memo, Vars};
 use crate::summary::summarize;
 
 /// Evidence entries kept per finding.
@@ -27,45 +36,96 @@ pub const MAX_DISTINCT: usize = 10_000;
 const MAX_PROCS: usize = 200_000;
 const MAX_HOSTS: usize = 50_000;
 
+/// Steps whose matches are remembered per event in a bit set; later steps (never in
+/// practice) are evaluated without the memo.
+const MEMO_STEPS: usize = 32;
+
 pub struct BoundStep {
     when: Vec<Cond>,
     unless: Vec<Cond>,
+    /// Expression of each join, in the order of the step's joins.
+    joins: Vec<usize>,
+    /// Expression of each capture.
+    captures: Vec<usize>,
 }
 
 /// A rule's conditions compiled for one set of header variables.
 pub struct BoundRule {
     steps: Vec<BoundStep>,
     exceptions: Vec<Cond>,
+    /// Expressions of the aggregate's group and distinct fields.
+    group: Option<usize>,
+    distinct: Option<usize>,
+}
+
+/// Every rule bound to one set of header variables, with the field expressions they
+/// read, numbered.
+pub struct Bound {
+    pub rules: Vec<Option<BoundRule>>,
+    pub exprs: Arc<[Expr]>,
 }
 
 /// Compiles every rule's conditions for these variables; `None` for a rule whose
 /// patterns cannot be compiled with them (it is skipped rather than failing the trace).
-pub fn bind_rules(rules: &[Rule], vars: &Vars) -> Vec<Option<BoundRule>> {
-    let bind_all = |cs: &[crate::matcher::RawCond]| -> Option<Vec<Cond>> {
-        cs.iter().map(|c| bind(c, vars).ok()).collect()
-    };
-    rules
+pub fn bind_rules(rules: &[Rule], vars: &Vars) -> Bound {
+    let mut exprs = Exprs::default();
+    let bound = rules
         .iter()
         .map(|rule| {
-            let steps = rule
-                .steps
-                .iter()
-                .map(|s| {
-                    Some(BoundStep {
-                        when: bind_all(&s.when)?,
-                        unless: bind_all(&s.unless)?,
-                    })
-                })
-                .collect::<Option<Vec<_>>>()?;
+            let mut bind_all = |cs: &[crate::matcher::RawCond]| -> Option<Vec<Cond>> {
+                cs.iter()
+                    .map(|c| bind_in(c, vars, &mut exprs).ok())
+                    .collect()
+            };
+            let mut steps = Vec::with_capacity(rule.steps.len());
+            for s in &rule.steps {
+                let when = bind_all(&s.when)?;
+                let unless = bind_all(&s.unless)?;
+                steps.push(BoundStep {
+                    when,
+                    unless,
+                    joins: Vec::new(),
+                    captures: Vec::new(),
+                });
+            }
+            let exceptions = bind_all(&rule.exceptions)?;
+            for (b, s) in steps.iter_mut().zip(&rule.steps) {
+                b.joins = s
+                    .joins
+                    .iter()
+                    .map(|j| exprs.intern(&j.field, &j.transforms))
+                    .collect();
+                b.captures = s
+                    .captures
+                    .iter()
+                    .map(|(path, ts)| exprs.intern(path, ts))
+                    .collect();
+            }
+            let agg = rule.aggregate.as_ref();
+            let group = agg
+                .and_then(|a| a.group.as_ref())
+                .map(|(p, ts)| exprs.intern(p, ts));
+            let distinct = agg
+                .and_then(|a| a.distinct.as_ref())
+                .map(|(p, ts)| exprs.intern(p, ts));
             Some(BoundRule {
                 steps,
-                exceptions: bind_all(&rule.exceptions)?,
+                exceptions,
+                group,
+                distinct,
             })
         })
-        .collect()
+        .collect();
+    Bound {
+        rules: bound,
+        exprs: exprs.into_list().into(),
+    }
 }
 
 struct Partial {
+    /// Fingerprint of (next, pid, tree, caps): partials in the same position are found by
+    /// it before they are compared in full.
+    key: u64,
     next: usize,
     start: f64,
     phase: String,
@@ -75,7 +135,8 @@ struct Partial {
     caps: Vec<Vec<Vec<String>>>,
     /// Rendered message parts that name earlier steps.
     parts: Vec<Option<String>>,
-    evidence: Vec<Evidence>,
+    /// Shared with every other partial started or advanced by the same events.
+    evidence: Vec<Rc<Evidence>>,
 }
 
 #[derive(Default)]
@@ -90,7 +151,13 @@ struct Group {
 struct RuleState<'r> {
     rule: &'r Rule,
     bound: &'r BoundRule,
+    /// Per step, the event types it takes, as bits of [`type_index`].
+    step_types: Vec<u64>,
+    /// The types any step after the first takes: only those can advance a partial.
+    later_types: u64,
     partials: VecDeque<Partial>,
+    /// The earliest `start` of `partials` (infinite when there are none).
+    oldest: f64,
     groups: HashMap<String, Group>,
     findings: Vec<Finding>,
 }
@@ -113,10 +180,18 @@ pub struct RunFacts {
 /// The evaluation of one trace in progress.
 pub struct Evaluator<'r> {
     rules: Vec<RuleState<'r>>,
-    by_type: HashMap<String, Vec<usize>>,
+    /// Per event type ([`type_index`]), the rules with a step of that type.
+    by_type: Vec<Vec<usize>>,
     procs: HashMap<u32, ProcInfo>,
     package_hosts: HashSet<String>,
-    manager_hosts: Vec<String>,
+    /// Package-manager hosts, and the same with a leading dot.
+    manager_hosts: Vec<(String, String)>,
+    /// The current event's JSON form and field values.
+    memo: Memo,
+    /// The current event's evidence entry, built when a rule first needs it.
+    evidence: OnceCell<Rc<Evidence>>,
+    /// The current event's process tree root (see `tree_root`).
+    tree: Option<u32>,
     pub facts: RunFacts,
 }
 
@@ -128,6 +203,16 @@ fn hash_str(s: &str) -> u64 {
 
 fn texts(leaves: Vec<Leaf>) -> Vec<String> {
     leaves.into_iter().map(|l| l.as_text()).collect()
+}
+
+fn type_bit(t: &str) -> u64 {
+    type_index(t).map_or(0, |i| 1u64 << i)
+}
+
+fn partial_key(next: usize, pid: Option<u32>, tree: Option<u32>, caps: &[Vec<Vec<String>>]) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (next, pid, tree, caps).hash(&mut h);
+    h.finish()
 }
 
 fn render_value(v: &Value, path: &FieldPath) -> String {
@@ -169,6 +254,8 @@ fn evidence(ev: &Event) -> Evidence {
         event_type: ev.kind.type_name().to_string(),
         summary: summarize(ev),
         proc: ev.proc.clone(),
+        path: ev.kind.file().map(|(p, _)| p.to_string()),
+        line: ev.kind.file().and_then(|(_, l)| l),
     }
 }
 
@@ -178,18 +265,25 @@ fn push_evidence(list: &mut Vec<Evidence>, e: Evidence) {
     }
 }
 
+fn push_shared(list: &mut Vec<Rc<Evidence>>, e: Rc<Evidence>) {
+    if list.len() < MAX_EVIDENCE && !list.iter().any(|x| x.seq == e.seq) {
+        list.push(e);
+    }
+}
+
 impl<'r> Evaluator<'r> {
     /// Binds the rules to this trace's header (variables, ecosystem).
     pub fn new(
         rules: &'r [Rule],
-        bound: &'r [Option<BoundRule>],
+        bound: &'r Bound,
         manager_hosts: Vec<String>,
         header: &TraceHeader,
     ) -> Evaluator<'r> {
+        const _: () = assert!(EVENT_FIELDS.len() <= 64, "type bits must fit a u64");
         let eco = header.package.ecosystem;
         let mut states = Vec::new();
-        let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
-        for (rule, b) in rules.iter().zip(bound) {
+        let mut by_type: Vec<Vec<usize>> = vec![Vec::new(); EVENT_FIELDS.len()];
+        for (rule, b) in rules.iter().zip(&bound.rules) {
             if let Some(e) = eco {
                 if !rule.ecosystems.is_empty() && !rule.ecosystems.contains(&e) {
                     continue;
@@ -197,16 +291,24 @@ impl<'r> Evaluator<'r> {
             }
             let Some(b) = b else { continue };
             let ix = states.len();
-            let mut types: Vec<&String> = rule.steps.iter().flat_map(|s| s.types.iter()).collect();
-            types.sort();
-            types.dedup();
-            for t in types {
-                by_type.entry(t.clone()).or_default().push(ix);
+            let step_types: Vec<u64> = rule
+                .steps
+                .iter()
+                .map(|s| s.types.iter().fold(0, |m, t| m | type_bit(t)))
+                .collect();
+            let all = step_types.iter().fold(0u64, |m, t| m | t);
+            for (t, list) in by_type.iter_mut().enumerate() {
+                if all & (1 << t) != 0 {
+                    list.push(ix);
+                }
             }
             states.push(RuleState {
                 rule,
                 bound: b,
+                later_types: step_types.iter().skip(1).fold(0, |m, t| m | t),
+                step_types,
                 partials: VecDeque::new(),
+                oldest: f64::INFINITY,
                 groups: HashMap::new(),
                 findings: Vec::new(),
             });
@@ -216,7 +318,16 @@ impl<'r> Evaluator<'r> {
             by_type,
             procs: HashMap::new(),
             package_hosts: HashSet::new(),
-            manager_hosts,
+            manager_hosts: manager_hosts
+                .into_iter()
+                .map(|d| {
+                    let dotted = format!(".{d}");
+                    (d, dotted)
+                })
+                .collect(),
+            memo: Memo::new(bound.exprs.clone()),
+            evidence: OnceCell::new(),
+            tree: None,
             facts: RunFacts::default(),
         }
     }
@@ -244,7 +355,7 @@ impl<'r> Evaluator<'r> {
         let h = host.trim_end_matches('.').to_ascii_lowercase();
         self.manager_hosts
             .iter()
-            .any(|d| h == *d || h.ends_with(&format!(".{d}")))
+            .any(|(d, dotted)| h == *d || h.ends_with(dotted.as_str()))
     }
 
     /// Whether an event without a process belongs to the package (install phase).
@@ -284,7 +395,7 @@ impl<'r> Evaluator<'r> {
         }
     }
 
-    fn track(&mut self, ev: &Event, v: &Value) {
+    fn track(&mut self, ev: &Event) {
         self.facts.events += 1;
         if let Some(p) = &ev.proc {
             if self.procs.len() < MAX_PROCS || self.procs.contains_key(&p.pid) {
@@ -330,7 +441,10 @@ impl<'r> Evaluator<'r> {
             }
             _ => {}
         }
-        let own = ev.proc.is_some() && self.in_scope(Scope::Package, ev, v);
+        // `in_scope(Scope::Package)` for an event with a process (which needs no JSON).
+        let own = ev.proc.as_ref().is_some_and(|p| {
+            ev.phase == "import" || (ev.phase == "install" && p.lifecycle.is_some())
+        });
         if own && self.package_hosts.len() < MAX_HOSTS {
             match &ev.kind {
                 EventKind::NetConnect { addr, name, .. } => {
@@ -351,38 +465,53 @@ impl<'r> Evaluator<'r> {
 
     /// Feeds one event.
     pub fn event(&mut self, ev: &Event) {
+        self.track(ev);
+        let Some(t) = type_index(ev.kind.type_name()) else {
+            return;
+        };
+        if self.by_type[t].is_empty() {
+            return;
+        }
         let Ok(v) = serde_json::to_value(ev) else {
             return;
         };
-        self.track(ev, &v);
-        let Some(ixs) = self.by_type.get(ev.kind.type_name()) else {
-            return;
-        };
-        let ixs = ixs.clone();
-        for ix in ixs {
-            self.rule_event(ix, ev, &v);
+        let ixs = std::mem::take(&mut self.by_type[t]);
+        let mut memo = std::mem::replace(&mut self.memo, Memo::new(Arc::from([])));
+        memo.set_event(v);
+        self.evidence = OnceCell::new();
+        self.tree = ev.pid().map(|p| self.tree_root(p));
+        let bit = 1u64 << t;
+        for &ix in &ixs {
+            self.rule_event(ix, ev, bit, &mut memo);
         }
+        self.by_type[t] = ixs;
+        self.memo = memo;
     }
 
-    fn step_matches(&self, ix: usize, step: usize, ev: &Event, v: &Value) -> bool {
+    /// The current event's evidence entry (built once per event).
+    fn evidence_of(&self, ev: &Event) -> Rc<Evidence> {
+        self.evidence.get_or_init(|| Rc::new(evidence(ev))).clone()
+    }
+
+    fn step_matches(&self, ix: usize, step: usize, ev: &Event, bit: u64, m: &mut Memo) -> bool {
         let st = &self.rules[ix];
         let spec = &st.rule.steps[step];
-        spec.types.iter().any(|t| t == ev.kind.type_name())
-            && self.in_scope(spec.scope, ev, v)
-            && st.bound.steps[step].when.iter().all(|c| c.eval(v))
-            && !st.bound.steps[step].unless.iter().any(|c| c.eval(v))
+        st.step_types[step] & bit != 0
+            && self.in_scope(spec.scope, ev, m.value())
+            && st.bound.steps[step].when.iter().all(|c| c.eval(m))
+            && !st.bound.steps[step].unless.iter().any(|c| c.eval(m))
     }
 
-    fn joins_hold(joins: &[Join], p: &Partial, v: &Value) -> bool {
-        joins.iter().all(|j| {
-            let mine = texts(apply_transforms(extract(v, &j.field), &j.transforms));
+    fn joins_hold(exprs: &[usize], joins: &[Join], p: &Partial, m: &mut Memo) -> bool {
+        joins.iter().zip(exprs).all(|(j, &x)| {
             let theirs = p.caps.get(j.step).and_then(|c| c.get(j.capture));
             let Some(theirs) = theirs else { return false };
-            mine.iter().any(|m| {
+            m.vals(x).texts().any(|m| {
+                let m: &str = &m;
                 theirs.iter().any(|t| match j.op {
                     JoinOp::Equals => m == t,
                     JoinOp::Contains => !t.is_empty() && m.contains(t.as_str()),
-                    JoinOp::Within => !m.is_empty() && t.contains(m.as_str()),
+                    JoinOp::Within => !m.is_empty() && t.contains(m),
                 })
             })
         })
@@ -422,74 +551,87 @@ impl<'r> Evaluator<'r> {
         }
     }
 
-    fn capture(rule: &Rule, step: usize, v: &Value, caps: &mut [Vec<Vec<String>>]) {
-        caps[step] = rule.steps[step]
-            .captures
-            .iter()
-            .map(|(path, ts)| texts(apply_transforms(extract(v, path), ts)))
-            .collect();
+    fn capture(exprs: &[usize], step: usize, m: &mut Memo, caps: &mut [Vec<Vec<String>>]) {
+        caps[step] = exprs.iter().map(|&x| m.vals(x).to_texts()).collect();
     }
 
-    fn rule_event(&mut self, ix: usize, ev: &Event, v: &Value) {
+    fn rule_event(&mut self, ix: usize, ev: &Event, bit: u64, m: &mut Memo) {
         let rule = self.rules[ix].rule;
-        if self.rules[ix].bound.exceptions.iter().any(|c| c.eval(v)) {
+        let bound = self.rules[ix].bound;
+        if bound.exceptions.iter().any(|c| c.eval(m)) {
             return;
         }
         let n = rule.steps.len();
         let pid = ev.pid();
-        let tree = pid.map(|p| self.tree_root(p));
+        let tree = self.tree;
 
-        // Advance partial sequences (read-only pass; expired ones are dropped after).
+        // Drop expired partial sequences.
+        let within = rule.within_secs;
+        if ev.ts - self.rules[ix].oldest > within {
+            let st = &mut self.rules[ix];
+            st.partials.retain(|p| ev.ts - p.start <= within);
+            st.oldest = st
+                .partials
+                .iter()
+                .map(|p| p.start)
+                .fold(f64::INFINITY, f64::min);
+        }
+
+        // Advance partial sequences (read-only pass).
         let mut advanced = Vec::new();
         let mut completed = Vec::new();
-        let mut expired = false;
         // Whether the event satisfies each step, computed at most once per step.
-        let mut memo: Vec<Option<bool>> = vec![None; n];
-        let ty = ev.kind.type_name();
-        for p in &self.rules[ix].partials {
-            if ev.ts - p.start > rule.within_secs {
-                expired = true;
-                continue;
+        let (mut known, mut holds) = (0u32, 0u32);
+        let mut step_holds = |this: &Self, step: usize, m: &mut Memo| -> bool {
+            if step >= MEMO_STEPS {
+                return this.step_matches(ix, step, ev, bit, m);
             }
-            let step = p.next;
-            if !rule.steps[step].types.iter().any(|t| t == ty) {
-                continue;
+            if known & (1 << step) == 0 {
+                known |= 1 << step;
+                if this.step_matches(ix, step, ev, bit, m) {
+                    holds |= 1 << step;
+                }
             }
-            let matches = *memo[step].get_or_insert_with(|| self.step_matches(ix, step, ev, v));
-            if matches
-                && Self::joins_hold(&rule.steps[step].joins, p, v)
-                && Self::same_holds(rule.same, p, ev, tree)
-            {
-                let mut q = Partial {
-                    next: step + 1,
-                    start: p.start,
-                    phase: p.phase.clone(),
-                    pid: p.pid.or(pid),
-                    tree: p.tree.or(tree),
-                    caps: p.caps.clone(),
-                    parts: p.parts.clone(),
-                    evidence: p.evidence.clone(),
-                };
-                push_evidence(&mut q.evidence, evidence(ev));
-                Self::render_parts(rule, step, step + 1 == n, v, &mut q.parts);
-                Self::capture(rule, step, v, &mut q.caps);
-                if step + 1 == n {
-                    completed.push(q);
-                } else {
-                    advanced.push(q);
+            holds & (1 << step) != 0
+        };
+        if self.rules[ix].later_types & bit != 0 {
+            let st = &self.rules[ix];
+            for p in &st.partials {
+                let step = p.next;
+                if st.step_types[step] & bit == 0 {
+                    continue;
+                }
+                if step_holds(self, step, m)
+                    && Self::joins_hold(&bound.steps[step].joins, &rule.steps[step].joins, p, m)
+                    && Self::same_holds(rule.same, p, ev, tree)
+                {
+                    let mut q = Partial {
+                        key: 0,
+                        next: step + 1,
+                        start: p.start,
+                        phase: p.phase.clone(),
+                        pid: p.pid.or(pid),
+                        tree: p.tree.or(tree),
+                        caps: p.caps.clone(),
+                        parts: p.parts.clone(),
+                        evidence: p.evidence.clone(),
+                    };
+                    push_shared(&mut q.evidence, self.evidence_of(ev));
+                    Self::render_parts(rule, step, step + 1 == n, m.value(), &mut q.parts);
+                    Self::capture(&bound.steps[step].captures, step, m, &mut q.caps);
+                    if step + 1 == n {
+                        completed.push(q);
+                    } else {
+                        advanced.push(q);
+                    }
                 }
             }
         }
-        if expired {
-            let within = rule.within_secs;
-            self.rules[ix]
-                .partials
-                .retain(|p| ev.ts - p.start <= within);
-        }
 
         // Start new ones.
-        if *memo[0].get_or_insert_with(|| self.step_matches(ix, 0, ev, v)) {
+        if step_holds(self, 0, m) {
             let mut p = Partial {
+                key: 0,
                 next: 1,
                 start: ev.ts,
                 phase: ev.phase.clone(),
@@ -497,13 +639,13 @@ impl<'r> Evaluator<'r> {
                 tree,
                 caps: vec![Vec::new(); n],
                 parts: vec![None; rule.message.len()],
-                evidence: vec![evidence(ev)],
+                evidence: vec![self.evidence_of(ev)],
             };
-            Self::render_parts(rule, 0, n == 1, v, &mut p.parts);
-            Self::capture(rule, 0, v, &mut p.caps);
+            Self::render_parts(rule, 0, n == 1, m.value(), &mut p.parts);
+            Self::capture(&bound.steps[0].captures, 0, m, &mut p.caps);
             if n == 1 {
                 if rule.aggregate.is_some() {
-                    self.aggregate(ix, ev, v, p);
+                    self.aggregate(ix, ev, m, p);
                 } else {
                     completed.push(p);
                 }
@@ -512,38 +654,47 @@ impl<'r> Evaluator<'r> {
             }
         }
 
-        for q in advanced {
+        for mut q in advanced {
+            q.key = partial_key(q.next, q.pid, q.tree, &q.caps);
             let st = &mut self.rules[ix];
-            // A newer partial replaces an older one in the same position.
-            st.partials.retain(|o| {
-                !(o.next == q.next && o.tree == q.tree && o.pid == q.pid && o.caps == q.caps)
-            });
+            // A newer partial replaces an older one in the same position (there is at
+            // most one: each insertion removes its predecessor).
+            if let Some(i) = st.partials.iter().position(|o| {
+                o.key == q.key
+                    && o.next == q.next
+                    && o.tree == q.tree
+                    && o.pid == q.pid
+                    && o.caps == q.caps
+            }) {
+                st.partials.remove(i);
+            }
             if st.partials.len() >= MAX_PARTIALS {
                 st.partials.pop_front();
             }
+            st.oldest = st.oldest.min(q.start);
             st.partials.push_back(q);
         }
         for q in completed {
             let msg = Self::message(rule, &q.parts, None, None);
-            self.add_finding(ix, msg, q.evidence);
+            let evidence = q.evidence.iter().map(|e| Evidence::clone(e)).collect();
+            self.add_finding(ix, msg, evidence);
         }
     }
 
-    fn aggregate(&mut self, ix: usize, ev: &Event, v: &Value, p: Partial) {
-        let st = &mut self.rules[ix];
-        let Some(agg) = &st.rule.aggregate else {
+    fn aggregate(&mut self, ix: usize, ev: &Event, m: &mut Memo, p: Partial) {
+        let (group, distinct) = (self.rules[ix].bound.group, self.rules[ix].bound.distinct);
+        if self.rules[ix].rule.aggregate.is_none() {
             return;
-        };
-        let key = match &agg.group {
-            Some((path, ts)) => match texts(apply_transforms(extract(v, path), ts))
-                .into_iter()
-                .next()
-            {
-                Some(k) => k,
+        }
+        let key = match group {
+            Some(x) => match m.vals(x).leaves.first() {
+                Some(k) => k.as_text(),
                 None => return,
             },
             None => String::new(),
         };
+        let cur = &self.evidence;
+        let st = &mut self.rules[ix];
         if !st.groups.contains_key(&key) && st.groups.len() >= MAX_GROUPS {
             return;
         }
@@ -551,10 +702,10 @@ impl<'r> Evaluator<'r> {
         if g.parts.is_empty() {
             g.parts = p.parts;
         }
-        let new = match &agg.distinct {
-            Some((path, ts)) => {
+        let new = match distinct {
+            Some(x) => {
                 let mut added = false;
-                for t in texts(apply_transforms(extract(v, path), ts)) {
+                for t in m.vals(x).texts() {
                     if g.seen.len() < MAX_DISTINCT && g.seen.insert(hash_str(&t)) {
                         g.count += 1;
                         added = true;
@@ -567,8 +718,9 @@ impl<'r> Evaluator<'r> {
                 true
             }
         };
-        if new {
-            push_evidence(&mut g.evidence, evidence(ev));
+        if new && g.evidence.len() < MAX_EVIDENCE {
+            let e = cur.get_or_init(|| Rc::new(evidence(ev)));
+            push_evidence(&mut g.evidence, Evidence::clone(e));
         }
     }
 

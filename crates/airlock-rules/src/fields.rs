@@ -141,17 +141,23 @@ pub const EVENT_FIELDS: &[(&str, &[&str])] = &[
 const OPEN_MAPS: &[&str] = &["env", "args", "headers"];
 
 pub fn known_type(t: &str) -> bool {
-    EVENT_FIELDS.iter().any(|(n, _)| *n == t)
+    type_index(t).is_some()
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// The position of an event type in [`EVENT_FIELDS`]: a small number the engine indexes
+/// rules and step types by (there are fewer than 64 types).
+pub fn type_index(t: &str) -> Option<usize> {
+    EVENT_FIELDS.iter().position(|(n, _)| *n == t)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// A checked field path.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FieldPath {
     /// `argv` joined with spaces.
     Cmdline,
@@ -294,6 +300,14 @@ pub enum Leaf {
 }
 
 impl Leaf {
+    /// The value as text, borrowed when it is a string.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Leaf::Str(s) => std::borrow::Cow::Borrowed(s),
+            _ => std::borrow::Cow::Owned(self.as_text()),
+        }
+    }
+
     pub fn as_text(&self) -> String {
         match self {
             Leaf::Str(s) => s.clone(),

@@ -49,7 +49,7 @@ pub const MANAGER_HOSTS_LIST: &str = "package-manager-hosts";
 /// Bound conditions keyed by the header's (home, package_dir).
 /// Rules bound to one trace's variables: (home, package_dir, hostname).
 type BoundKey = (Option<String>, Option<String>, Option<String>);
-type BoundCache = HashMap<BoundKey, Arc<Vec<Option<engine::BoundRule>>>>;
+type BoundCache = HashMap<BoundKey, Arc<engine::Bound>>;
 
 /// A loaded, checked set of rules with its lists and verdict configuration.
 pub struct Ruleset {

@@ -40,7 +40,7 @@ impl Vars {
 /// The variable names a pattern may use.
 pub const VAR_NAMES: &[&str] = &["home", "package_dir", "hostname", "user"];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Transform {
     Lower,
     Basename,
@@ -160,8 +160,8 @@ pub enum Op {
 #[derive(Debug, Clone)]
 pub enum Cond {
     Field {
-        path: FieldPath,
-        transforms: Vec<Transform>,
+        /// The field expression (path and transforms) in the bound ruleset's [`Exprs`].
+        expr: usize,
         ignore_case: bool,
         ops: Vec<Op>,
         exists: Option<bool>,
@@ -169,6 +169,120 @@ pub enum Cond {
     All(Vec<Cond>),
     Any(Vec<Cond>),
     Not(Box<Cond>),
+}
+
+/// A field path with its transforms: what a condition, join, capture or aggregate reads.
+pub type Expr = (FieldPath, Vec<Transform>);
+
+/// The distinct field expressions of a bound ruleset, numbered, so that each event
+/// computes one expression once however many rules read it.
+#[derive(Debug, Default)]
+pub struct Exprs {
+    ids: std::collections::HashMap<Expr, usize>,
+    list: Vec<Expr>,
+}
+
+impl Exprs {
+    /// The number of `path` with `transforms`, adding it when new.
+    pub fn intern(&mut self, path: &FieldPath, transforms: &[Transform]) -> usize {
+        let key = (path.clone(), transforms.to_vec());
+        if let Some(&id) = self.ids.get(&key) {
+            return id;
+        }
+        let id = self.list.len();
+        self.list.push(key.clone());
+        self.ids.insert(key, id);
+        id
+    }
+
+    pub fn into_list(self) -> Vec<Expr> {
+        self.list
+    }
+}
+
+/// The values of one expression for the current event.
+#[derive(Debug, Default)]
+pub struct Vals {
+    pub leaves: Vec<Leaf>,
+    /// The leaves' text lowercased, computed when an `ignore_case` test first asks.
+    lower: Option<Vec<String>>,
+}
+
+impl Vals {
+    /// The values as text, in order.
+    pub fn texts(&self) -> impl Iterator<Item = std::borrow::Cow<'_, str>> {
+        self.leaves.iter().map(Leaf::text)
+    }
+
+    /// The values as owned text.
+    pub fn to_texts(&self) -> Vec<String> {
+        self.leaves.iter().map(Leaf::as_text).collect()
+    }
+}
+
+/// One event's JSON form and the expressions computed from it so far. The evaluator
+/// keeps one and resets it per event, so the slots' memory is reused.
+#[derive(Debug)]
+pub struct Memo {
+    exprs: std::sync::Arc<[Expr]>,
+    v: Value,
+    slots: Vec<Option<Vals>>,
+    touched: Vec<usize>,
+}
+
+impl Memo {
+    pub fn new(exprs: std::sync::Arc<[Expr]>) -> Memo {
+        let n = exprs.len();
+        Memo {
+            exprs,
+            v: Value::Null,
+            slots: (0..n).map(|_| None).collect(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Forgets the previous event's values and takes this event's JSON form.
+    pub fn set_event(&mut self, v: Value) {
+        for i in self.touched.drain(..) {
+            self.slots[i] = None;
+        }
+        self.v = v;
+    }
+
+    /// The JSON form of the current event.
+    pub fn value(&self) -> &Value {
+        &self.v
+    }
+
+    fn fill(&mut self, id: usize) -> &mut Vals {
+        let slot = &mut self.slots[id];
+        if slot.is_none() {
+            let (path, ts) = &self.exprs[id];
+            let leaves = apply_transforms(extract(&self.v, path), ts);
+            self.touched.push(id);
+            *slot = Some(Vals {
+                leaves,
+                lower: None,
+            });
+        }
+        match slot {
+            Some(v) => v,
+            None => unreachable!("slot filled above"),
+        }
+    }
+
+    /// The values of expression `id` for the current event.
+    pub fn vals(&mut self, id: usize) -> &Vals {
+        self.fill(id)
+    }
+
+    fn vals_lower(&mut self, id: usize) -> &Vals {
+        let v = self.fill(id);
+        if v.lower.is_none() {
+            v.lower = Some(v.leaves.iter().map(|l| l.text().to_lowercase()).collect());
+        }
+        v
+    }
 }
 
 /// Replaces `${var}` in `s`; `None` when a variable has no value. `esc` escapes the value.
@@ -383,6 +497,18 @@ fn bind_op(op: &RawOp, ci: bool, vars: &Vars) -> Result<Op, String> {
 /// Binds a condition to the trace's variables, compiling its patterns. Errors carry the
 /// span of the operator that failed.
 pub fn bind(c: &RawCond, vars: &Vars) -> Result<Cond, (String, Range<usize>)> {
+    bind_in(c, vars, &mut Exprs::default())
+}
+
+/// [`bind`], numbering the field expressions in `exprs`.
+pub fn bind_in(
+    c: &RawCond,
+    vars: &Vars,
+    exprs: &mut Exprs,
+) -> Result<Cond, (String, Range<usize>)> {
+    let all = |v: &[RawCond], exprs: &mut Exprs| -> Result<Vec<Cond>, (String, Range<usize>)> {
+        v.iter().map(|c| bind_in(c, vars, exprs)).collect()
+    };
     Ok(match c {
         RawCond::Field {
             path,
@@ -396,16 +522,15 @@ pub fn bind(c: &RawCond, vars: &Vars) -> Result<Cond, (String, Range<usize>)> {
                 bound.push(bind_op(op, *ignore_case, vars).map_err(|e| (e, span.clone()))?);
             }
             Cond::Field {
-                path: path.clone(),
-                transforms: transforms.clone(),
+                expr: exprs.intern(path, transforms),
                 ignore_case: *ignore_case,
                 ops: bound,
                 exists: *exists,
             }
         }
-        RawCond::All(v) => Cond::All(v.iter().map(|c| bind(c, vars)).collect::<Result<_, _>>()?),
-        RawCond::Any(v) => Cond::Any(v.iter().map(|c| bind(c, vars)).collect::<Result<_, _>>()?),
-        RawCond::Not(c) => Cond::Not(Box::new(bind(c, vars)?)),
+        RawCond::All(v) => Cond::All(all(v, exprs)?),
+        RawCond::Any(v) => Cond::Any(all(v, exprs)?),
+        RawCond::Not(c) => Cond::Not(Box::new(bind_in(c, vars, exprs)?)),
     })
 }
 
@@ -417,45 +542,31 @@ fn as_num(l: &Leaf) -> Option<f64> {
     }
 }
 
-fn op_holds(op: &Op, leaf: &Leaf, ci: bool) -> bool {
-    let text = || {
-        let t = leaf.as_text();
-        if ci {
-            t.to_lowercase()
-        } else {
-            t
-        }
-    };
+/// Whether `op` holds for one value: `text` is the value as text, `ci_text` the text the
+/// case-insensitive operators compare (lowercased under `ignore_case`, else `text`).
+fn op_holds(op: &Op, leaf: &Leaf, text: &str, ci_text: &str) -> bool {
     match op {
         Op::Never => false,
-        Op::EqStr(s) => matches!(leaf, Leaf::Str(_)) && text() == *s,
+        Op::EqStr(s) => matches!(leaf, Leaf::Str(_)) && ci_text == s,
         Op::EqNum(n) => as_num(leaf) == Some(*n),
         Op::EqBool(b) => *leaf == Leaf::Bool(*b),
-        Op::In(set) => set.contains(&text()),
-        Op::Regex(re) => re.is_match(&leaf.as_text()),
-        Op::Cidr(nets) => match leaf.as_text().parse::<IpAddr>() {
+        Op::In(set) => set.contains(ci_text),
+        Op::Regex(re) => re.is_match(text),
+        Op::Cidr(nets) => match text.parse::<IpAddr>() {
             Ok(ip) => nets.iter().any(|n| in_cidr(ip, *n)),
             Err(_) => false,
         },
-        Op::Contains(v) => {
-            let t = text();
-            v.iter().any(|s| t.contains(s.as_str()))
-        }
-        Op::StartsWith(v) => {
-            let t = text();
-            v.iter().any(|s| t.starts_with(s.as_str()))
-        }
-        Op::EndsWith(v) => {
-            let t = text();
-            v.iter().any(|s| t.ends_with(s.as_str()))
-        }
+        Op::Contains(v) => v.iter().any(|s| ci_text.contains(s.as_str())),
+        Op::StartsWith(v) => v.iter().any(|s| ci_text.starts_with(s.as_str())),
+        Op::EndsWith(v) => v.iter().any(|s| ci_text.ends_with(s.as_str())),
         Op::Domain(v) => {
-            let t = leaf.as_text().trim_end_matches('.').to_ascii_lowercase();
+            // The domains are lowercase ASCII; compare without lowering a copy.
+            let t = text.trim_end_matches('.').as_bytes();
             v.iter().any(|d| {
-                t == *d
-                    || (t.len() > d.len()
-                        && t.ends_with(d.as_str())
-                        && t.as_bytes()[t.len() - d.len() - 1] == b'.')
+                let d = d.as_bytes();
+                t.len() >= d.len()
+                    && t[t.len() - d.len()..].eq_ignore_ascii_case(d)
+                    && (t.len() == d.len() || t[t.len() - d.len() - 1] == b'.')
             })
         }
         Op::Gt(n) => as_num(leaf).is_some_and(|x| x > *n),
@@ -467,32 +578,39 @@ fn op_holds(op: &Op, leaf: &Leaf, ci: bool) -> bool {
 }
 
 impl Cond {
-    /// Evaluates the condition on the JSON form of an event.
-    pub fn eval(&self, ev: &Value) -> bool {
+    /// Evaluates the condition on the current event of `m`.
+    pub fn eval(&self, m: &mut Memo) -> bool {
         match self {
             Cond::Field {
-                path,
-                transforms,
+                expr,
                 ignore_case,
                 ops,
                 exists,
             } => {
-                let leaves = apply_transforms(extract(ev, path), transforms);
+                let ci = *ignore_case && !ops.is_empty();
+                let vals = if ci {
+                    m.vals_lower(*expr)
+                } else {
+                    m.vals(*expr)
+                };
                 if let Some(want) = exists {
-                    if leaves.is_empty() == *want {
+                    if vals.leaves.is_empty() == *want {
                         return false;
                     }
                 }
                 if ops.is_empty() {
-                    return exists.is_some() || !leaves.is_empty();
+                    return exists.is_some() || !vals.leaves.is_empty();
                 }
-                leaves
-                    .iter()
-                    .any(|l| ops.iter().all(|op| op_holds(op, l, *ignore_case)))
+                let lower = vals.lower.as_deref().filter(|_| ci);
+                vals.leaves.iter().enumerate().any(|(i, l)| {
+                    let text = l.text();
+                    let ci_text = lower.map_or(&*text, |lw| lw[i].as_str());
+                    ops.iter().all(|op| op_holds(op, l, &text, ci_text))
+                })
             }
-            Cond::All(v) => v.iter().all(|c| c.eval(ev)),
-            Cond::Any(v) => v.iter().any(|c| c.eval(ev)),
-            Cond::Not(c) => !c.eval(ev),
+            Cond::All(v) => v.iter().all(|c| c.eval(m)),
+            Cond::Any(v) => v.iter().any(|c| c.eval(m)),
+            Cond::Not(c) => !c.eval(m),
         }
     }
 }
@@ -887,13 +1005,16 @@ mod tests {
             &vars(),
         )
         .unwrap();
-        assert!(op_holds(&ci, &Leaf::Str("10.2.3.4".into()), false));
-        assert!(!op_holds(&ci, &Leaf::Str("11.2.3.4".into()), false));
-        assert!(op_holds(&ci, &Leaf::Str("::1".into()), false));
+        let holds = |op: &Op, s: &str| op_holds(op, &Leaf::Str(s.into()), s, s);
+        assert!(holds(&ci, "10.2.3.4"));
+        assert!(!holds(&ci, "11.2.3.4"));
+        assert!(holds(&ci, "::1"));
         let d = bind_op(&RawOp::Domain(vec!["ngrok.io".into()]), false, &vars()).unwrap();
-        assert!(op_holds(&d, &Leaf::Str("abc.ngrok.io.".into()), false));
-        assert!(op_holds(&d, &Leaf::Str("NGROK.io".into()), false));
-        assert!(!op_holds(&d, &Leaf::Str("notngrok.io".into()), false));
+        assert!(holds(&d, "abc.ngrok.io."));
+        assert!(holds(&d, "NGROK.io"));
+        assert!(holds(&d, "ngrok.io"));
+        assert!(!holds(&d, "notngrok.io"));
+        assert!(!holds(&d, "io"));
     }
 
     #[test]

@@ -31,6 +31,21 @@ pub(crate) fn decompress(codec: &str, data: &[u8]) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// A reader that decompresses `data` as it is read, so a large trace is never whole in
+/// memory uncompressed.
+pub(crate) fn decoder(codec: &str, data: Vec<u8>) -> std::io::Result<impl std::io::BufRead> {
+    match codec {
+        GZIP => Ok(std::io::BufReader::with_capacity(
+            64 * 1024,
+            GzDecoder::new(std::io::Cursor::new(data)),
+        )),
+        other => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unknown codec {other:?}"),
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -42,6 +57,12 @@ mod tests {
         let packed = compress(&data).unwrap();
         assert!(packed.len() * 10 < data.len(), "{} bytes", packed.len());
         assert_eq!(decompress(GZIP, &packed).unwrap(), data);
+        let mut streamed = Vec::new();
+        decoder(GZIP, packed)
+            .unwrap()
+            .read_to_end(&mut streamed)
+            .unwrap();
+        assert_eq!(streamed, data);
     }
 
     #[test]

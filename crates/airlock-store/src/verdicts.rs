@@ -347,6 +347,31 @@ impl Store {
 
     /// The decompressed JSON Lines trace of a run.
     pub fn load_trace(&self, run: RunId) -> Result<Vec<u8>, StoreError> {
+        let (codec_name, blob) = self.trace_blob(run)?;
+        codec::decompress(&codec_name, &blob).map_err(|source| StoreError::Codec {
+            path: self.path.clone(),
+            action: "decompress",
+            what: "trace",
+            owner: format!("run {run}"),
+            source,
+        })
+    }
+
+    /// The JSON Lines trace of a run as a reader that decompresses while it is read:
+    /// only the compressed blob is held, so re-judging a huge trace stays small.
+    pub fn trace_reader(&self, run: RunId) -> Result<impl std::io::BufRead, StoreError> {
+        let (codec_name, blob) = self.trace_blob(run)?;
+        codec::decoder(&codec_name, blob).map_err(|source| StoreError::Codec {
+            path: self.path.clone(),
+            action: "decompress",
+            what: "trace",
+            owner: format!("run {run}"),
+            source,
+        })
+    }
+
+    /// The codec name and compressed trace of a run.
+    fn trace_blob(&self, run: RunId) -> Result<(String, Vec<u8>), StoreError> {
         let path = &self.path;
         let row: Option<(String, Option<Vec<u8>>)> = self.read(|c| {
             c.query_row(
@@ -364,13 +389,7 @@ impl Store {
             path: path.clone(),
             run,
         })?;
-        codec::decompress(&codec_name, &blob).map_err(|source| StoreError::Codec {
-            path: path.clone(),
-            action: "decompress",
-            what: "trace",
-            owner: format!("run {run}"),
-            source,
-        })
+        Ok((codec_name, blob))
     }
 
     /// Removes the traces of runs stored more than `older_than` ago (their verdicts and

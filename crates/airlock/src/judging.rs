@@ -1,12 +1,17 @@
 //! Judging and rendering, shared by `scan` and `judge`: load the ruleset, run it over a
 //! trace, fold trace and judgement into the report, and render the format asked for.
+//! A stored trace (`judge`, `rejudge`) is judged as it streams past: the rules and the
+//! report take each event once and keep only bounded state, so a trace of millions of
+//! events never sits in memory.
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use airlock_events::{Trace, Verdict};
-use airlock_report::{JudgementInput, Report, RunInfo, Timeline};
-use airlock_rules::Ruleset;
+use airlock_events::{Record, Trace, TraceError, TraceFooter, TraceReader, Verdict};
+use airlock_report::{
+    JudgementInput, Report, ReportBuilder, RunInfo, Timeline, TimelineBuilder, DEFAULT_TIMELINE_CAP,
+};
+use airlock_rules::{Judgement, Ruleset};
 use anyhow::{anyhow, Result};
 
 use crate::Format;
@@ -38,17 +43,27 @@ pub fn load_rules(explicit: Option<&Path>) -> Result<Ruleset> {
 /// Judges a trace; a run error overrides the verdict (never benign).
 pub fn judge(rules: &Ruleset, trace: &Trace, error: Option<&str>) -> (Report, Verdict) {
     let mut records = Vec::with_capacity(trace.events.len() + 1);
-    records.extend(
-        trace
-            .events
-            .iter()
-            .cloned()
-            .map(airlock_events::Record::Event),
-    );
+    records.extend(trace.events.iter().cloned().map(Record::Event));
     if let Some(f) = &trace.footer {
-        records.push(airlock_events::Record::Footer(f.clone()));
+        records.push(Record::Footer(f.clone()));
     }
     let j = rules.judge(&trace.header, records);
+    let (input, run) = conclude(&trace.header, trace.footer.as_ref(), j, error);
+    let report = Report::build(&trace.header, &trace.events, input, run);
+    // The report may refine a run state (a benign-looking run with a timed-out phase
+    // is `timed-out`); its verdict is the one the exit code follows.
+    let verdict = report.verdict;
+    (report, verdict)
+}
+
+/// The judgement as the report takes it, and the run's facts: a run error makes the
+/// verdict `error` unless what ran already proved the package malicious.
+fn conclude(
+    header: &airlock_events::TraceHeader,
+    footer: Option<&TraceFooter>,
+    j: Judgement,
+    error: Option<&str>,
+) -> (JudgementInput, RunInfo) {
     let verdict = if error.is_some() && j.verdict != Verdict::Malicious {
         Verdict::Error
     } else {
@@ -60,18 +75,98 @@ pub fn judge(rules: &Ruleset, trace: &Trace, error: Option<&str>) -> (Report, Ve
         findings: j.findings,
         ruleset_hash: Some(j.ruleset_hash),
     };
-    let mut run = RunInfo::from_footer(&trace.header, trace.footer.as_ref());
+    let mut run = RunInfo::from_footer(header, footer);
     run.error = error.map(String::from);
     run.notes.extend(j.notes);
-    let report = Report::build(&trace.header, &trace.events, input, run);
-    // The report may refine a run state (a benign-looking run with a timed-out phase
-    // is `timed-out`); its verdict is the one the exit code follows.
-    let verdict = report.verdict;
-    (report, verdict)
+    (input, run)
+}
+
+/// A stored trace judged as it streamed past.
+pub struct Streamed {
+    pub report: Report,
+    pub verdict: Verdict,
+    /// The HTML report's timeline, when asked for.
+    pub timeline: Option<Timeline>,
+}
+
+/// Judges a JSON Lines trace in one pass without holding it: each record is parsed,
+/// offered to the rules, folded into the report (and the first events into the timeline
+/// when `timeline`), and dropped. `error_of` names the run error a footer records. A
+/// trace that does not parse is an error, as when it is read whole.
+pub fn judge_stream<R: BufRead>(
+    rules: &Ruleset,
+    input: R,
+    timeline: bool,
+    error_of: impl FnOnce(Option<&TraceFooter>) -> Option<String>,
+) -> Result<Streamed, TraceError> {
+    let mut reader = TraceReader::new(input);
+    let header = match reader.next() {
+        Some(Ok(Record::Header(h))) => h,
+        Some(Err(e)) => return Err(e),
+        _ => {
+            return Err(TraceError::Parse {
+                line: 1,
+                message: "trace does not start with a header record".into(),
+            })
+        }
+    };
+    let mut report = ReportBuilder::new(&header);
+    let mut timeline = timeline.then(|| TimelineBuilder::new(&header, DEFAULT_TIMELINE_CAP));
+    let mut footer: Option<TraceFooter> = None;
+    let mut failure = None;
+    // Record 0 was the header, so record i + 1 of the trace comes with index i.
+    let records = reader.enumerate().map_while(|(i, rec)| match rec {
+        Ok(Record::Event(e)) => {
+            report.event(&e);
+            if let Some(t) = &mut timeline {
+                t.event(&e);
+            }
+            Some(Record::Event(e))
+        }
+        Ok(Record::Footer(f)) => {
+            footer = Some(f.clone());
+            Some(Record::Footer(f))
+        }
+        Ok(Record::Header(_)) => {
+            failure = Some(TraceError::Parse {
+                line: i as u64 + 2,
+                message: "second header".into(),
+            });
+            None
+        }
+        Err(e) => {
+            failure = Some(e);
+            None
+        }
+    });
+    let j = rules.judge(&header, records);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let error = error_of(footer.as_ref());
+    let (input, run) = conclude(&header, footer.as_ref(), j, error.as_deref());
+    let report = report.finish(input, run);
+    Ok(Streamed {
+        verdict: report.verdict,
+        report,
+        timeline: timeline.map(TimelineBuilder::finish),
+    })
 }
 
 /// Renders a report; `to_terminal` enables colour for the human format.
 pub fn render(report: &Report, trace: &Trace, format: Format, to_terminal: bool) -> Result<String> {
+    let timeline = (format == Format::Html)
+        .then(|| Timeline::build(&trace.header, &trace.events, DEFAULT_TIMELINE_CAP));
+    render_with(report, timeline.as_ref(), format, to_terminal)
+}
+
+/// [`render`] with the timeline already built (the HTML report shows it when given).
+pub fn render_with(
+    report: &Report,
+    timeline: Option<&Timeline>,
+    format: Format,
+    to_terminal: bool,
+) -> Result<String> {
     Ok(match format {
         Format::Human => {
             let color = to_terminal
@@ -82,13 +177,86 @@ pub fn render(report: &Report, trace: &Trace, format: Format, to_terminal: bool)
         Format::Json => airlock_report::render_json(report)?,
         Format::Sarif => airlock_report::render_sarif(report)?,
         Format::Osv => airlock_report::render_osv(report, airlock_events::now())?,
-        Format::Html => {
-            let timeline = Timeline::build(
-                &trace.header,
-                &trace.events,
-                airlock_report::DEFAULT_TIMELINE_CAP,
-            );
-            airlock_report::render_html(report, Some(&timeline))
-        }
+        Format::Html => airlock_report::render_html(report, timeline),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> Ruleset {
+        load_rules(Some(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../rules"
+        ))))
+        .unwrap()
+    }
+
+    /// The streamed judgement must be the one made over the whole trace in memory.
+    fn same_as_in_memory(rules: &Ruleset, jsonl: &[u8]) -> Report {
+        let trace = Trace::read(jsonl).unwrap();
+        let (whole, verdict) = judge(rules, &trace, None);
+        let streamed = judge_stream(rules, jsonl, true, |_| None).unwrap();
+        assert_eq!(streamed.verdict, verdict);
+        assert_eq!(streamed.report, whole);
+        let timeline = Timeline::build(&trace.header, &trace.events, DEFAULT_TIMELINE_CAP);
+        assert_eq!(streamed.timeline.as_ref(), Some(&timeline));
+        whole
+    }
+
+    #[test]
+    fn streamed_judgement_equals_the_whole_trace_one() {
+        let rules = rules();
+        let fixture = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../airlock-report/tests/fixtures/postinstall-exfil.jsonl"
+        ))
+        .unwrap();
+        let r = same_as_in_memory(&rules, &fixture);
+        assert!(!r.findings.is_empty());
+        // A busy synthetic install: findings whose evidence names files.
+        let mut synth = Vec::new();
+        let header = Record::Header(airlock_rules::synth::header());
+        serde_json::to_writer(&mut synth, &header).unwrap();
+        synth.push(b'\n');
+        for rec in airlock_rules::synth::records(20_000) {
+            serde_json::to_writer(&mut synth, &rec).unwrap();
+            synth.push(b'\n');
+        }
+        let r = same_as_in_memory(&rules, &synth);
+        assert_eq!(r.counts.events, 20_000);
+    }
+
+    #[test]
+    fn streamed_judgement_rejects_what_reading_rejects() {
+        let rules = rules();
+        let fixture = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../airlock-report/tests/fixtures/postinstall-exfil.jsonl"
+        ))
+        .unwrap();
+        let mut lines: Vec<&str> = fixture.lines().collect();
+        // no header
+        let e = judge_stream(&rules, lines[1..].join("\n").as_bytes(), false, |_| None)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("header"), "{e}");
+        // a bad line
+        lines.insert(3, "{not json");
+        let text = lines.join("\n");
+        let e = judge_stream(&rules, text.as_bytes(), false, |_| None)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            Trace::read(text.as_bytes()).unwrap_err().to_string()
+        );
+        // a run error named by the footer reaches the report
+        let judged = judge_stream(&rules, fixture.as_bytes(), false, |f| {
+            f.map(|_| "boom".to_string())
+        })
+        .unwrap();
+        assert_eq!(judged.report.error.as_deref(), Some("boom"));
+    }
 }

@@ -237,12 +237,18 @@ fn judge(args: JudgeArgs) -> u8 {
         let rules = judging::load_rules(args.rules.as_deref())?;
         let file = std::fs::File::open(&args.trace)
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
-        let trace = airlock_events::Trace::read(std::io::BufReader::new(file))
+        // Streamed: a trace of millions of events is judged in bounded memory.
+        let html = args.format == Format::Html;
+        let judged = judging::judge_stream(&rules, std::io::BufReader::new(file), html, |_| None)
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
-        let (report, verdict) = judging::judge(&rules, &trace, None);
-        let text = judging::render(&report, &trace, args.format, args.output.is_none())?;
+        let text = judging::render_with(
+            &judged.report,
+            judged.timeline.as_ref(),
+            args.format,
+            args.output.is_none(),
+        )?;
         scan::emit(&text, args.output.as_deref())?;
-        anyhow::Ok(scan::exit_code(verdict, args.fail_on))
+        anyhow::Ok(scan::exit_code(judged.verdict, args.fail_on))
     })();
     match result {
         Ok(code) => code,

@@ -87,8 +87,8 @@ pub fn record_parts(
 }
 
 /// The error a stored run was cut short by, as the engine notes it in the footer.
-pub fn run_error(trace: &Trace) -> Option<String> {
-    trace.footer.as_ref().and_then(|f| {
+pub fn run_error(footer: Option<&airlock_events::TraceFooter>) -> Option<String> {
+    footer.and_then(|f| {
         f.gaps
             .iter()
             .find_map(|g| g.strip_prefix("run aborted: ").map(String::from))
@@ -97,11 +97,11 @@ pub fn run_error(trace: &Trace) -> Option<String> {
 
 /// Judges a stored run under `rules` and stores that verdict (no sandbox).
 pub fn rejudge_run(store: &Store, rules: &Ruleset, run: RunId) -> Result<(Report, Verdict)> {
-    let raw = store.load_trace(run)?;
-    let trace = Trace::read(std::io::BufReader::new(raw.as_slice()))
+    // Streamed from the compressed blob: a huge stored trace is never whole in memory.
+    let input = store.trace_reader(run)?;
+    let judged = judging::judge_stream(rules, input, false, run_error)
         .map_err(|e| anyhow!("stored trace of run {run}: {e}"))?;
-    let error = run_error(&trace);
-    let (report, verdict) = judging::judge(rules, &trace, error.as_deref());
+    let (report, verdict) = (judged.report, judged.verdict);
     let report_json = serde_json::to_vec(&report).context("serializing the report")?;
     store.add_verdict(
         run,
