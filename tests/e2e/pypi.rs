@@ -452,22 +452,14 @@ fn pth_payload_runs_at_interpreter_start_in_the_import_phase() {
     );
 }
 
-/// Known gap (kept as a failing check): no dynamic rule judges the `.pth` stage. The hook
-/// records the compile of the decoded code with caller `<string>:1`, but its decoder
-/// markers come from the caller's source line, and linecache has none for a `.pth` line,
-/// so decode-eval-runtime sees no base64; the stage is small and acts on no network,
-/// secret or process, so dynamic-code-then-acted does not apply; python-startup-hook is
-/// about package code writing a `.pth`, and here pip wrote it. The verdict rests on
-/// static-pth-exec alone (suspicious).
+/// The `.pth` stage is judged dynamically too: `pth-payload-ran` pairs the static
+/// `pth-exec` signal with the hook's compile of a string that has no Python caller (how
+/// `site` runs a `.pth` line) in the import phase, and the two make the verdict malicious.
 #[test]
-#[ignore = "known gap: no dynamic rule covers a .pth line that execs a decoded stage"]
 fn pth_payload_is_judged_by_a_dynamic_rule() {
     let s = scan_pth();
-    let dynamic = ["decode-eval-runtime", "dynamic-code-then-acted"]
-        .into_iter()
-        .find(|r| !s.findings(r).is_empty())
-        .unwrap_or_else(|| panic!("no dynamic rule covers the .pth payload:\n{}", s.summary()));
-    s.assert_fired_in(dynamic, "import");
+    s.assert_fired_in("pth-payload-ran", "import");
+    assert_eq!(s.report["verdict"], "malicious", "{}", s.summary());
 }
 
 #[test]
