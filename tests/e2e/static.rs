@@ -852,9 +852,22 @@ fn static_vs_dynamic_table() {
         let static_events: Vec<Event> = match candidates.iter().find_map(|c| artifacts.get(c)) {
             Some(p) => {
                 fresh += 1;
-                airlock_static::scan_archive(p, &Default::default())
+                let mut events = airlock_static::scan_archive(p, &Default::default())
                     .map(|r| r.events(t0))
-                    .unwrap_or_default()
+                    .unwrap_or_default();
+                // Version-diff signals (they need the registry) and notes are kept.
+                events.extend(
+                    trace
+                        .events
+                        .iter()
+                        .filter(|e| e.phase == "static")
+                        .filter(|e| {
+                            !matches!(&e.kind, airlock_events::EventKind::StaticSignal { signal, .. }
+                                if !signal.starts_with("diff-"))
+                        })
+                        .cloned(),
+                );
+                events
             }
             None => trace
                 .events
