@@ -204,6 +204,7 @@ pub fn text_signals(rel: &str, src: &str, out: &mut Vec<Signal>) {
     encoded_shell(rel, src, &lines, out);
     endpoints(rel, src, &lines, out);
     wallet_and_clipboard(rel, src, &lines, out);
+    crate::stealer::text_signals(rel, src, &lines, out);
     unicode_tricks(rel, src, &lines, out);
 
     if let Some(re) = &*RE_HEX_ESCAPE {
@@ -547,7 +548,7 @@ pub fn url_host(url: &str) -> Option<String> {
     (!host.is_empty()).then_some(host)
 }
 
-fn exfil_service(url_lower: &str, host: &str) -> Option<&'static str> {
+pub(crate) fn exfil_service(url_lower: &str, host: &str) -> Option<&'static str> {
     EXFIL_HOSTS.iter().copied().find(|h| {
         if h.contains('/') {
             url_lower.contains(h)

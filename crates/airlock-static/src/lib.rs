@@ -39,6 +39,7 @@ pub mod diff;
 pub mod js;
 pub mod manifest;
 pub mod python;
+pub mod stealer;
 mod text;
 
 /// Stable signal ids. Rules match on these strings; never rename one.
@@ -81,6 +82,11 @@ pub mod ids {
     pub const WALLET_ADDRESS: &str = "wallet-address";
     pub const WALLET_HOOK: &str = "wallet-hook";
     pub const CLIPBOARD_ACCESS: &str = "clipboard-access";
+    pub const STEALER_TARGETS: &str = "stealer-targets";
+    pub const EXFIL_CREDENTIAL: &str = "exfil-credential";
+    pub const WINDOWS_PERSISTENCE: &str = "windows-persistence";
+    pub const EXECUTABLE_DOWNLOAD: &str = "executable-download";
+    pub const ANTI_ANALYSIS: &str = "anti-analysis";
     pub const BIDI_CONTROL: &str = "bidi-control";
     pub const HOMOGLYPH_IDENTIFIER: &str = "homoglyph-identifier";
     pub const INVISIBLE_CHARACTER: &str = "invisible-character";
