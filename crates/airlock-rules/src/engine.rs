@@ -10,7 +10,7 @@
 //! are found by a fingerprint instead of compared field by field.
 
 use std::cell::OnceCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -66,6 +66,10 @@ pub struct Bound {
 }
 
 /// Compiles every rule's conditions for these variables; `None` for a rule whose
+/// What one step captured: per capture slot, the values. Shared between a partial and
+/// the partials advanced from it.
+type Caps = Rc<Vec<Vec<String>>>;
+
 /// patterns cannot be compiled with them (it is skipped rather than failing the trace).
 pub fn bind_rules(rules: &[Rule], vars: &Vars) -> Bound {
     let mut exprs = Exprs::default();
@@ -128,11 +132,11 @@ struct Partial {
     key: u64,
     next: usize,
     start: f64,
-    phase: String,
+    phase: Rc<str>,
     pid: Option<u32>,
     tree: Option<u32>,
     /// Per step, per capture slot, the captured values.
-    caps: Vec<Vec<Vec<String>>>,
+    caps: Vec<Caps>,
     /// Rendered message parts that name earlier steps.
     parts: Vec<Option<String>>,
     /// Shared with every other partial started or advanced by the same events.
@@ -148,6 +152,104 @@ struct Group {
     parts: Vec<Option<String>>,
 }
 
+/// A rule's partial sequences, oldest first, indexed by their position fingerprint so a
+/// newer partial replaces its predecessor without a scan.
+struct Partials {
+    next_id: u64,
+    by_id: BTreeMap<u64, Partial>,
+    /// Fingerprint → id of the partial with it.
+    by_key: HashMap<u64, u64>,
+    /// Two different partials had one fingerprint (practically never): from then on,
+    /// predecessors are found by comparing every partial.
+    collided: bool,
+    /// The earliest `start` (infinite when there are none).
+    oldest: f64,
+}
+
+fn same_position(a: &Partial, b: &Partial) -> bool {
+    a.key == b.key && a.next == b.next && a.tree == b.tree && a.pid == b.pid && a.caps == b.caps
+}
+
+impl Partials {
+    fn new() -> Partials {
+        Partials {
+            next_id: 0,
+            by_id: BTreeMap::new(),
+            by_key: HashMap::new(),
+            collided: false,
+            oldest: f64::INFINITY,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Partial> {
+        self.by_id.values()
+    }
+
+    /// Drops the partials that started more than `within` seconds before `now`.
+    fn expire(&mut self, now: f64, within: f64) {
+        if now - self.oldest <= within {
+            return;
+        }
+        let by_key = &mut self.by_key;
+        self.by_id.retain(|id, p| {
+            let keep = now - p.start <= within;
+            if !keep && by_key.get(&p.key) == Some(id) {
+                by_key.remove(&p.key);
+            }
+            keep
+        });
+        self.oldest = self
+            .by_id
+            .values()
+            .map(|p| p.start)
+            .fold(f64::INFINITY, f64::min);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(p) = self.by_id.remove(&id) {
+            if self.by_key.get(&p.key) == Some(&id) {
+                self.by_key.remove(&p.key);
+            }
+        }
+    }
+
+    /// Adds `q` as the newest partial: a partial in the same position is replaced, and
+    /// past [`MAX_PARTIALS`] the oldest is dropped.
+    fn push(&mut self, q: Partial) {
+        let pred = match self.by_key.get(&q.key) {
+            Some(&id) if self.by_id.get(&id).is_some_and(|o| same_position(o, &q)) => Some(id),
+            Some(_) => {
+                self.collided = true;
+                None
+            }
+            None => None,
+        };
+        let pred = pred.or_else(|| {
+            self.collided
+                .then(|| {
+                    self.by_id
+                        .iter()
+                        .find(|(_, o)| same_position(o, &q))
+                        .map(|(id, _)| *id)
+                })
+                .flatten()
+        });
+        if let Some(id) = pred {
+            self.remove(id);
+        }
+        if self.by_id.len() >= MAX_PARTIALS {
+            if let Some(&first) = self.by_id.keys().next() {
+                self.remove(first);
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.oldest = self.oldest.min(q.start);
+        self.by_key.insert(q.key, id);
+        self.by_id.insert(id, q);
+    }
+}
+
 struct RuleState<'r> {
     rule: &'r Rule,
     bound: &'r BoundRule,
@@ -155,9 +257,7 @@ struct RuleState<'r> {
     step_types: Vec<u64>,
     /// The types any step after the first takes: only those can advance a partial.
     later_types: u64,
-    partials: VecDeque<Partial>,
-    /// The earliest `start` of `partials` (infinite when there are none).
-    oldest: f64,
+    partials: Partials,
     groups: HashMap<String, Group>,
     findings: Vec<Finding>,
 }
@@ -192,6 +292,10 @@ pub struct Evaluator<'r> {
     evidence: OnceCell<Rc<Evidence>>,
     /// The current event's process tree root (see `tree_root`).
     tree: Option<u32>,
+    /// The current event's phase, shared by the partials it starts.
+    phase: OnceCell<Rc<str>>,
+    /// Captures of a step not reached yet.
+    no_caps: Caps,
     pub facts: RunFacts,
 }
 
@@ -209,7 +313,7 @@ fn type_bit(t: &str) -> u64 {
     type_index(t).map_or(0, |i| 1u64 << i)
 }
 
-fn partial_key(next: usize, pid: Option<u32>, tree: Option<u32>, caps: &[Vec<Vec<String>>]) -> u64 {
+fn partial_key(next: usize, pid: Option<u32>, tree: Option<u32>, caps: &[Caps]) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     (next, pid, tree, caps).hash(&mut h);
     h.finish()
@@ -307,8 +411,7 @@ impl<'r> Evaluator<'r> {
                 bound: b,
                 later_types: step_types.iter().skip(1).fold(0, |m, t| m | t),
                 step_types,
-                partials: VecDeque::new(),
-                oldest: f64::INFINITY,
+                partials: Partials::new(),
                 groups: HashMap::new(),
                 findings: Vec::new(),
             });
@@ -328,6 +431,8 @@ impl<'r> Evaluator<'r> {
             memo: Memo::new(bound.exprs.clone()),
             evidence: OnceCell::new(),
             tree: None,
+            phase: OnceCell::new(),
+            no_caps: Rc::new(Vec::new()),
             facts: RunFacts::default(),
         }
     }
@@ -480,6 +585,7 @@ impl<'r> Evaluator<'r> {
         memo.set_event(v);
         self.evidence = OnceCell::new();
         self.tree = ev.pid().map(|p| self.tree_root(p));
+        self.phase = OnceCell::new();
         let bit = 1u64 << t;
         for &ix in &ixs {
             self.rule_event(ix, ev, bit, &mut memo);
@@ -520,7 +626,7 @@ impl<'r> Evaluator<'r> {
     fn same_holds(same: Same, p: &Partial, ev: &Event, tree: Option<u32>) -> bool {
         match same {
             Same::None => true,
-            Same::Phase => p.phase == ev.phase,
+            Same::Phase => *p.phase == *ev.phase,
             Same::Pid => match (p.pid, ev.pid()) {
                 (Some(a), Some(b)) => a == b,
                 _ => true,
@@ -551,8 +657,10 @@ impl<'r> Evaluator<'r> {
         }
     }
 
-    fn capture(exprs: &[usize], step: usize, m: &mut Memo, caps: &mut [Vec<Vec<String>>]) {
-        caps[step] = exprs.iter().map(|&x| m.vals(x).to_texts()).collect();
+    fn capture(exprs: &[usize], step: usize, m: &mut Memo, caps: &mut [Caps]) {
+        if !exprs.is_empty() {
+            caps[step] = Rc::new(exprs.iter().map(|&x| m.vals(x).to_texts()).collect());
+        }
     }
 
     fn rule_event(&mut self, ix: usize, ev: &Event, bit: u64, m: &mut Memo) {
@@ -566,16 +674,7 @@ impl<'r> Evaluator<'r> {
         let tree = self.tree;
 
         // Drop expired partial sequences.
-        let within = rule.within_secs;
-        if ev.ts - self.rules[ix].oldest > within {
-            let st = &mut self.rules[ix];
-            st.partials.retain(|p| ev.ts - p.start <= within);
-            st.oldest = st
-                .partials
-                .iter()
-                .map(|p| p.start)
-                .fold(f64::INFINITY, f64::min);
-        }
+        self.rules[ix].partials.expire(ev.ts, rule.within_secs);
 
         // Advance partial sequences (read-only pass).
         let mut advanced = Vec::new();
@@ -596,7 +695,7 @@ impl<'r> Evaluator<'r> {
         };
         if self.rules[ix].later_types & bit != 0 {
             let st = &self.rules[ix];
-            for p in &st.partials {
+            for p in st.partials.iter() {
                 let step = p.next;
                 if st.step_types[step] & bit == 0 {
                     continue;
@@ -634,10 +733,13 @@ impl<'r> Evaluator<'r> {
                 key: 0,
                 next: 1,
                 start: ev.ts,
-                phase: ev.phase.clone(),
+                phase: self
+                    .phase
+                    .get_or_init(|| Rc::from(ev.phase.as_str()))
+                    .clone(),
                 pid,
                 tree,
-                caps: vec![Vec::new(); n],
+                caps: vec![self.no_caps.clone(); n],
                 parts: vec![None; rule.message.len()],
                 evidence: vec![self.evidence_of(ev)],
             };
@@ -656,23 +758,7 @@ impl<'r> Evaluator<'r> {
 
         for mut q in advanced {
             q.key = partial_key(q.next, q.pid, q.tree, &q.caps);
-            let st = &mut self.rules[ix];
-            // A newer partial replaces an older one in the same position (there is at
-            // most one: each insertion removes its predecessor).
-            if let Some(i) = st.partials.iter().position(|o| {
-                o.key == q.key
-                    && o.next == q.next
-                    && o.tree == q.tree
-                    && o.pid == q.pid
-                    && o.caps == q.caps
-            }) {
-                st.partials.remove(i);
-            }
-            if st.partials.len() >= MAX_PARTIALS {
-                st.partials.pop_front();
-            }
-            st.oldest = st.oldest.min(q.start);
-            st.partials.push_back(q);
+            self.rules[ix].partials.push(q);
         }
         for q in completed {
             let msg = Self::message(rule, &q.parts, None, None);
