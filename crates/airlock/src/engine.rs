@@ -593,6 +593,18 @@ async fn run_phases(
         .collect();
 
     let mut env = base_env(user);
+    if let Prepared::Pypi { .. } = prepared {
+        // As in an activated virtual environment (how people work with one): the
+        // scripts a distribution installs are on PATH, so a payload that runs its own
+        // console script (`os.system('tool')`) reaches it.
+        let venv = format!("{}/.venv", layout.project);
+        for (k, v) in env.iter_mut() {
+            if k == "PATH" {
+                *v = format!("{venv}/bin:{v}");
+            }
+        }
+        env.push(("VIRTUAL_ENV".into(), venv));
+    }
     if let Some(plan) = run.bait {
         for (k, v) in &plan.env {
             env.retain(|(name, _)| name != k);
