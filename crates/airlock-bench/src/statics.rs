@@ -670,6 +670,8 @@ impl Transitions {
 #[derive(Serialize)]
 struct SignalsReport {
     date: String,
+    /// `git describe --always --dirty` of the repository the binary was built from.
+    commit: String,
     ruleset_hash: String,
     tables: Vec<CorpusTable>,
     transitions: Vec<Transitions>,
@@ -772,15 +774,27 @@ pub fn signals(args: &SignalsArgs) -> Result<u8> {
     )
     .trim()
     .to_string();
+    let commit = String::from_utf8_lossy(
+        &Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["describe", "--always", "--dirty"])
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+    )
+    .trim()
+    .to_string();
     let report = SignalsReport {
         date: date.clone(),
+        commit: commit.clone(),
         ruleset_hash: rules.hash().to_string(),
         tables,
         transitions: trans,
     };
     let mut md = format!(
         "# Static pass: signals, static rules, dynamic vs combined verdicts ({date})\n\n\
-         Written by `airlock-bench static-signals`; ruleset {}. Every static observation \
+         Written by `airlock-bench static-signals` at commit {commit}; ruleset {}. Every static observation \
          is one `static.signal` event (phase `static`); the tables count signal ids. \
          \"Rules fired\" judges a package's static events alone (a complete trace with no \
          phase run) with the repository's rules. Malware samples are decrypted from the \
