@@ -10,7 +10,7 @@
 //! are found by a fingerprint instead of compared field by field.
 
 use std::cell::OnceCell;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -138,7 +138,7 @@ struct Partial {
     /// Per step, per capture slot, the captured values.
     caps: Vec<Caps>,
     /// Rendered message parts that name earlier steps.
-    parts: Vec<Option<String>>,
+    parts: Vec<Option<Rc<str>>>,
     /// Shared with every other partial started or advanced by the same events.
     evidence: Vec<Rc<Evidence>>,
 }
@@ -149,19 +149,32 @@ struct Group {
     count: u64,
     evidence: Vec<Evidence>,
     /// Message parts rendered from the first event of the group.
-    parts: Vec<Option<String>>,
+    parts: Vec<Option<Rc<str>>>,
 }
 
-/// A rule's partial sequences, oldest first, indexed by their position fingerprint so a
-/// newer partial replaces its predecessor without a scan.
+/// What one step took from the event that satisfied it (see `Evaluator::take`).
+struct Taken {
+    step: usize,
+    caps: Option<Caps>,
+    parts: Vec<(usize, Rc<str>)>,
+}
+
+impl Taken {
+    fn apply(&self, p: &mut Partial) {
+        if let Some(c) = &self.caps {
+            p.caps[self.step] = c.clone();
+        }
+        for (i, t) in &self.parts {
+            p.parts[*i] = Some(t.clone());
+        }
+    }
+}
+
+/// A rule's partial sequences, oldest first. A newer partial replaces its predecessor in
+/// the same position, found by fingerprint (a scan of a few hundred integers is cheaper
+/// than keeping an index up to date).
 struct Partials {
-    next_id: u64,
-    by_id: BTreeMap<u64, Partial>,
-    /// Fingerprint → id of the partial with it.
-    by_key: HashMap<u64, u64>,
-    /// Two different partials had one fingerprint (practically never): from then on,
-    /// predecessors are found by comparing every partial.
-    collided: bool,
+    list: VecDeque<Partial>,
     /// The earliest `start` (infinite when there are none).
     oldest: f64,
 }
@@ -173,16 +186,13 @@ fn same_position(a: &Partial, b: &Partial) -> bool {
 impl Partials {
     fn new() -> Partials {
         Partials {
-            next_id: 0,
-            by_id: BTreeMap::new(),
-            by_key: HashMap::new(),
-            collided: false,
+            list: VecDeque::new(),
             oldest: f64::INFINITY,
         }
     }
 
     fn iter(&self) -> impl Iterator<Item = &Partial> {
-        self.by_id.values()
+        self.list.iter()
     }
 
     /// Drops the partials that started more than `within` seconds before `now`.
@@ -190,63 +200,26 @@ impl Partials {
         if now - self.oldest <= within {
             return;
         }
-        let by_key = &mut self.by_key;
-        self.by_id.retain(|id, p| {
-            let keep = now - p.start <= within;
-            if !keep && by_key.get(&p.key) == Some(id) {
-                by_key.remove(&p.key);
-            }
-            keep
-        });
+        self.list.retain(|p| now - p.start <= within);
         self.oldest = self
-            .by_id
-            .values()
+            .list
+            .iter()
             .map(|p| p.start)
             .fold(f64::INFINITY, f64::min);
     }
 
-    fn remove(&mut self, id: u64) {
-        if let Some(p) = self.by_id.remove(&id) {
-            if self.by_key.get(&p.key) == Some(&id) {
-                self.by_key.remove(&p.key);
-            }
-        }
-    }
-
-    /// Adds `q` as the newest partial: a partial in the same position is replaced, and
-    /// past [`MAX_PARTIALS`] the oldest is dropped.
+    /// Adds `q` as the newest partial: a partial in the same position is replaced (there
+    /// is at most one: each insertion removes its predecessor), and past
+    /// [`MAX_PARTIALS`] the oldest is dropped.
     fn push(&mut self, q: Partial) {
-        let pred = match self.by_key.get(&q.key) {
-            Some(&id) if self.by_id.get(&id).is_some_and(|o| same_position(o, &q)) => Some(id),
-            Some(_) => {
-                self.collided = true;
-                None
-            }
-            None => None,
-        };
-        let pred = pred.or_else(|| {
-            self.collided
-                .then(|| {
-                    self.by_id
-                        .iter()
-                        .find(|(_, o)| same_position(o, &q))
-                        .map(|(id, _)| *id)
-                })
-                .flatten()
-        });
-        if let Some(id) = pred {
-            self.remove(id);
+        if let Some(i) = self.list.iter().position(|o| same_position(o, &q)) {
+            self.list.remove(i);
         }
-        if self.by_id.len() >= MAX_PARTIALS {
-            if let Some(&first) = self.by_id.keys().next() {
-                self.remove(first);
-            }
+        if self.list.len() >= MAX_PARTIALS {
+            self.list.pop_front();
         }
-        let id = self.next_id;
-        self.next_id += 1;
         self.oldest = self.oldest.min(q.start);
-        self.by_key.insert(q.key, id);
-        self.by_id.insert(id, q);
+        self.list.push_back(q);
     }
 }
 
@@ -638,7 +611,12 @@ impl<'r> Evaluator<'r> {
         }
     }
 
-    fn render_parts(rule: &Rule, step: usize, last: bool, v: &Value, parts: &mut [Option<String>]) {
+    /// What step `step` takes from the event that satisfied it: its captures and the
+    /// message parts it renders. The same for every partial the event advances, so it is
+    /// made once per event and shared.
+    fn take(rule: &Rule, bound: &BoundRule, step: usize, m: &mut Memo) -> Taken {
+        let last = step + 1 == rule.steps.len();
+        let mut parts = Vec::new();
         for (i, part) in rule.message.iter().enumerate() {
             if let Part::Field(s, path, optional) = part {
                 let mine = match s {
@@ -646,21 +624,20 @@ impl<'r> Evaluator<'r> {
                     None => last,
                 };
                 if mine {
-                    let text = render_value(v, path);
-                    parts[i] = Some(if *optional && text == "(none)" {
-                        String::new()
+                    let text = render_value(m.value(), path);
+                    let text = if *optional && text == "(none)" {
+                        ""
                     } else {
-                        text
-                    });
+                        text.as_str()
+                    };
+                    parts.push((i, Rc::from(text)));
                 }
             }
         }
-    }
-
-    fn capture(exprs: &[usize], step: usize, m: &mut Memo, caps: &mut [Caps]) {
-        if !exprs.is_empty() {
-            caps[step] = Rc::new(exprs.iter().map(|&x| m.vals(x).to_texts()).collect());
-        }
+        let exprs = &bound.steps[step].captures;
+        let caps = (!exprs.is_empty())
+            .then(|| Rc::new(exprs.iter().map(|&x| m.vals(x).to_texts()).collect()));
+        Taken { step, caps, parts }
     }
 
     fn rule_event(&mut self, ix: usize, ev: &Event, bit: u64, m: &mut Memo) {
@@ -693,6 +670,8 @@ impl<'r> Evaluator<'r> {
             }
             holds & (1 << step) != 0
         };
+        // What each step took from this event, made once (few steps ever match at once).
+        let mut taken: Vec<Taken> = Vec::new();
         if self.rules[ix].later_types & bit != 0 {
             let st = &self.rules[ix];
             for p in st.partials.iter() {
@@ -716,8 +695,14 @@ impl<'r> Evaluator<'r> {
                         evidence: p.evidence.clone(),
                     };
                     push_shared(&mut q.evidence, self.evidence_of(ev));
-                    Self::render_parts(rule, step, step + 1 == n, m.value(), &mut q.parts);
-                    Self::capture(&bound.steps[step].captures, step, m, &mut q.caps);
+                    let t = match taken.iter().find(|t| t.step == step) {
+                        Some(t) => t,
+                        None => {
+                            taken.push(Self::take(rule, bound, step, m));
+                            &taken[taken.len() - 1]
+                        }
+                    };
+                    t.apply(&mut q);
                     if step + 1 == n {
                         completed.push(q);
                     } else {
@@ -743,8 +728,7 @@ impl<'r> Evaluator<'r> {
                 parts: vec![None; rule.message.len()],
                 evidence: vec![self.evidence_of(ev)],
             };
-            Self::render_parts(rule, 0, n == 1, m.value(), &mut p.parts);
-            Self::capture(&bound.steps[0].captures, 0, m, &mut p.caps);
+            Self::take(rule, bound, 0, m).apply(&mut p);
             if n == 1 {
                 if rule.aggregate.is_some() {
                     self.aggregate(ix, ev, m, p);
@@ -812,7 +796,7 @@ impl<'r> Evaluator<'r> {
 
     fn message(
         rule: &Rule,
-        parts: &[Option<String>],
+        parts: &[Option<Rc<str>>],
         count: Option<u64>,
         group: Option<&str>,
     ) -> String {
