@@ -27,6 +27,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use base64::Engine;
 use regex::Regex;
 
@@ -36,17 +37,15 @@ use crate::{ids, Signal};
 // `SEP` in the comments below: a path separator, or the end of one string literal and
 // the start of the next (`os.path.join('Google', 'Chrome')`, `a + '\\Chrome'`).
 regexes! {
-    RE_ANCHOR = r#"(?i)login data|web data|local state|key4\.db|logins\.json|cookies\.sqlite|leveldb|dQw4w9WgXcQ|tdata|exodus|electrum|ledger live|wallet\.dat|coinomi|guarda|liberty\.jaxx|keystore|ssfn|loginusers\.vdf|recentservers\.xml|sitemanager\.xml|filezilla|martin prikryl|roblosecurity|launcher_accounts|microsoft_accounts|lunarclient|growtopia|\]\{2[3-6]|mfa\\\.|nkbihfbeog|fhbohimael|hnfanknocf|bfnaelmome|ibnejdfjmm|fnjhmkhhmk|egjidjbpgl|aeachknmef|dmkamcknog|afbcbjpbpf|ffnbelfdoe|lpfcbjknij|hpglfhgfnh|cjelfplple|mcohilncbf|acmacodkjb|bhhhlbepdk|ejbalbakop"#;
-    RE_PERSIST_ANCHOR = r"(?i)startup|currentversion|schtasks|scheduledtask|--load-extension";
     RE_PERSIST_SHORTCUT = r#"(?i)CreateShortcut|\.lnk['"`]|shortcut\.Arguments"#;
-    RE_BROWSER_STORE = r#"(?i)Login Data|Web Data|Local State|key4\.db|logins\.json|cookies\.sqlite|(?:Network|Default|Profile[ _]?\d+)(?:[\\/]|['"`]\s*[,+]\s*['"`])+Cookies\b"#;
+    RE_BROWSER_STORE = r#"(?i)Login Data|Web Data|Local State|key4\.db|logins\.json|cookies\.sqlite|(?:Network|Default|Profile[ _]?\d+)(?:[\\/]|['"`]\s*[,+]\s*['"`])+Cookies(?-u:\b)"#;
     RE_BROWSER_DIR = r#"(?i)Google(?:[\\/]|['"`]\s*[,+]\s*['"`])+Chrome|Chrome(?:[\\/]|['"`]\s*[,+]\s*['"`])+User Data|BraveSoftware|Microsoft(?:[\\/]|['"`]\s*[,+]\s*['"`])+Edge|Opera Software|Opera (?:GX )?Stable|YandexBrowser|Vivaldi(?:[\\/]|['"`]\s*[,+]\s*['"`])+User Data|Mozilla(?:[\\/]|['"`]\s*[,+]\s*['"`])+Firefox|Firefox(?:[\\/]|['"`]\s*[,+]\s*['"`])+Profiles"#;
     RE_DISCORD_STORE = r#"(?i)Local Storage(?:[\\/]|['"`]\s*[,+]\s*['"`])+leveldb|(?:['"`]|[\\/])leveldb(?:['"`]|[\\/])"#;
     RE_DISCORD_TOKEN = r#"dQw4w9WgXcQ|\]\{2[3-6](?:,\d+)?\}\\\.\[[^\]\n]{1,30}\]\{6(?:,\d+)?\}|mfa\\\.\[[^\]\n]{1,30}\]\{84"#;
     RE_DISCORD_WORD = r"(?i)discord";
     RE_TELEGRAM_STORE = r#"(?i)(?:['"`]|[\\/])tdata(?:['"`]|[\\/])"#;
     RE_TELEGRAM_WORD = r"(?i)telegram";
-    RE_WALLET_STORE = r#"(?i)exodus\.wallet|Exodus(?:[\\/]|['"`]\s*[,+]\s*['"`])+exodus|Electrum(?:-LTC)?(?:[\\/]|['"`]\s*[,+]\s*['"`])+wallets|atomic(?:[\\/]|['"`]\s*[,+]\s*['"`])+Local Storage|Ledger Live|\bwallet\.dat\b|Coinomi(?:[\\/]|['"`]\s*[,+]\s*['"`])+(?:Coinomi|wallets)|Guarda(?:[\\/]|['"`]\s*[,+]\s*['"`])+Local Storage|com\.liberty\.jaxx|Ethereum(?:[\\/]|['"`]\s*[,+]\s*['"`])+keystore"#;
+    RE_WALLET_STORE = r#"(?i)exodus\.wallet|Exodus(?:[\\/]|['"`]\s*[,+]\s*['"`])+exodus|Electrum(?:-LTC)?(?:[\\/]|['"`]\s*[,+]\s*['"`])+wallets|atomic(?:[\\/]|['"`]\s*[,+]\s*['"`])+Local Storage|Ledger Live|(?-u:\b)wallet\.dat(?-u:\b)|Coinomi(?:[\\/]|['"`]\s*[,+]\s*['"`])+(?:Coinomi|wallets)|Guarda(?:[\\/]|['"`]\s*[,+]\s*['"`])+Local Storage|com\.liberty\.jaxx|Ethereum(?:[\\/]|['"`]\s*[,+]\s*['"`])+keystore"#;
     RE_STEAM_STORE = r#"(?i)(?:['"`*]|[\\/])ssfn|loginusers\.vdf"#;
     RE_FTP_STORE = r#"(?i)recentservers\.xml|sitemanager\.xml|FileZilla(?:[\\/]|['"`]\s*[,+]\s*['"`])|Martin Prikryl"#;
     RE_GAME_STORE = r#"\.ROBLOSECURITY|launcher_accounts(?:_microsoft_store)?\.json|microsoft_accounts\.json|\.lunarclient|(?i:Growtopia(?:[\\/]|['"`]\s*[,+]\s*['"`])+save\.dat)"#;
@@ -54,12 +53,12 @@ regexes! {
     RE_DISCORD_WEBHOOK = r"(?i)(?:ptb\.|canary\.)?discord(?:app)?\.com/api/(?:v\d{1,2}/)?webhooks/(\d{17,20})/([A-Za-z0-9_-]{60,80})";
     RE_B64_URL = r"aHR0c[A-Za-z0-9+/]{14,}={0,2}";
     RE_PERSIST_STARTUP = r#"(?i)Start Menu(?:[\\/]|['"`]\s*[,+]\s*['"`])+Programs(?:[\\/]|['"`]\s*[,+]\s*['"`])+Startup|shell:(?:common )?startup"#;
-    RE_PERSIST_RUN_KEY = r#"(?i)CurrentVersion(?:[\\/]|['"`]\s*[,+]\s*['"`])+Run(?:Once|Services|ServicesOnce)?\b"#;
-    RE_PERSIST_SCHTASKS = r#"(?i)\bschtasks(?:\.exe)?['"`]?(?:\s+|\s*,\s*['"`])/create\b|Register-ScheduledTask"#;
-    RE_PERSIST_REG_ADD = r#"(?i)\breg(?:\.exe)?['"`]?(?:\s+|\s*,\s*['"`])add\b[^\n]{0,200}\\Run(?:Once)?\b"#;
-    RE_URL = r#"(?i)\b(?:https?|ftp)://[^\s'"`<>()\\{}|^]+"#;
-    RE_EXE_EXT = r"(?i)\.(?:exe|scr|bat|cmd|ps1|vbs|msi|jar|dll)\b";
-    RE_RUNS = r"\bsubprocess\b|\bstartfile\s*\(|os\.system|os\.popen|\bos\.exec[lv]p?e?\s*\(|\bPopen\b|ShellExecute|WinExec|child_process|\bexecSync\b|\bexecFile(?:Sync)?\b|\bspawn(?:Sync)?\s*\(|Start-Process|Invoke-Item|WScript\.Shell";
+    RE_PERSIST_RUN_KEY = r#"(?i)CurrentVersion(?:[\\/]|['"`]\s*[,+]\s*['"`])+Run(?:Once|Services|ServicesOnce)?(?-u:\b)"#;
+    RE_PERSIST_SCHTASKS = r#"(?i)(?-u:\b)schtasks(?:\.exe)?['"`]?(?:\s+|\s*,\s*['"`])/create(?-u:\b)|Register-ScheduledTask"#;
+    RE_PERSIST_REG_ADD = r#"(?i)(?-u:\b)reg(?:\.exe)?['"`]?(?:\s+|\s*,\s*['"`])add(?-u:\b)[^\n]{0,200}\\Run(?:Once)?(?-u:\b)"#;
+    RE_URL = r#"(?i)(?-u:\b)(?:https?|ftp)://[^\s'"`<>()\\{}|^]+"#;
+    RE_EXE_EXT = r"(?i)\.(?:exe|scr|bat|cmd|ps1|vbs|msi|jar|dll)(?-u:\b)";
+    RE_RUNS = r"(?-u:\b)subprocess(?-u:\b)|(?-u:\b)startfile\s*\(|os\.system|os\.popen|(?-u:\b)os\.exec[lv]p?e?\s*\(|(?-u:\b)Popen(?-u:\b)|ShellExecute|WinExec|child_process|(?-u:\b)execSync(?-u:\b)|(?-u:\b)execFile(?:Sync)?(?-u:\b)|(?-u:\b)spawn(?:Sync)?\s*\(|Start-Process|Invoke-Item|WScript\.Shell";
     RE_WRITES = r#"open\([^)\n]*['"](?:wb|w|ab|w\+b|bw)['"]|urlretrieve|\.write\(|writeFile|createWriteStream|DownloadFile|Out-File|-OutFile|copyfileobj|\.save\("#;
 }
 
@@ -309,22 +308,153 @@ const ANALYSIS_NAMES: &[(&str, &str)] = &[
     ("ip", "213.33.142.50"),
 ];
 
-/// One case-insensitive search for every [`ANALYSIS_NAMES`] entry.
-static RE_ANALYSIS: LazyLock<Option<Regex>> = LazyLock::new(|| {
-    // Longest first: `ksdumperclient` must not stop at `ksdumper`.
-    let mut names: Vec<&str> = ANALYSIS_NAMES.iter().map(|(_, n)| *n).collect();
-    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
-    let alts: Vec<String> = names.iter().map(|n| regex::escape(n)).collect();
-    Regex::new(&format!("(?i)(?:{})", alts.join("|"))).ok()
+/// Words one of the credential-store patterns needs (matched without regard to ASCII
+/// case); a file naming none of them skips those regexes.
+const TARGET_ANCHORS: &[&str] = &[
+    "login data",
+    "web data",
+    "local state",
+    "key4.db",
+    "logins.json",
+    "cookies.sqlite",
+    "/cookies",
+    "\\cookies",
+    "'cookies",
+    "\"cookies",
+    "`cookies",
+    "leveldb",
+    "dQw4w9WgXcQ",
+    "'tdata",
+    "\"tdata",
+    "/tdata",
+    "\\tdata",
+    "`tdata",
+    "exodus",
+    "electrum",
+    "ledger live",
+    "wallet.dat",
+    "coinomi",
+    "guarda",
+    "liberty.jaxx",
+    "keystore",
+    "ssfn",
+    "loginusers.vdf",
+    "recentservers.xml",
+    "sitemanager.xml",
+    "filezilla",
+    "martin prikryl",
+    "roblosecurity",
+    "launcher_accounts",
+    "microsoft_accounts",
+    "lunarclient",
+    "growtopia",
+    "]{23",
+    "]{24",
+    "]{25",
+    "]{26",
+    "mfa\\.",
+];
+
+/// The same for the persistence patterns.
+const PERSIST_ANCHORS: &[&str] = &[
+    "start menu",
+    "shell:startup",
+    "shell:common startup",
+    "currentversion\\",
+    "currentversion/",
+    "currentversion'",
+    "currentversion\"",
+    "schtasks",
+    "scheduledtask",
+    "--load-extension",
+];
+
+/// What one pass of [`WORDS`] found in a file.
+#[derive(Default)]
+struct Words {
+    /// Some credential-store pattern may match.
+    targets: bool,
+    /// Some persistence pattern may match.
+    persist: bool,
+    /// Quoted [`ANALYSIS_NAMES`] (lowercase, kind) and the offset of the first.
+    names: BTreeMap<String, &'static str>,
+    first_name: Option<usize>,
+}
+
+/// [`ANALYSIS_NAMES`], [`TARGET_ANCHORS`], [`PERSIST_ANCHORS`] and the first ten
+/// letters of each [`WALLET_EXTENSIONS`] id in one ASCII-case-insensitive DFA, longest
+/// match first (`ksdumperclient` must not stop at `ksdumper`): one pass over the file.
+/// `(?i)` regex alternations of these ran the lazy DFA over typescript's 22 MB several
+/// times, and Unicode `\b` made it fall back to slower engines on non-ASCII files.
+static WORDS: LazyLock<Option<(AhoCorasick, [usize; 3])>> = LazyLock::new(|| {
+    let mut pats: Vec<&str> = ANALYSIS_NAMES.iter().map(|(_, n)| *n).collect();
+    let names = pats.len();
+    pats.extend(TARGET_ANCHORS);
+    pats.extend(WALLET_EXTENSIONS.iter().map(|(id, _)| &id[..10]));
+    let targets = pats.len();
+    pats.extend(PERSIST_ANCHORS);
+    let ac = AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::LeftmostLongest)
+        .kind(Some(AhoCorasickKind::DFA))
+        .build(&pats)
+        .ok()?;
+    Some((ac, [names, targets, pats.len()]))
 });
+
+fn words(src: &str) -> Words {
+    let mut w = Words::default();
+    let Some((ac, [names, targets, _])) = &*WORDS else {
+        w.targets = true;
+        w.persist = true;
+        return w;
+    };
+    let b = src.as_bytes();
+    let quote = |c: u8| matches!(c, b'"' | b'\'' | b'`');
+    for m in ac.find_iter(src) {
+        let i = m.pattern().as_usize();
+        if i >= *targets {
+            w.persist = true;
+            continue;
+        }
+        if i >= *names {
+            w.targets = true;
+            continue;
+        }
+        // A name counts when it is a whole quoted string (`.exe`/`.dll` allowed).
+        let before = m.start().checked_sub(1).map(|i| b[i]);
+        let mut end = m.end();
+        for ext in [".exe", ".dll"] {
+            if b.len() >= end + ext.len()
+                && b[end..end + ext.len()].eq_ignore_ascii_case(ext.as_bytes())
+            {
+                end += ext.len();
+            }
+        }
+        let after = b.get(end).copied();
+        if before.is_some_and(quote) && after.is_some_and(quote) {
+            w.first_name.get_or_insert(m.start());
+            w.names.insert(
+                src[m.start()..m.end()].to_ascii_lowercase(),
+                ANALYSIS_NAMES[i].0,
+            );
+        }
+    }
+    w
+}
 
 /// All checks of this module over one file's text.
 pub(crate) fn text_signals(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
+    let w = words(src);
     exfil_credentials(rel, src, lines, out);
-    stealer_targets(rel, src, lines, out);
-    persistence(rel, src, lines, out);
+    if w.targets {
+        stealer_targets(rel, src, lines, out);
+    }
+    if w.persist {
+        persistence(rel, src, lines, out);
+    }
     executable_download(rel, src, lines, out);
-    anti_analysis(rel, src, lines, out);
+    anti_analysis(rel, &w, lines, out);
 }
 
 fn find<'s>(re: &LazyLock<Option<Regex>>, src: &'s str) -> Option<regex::Match<'s>> {
@@ -333,9 +463,6 @@ fn find<'s>(re: &LazyLock<Option<Regex>>, src: &'s str) -> Option<regex::Match<'
 
 /// Credential stores of other programs the file names, by category.
 fn stealer_targets(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
-    if find(&RE_ANCHOR, src).is_none() {
-        return;
-    }
     // (category, first offset, what was named)
     let mut found: Vec<(&str, usize, String)> = Vec::new();
     if let (Some(store), Some(_)) = (find(&RE_BROWSER_STORE, src), find(&RE_BROWSER_DIR, src)) {
@@ -465,7 +592,11 @@ fn exfil_credentials(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>)
         for m in re.find_iter(src) {
             let s = m.as_str().trim_end_matches('=');
             // Unpadded base64 is valid at any length but 4k+1.
-            let usable = if s.len() % 4 == 1 { s.len() - 1 } else { s.len() };
+            let usable = if s.len() % 4 == 1 {
+                s.len() - 1
+            } else {
+                s.len()
+            };
             let Ok(bytes) = base64::engine::general_purpose::STANDARD_NO_PAD.decode(&s[..usable])
             else {
                 continue;
@@ -496,10 +627,6 @@ fn exfil_credentials(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>)
 
 /// Ways to start again at logon that only exist on Windows.
 fn persistence(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
-    // One cheap pre-check for the four patterns' anchors.
-    if find(&RE_PERSIST_ANCHOR, src).is_none() {
-        return;
-    }
     let mut found: Vec<(usize, &str, String)> = Vec::new();
     for (what, re) in [
         ("Startup folder", &RE_PERSIST_STARTUP),
@@ -621,40 +748,16 @@ fn executable_download(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal
     );
 }
 
-/// Quoted names of sandbox users, hosts, HWIDs, MACs, IPs and analysis tools.
-fn anti_analysis(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
-    let Some(re) = &*RE_ANALYSIS else { return };
-    let b = src.as_bytes();
-    let quote = |c: u8| matches!(c, b'"' | b'\'' | b'`');
-    let kinds: BTreeMap<&str, &str> = ANALYSIS_NAMES.iter().map(|(k, n)| (*n, *k)).collect();
-    let mut names: BTreeMap<String, &str> = BTreeMap::new();
-    let mut first = None;
-    for m in re.find_iter(src) {
-        let before = m.start().checked_sub(1).map(|i| b[i]);
-        let mut end = m.end();
-        for ext in [".exe", ".dll"] {
-            if b.len() >= end + ext.len()
-                && b[end..end + ext.len()].eq_ignore_ascii_case(ext.as_bytes())
-            {
-                end += ext.len();
-            }
-        }
-        let after = b.get(end).copied();
-        if !(before.is_some_and(quote) && after.is_some_and(quote)) {
-            continue;
-        }
-        let name = m.as_str().to_ascii_lowercase();
-        let kind = kinds.get(name.as_str()).copied().unwrap_or("name");
-        first.get_or_insert(m.start());
-        names.insert(name, kind);
-    }
-    let Some(first) = first else { return };
+/// Quoted names of sandbox users, hosts, HWIDs, MACs, IPs and analysis tools (found by
+/// [`words`]).
+fn anti_analysis(rel: &str, w: &Words, lines: &Lines, out: &mut Vec<Signal>) {
+    let Some(first) = w.first_name else { return };
     let mut by_kind: BTreeMap<&str, usize> = BTreeMap::new();
-    for k in names.values() {
+    for k in w.names.values() {
         *by_kind.entry(k).or_default() += 1;
     }
     let kinds: Vec<String> = by_kind.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    let some: Vec<&str> = names.keys().map(String::as_str).take(6).collect();
+    let some: Vec<&str> = w.names.keys().map(String::as_str).take(6).collect();
     out.push(
         Signal::new(
             ids::ANTI_ANALYSIS,
@@ -662,12 +765,12 @@ fn anti_analysis(rel: &str, src: &str, lines: &Lines, out: &mut Vec<Signal>) {
             Some(lines.line_of(first)),
             format!(
                 "{} sandbox/VM/analysis-tool names ({}): {}",
-                names.len(),
+                w.names.len(),
                 kinds.join(", "),
                 some.join(", ")
             ),
         )
-        .with_value(names.len() as f64),
+        .with_value(w.names.len() as f64),
     );
 }
 
@@ -680,7 +783,7 @@ mod tests {
         for (name, ok) in all_regexes() {
             assert!(ok, "{name} does not compile");
         }
-        assert!(RE_ANALYSIS.is_some());
+        assert!(WORDS.is_some());
     }
 
     fn signals(rel: &str, src: &str) -> Vec<Signal> {
