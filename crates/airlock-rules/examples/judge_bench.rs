@@ -1,4 +1,5 @@
-//! Prints how fast the shipped ruleset judges a large synthetic trace:
+//! Prints how fast the shipped ruleset judges a large synthetic trace, per wall-clock and
+//! per CPU second (the steadier figure on a busy machine):
 //! `cargo run --release -p airlock-rules --example judge_bench -- [EVENTS]`.
 
 use std::time::Instant;
@@ -17,16 +18,21 @@ fn main() {
         }
     };
     let start = Instant::now();
+    let cpu0 = cpu_secs();
     let j = rules.judge(
         &airlock_rules::synth::header(),
         airlock_rules::synth::records(n),
     );
     let secs = start.elapsed().as_secs_f64();
+    let cpu = cpu_secs().zip(cpu0).map(|(b, a)| b - a);
     println!(
-        "{} events in {:.2}s = {:.0} events/s; verdict {} score {:.1}, {} findings; peak RSS {} kB",
+        "{} events in {:.2}s = {:.0} events/s ({}); verdict {} score {:.1}, {} findings; peak RSS {} kB",
         j.events,
         secs,
         j.events as f64 / secs,
+        cpu.filter(|c| *c > 0.0)
+            .map(|c| format!("{c:.2} CPU s = {:.0} events per CPU s", j.events as f64 / c))
+            .unwrap_or_else(|| "CPU time unknown".into()),
         j.verdict,
         j.score,
         j.findings.len(),
@@ -44,4 +50,12 @@ fn peak_rss_kb() -> Option<u64> {
         .nth(1)?
         .parse()
         .ok()
+}
+
+/// User + system CPU seconds of this process (Linux: /proc/self/stat, 100 ticks a second).
+fn cpu_secs() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let f: Vec<&str> = s[s.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
