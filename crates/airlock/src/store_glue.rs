@@ -185,3 +185,36 @@ pub fn top_findings(report: &serde_json::Value, n: usize) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejudging_a_stored_run_streams_it_to_the_same_report() {
+        let rules = judging::load_rules(Some(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../rules"
+        ))))
+        .unwrap();
+        let fixture = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../airlock-report/tests/fixtures/postinstall-exfil.jsonl"
+        ))
+        .unwrap();
+        let mut trace = Trace::read(fixture.as_slice()).unwrap();
+        // A run the engine aborted: the footer names the error.
+        if let Some(f) = trace.footer.as_mut() {
+            f.gaps.push("run aborted: sandbox went away".into());
+        }
+        let (report, verdict) =
+            judging::judge(&rules, &trace, run_error(trace.footer.as_ref()).as_deref());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().join("s.sqlite3")).unwrap();
+        let run = record_parts(&store, &trace, &report, verdict, "an-older-ruleset").unwrap();
+        let (again, v) = rejudge_run(&store, &rules, run).unwrap();
+        assert_eq!(v, verdict);
+        assert_eq!(again, report);
+        assert_eq!(again.error.as_deref(), Some("sandbox went away"));
+    }
+}
