@@ -42,11 +42,9 @@ pub fn load_rules(explicit: Option<&Path>) -> Result<Ruleset> {
 
 /// Judges a trace; a run error overrides the verdict (never benign).
 pub fn judge(rules: &Ruleset, trace: &Trace, error: Option<&str>) -> (Report, Verdict) {
-    let mut records = Vec::with_capacity(trace.events.len() + 1);
-    records.extend(trace.events.iter().cloned().map(Record::Event));
-    if let Some(f) = &trace.footer {
-        records.push(Record::Footer(f.clone()));
-    }
+    // One event copied at a time, not a second copy of the whole trace.
+    let records = (trace.events.iter().cloned().map(Record::Event))
+        .chain(trace.footer.iter().cloned().map(Record::Footer));
     let j = rules.judge(&trace.header, records);
     let (input, run) = conclude(&trace.header, trace.footer.as_ref(), j, error);
     let report = Report::build(&trace.header, &trace.events, input, run);
