@@ -493,17 +493,12 @@ async fn run_phases(
             // the install phase's record is then the artifact's alone. Best effort.
             // (Never the artifact's own project: a seed wheel of it, say setuptools when
             // setuptools is scanned, would make pip skip the artifact as installed.)
-            let own = artifact.name.to_ascii_lowercase().replace('_', "-");
+            // (PEP 503 names: case, `-`, `_` and `.` do not matter.)
+            let norm = |n: &str| n.to_ascii_lowercase().replace(['_', '.'], "-");
+            let own = norm(&artifact.name);
             let deps: Vec<String> = wheel_choice(&wheelhouse.files)
                 .into_iter()
-                .filter(|f| {
-                    f.split('-')
-                        .next()
-                        .unwrap_or_default()
-                        .to_ascii_lowercase()
-                        .replace('_', "-")
-                        != own
-                })
+                .filter(|f| norm(f.split('-').next().unwrap_or_default()) != own)
                 .map(|f| format!("{wh}/{f}"))
                 .collect();
             if !deps.is_empty() {
