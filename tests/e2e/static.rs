@@ -17,59 +17,13 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use airlock_events::{
-    Ecosystem, Event, PackageRef, Record, TraceFooter, TraceHeader, Verdict, SCHEMA_VERSION,
-};
+use airlock_events::{Ecosystem, Event, Record, Verdict};
 use airlock_rules::Ruleset;
 use common::*;
 
 fn rules() -> Ruleset {
     Ruleset::load_dir(&repo().join("rules"))
         .unwrap_or_else(|e| panic!("{}", airlock_rules::Diagnostics(&e)))
-}
-
-/// Judges static events alone (a complete trace with no phase run).
-fn judge_static(
-    rules: &Ruleset,
-    name: &str,
-    eco: Ecosystem,
-    events: Vec<Event>,
-) -> airlock_rules::Judgement {
-    let header = TraceHeader {
-        schema_version: SCHEMA_VERSION,
-        run_id: "static".into(),
-        started_at: 0.0,
-        package: PackageRef {
-            ecosystem: Some(eco),
-            name: name.into(),
-            version: String::new(),
-            sha256: None,
-            integrity: None,
-        },
-        tool_version: "test".into(),
-        image: None,
-        persona: None,
-        home: Some("/home/runner".into()),
-        package_dir: Some(format!("/home/runner/project/node_modules/{name}")),
-        canaries: vec![],
-        notes: Default::default(),
-    };
-    let n = events.len() as u64;
-    let mut records: Vec<Record> = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut e)| {
-            e.seq = i as u64;
-            Record::Event(e)
-        })
-        .collect();
-    records.push(Record::Footer(TraceFooter {
-        events: n,
-        ended_at: 1.0,
-        complete: true,
-        gaps: vec![],
-    }));
-    rules.judge(&header, records)
 }
 
 fn packages() -> PathBuf {
@@ -567,7 +521,7 @@ fn scan_of_the_compromised_release_is_flagged_by_static_signals() {
         .map(|e| serde_json::from_value(e.clone()).unwrap())
         .collect();
     assert!(static_events.len() >= 6, "{static_events:?}");
-    let j = judge_static(&rules(), "tinted", Ecosystem::Npm, static_events);
+    let j = rules().judge_static("tinted", Ecosystem::Npm, static_events);
     assert!(
         matches!(j.verdict, Verdict::Suspicious | Verdict::Malicious),
         "static alone: {:?} {:#?}",
@@ -637,7 +591,7 @@ impl Table {
             e.0 += 1;
             e.1.insert(label.to_string());
         }
-        let j = judge_static(rules, label, eco, r.events(1000.0));
+        let j = rules.judge_static(label, eco, r.events(1000.0));
         for f in &j.findings {
             self.rules
                 .entry(f.rule.clone())

@@ -14,11 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use airlock_events::{
-    Ecosystem, Event, EventKind, PackageRef, Record, Trace, TraceFooter, TraceHeader, Verdict,
-    SCHEMA_VERSION,
-};
-use airlock_rules::{Judgement, Ruleset};
+use airlock_events::{Ecosystem, Event, EventKind, Record, Trace, Verdict};
+use airlock_rules::Ruleset;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
@@ -154,7 +151,7 @@ impl CorpusTable {
             c.hits += n;
             c.packages += 1;
         }
-        let j = judge_static(rules, id, eco, r.events(1000.0));
+        let j = rules.judge_static(id, eco, r.events(1000.0));
         let mut fired = BTreeSet::new();
         for f in &j.findings {
             if fired.insert(f.rule.clone()) {
@@ -282,45 +279,6 @@ fn fmt_counts(m: &BTreeMap<String, usize>) -> String {
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Judges static events alone: a complete trace with no phase run.
-fn judge_static(rules: &Ruleset, name: &str, eco: Ecosystem, events: Vec<Event>) -> Judgement {
-    let header = TraceHeader {
-        schema_version: SCHEMA_VERSION,
-        run_id: "static".into(),
-        started_at: 0.0,
-        package: PackageRef {
-            ecosystem: Some(eco),
-            name: name.into(),
-            version: String::new(),
-            sha256: None,
-            integrity: None,
-        },
-        tool_version: "airlock-bench".into(),
-        image: None,
-        persona: None,
-        home: Some("/home/runner".into()),
-        package_dir: Some(format!("/home/runner/project/node_modules/{name}")),
-        canaries: vec![],
-        notes: Default::default(),
-    };
-    let n = events.len() as u64;
-    let mut records: Vec<Record> = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut e)| {
-            e.seq = i as u64;
-            Record::Event(e)
-        })
-        .collect();
-    records.push(Record::Footer(TraceFooter {
-        events: n,
-        ended_at: 1.0,
-        complete: true,
-        gaps: vec![],
-    }));
-    rules.judge(&header, records)
 }
 
 /// `npm pack`s `spec` (name@version) into `dir` once; returns the tarball.

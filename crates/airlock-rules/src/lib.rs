@@ -19,7 +19,10 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use airlock_events::{Finding, Record, TraceError, TraceHeader, TraceReader, Verdict};
+use airlock_events::{
+    Ecosystem, Event, Finding, PackageRef, Record, TraceError, TraceFooter, TraceHeader,
+    TraceReader, Verdict, SCHEMA_VERSION,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -231,6 +234,46 @@ impl Ruleset {
         I: IntoIterator<Item = Record>,
     {
         self.judge_fallible(header, records.into_iter().map(Ok::<Record, TraceError>))
+    }
+
+    /// Judges static events alone, as a complete trace in which no phase ran: what the
+    /// static pass says of package `name` without the sandbox (corpus tables, benches).
+    pub fn judge_static(&self, name: &str, eco: Ecosystem, events: Vec<Event>) -> Judgement {
+        let header = TraceHeader {
+            schema_version: SCHEMA_VERSION,
+            run_id: "static".into(),
+            started_at: 0.0,
+            package: PackageRef {
+                ecosystem: Some(eco),
+                name: name.into(),
+                version: String::new(),
+                sha256: None,
+                integrity: None,
+            },
+            tool_version: "static".into(),
+            image: None,
+            persona: None,
+            home: Some("/home/runner".into()),
+            package_dir: Some(format!("/home/runner/project/node_modules/{name}")),
+            canaries: vec![],
+            notes: Default::default(),
+        };
+        let n = events.len() as u64;
+        let mut records: Vec<Record> = events
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut e)| {
+                e.seq = i as u64;
+                Record::Event(e)
+            })
+            .collect();
+        records.push(Record::Footer(TraceFooter {
+            events: n,
+            ended_at: 1.0,
+            complete: true,
+            gaps: vec![],
+        }));
+        self.judge(&header, records)
     }
 
     /// Like [`Ruleset::judge`], for records that may fail to read; a read error ends the

@@ -16,51 +16,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use airlock_events::{
-    Ecosystem, Event, PackageRef, Record, TraceFooter, TraceHeader, Verdict, SCHEMA_VERSION,
-};
+use airlock_events::{Ecosystem, Verdict};
 use airlock_rules::{Judgement, Ruleset};
 use airlock_static::{scan_archive_bytes, ScanOptions};
-
-/// Judges static events alone (a complete trace with no phase run), as the
-/// `static_corpus_table` e2e test does.
-fn judge_static(rules: &Ruleset, name: &str, eco: Ecosystem, events: Vec<Event>) -> Judgement {
-    let header = TraceHeader {
-        schema_version: SCHEMA_VERSION,
-        run_id: "static".into(),
-        started_at: 0.0,
-        package: PackageRef {
-            ecosystem: Some(eco),
-            name: name.into(),
-            version: String::new(),
-            sha256: None,
-            integrity: None,
-        },
-        tool_version: "corpus_static".into(),
-        image: None,
-        persona: None,
-        home: Some("/home/runner".into()),
-        package_dir: Some(format!("/home/runner/project/node_modules/{name}")),
-        canaries: vec![],
-        notes: Default::default(),
-    };
-    let n = events.len() as u64;
-    let mut records: Vec<Record> = events
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut e)| {
-            e.seq = i as u64;
-            Record::Event(e)
-        })
-        .collect();
-    records.push(Record::Footer(TraceFooter {
-        events: n,
-        ended_at: 1.0,
-        complete: true,
-        gaps: vec![],
-    }));
-    rules.judge(&header, records)
-}
 
 /// The verdict without the findings of `drop` (score recomputed, decisive re-checked).
 fn verdict_without(rules: &Ruleset, j: &Judgement, drop: &BTreeSet<String>) -> (Verdict, f64) {
@@ -238,7 +196,7 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            let j = judge_static(&rules, &label, eco, report.events(1000.0));
+            let j = rules.judge_static(&label, eco, report.events(1000.0));
             let (before, before_score) = verdict_without(&rules, &j, &new_rules);
             let fired: BTreeSet<&str> = j.findings.iter().map(|f| f.rule.as_str()).collect();
             for r in &fired {
