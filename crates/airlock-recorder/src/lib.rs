@@ -31,7 +31,9 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod budget;
 pub mod dns;
+pub mod fold;
 pub mod fsdiff;
 pub mod invocation;
 pub mod lexer;
@@ -46,7 +48,7 @@ use airlock_events::Event;
 pub use invocation::{strace_args, strace_args_for_user, TRACED_SYSCALLS};
 pub use recorder::{
     default_probes, ProbePath, Recorder, RecorderConfig, RecorderStats, CHAIN_ENTRY_MAX, CHAIN_MAX,
-    SELECTED_ENV,
+    FLOOD_EVENT_MIN, SELECTED_ENV,
 };
 
 /// Errors reading a strace output file.

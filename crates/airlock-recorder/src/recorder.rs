@@ -22,13 +22,23 @@
 //! - A trace cut mid-line or with calls still unfinished → a final `note` event, and
 //!   [`RecorderStats::truncated`]/`pending_at_end`; unfinished calls are emitted with
 //!   outcome `unknown`.
+//! - Repetitive path lookups past the first [`crate::fold::KEEP_FIRST`] of one shape are
+//!   counted, not recorded one by one ([`crate::fold`]); each group, and each
+//!   `# airlock-fold` line of a trace folded on its way out of the container, becomes one
+//!   summary event: `limit.hit` `syscall-flood` from [`FLOOD_EVENT_MIN`] calls up, a
+//!   `note` below.
 
 use std::collections::{BTreeMap, HashMap};
 
 use airlock_events::{Event, EventKind, Outcome, ProcRef, Source};
 
 use crate::dns;
+use crate::fold::{Folded, LineFolder, FOLD_PREFIX};
 use crate::lexer::{Lexer, Value};
+
+/// Folded calls of one shape from which the summary is a `limit.hit` (`syscall-flood`)
+/// rather than a `note`: ordinary installs stay far below it.
+pub const FLOOD_EVENT_MIN: u64 = 10_000;
 
 /// Longest chain entry, in characters.
 pub const CHAIN_ENTRY_MAX: usize = 80;
@@ -144,6 +154,9 @@ pub struct RecorderConfig {
     pub canaries: HashMap<String, String>,
     /// Paths whose open or access emits `probe`.
     pub probes: Vec<ProbePath>,
+    /// Lines of one shape kept before the rest are folded into a count ([`crate::fold`]);
+    /// `None` keeps every line.
+    pub fold_after: Option<u32>,
 }
 
 impl RecorderConfig {
@@ -155,6 +168,7 @@ impl RecorderConfig {
             initial_cwd: None,
             canaries: HashMap::new(),
             probes: default_probes(),
+            fold_after: Some(crate::fold::KEEP_FIRST),
         }
     }
 }
@@ -172,6 +186,9 @@ pub struct RecorderStats {
     pub pending_at_end: usize,
     /// Processes (not threads) seen.
     pub processes: u64,
+    /// Calls counted in summary events instead of recorded one by one (here and, from
+    /// `# airlock-fold` lines, where the trace left the container).
+    pub folded: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -209,6 +226,7 @@ pub struct Recorder {
     stats: RecorderStats,
     last_line_bad: bool,
     last_ts: f64,
+    folder: Option<LineFolder>,
 }
 
 impl Recorder {
@@ -219,7 +237,6 @@ impl Recorder {
             .map(|(p, id)| (expand_home(p, cfg.home.as_deref()), id.clone()))
             .collect();
         Recorder {
-            cfg,
             canaries,
             procs: HashMap::new(),
             thread_of: HashMap::new(),
@@ -227,6 +244,10 @@ impl Recorder {
             stats: RecorderStats::default(),
             last_line_bad: false,
             last_ts: 0.0,
+            folder: cfg
+                .fold_after
+                .map(|k| LineFolder::new(k, crate::fold::MAX_KEYS)),
+            cfg,
         }
     }
 
@@ -237,6 +258,20 @@ impl Recorder {
         let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             return;
+        }
+        if line.starts_with(FOLD_PREFIX) {
+            if let Some(f) = Folded::parse(line) {
+                self.summary(&f, out);
+                self.stats.events += (out.len() - before) as u64;
+            } else {
+                self.stats.unparsed += 1;
+            }
+            return;
+        }
+        if let Some(folder) = &mut self.folder {
+            if !folder.admit(line) {
+                return;
+            }
         }
         let ok = self.line(line, out);
         if !ok {
@@ -267,6 +302,11 @@ impl Recorder {
         let before = out.len();
         if self.last_line_bad {
             self.stats.truncated = true;
+        }
+        if let Some(folder) = self.folder.take() {
+            for f in folder.folded() {
+                self.summary(&f, out);
+            }
         }
         let mut pending: Vec<(u32, Pending)> = self.pending.drain().collect();
         pending.sort_by_key(|(pid, _)| *pid);
@@ -418,6 +458,26 @@ impl Recorder {
                 ..ProcRef::default()
             },
         }
+    }
+
+    /// One summary event for a group of folded calls.
+    fn summary(&mut self, f: &Folded, out: &mut Vec<Event>) {
+        self.stats.folded += f.count;
+        let detail = format!(
+            "{} more {} calls ({}) on paths shaped {} were counted, not recorded one by one \
+             (first by pid {}, between {:.3} and {:.3})",
+            f.count, f.syscall, f.result, f.shape, f.pid, f.first_ts, f.last_ts
+        );
+        let kind = if f.count >= FLOOD_EVENT_MIN {
+            EventKind::LimitHit {
+                limit: "syscall-flood".into(),
+                detail,
+            }
+        } else {
+            EventKind::Note { message: detail }
+        };
+        let tgid = self.thread_of.get(&f.pid).copied().unwrap_or(f.pid);
+        self.emit(out, f.first_ts, tgid, kind);
     }
 
     fn emit(&self, out: &mut Vec<Event>, ts: f64, tgid: u32, kind: EventKind) {
@@ -1066,7 +1126,7 @@ impl Recorder {
 }
 
 /// Splits `PID TS body` (the pid is absent when only one process was traced).
-fn split_prefix(line: &str) -> Option<(u32, f64, &str)> {
+pub(crate) fn split_prefix(line: &str) -> Option<(u32, f64, &str)> {
     let line = line.trim_start();
     let (first, rest) = line.split_once(' ')?;
     let (pid, ts_and_body) = if first.bytes().all(|b| b.is_ascii_digit()) {

@@ -16,6 +16,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
+mod trace_stream;
+
 use crate::docker::{labels, remove_container, Tracker};
 use crate::error::SandboxError;
 
@@ -30,22 +32,40 @@ pub struct Limits {
     pub home_bytes: u64,
     pub work_bytes: u64,
     pub tmp_bytes: u64,
-    /// Size of the root-only area the tracer writes to.
+    /// Bytes of trace kept on the host per phase. The tracer's output streams out of the
+    /// container as it is written (it never fills an area inside), repetitive lines are
+    /// folded into counts on the way ([`airlock_recorder::fold`]), and past this size the
+    /// rest is counted, not kept, and the phase reports the `trace` limit (the trace is
+    /// then incomplete). Also the size of the root-only area for the hook log.
     pub trace_bytes: u64,
     /// Output kept per phase (stdout+stderr), the rest only counted.
     pub output_cap: usize,
 }
 
+/// Lowers the sandbox's memory limit (MiB, at least 256, never above the default): for
+/// tests and small hosts. A package cannot set it: it is read by airlock on the host.
+pub const MEMORY_ENV: &str = "AIRLOCK_SANDBOX_MEMORY_MIB";
+
+const DEFAULT_MEMORY: i64 = 3 << 30;
+
+fn memory_limit() -> i64 {
+    std::env::var(MEMORY_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map(|mib| (mib.max(256) << 20).min(DEFAULT_MEMORY))
+        .unwrap_or(DEFAULT_MEMORY)
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            memory_bytes: 3 << 30,
+            memory_bytes: memory_limit(),
             nano_cpus: 2_000_000_000,
             pids: 512,
             home_bytes: 1 << 30,
             work_bytes: 1 << 30,
             tmp_bytes: 256 << 20,
-            trace_bytes: 384 << 20,
+            trace_bytes: 512 << 20,
             output_cap: 256 << 10,
         }
     }
@@ -121,7 +141,7 @@ pub struct PhaseOutcome {
     pub trace_path: Option<PathBuf>,
     /// Bytes of trace collected.
     pub trace_bytes: u64,
-    /// Limits the phase ran into (`pids`, `memory`, `output`, `trace`).
+    /// Limits the phase ran into (`pids`, `memory`, `oom`, `killed`, `output`, `trace`).
     pub limits_hit: Vec<(String, String)>,
     pub started_at: f64,
 }
@@ -364,13 +384,23 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Runs one phase under the tracer with its time limit, then copies the trace to
-    /// `host_dir`.
+    /// Runs one phase under the tracer with its time limit. The tracer writes into a FIFO
+    /// that a root `cat` streams to `host_dir/<phase>.strace` while the phase runs
+    /// ([`TraceStream`]), so a flood of calls can neither fill an area in the container nor
+    /// leave the next phase untraced.
     pub async fn run_phase(
         &self,
         spec: &PhaseSpec,
         host_dir: &Path,
     ) -> Result<PhaseOutcome, SandboxError> {
+        let oom_before = self.cgroup_counters().await.oom_kills;
+        let stream = match &spec.trace_file {
+            Some(file) => {
+                let dest = host_dir.join(format!("{}.strace", spec.name));
+                Some(self.stream_trace(file, dest).await?)
+            }
+            None => None,
+        };
         let u = &self.cfg.user;
         // run-phase (root) holds the in-container deadline; the tracer (root) runs
         // setpriv, which becomes the package's user with no capabilities left.
@@ -422,6 +452,25 @@ impl Sandbox {
             ));
         }
         let counters = self.cgroup_counters().await;
+        if let (Some(before), Some(after)) = (oom_before, counters.oom_kills) {
+            if after > before {
+                limits_hit.push((
+                    "oom".to_string(),
+                    format!(
+                        "the kernel's OOM killer killed {} process(es) at the memory limit of {} MiB",
+                        after - before,
+                        self.cfg.limits.memory_bytes >> 20
+                    ),
+                ));
+            }
+        }
+        if !timed_out && exit_code == Some(137) {
+            limits_hit.push((
+                "killed".to_string(),
+                "the phase ended with exit status 137: a process in it was killed by SIGKILL"
+                    .to_string(),
+            ));
+        }
         if let Some(failures) = counters.pids_refused {
             if failures > self.pids_failures_before {
                 limits_hit.push((
@@ -445,17 +494,20 @@ impl Sandbox {
                 ));
             }
         }
-        let (trace_path, trace_bytes) = match &spec.trace_file {
-            Some(file) => {
-                let dest = host_dir.join(format!("{}.strace", spec.name));
-                let n = self.copy_out(file, &dest).await?;
-                if n >= self.cfg.limits.trace_bytes.saturating_sub(1 << 20) {
+        let (trace_path, trace_bytes) = match stream {
+            Some(stream) => {
+                let (dest, got) = stream.finish(self).await?;
+                if got.cut_lines > 0 {
                     limits_hit.push((
                         "trace".to_string(),
-                        format!("trace area full at {n} bytes; the trace is cut"),
+                        format!(
+                            "trace past {} bytes on the host: {} more lines ({} bytes) counted, \
+                             not kept; the trace is cut",
+                            self.cfg.limits.trace_bytes, got.cut_lines, got.cut_bytes
+                        ),
                     ));
                 }
-                (Some(dest), n)
+                (Some(dest), got.kept_bytes)
             }
             None => (None, 0),
         };
@@ -643,11 +695,14 @@ impl Sandbox {
         Ok(n)
     }
 
-    /// Refused forks (pids cgroup) and memory-limit hits, read in one exec (cgroup v1 or
-    /// v2).
+    /// Refused forks (pids cgroup), memory-limit hits and OOM kills, read in one exec
+    /// (cgroup v1 or v2). On v1 `memory.failcnt` can stay 0 while the OOM killer acts, so
+    /// kills are read on their own: `oom_kill N` in v1's `memory.oom_control` (kernel
+    /// 4.13+) or v2's `memory.events`.
     async fn cgroup_counters(&self) -> CgroupCounters {
         let script = "echo pids $(sed -n 's/^max //p' /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events 2>/dev/null | head -1); \
-                      echo mem $(cat /sys/fs/cgroup/memory/memory.failcnt 2>/dev/null || sed -n 's/^max //p' /sys/fs/cgroup/memory.events 2>/dev/null)";
+                      echo mem $(cat /sys/fs/cgroup/memory/memory.failcnt 2>/dev/null || sed -n 's/^max //p' /sys/fs/cgroup/memory.events 2>/dev/null); \
+                      echo oom $(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null | head -1)";
         let Ok((_, out)) = self.exec(&["sh", "-c", script], "0:0", None, 4096).await else {
             return CgroupCounters::default();
         };
@@ -659,6 +714,7 @@ impl Sandbox {
         CgroupCounters {
             pids_refused: field("pids "),
             memory_hits: field("mem "),
+            oom_kills: field("oom "),
         }
     }
 
@@ -827,4 +883,5 @@ mod tests {
 struct CgroupCounters {
     pids_refused: Option<u64>,
     memory_hits: Option<u64>,
+    oom_kills: Option<u64>,
 }

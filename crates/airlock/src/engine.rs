@@ -70,7 +70,9 @@ impl Layout {
 /// stealer that stages before sending); these bound that work.
 const STAGED_FILE_MAX: u64 = 1 << 20;
 const STAGED_FILES_MAX: usize = 200;
-/// Events kept per phase; beyond that the trace is marked incomplete.
+/// Events kept per phase before the rest are summarised (airlock_recorder::budget):
+/// past it only the events verdicts are made of are kept; past twice it they are lost
+/// and the trace is marked incomplete.
 const MAX_EVENTS_PER_PHASE: usize = 400_000;
 
 /// Runs the sandbox phases for an npm artifact and returns the trace. Sandbox failures
@@ -1033,7 +1035,8 @@ fn record_trace(
     let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut rec = airlock_recorder::Recorder::new(cfg);
     let mut out = Vec::new();
-    let mut dropped = 0u64;
+    let mut fresh = Vec::new();
+    let mut budget = airlock_recorder::budget::EventBudget::new(MAX_EVENTS_PER_PHASE);
     let mut fork_refused = 0u64;
     airlock_recorder::for_each_line(std::io::BufReader::new(file), |line, complete| {
         if !complete {
@@ -1044,14 +1047,14 @@ fn record_trace(
         {
             fork_refused += 1;
         }
-        if out.len() >= MAX_EVENTS_PER_PHASE {
-            dropped += 1;
-            return;
-        }
-        rec.feed_line(line, &mut out);
+        rec.feed_line(line, &mut fresh);
+        budget.admit(&mut fresh, &mut out);
     })
     .with_context(|| format!("reading {}", path.display()))?;
     let stats = rec.finish(&mut out);
+    if let Some(e) = budget.summary_event(phase, out.last().map_or(0.0, |e| e.ts)) {
+        out.push(e);
+    }
     // The phase's first process is our own wrapper (setpriv dropping to the package's
     // user, then `env` for the clock speed-up); its events before it execs the phase
     // command are not the package's, nor are libfaketime's own files.
@@ -1076,11 +1079,17 @@ fn record_trace(
             },
         ));
     }
-    if dropped > 0 {
-        gaps.push(format!("{phase}: {dropped} strace lines not parsed beyond the {MAX_EVENTS_PER_PHASE}-event cap"));
+    if budget.dropped() > 0 {
+        gaps.push(format!(
+            "{phase}: {} events lost past twice the {MAX_EVENTS_PER_PHASE}-event cap",
+            budget.dropped()
+        ));
     }
     if stats.truncated {
         gaps.push(format!("{phase}: strace output cut short"));
+    }
+    if let Some((_, detail)) = outcome.limits_hit.iter().find(|(l, _)| l == "trace") {
+        gaps.push(format!("{phase}: {detail}"));
     }
     events.extend(out);
     Ok(())
