@@ -227,7 +227,13 @@ pub struct Recorder {
     last_line_bad: bool,
     last_ts: f64,
     folder: Option<LineFolder>,
+    /// Processes that exited, so summaries written at the end still name who acted
+    /// (bounded: cleared when full).
+    exited: HashMap<u32, ProcRef>,
 }
+
+/// Exited processes remembered for summary events.
+const EXITED_MAX: usize = 50_000;
 
 impl Recorder {
     pub fn new(cfg: RecorderConfig) -> Self {
@@ -247,6 +253,7 @@ impl Recorder {
             folder: cfg
                 .fold_after
                 .map(|k| LineFolder::new(k, crate::fold::MAX_KEYS)),
+            exited: HashMap::new(),
             cfg,
         }
     }
@@ -477,7 +484,12 @@ impl Recorder {
             EventKind::Note { message: detail }
         };
         let tgid = self.thread_of.get(&f.pid).copied().unwrap_or(f.pid);
-        self.emit(out, f.first_ts, tgid, kind);
+        let event = Event::new(f.first_ts, &self.cfg.phase, Source::Strace, kind);
+        let proc = match (self.procs.contains_key(&tgid), self.exited.get(&tgid)) {
+            (false, Some(p)) => p.clone(),
+            _ => self.proc_ref(tgid),
+        };
+        out.push(event.with_proc(proc));
     }
 
     fn emit(&self, out: &mut Vec<Event>, ts: f64, tgid: u32, kind: EventKind) {
@@ -504,6 +516,12 @@ impl Recorder {
             self.tgid(pid, ts, out);
         }
         self.emit(out, ts, pid, EventKind::ProcessExit { code, signal });
+        if self.folder.is_some() {
+            if self.exited.len() >= EXITED_MAX {
+                self.exited.clear();
+            }
+            self.exited.insert(pid, self.proc_ref(pid));
+        }
         self.procs.remove(&pid);
         true
     }
