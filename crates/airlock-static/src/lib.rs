@@ -19,7 +19,12 @@
 //!   later signal about `install.js`. Files are analyzed in parallel; the order of the
 //!   output does not depend on it.
 //! - Limits: 32 MiB per file (typescript's 9 MB bundle is read), 512 MiB and 50 000 files
-//!   per package; whatever a limit cuts is a `file-skipped` or `scan-limit` signal.
+//!   per package; whatever a limit cuts is a `file-skipped` or `scan-limit` signal, and a
+//!   `scan-limit` makes the pass incomplete ([`ScanReport::incomplete`]).
+//! - Archives are read by [`archive`] exactly as npm and pip read them (every gzip
+//!   member, past lone zero blocks); archive tricks (`..`, absolute paths, links out,
+//!   devices, shadowing duplicates, bombs) are `archive-*` signals (rules
+//!   `static-archive-*`).
 //! - Cost: typescript 5.6.3 (22 MB unpacked) takes ~0.5 s of CPU; its sandboxed install
 //!   takes 3.5-5 s. Blob and padding scanners are hand-written loops: counting regexes
 //!   (`[A-Za-z0-9+/]{200,}`) made the lazy DFA the pass's hot spot.
@@ -33,6 +38,7 @@ use std::time::Instant;
 use airlock_events::{Event, EventKind, Source};
 use serde::{Deserialize, Serialize};
 
+pub mod archive;
 pub mod audit;
 pub mod code;
 pub mod diff;
@@ -94,6 +100,17 @@ pub mod ids {
     pub const FILE_SKIPPED: &str = "file-skipped";
     pub const PARSE_FALLBACK: &str = "parse-fallback";
     pub const SCAN_LIMIT: &str = "scan-limit";
+    /// Archive tricks, from [`crate::archive::IssueKind`]: what an extractor would write
+    /// outside the package, devices, entries that shadow others, bombs, containers that
+    /// readers disagree about. A limit or a broken stream also gives `scan-limit`.
+    pub const ARCHIVE_PATH_TRAVERSAL: &str = "archive-path-traversal";
+    pub const ARCHIVE_ABSOLUTE_PATH: &str = "archive-absolute-path";
+    pub const ARCHIVE_LINK_OUTSIDE: &str = "archive-link-outside";
+    pub const ARCHIVE_DEVICE_FILE: &str = "archive-device-file";
+    pub const ARCHIVE_DUPLICATE_ENTRY: &str = "archive-duplicate-entry";
+    pub const ARCHIVE_BOMB: &str = "archive-bomb";
+    pub const ARCHIVE_MALFORMED: &str = "archive-malformed";
+    pub const ARCHIVE_CONCATENATED_GZIP: &str = "archive-concatenated-gzip";
 }
 
 /// One static observation; becomes a `static.signal` event.
@@ -156,6 +173,25 @@ pub struct ScanOptions {
     pub max_signals_per_file_and_id: usize,
     /// Files analyzed at once (default: the machine's parallelism, at most 8).
     pub threads: usize,
+    /// Decompressed bytes read from one archive before reading stops (a bomb).
+    pub max_unpacked_bytes: u64,
+    /// Largest decompressed/compressed ratio of an archive (npm's node-tar aborts above
+    /// 1000) before reading stops.
+    pub max_ratio: u64,
+}
+
+impl ScanOptions {
+    /// The archive reader's limits for these options.
+    pub fn archive_limits(&self) -> archive::Limits {
+        archive::Limits {
+            max_total_bytes: self.max_unpacked_bytes,
+            max_entries: self.max_files.saturating_mul(2).max(1000),
+            max_ratio: self.max_ratio,
+            max_entry_bytes: self.max_file_bytes,
+            max_kept_bytes: self.max_total_bytes,
+            ..archive::Limits::default()
+        }
+    }
 }
 
 impl Default for ScanOptions {
@@ -170,6 +206,8 @@ impl Default for ScanOptions {
             threads: std::thread::available_parallelism()
                 .map(|n| n.get().min(8))
                 .unwrap_or(1),
+            max_unpacked_bytes: 1 << 30,
+            max_ratio: 1000,
         }
     }
 }
@@ -186,12 +224,21 @@ pub struct ScanReport {
     /// JavaScript files that fell back to lexical scanning.
     pub js_fallback: u64,
     pub elapsed_ms: u64,
+    /// Why the pass did not see everything (one line per `scan-limit` signal); empty
+    /// when it did. An incomplete pass must never be read as "nothing found".
+    #[serde(default)]
+    pub incomplete: Vec<String>,
 }
 
 impl ScanReport {
     /// The signals as trace events, all stamped `ts`.
     pub fn events(&self, ts: f64) -> Vec<Event> {
         self.signals.iter().map(|s| s.to_event(ts)).collect()
+    }
+
+    /// Whether the pass saw every file (see [`ScanReport::incomplete`]).
+    pub fn is_complete(&self) -> bool {
+        self.incomplete.is_empty()
     }
 
     /// How many signals carry `id`.
@@ -279,11 +326,17 @@ pub struct PackageFile {
     /// The content; `None` when the file is over [`ScanOptions::max_file_bytes`] or the
     /// total byte budget was spent.
     pub bytes: Option<Vec<u8>>,
+    /// Signals about the package as a whole found while reading it (archive tricks,
+    /// limits), emitted by [`scan_files`] before this file's own. The reader puts them
+    /// on the first file in scan order; when the archive holds no file at all they sit
+    /// on an entry with an empty `rel` and no bytes, which is not a file.
+    pub signals: Vec<Signal>,
 }
 
 /// Reads every regular file of an npm tarball, sdist or wheel into memory, in scan
-/// order (see [`scan_order`]), relative to the archive's single top folder when there
-/// is one. Nothing is written to disk; links and devices are ignored.
+/// order (see [`scan_order`]), relative to the package root (see
+/// [`read_archive_bytes`]). Nothing is written to disk; links, devices and entries
+/// that would land outside the package are not files of the package but signals.
 pub fn read_archive(path: &Path, opts: &ScanOptions) -> Result<Vec<PackageFile>, StaticError> {
     let bytes = std::fs::read(path).map_err(|source| StaticError::Io {
         path: path.into(),
@@ -305,68 +358,103 @@ pub fn scan_archive_bytes(
 }
 
 /// [`read_archive`] of archive bytes already in memory; `path` is only used in errors.
+///
+/// Read with [`archive::read`], as the package manager reads it: every gzip member,
+/// npm's strip of the first path component when the archive holds `*/package.json`
+/// (pip's common top folder otherwise), the last of duplicate entries. Archive tricks
+/// and limits become signals on the first file (see [`PackageFile::signals`]).
 pub fn read_archive_bytes(
     bytes: &[u8],
     path: &Path,
     opts: &ScanOptions,
 ) -> Result<Vec<PackageFile>, StaticError> {
-    let io = |source| StaticError::Io {
-        path: path.into(),
-        source,
-    };
-    let mut files: Vec<PackageFile> = Vec::new();
-    let mut budget = Budget::new(opts);
-    if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-        let list = archive.entries().map_err(io)?;
-        for entry in list {
-            let Ok(mut entry) = entry else { break };
-            if !entry.header().entry_type().is_file() {
-                continue;
-            }
-            let name = match entry.path() {
-                Ok(p) => p.to_string_lossy().into_owned(),
-                Err(_) => continue,
-            };
-            let size = entry.header().size().unwrap_or(0);
-            let Ok(f) = budget.read(name, size, &mut entry) else {
-                break;
-            };
-            files.push(f);
-            if files.len() > opts.max_files {
-                break;
-            }
-        }
-    } else if bytes.starts_with(b"PK") {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-            .map_err(|e| io(std::io::Error::other(e.to_string())))?;
-        for i in 0..zip.len().min(opts.max_files + 1) {
-            let Ok(mut f) = zip.by_index(i) else { continue };
-            if f.is_dir() {
-                continue;
-            }
-            let Ok(name) = f.name().map(|n| n.to_string()) else {
-                continue;
-            };
-            let size = f.size();
-            if let Ok(pf) = budget.read(name, size, &mut f) {
-                files.push(pf);
-            }
-        }
+    let limits = opts.archive_limits();
+    let ar = archive::read(bytes, &limits, archive::Root::AsIs).map_err(|e| match e {
+        archive::ArchiveError::UnknownFormat => StaticError::NotAnArchive { path: path.into() },
+        other => StaticError::Io {
+            path: path.into(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })?;
+    let npm = ar.format != archive::Format::Zip
+        && ar.entries.iter().any(|e| {
+            let mut parts = e
+                .stored_path
+                .split('/')
+                .filter(|c| !c.is_empty() && *c != ".");
+            parts.next().is_some() && parts.next() == Some("package.json") && parts.next().is_none()
+        });
+    let ar = ar.with_root(if npm {
+        archive::Root::StripComponents(1)
     } else {
-        return Err(StaticError::NotAnArchive { path: path.into() });
-    }
-    // Strip a single common top folder.
-    let top = files
-        .first()
-        .and_then(|f| f.rel.split_once('/').map(|(t, _)| format!("{t}/")));
-    if let Some(t) = top.filter(|t| files.iter().all(|f| f.rel.starts_with(t.as_str()))) {
-        for f in &mut files {
-            f.rel = f.rel[t.len()..].to_string();
+        archive::Root::CommonTopFolder
+    });
+    let signals = archive_signals(&ar);
+    let mut files: Vec<PackageFile> = ar
+        .entries
+        .into_iter()
+        .filter(archive::Entry::is_installed_file)
+        .map(|e| PackageFile {
+            rel: e.path,
+            size: e.size,
+            sha256: e.sha256,
+            bytes: e.bytes,
+            signals: Vec::new(),
+        })
+        .collect();
+    files.sort_by(|a, b| scan_order(&a.rel, &b.rel));
+    if !signals.is_empty() {
+        match files.first_mut() {
+            Some(f) => f.signals = signals,
+            None => files.push(PackageFile {
+                rel: String::new(),
+                size: 0,
+                sha256: [0; 32],
+                bytes: None,
+                signals,
+            }),
         }
     }
-    files.sort_by(|a, b| scan_order(&a.rel, &b.rel));
     Ok(files)
+}
+
+/// The static signals for an archive's issues (see [`ids`]).
+pub fn archive_signals(ar: &archive::Archive) -> Vec<Signal> {
+    use archive::{IssueKind, Limit};
+    let mut out = Vec::new();
+    for i in &ar.issues {
+        let file = if i.path.is_empty() {
+            ""
+        } else {
+            i.path.as_str()
+        };
+        let id = match &i.kind {
+            IssueKind::PathTraversal => ids::ARCHIVE_PATH_TRAVERSAL,
+            IssueKind::AbsolutePath => ids::ARCHIVE_ABSOLUTE_PATH,
+            IssueKind::LinkOutside { .. } => ids::ARCHIVE_LINK_OUTSIDE,
+            IssueKind::Device => ids::ARCHIVE_DEVICE_FILE,
+            IssueKind::Duplicate => ids::ARCHIVE_DUPLICATE_ENTRY,
+            IssueKind::Malformed => ids::ARCHIVE_MALFORMED,
+            IssueKind::ConcatenatedGzip { .. } => ids::ARCHIVE_CONCATENATED_GZIP,
+            IssueKind::LimitExceeded {
+                limit: Limit::Ratio | Limit::TotalBytes,
+            } => {
+                out.push(
+                    Signal::new(ids::ARCHIVE_BOMB, file, None, i.detail.clone())
+                        .with_value(ar.uncompressed_bytes as f64),
+                );
+                ids::SCAN_LIMIT
+            }
+            IssueKind::LimitExceeded { .. } | IssueKind::Truncated => ids::SCAN_LIMIT,
+        };
+        let detail = if id == ids::SCAN_LIMIT {
+            format!("static pass incomplete: {}", i.detail)
+        } else {
+            i.detail.clone()
+        };
+        out.push(Signal::new(id, file, None, detail));
+    }
+    out
 }
 
 /// Reads every regular file under `root` into memory, like [`read_archive`]; symlinks
@@ -419,6 +507,12 @@ pub fn scan_files(files: &[PackageFile], opts: &ScanOptions, start: Instant) -> 
     let mut scan = Scan::new(opts);
     let mut slots = Vec::new();
     for f in files {
+        if !f.signals.is_empty() {
+            slots.push(Slot::Signals(f.signals.clone()));
+        }
+        if f.rel.is_empty() && f.bytes.is_none() {
+            continue;
+        }
         let before = scan.report.signals.len();
         let admit = scan.admit(&f.rel, f.size);
         let limit_signals: Vec<Signal> = scan.report.signals.drain(before..).collect();
@@ -644,6 +738,7 @@ impl Budget {
             size: size.max(total),
             sha256: hasher.finalize().into(),
             bytes: keep.then_some(kept),
+            signals: Vec::new(),
         })
     }
 }
@@ -702,6 +797,19 @@ impl<'o> Scan<'o> {
 
     fn finish(mut self, start: Instant) -> ScanReport {
         self.report.elapsed_ms = start.elapsed().as_millis() as u64;
+        self.report.incomplete = self
+            .report
+            .signals
+            .iter()
+            .filter(|s| s.signal == ids::SCAN_LIMIT)
+            .map(|s| {
+                if s.file.is_empty() {
+                    s.detail.clone()
+                } else {
+                    format!("{}: {}", s.file, s.detail)
+                }
+            })
+            .collect();
         self.report
     }
 }
