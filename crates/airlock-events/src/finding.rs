@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ProcRef;
+use crate::{Actor, ProcRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -99,9 +99,84 @@ pub struct Evidence {
     pub path: Option<String>,
     #[serde(skip)]
     pub line: Option<u32>,
+    /// Who acted in this event (see [`Actor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
-/// A rule that matched, with the events that prove it.
+/// Whether a finding proves a harmful act or only hints at one (DESIGN.md, "Verdict
+/// model").
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum FindingKind {
+    /// A harmful act (secret leaving, dropped file run, persistence, destruction, remote
+    /// shell, self-propagation, mining, …): with the package's code acting, malicious.
+    Proof,
+    /// A capability or intent hint: suspicious only in combination or when strong.
+    #[default]
+    Signal,
+}
+
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::Proof => "proof",
+            FindingKind::Signal => "signal",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How much a signal weighs on its own.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Strength {
+    /// Counts only together with a stronger signal of another family.
+    Weak,
+    /// Suspicious together with a signal of another family.
+    #[default]
+    Normal,
+    /// Suspicious on its own.
+    Strong,
+}
+
+impl Strength {
+    pub fn is_normal(&self) -> bool {
+        *self == Strength::Normal
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strength::Weak => "weak",
+            Strength::Normal => "normal",
+            Strength::Strong => "strong",
+        }
+    }
+}
+
+/// A waiver that applied to a finding: it stays in the report but does not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waived {
+    pub reason: String,
+    /// `YYYY-MM-DD`; the waiver is ignored from that day on.
+    pub expires: String,
+    /// The file that holds the waiver (`airlock.toml`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+}
+
+/// A rule that matched, with the events that prove it. All matches of one rule in a run
+/// are one finding; `items` lists each distinct match (five canaries in one request are
+/// one finding listing five).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     pub rule: String,
@@ -110,8 +185,28 @@ pub struct Finding {
     pub message: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    /// True when the finding alone makes the verdict malicious.
+    /// True when this finding made the verdict malicious: a proof, acted by the
+    /// package's own code, not waived.
     #[serde(default)]
     pub decisive: bool,
     pub evidence: Vec<Evidence>,
+    /// Proof of a harmful act or a signal.
+    #[serde(default)]
+    pub kind: FindingKind,
+    /// The independent kind of evidence (`credentials`, `network`, `obfuscation`, …):
+    /// signals of two families combine.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+    #[serde(default, skip_serializing_if = "Strength::is_normal")]
+    pub strength: Strength,
+    /// Who acted, over the evidence: the package's own code when any evidence event was
+    /// its, else the toolchain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    /// Every distinct match of the rule when there were several (the first is `message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+    /// Set when a project waiver covers this finding; it then does not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waived: Option<Waived>,
 }

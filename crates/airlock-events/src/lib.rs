@@ -21,7 +21,9 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 
 pub mod finding;
-pub use finding::{Confidence, Evidence, Finding, Severity, Verdict};
+pub use finding::{
+    Confidence, Evidence, Finding, FindingKind, Severity, Strength, Verdict, Waived,
+};
 
 /// Version of the trace schema written in every header.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -162,6 +164,47 @@ pub struct ProcRef {
     pub chain: Vec<String>,
 }
 
+/// Who acted: whose code made an event happen. Computed over the whole trace by
+/// `airlock_rules::attribution` (process ancestry, lifecycle scripts, the argv of each
+/// exec, the files written during the run, the harness paths); stored traces without it
+/// get it when they are judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Actor {
+    /// The package's own files, or processes they started.
+    Package,
+    /// A file the package wrote or downloaded during the run, and its processes.
+    Dropped,
+    /// The package manager or build toolchain (npm, node-gyp, gyp, make, compilers, pip,
+    /// setuptools, build backends, git run by the package manager), acting on its own.
+    Toolchain,
+    /// airlock's own machinery in the sandbox: phase runner, import/exercise scripts,
+    /// preloads and hooks, the decoy runner process, run-structure events.
+    Harness,
+}
+
+impl Actor {
+    /// The package's own code acted (its files or files it dropped).
+    pub fn is_package(self) -> bool {
+        matches!(self, Actor::Package | Actor::Dropped)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Actor::Package => "package",
+            Actor::Dropped => "dropped",
+            Actor::Toolchain => "toolchain",
+            Actor::Harness => "harness",
+        }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One recorded action.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -174,6 +217,9 @@ pub struct Event {
     pub source: Source,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proc: Option<ProcRef>,
+    /// Who acted (see [`Actor`]); absent in traces written before attribution existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
     #[serde(flatten)]
     pub kind: EventKind,
 }
@@ -746,6 +792,7 @@ impl Event {
             phase: phase.into(),
             source,
             proc: None,
+            actor: None,
             kind,
         }
     }

@@ -6,18 +6,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use airlock_events::{Confidence, Ecosystem, Severity};
+use airlock_events::{Confidence, Ecosystem, FindingKind, Severity, Strength};
 use toml::Spanned;
 
 use crate::error::RuleError;
 use crate::fields::{known_type, FieldPath};
 use crate::matcher::{bind, RawCond, RawOp, Transform, Vars, TRANSFORM_NAMES};
 use crate::spec::{
-    AggregateSpec, CondSpec, FixtureExpect, JoinSpec, ListSpec, RuleSpec, SameSpec, ScopeSpec,
-    StepSpec, StrList,
+    AggregateSpec, AttributionSpec, CondSpec, FixtureExpect, JoinSpec, ListSpec, RuleSpec,
+    SameSpec, ScopeSpec, StepSpec, StrList,
 };
 
 pub type Scope = ScopeSpec;
+pub type Attribution = AttributionSpec;
 pub type Same = SameSpec;
 
 /// A named list from `rules/lists/`.
@@ -92,7 +93,18 @@ pub struct Rule {
     pub ecosystems: Vec<Ecosystem>,
     pub tags: Vec<String>,
     pub scope: Scope,
+    /// `kind = "proof"`: with the package's code acting, this finding alone makes the
+    /// verdict malicious.
     pub decisive: bool,
+    /// Proof or signal.
+    pub kind: FindingKind,
+    /// False when the file does not say `kind` (the fixtures test requires it).
+    pub kind_declared: bool,
+    /// The independent kind of evidence (`verdict.toml` `families`).
+    pub family: String,
+    pub strength: Strength,
+    /// Whose events the rule looks at.
+    pub attribution: Attribution,
     pub message: Vec<Part>,
     pub steps: Vec<Step>,
     pub within_secs: f64,
@@ -352,6 +364,7 @@ pub fn compile_rule(
     category: &str,
     src: &str,
     lists: &Lists,
+    families: &[String],
 ) -> Result<Rule, Vec<RuleError>> {
     let spec: RuleSpec = match toml::from_str(src) {
         Ok(s) => s,
@@ -382,6 +395,37 @@ pub fn compile_rule(
             ),
         );
     }
+    let decisive = spec.decisive.as_ref().is_some_and(|d| *d.get_ref());
+    let kind = match (&spec.kind, decisive) {
+        (Some(k), true) if *k.get_ref() == FindingKind::Signal => {
+            ctx.err(
+                "bad-kind",
+                k.span(),
+                "`decisive = true` is the old spelling of `kind = \"proof\"`; a signal cannot be decisive",
+            );
+            FindingKind::Signal
+        }
+        (Some(k), _) => *k.get_ref(),
+        (None, true) => FindingKind::Proof,
+        (None, false) => FindingKind::Signal,
+    };
+    let family = match &spec.family {
+        Some(f) => {
+            if !families.is_empty() && !families.iter().any(|x| x == f.get_ref()) {
+                ctx.err(
+                    "bad-family",
+                    f.span(),
+                    format!(
+                        "unknown family `{}`; verdict.toml names: {}",
+                        f.get_ref(),
+                        families.join(", ")
+                    ),
+                );
+            }
+            f.get_ref().clone()
+        }
+        None => category.rsplit('/').next().unwrap_or(category).to_string(),
+    };
     if spec.steps.get_ref().is_empty() {
         ctx.err(
             "no-steps",
@@ -439,7 +483,12 @@ pub fn compile_rule(
         ecosystems: spec.ecosystems,
         tags: spec.tags,
         scope: spec.scope,
-        decisive: spec.decisive,
+        decisive: kind == FindingKind::Proof,
+        kind,
+        kind_declared: spec.kind.is_some() || decisive,
+        family,
+        strength: spec.strength.unwrap_or_default(),
+        attribution: spec.attribution.unwrap_or_default(),
         message,
         steps,
         within_secs: spec.within_secs.unwrap_or(600.0),

@@ -15,11 +15,11 @@ use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use airlock_events::{Event, EventKind, Evidence, Finding, PhaseStatus, TraceHeader};
+use airlock_events::{Actor, Event, EventKind, Evidence, Finding, PhaseStatus, TraceHeader};
 use serde_json::Value;
 
-use crate::compile::{Join, JoinOp, Part, Rule, Same, Scope};
-use crate::fields::{domain_of, extract, type_index, FieldPath, Leaf, EVENT_FIELDS};
+use crate::compile::{Attribution, Join, JoinOp, Part, Rule, Same, Scope};
+use crate::fields::{extract, type_index, FieldPath, Leaf, EVENT_FIELDS};
 use crate::matcher::{bind_in, Cond, Expr, Exprs, Memo, Vars};
 use crate::summary::summarize;
 
@@ -34,7 +34,6 @@ pub const MAX_GROUPS: usize = 4096;
 /// Distinct values an aggregate group remembers.
 pub const MAX_DISTINCT: usize = 10_000;
 const MAX_PROCS: usize = 200_000;
-const MAX_HOSTS: usize = 50_000;
 
 /// Steps whose matches are remembered per event in a bit set; later steps (never in
 /// practice) are evaluated without the memo.
@@ -256,9 +255,6 @@ pub struct Evaluator<'r> {
     /// Per event type ([`type_index`]), the rules with a step of that type.
     by_type: Vec<Vec<usize>>,
     procs: HashMap<u32, ProcInfo>,
-    package_hosts: HashSet<String>,
-    /// Package-manager hosts, and the same with a leading dot.
-    manager_hosts: Vec<(String, String)>,
     /// The current event's JSON form and field values.
     memo: Memo,
     /// The current event's evidence entry, built when a rule first needs it.
@@ -333,7 +329,42 @@ fn evidence(ev: &Event) -> Evidence {
         proc: ev.proc.clone(),
         path: ev.kind.file().map(|(p, _)| p.to_string()),
         line: ev.kind.file().and_then(|(_, l)| l),
+        actor: ev.actor,
     }
+}
+
+/// The findings of one rule as one: the first message leads, `items` lists every
+/// distinct one, the evidence is merged (up to twice [`MAX_EVIDENCE`]), and `actor` says
+/// whose code acted (the package's when any evidence event was its).
+fn group(findings: Vec<Finding>) -> Option<Finding> {
+    let mut it = findings.into_iter();
+    let mut first = it.next()?;
+    let rest: Vec<Finding> = it.collect();
+    if !rest.is_empty() {
+        first.items.push(first.message.clone());
+        for f in rest {
+            first.items.push(f.message);
+            for e in f.evidence {
+                if first.evidence.len() < 2 * MAX_EVIDENCE
+                    && !first.evidence.iter().any(|x| x.seq == e.seq)
+                {
+                    first.evidence.push(e);
+                }
+            }
+        }
+        first.evidence.sort_by_key(|e| e.seq);
+    }
+    first.actor = first
+        .evidence
+        .iter()
+        .filter_map(|e| e.actor)
+        .max_by_key(|a| match a {
+            Actor::Dropped => 3,
+            Actor::Package => 2,
+            Actor::Toolchain => 1,
+            Actor::Harness => 0,
+        });
+    Some(first)
 }
 
 fn push_evidence(list: &mut Vec<Evidence>, e: Evidence) {
@@ -350,12 +381,7 @@ fn push_shared(list: &mut Vec<Rc<Evidence>>, e: Rc<Evidence>) {
 
 impl<'r> Evaluator<'r> {
     /// Binds the rules to this trace's header (variables, ecosystem).
-    pub fn new(
-        rules: &'r [Rule],
-        bound: &'r Bound,
-        manager_hosts: Vec<String>,
-        header: &TraceHeader,
-    ) -> Evaluator<'r> {
+    pub fn new(rules: &'r [Rule], bound: &'r Bound, header: &TraceHeader) -> Evaluator<'r> {
         const _: () = assert!(EVENT_FIELDS.len() <= 64, "type bits must fit a u64");
         let eco = header.package.ecosystem;
         let mut states = Vec::new();
@@ -393,14 +419,6 @@ impl<'r> Evaluator<'r> {
             rules: states,
             by_type,
             procs: HashMap::new(),
-            package_hosts: HashSet::new(),
-            manager_hosts: manager_hosts
-                .into_iter()
-                .map(|d| {
-                    let dotted = format!(".{d}");
-                    (d, dotted)
-                })
-                .collect(),
             memo: Memo::new(bound.exprs.clone()),
             evidence: OnceCell::new(),
             tree: None,
@@ -429,47 +447,27 @@ impl<'r> Evaluator<'r> {
         cur
     }
 
-    fn is_manager_host(&self, host: &str) -> bool {
-        let h = host.trim_end_matches('.').to_ascii_lowercase();
-        self.manager_hosts
-            .iter()
-            .any(|(d, dotted)| h == *d || h.ends_with(dotted.as_str()))
-    }
-
-    /// Whether an event without a process belongs to the package (install phase).
-    fn attributable(&self, ev: &Event, v: &Value) -> bool {
-        use airlock_events::Source;
-        match ev.source {
-            Source::Sink => {
-                let host = domain_of(v).or_else(|| {
-                    v.get("dst_addr")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-                match host {
-                    Some(h) => self.package_hosts.contains(&h) || !self.is_manager_host(&h),
-                    None => true,
-                }
-            }
-            Source::Static => false,
-            _ => true,
-        }
-    }
-
-    fn in_scope(&self, scope: Scope, ev: &Event, v: &Value) -> bool {
-        let lifecycle = || {
-            ev.phase == "install"
-                && match &ev.proc {
-                    Some(p) => p.lifecycle.is_some(),
-                    None => self.attributable(ev, v),
-                }
+    /// Whether an event is one a rule with this scope and attribution looks at. Who
+    /// acted is the event's `actor` (stamped by [`crate::attribution`] before the event
+    /// reaches the rules): harness events never count; toolchain events only for rules
+    /// with `attribution = "any"`.
+    fn in_scope(scope: Scope, attribution: Attribution, ev: &Event) -> bool {
+        let actor = ev.actor.unwrap_or(Actor::Package);
+        let actor_ok = match actor {
+            Actor::Harness => false,
+            Actor::Toolchain => attribution == Attribution::Any,
+            Actor::Package | Actor::Dropped => true,
         };
+        if !actor_ok {
+            return false;
+        }
+        let run = || ev.phase != "static";
         match scope {
             Scope::Any => true,
             Scope::Static => ev.phase == "static",
             Scope::Import => ev.phase == "import",
-            Scope::Lifecycle => lifecycle(),
-            Scope::Package => ev.phase == "import" || lifecycle(),
+            Scope::Lifecycle => ev.phase == "install",
+            Scope::Package => run(),
         }
     }
 
@@ -519,26 +517,6 @@ impl<'r> Evaluator<'r> {
             }
             _ => {}
         }
-        // `in_scope(Scope::Package)` for an event with a process (which needs no JSON).
-        let own = ev.proc.as_ref().is_some_and(|p| {
-            ev.phase == "import" || (ev.phase == "install" && p.lifecycle.is_some())
-        });
-        if own && self.package_hosts.len() < MAX_HOSTS {
-            match &ev.kind {
-                EventKind::NetConnect { addr, name, .. } => {
-                    self.package_hosts.insert(addr.clone());
-                    if let Some(n) = name {
-                        self.package_hosts
-                            .insert(n.trim_end_matches('.').to_ascii_lowercase());
-                    }
-                }
-                EventKind::NetSendto { dns: Some(q), .. } => {
-                    self.package_hosts
-                        .insert(q.name.trim_end_matches('.').to_ascii_lowercase());
-                }
-                _ => {}
-            }
-        }
     }
 
     /// Feeds one event.
@@ -576,7 +554,7 @@ impl<'r> Evaluator<'r> {
         let st = &self.rules[ix];
         let spec = &st.rule.steps[step];
         st.step_types[step] & bit != 0
-            && self.in_scope(spec.scope, ev, m.value())
+            && Self::in_scope(spec.scope, st.rule.attribution, ev)
             && st.bound.steps[step].when.iter().all(|c| c.eval(m))
             && !st.bound.steps[step].unless.iter().any(|c| c.eval(m))
     }
@@ -832,8 +810,14 @@ impl<'r> Evaluator<'r> {
             confidence: r.confidence,
             message,
             tags: r.tags.clone(),
-            decisive: r.decisive,
+            decisive: false,
             evidence: ev,
+            kind: r.kind,
+            family: r.family.clone(),
+            strength: r.strength,
+            actor: None,
+            items: Vec::new(),
+            waived: None,
         });
     }
 
@@ -853,10 +837,14 @@ impl<'r> Evaluator<'r> {
                 self.add_finding(ix, msg, g.evidence);
             }
         }
-        let mut findings: Vec<Finding> = self.rules.into_iter().flat_map(|s| s.findings).collect();
+        let mut findings: Vec<Finding> = self
+            .rules
+            .into_iter()
+            .filter_map(|s| group(s.findings))
+            .collect();
         findings.sort_by(|a, b| {
-            b.decisive
-                .cmp(&a.decisive)
+            a.kind
+                .cmp(&b.kind)
                 .then(b.severity.cmp(&a.severity))
                 .then(b.confidence.cmp(&a.confidence))
                 .then(a.rule.cmp(&b.rule))

@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 /// Fields every event has.
-const COMMON: &[&str] = &["type", "seq", "ts", "phase", "source", "proc"];
+const COMMON: &[&str] = &["type", "seq", "ts", "phase", "source", "proc", "actor"];
 /// Fields of `proc`.
 const PROC: &[&str] = &["pid", "ppid", "exe", "lifecycle", "chain"];
 

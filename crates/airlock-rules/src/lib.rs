@@ -26,6 +26,7 @@ use airlock_events::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub mod attribution;
 mod compile;
 mod engine;
 mod error;
@@ -36,14 +37,17 @@ mod spec;
 mod summary;
 pub mod synth;
 mod verdict;
+pub mod waiver;
 
-pub use compile::{Fixture, Rule, Scope};
+pub use attribution::{attribute_trace, Attributor};
+pub use compile::{Attribution, Fixture, Rule, Scope};
 pub use engine::{RunFacts, MAX_EVIDENCE};
 pub use error::{Diagnostics, RuleError};
 pub use matcher::entropy;
 pub use spec::FixtureExpect;
 pub use summary::summarize;
-pub use verdict::{FailOn, VerdictConfig};
+pub use verdict::{Decision, FailOn, VerdictConfig};
+pub use waiver::{Waiver, Waivers};
 
 /// The list of package-manager hosts (registries) whose traffic, in the install phase, is
 /// the package manager's own unless a lifecycle process connected to them.
@@ -83,6 +87,12 @@ pub struct Judgement {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     pub events: u64,
+    /// Which proof made the verdict, or why none did (`no proof of harm; signals: …`).
+    #[serde(default)]
+    pub reason: String,
+    /// Phases that ended in a sandbox error.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errored: Vec<String>,
 }
 
 /// Errors judging a stored trace.
@@ -174,7 +184,7 @@ impl Ruleset {
                 .and_then(|p| p.strip_prefix(dir).ok())
                 .map(|p| p.to_string_lossy().replace('\\', "/"))
                 .unwrap_or_default();
-            match compile::compile_rule(&f, &category, &src, &lists) {
+            match compile::compile_rule(&f, &category, &src, &lists, &verdict.families) {
                 Ok(r) => rules.push(r),
                 Err(mut e) => errors.append(&mut e),
             }
@@ -320,11 +330,17 @@ impl Ruleset {
                 })
                 .clone()
         };
-        let mut ev = engine::Evaluator::new(&self.rules, &bound, hosts, header);
+        let mut ev = engine::Evaluator::new(&self.rules, &bound, header);
+        // Who acted, computed here so stored traces (written before attribution, or by
+        // an older version of it) are judged with the current attribution.
+        let mut who = Attributor::new(header, &hosts);
         let mut read_error = None;
         for rec in records {
             match rec {
-                Ok(Record::Event(e)) => ev.event(&e),
+                Ok(Record::Event(mut e)) => {
+                    e.actor = Some(who.attribute(&e));
+                    ev.event(&e)
+                }
                 Ok(Record::Footer(f)) => {
                     ev.facts.footer_seen = true;
                     ev.facts.complete = f.complete;
@@ -337,21 +353,56 @@ impl Ruleset {
                 }
             }
         }
-        let (findings, facts) = ev.finish();
-        let (verdict, score, mut notes) = self.verdict.decide(&findings, &facts);
+        let (mut findings, facts) = ev.finish();
+        let d = self.verdict.decide(&mut findings, &facts);
+        let mut notes = d.notes;
         if let Some(e) = read_error {
             notes.push(format!("trace unreadable past this point: {e}"));
         }
         Judgement {
-            verdict,
-            score,
+            verdict: d.verdict,
+            score: d.score,
             findings,
             ruleset_hash: self.hash.clone(),
             complete: facts.complete,
             timed_out: facts.timed_out,
             notes,
             events: facts.events,
+            reason: d.reason,
+            errored: facts.errored,
         }
+    }
+
+    /// The attributor for a trace with this header (the package-manager hosts come from
+    /// `rules/lists/`). The engine stamps each event it writes with
+    /// `Some(attributor.attribute(&event))`, in trace order; judging recomputes it.
+    pub fn attributor(&self, header: &TraceHeader) -> Attributor {
+        let hosts = self.list(MANAGER_HOSTS_LIST).unwrap_or_default();
+        Attributor::new(header, hosts)
+    }
+
+    /// Marks the findings `waivers` cover for this judgement's package as waived and
+    /// decides the verdict again without them. Returns warnings (expired waivers).
+    pub fn apply_waivers(
+        &self,
+        judgement: &mut Judgement,
+        package: &PackageRef,
+        waivers: &Waivers,
+        today: waiver::Date,
+    ) -> Vec<String> {
+        let warnings = waivers.mark(&mut judgement.findings, package, today);
+        let facts = RunFacts {
+            events: judgement.events,
+            timed_out: judgement.timed_out.clone(),
+            errored: judgement.errored.clone(),
+            complete: judgement.complete,
+            footer_seen: true,
+        };
+        let d = self.verdict.decide(&mut judgement.findings, &facts);
+        judgement.verdict = d.verdict;
+        judgement.score = d.score;
+        judgement.reason = d.reason;
+        warnings
     }
 
     /// Judges a JSON Lines trace read from `input`, streaming.

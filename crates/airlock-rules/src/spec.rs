@@ -2,7 +2,7 @@
 //! Unknown keys are rejected (`deny_unknown_fields`) and the values later checks need to
 //! point at are kept `Spanned`, so every diagnostic can name the line.
 
-use airlock_events::{Confidence, Ecosystem, Severity};
+use airlock_events::{Confidence, Ecosystem, FindingKind, Severity, Strength};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -20,8 +20,22 @@ pub struct RuleSpec {
     #[serde(default)]
     pub tags: Vec<String>,
     pub scope: ScopeSpec,
+    /// Old spelling of `kind = "proof"`; kept so older rule files load.
     #[serde(default)]
-    pub decisive: bool,
+    pub decisive: Option<Spanned<bool>>,
+    /// `proof` (a harmful act) or `signal` (a hint); every rule in `rules/` declares it.
+    #[serde(default)]
+    pub kind: Option<Spanned<FindingKind>>,
+    /// The independent kind of evidence, one of `verdict.toml`'s `families`.
+    #[serde(default)]
+    pub family: Option<Spanned<String>>,
+    /// How much a signal weighs alone (`weak`, `normal`, `strong`).
+    #[serde(default)]
+    pub strength: Option<Strength>,
+    /// Whose events the rule looks at: `package` (default: the package's own code and
+    /// files it dropped) or `any` (also the toolchain; never the harness).
+    #[serde(default)]
+    pub attribution: Option<AttributionSpec>,
     pub message: Spanned<String>,
     /// Ordered steps; one step is a single-event rule.
     #[serde(rename = "step")]
@@ -48,6 +62,17 @@ pub enum ScopeSpec {
     Import,
     Package,
     Static,
+    Any,
+}
+
+/// Whose events a rule looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttributionSpec {
+    /// The package's own code and files it dropped.
+    #[default]
+    Package,
+    /// Also the package manager and build toolchain (never the harness).
     Any,
 }
 
@@ -221,12 +246,25 @@ pub struct ListSpec {
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerdictSpec {
-    /// Score at or above which a package is suspicious.
+    /// Score at or above which a package is suspicious. The score is reported (the JSON
+    /// contract keeps it) but the verdict follows the proof/signal model.
     pub suspicious: f64,
-    /// Score at or above which a package is malicious.
+    /// Score at or above which a package is malicious (reported only).
     pub malicious: f64,
     pub severity: SeverityWeights,
     pub confidence: ConfidenceWeights,
+    /// The independent kinds of signal a rule's `family` may name; signals of two of
+    /// them make a package suspicious. Empty: any name.
+    #[serde(default)]
+    pub families: Vec<String>,
+    /// Distinct families (at least one signal of them not weak) that make a package
+    /// suspicious without a strong signal.
+    #[serde(default = "two")]
+    pub suspicious_families: usize,
+}
+
+fn two() -> usize {
+    2
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -264,6 +302,8 @@ impl Default for VerdictSpec {
                 medium: 0.8,
                 high: 1.0,
             },
+            families: Vec::new(),
+            suspicious_families: 2,
         }
     }
 }

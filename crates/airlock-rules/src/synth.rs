@@ -104,6 +104,18 @@ pub fn records(n: u64) -> impl Iterator<Item = Record> {
                 outcome: Outcome::Ok,
             },
         };
+        // The compiler runs as its own short-lived process (a child of the build script),
+        // so the script's processes stay the package's.
+        let proc = if matches!(kind, EventKind::ProcessExec { .. }) {
+            ProcRef {
+                pid: 5000 + (i % 10_000) as u32,
+                ppid: Some(pid),
+                exe: "cc".into(),
+                ..proc
+            }
+        } else {
+            proc
+        };
         let mut e =
             Event::new(1000.0 + i as f64 * 0.0001, "install", Source::Strace, kind).with_proc(proc);
         e.seq = i;

@@ -1,10 +1,11 @@
-//! Verdicts from whole traces: decisive findings, additive scoring, run states, and
-//! benign look-alikes that must stay benign.
+//! Verdicts from whole traces: proof by the package's own code makes malicious, signals
+//! make suspicious only in combination or when strong, run states are never benign, and
+//! benign look-alikes stay benign.
 #![allow(clippy::unwrap_used)]
 
 use std::path::PathBuf;
 
-use airlock_events::{Confidence, Finding, Severity, Verdict};
+use airlock_events::{Actor, Confidence, Finding, FindingKind, Severity, Strength, Verdict};
 use airlock_rules::fixtures::parse_fixture;
 use airlock_rules::{FailOn, Judgement, Ruleset, RunFacts};
 
@@ -52,7 +53,6 @@ fn benign_lookalikes_stay_benign() {
 "#);
     let j = judge(&t);
     assert_eq!(j.verdict, Verdict::Benign, "{:#?}", j.findings);
-    assert!(j.score < 3.0, "{}", j.score);
     // The weak signals are still reported.
     assert!(j.findings.iter().any(|f| f.rule == "git-hook-write"));
     assert!(j.findings.iter().any(|f| f.rule == "package-token-read"));
@@ -95,17 +95,62 @@ fn token_stealer_is_malicious_with_evidence_chain() {
 }
 
 #[test]
-fn weak_signals_add_up() {
-    // Each alone stays below "malicious"; together they cross it.
+fn signals_never_make_malicious_and_combine_into_suspicious() {
+    // A credential read alone is a signal: benign, and the report says why.
     let one = lc(r#"{"type":"file.open","path":"/home/runner/.ssh/id_rsa",LC}"#);
-    assert_eq!(judge(&one).verdict, Verdict::Suspicious);
+    let j = judge(&one);
+    assert_eq!(j.verdict, Verdict::Benign, "{j:#?}");
+    assert!(
+        j.reason.starts_with(
+            "no proof of harm; signals too weak alone: credential-file-read (credentials)"
+        ),
+        "{}",
+        j.reason
+    );
+    // With a signal of another kind (network) it is suspicious, never malicious.
     let two = lc(r#"
 {"type":"file.open","path":"/home/runner/.ssh/id_rsa",LC}
-{"type":"dns.query","name":"x.oast.fun"}
+{"type":"net.connect","addr":"203.0.113.9","port":80,LC}
+{"type":"http.request","method":"GET","url":"http://203.0.113.9/x"}
 "#);
     let j = judge(&two);
-    assert_eq!(j.verdict, Verdict::Malicious, "{j:#?}");
+    assert_eq!(j.verdict, Verdict::Suspicious, "{j:#?}");
     assert!(!j.findings.iter().any(|f| f.decisive));
+    assert!(j.reason.contains("2 independent kinds"), "{}", j.reason);
+    // One strong signal stands alone.
+    let strong = lc(r#"{"type":"dns.query","name":"x.oast.fun"}"#);
+    let j = judge(&strong);
+    assert_eq!(j.verdict, Verdict::Suspicious, "{j:#?}");
+    assert!(
+        j.reason.contains("strong signal exfil-service-contact"),
+        "{}",
+        j.reason
+    );
+}
+
+#[test]
+fn findings_of_one_rule_are_one_finding_listing_each() {
+    let t = lc(r#"
+{"type":"canary.leaked","canary_id":"npm-token","kind":"npm_token","encoding":"plain","destination":"https://c.example/a"}
+{"type":"canary.leaked","canary_id":"aws-key","kind":"aws_secret_access_key","encoding":"plain","destination":"https://c.example/a"}
+{"type":"canary.leaked","canary_id":"gh","kind":"github_oauth_token","encoding":"base64","destination":"https://c.example/a"}
+"#);
+    let j = judge(&t);
+    let leaks: Vec<_> = j
+        .findings
+        .iter()
+        .filter(|f| f.rule == "canary-leaked")
+        .collect();
+    assert_eq!(leaks.len(), 1, "{:#?}", j.findings);
+    assert_eq!(leaks[0].items.len(), 3, "{:#?}", leaks[0]);
+    assert_eq!(leaks[0].evidence.len(), 3);
+    assert_eq!(leaks[0].kind, FindingKind::Proof);
+    assert!(
+        j.reason
+            .starts_with("proof of harm: canary-leaked: canary npm-token"),
+        "{}",
+        j.reason
+    );
 }
 
 #[test]
@@ -143,22 +188,32 @@ fn timeouts_errors_and_incomplete_traces_are_never_benign() {
 #[test]
 fn scoring_and_fail_on() {
     let cfg = rules().verdict_config().clone();
-    let f = |rule: &str, s, c, decisive| Finding {
+    let f = |rule: &str, s, c, proof: bool| Finding {
         rule: rule.into(),
         severity: s,
         confidence: c,
         message: String::new(),
         tags: vec![],
-        decisive,
+        decisive: false,
         evidence: vec![],
+        kind: if proof {
+            FindingKind::Proof
+        } else {
+            FindingKind::Signal
+        },
+        family: "network".into(),
+        strength: Strength::Normal,
+        actor: Some(Actor::Package),
+        items: vec![],
+        waived: None,
     };
     let facts = RunFacts {
         complete: true,
         footer_seen: true,
         ..Default::default()
     };
-    let (v, score, _) = cfg.decide(&[], &facts);
-    assert_eq!((v, score), (Verdict::Benign, 0.0));
+    let d = cfg.decide(&mut [], &facts);
+    assert_eq!((d.verdict, d.score), (Verdict::Benign, 0.0));
     // The same rule counts once.
     let twice = [
         f("a", Severity::High, Confidence::High, false),
@@ -168,8 +223,32 @@ fn scoring_and_fail_on() {
         cfg.score(&twice),
         cfg.weight(Severity::High, Confidence::High)
     );
-    let (v, _, _) = cfg.decide(&[f("a", Severity::Low, Confidence::Low, true)], &facts);
-    assert_eq!(v, Verdict::Malicious);
+    // A proof of the package's own code decides, whatever its score.
+    let mut low = [f("a", Severity::Low, Confidence::Low, true)];
+    assert_eq!(cfg.decide(&mut low, &facts).verdict, Verdict::Malicious);
+    assert!(low[0].decisive);
+    // The same proof acted out by the toolchain alone is only a signal.
+    let mut tool = [f("a", Severity::Critical, Confidence::High, true)];
+    tool[0].actor = Some(Actor::Toolchain);
+    assert_eq!(cfg.decide(&mut tool, &facts).verdict, Verdict::Benign);
+    assert!(!tool[0].decisive);
+    // A high score of signals of one family is not even suspicious.
+    let mut same = [
+        f("a", Severity::Critical, Confidence::High, false),
+        f("b", Severity::Critical, Confidence::High, false),
+    ];
+    let d = cfg.decide(&mut same, &facts);
+    assert_eq!(d.verdict, Verdict::Benign);
+    assert!(d.score >= cfg.malicious);
+    // A waived proof does not count.
+    let mut waived = [f("a", Severity::Low, Confidence::Low, true)];
+    waived[0].waived = Some(airlock_events::Waived {
+        reason: "r".into(),
+        expires: "2099-01-01".into(),
+        source: String::new(),
+    });
+    let d = cfg.decide(&mut waived, &facts);
+    assert_eq!((d.verdict, d.score), (Verdict::Benign, 0.0));
     assert!(FailOn::Malicious.fails(Verdict::Malicious));
     assert!(!FailOn::Malicious.fails(Verdict::Suspicious));
     assert!(FailOn::Suspicious.fails(Verdict::Suspicious));
