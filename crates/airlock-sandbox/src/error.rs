@@ -7,6 +7,10 @@ use std::path::PathBuf;
 pub enum SandboxError {
     #[error("the Docker engine does not answer ({0}); run sandbox-images/setup or start dockerd")]
     EngineUnavailable(String),
+    /// An engine setting airlock cannot honour (a remote engine, ssh://, TLS without
+    /// verification, a broken context): refused, never replaced by another engine.
+    #[error("{endpoint}: {reason}")]
+    EngineRefused { endpoint: String, reason: String },
     #[error("docker: {context}: {source}")]
     Docker {
         context: String,

@@ -7,16 +7,24 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod docker;
+pub mod endpoint;
 pub mod error;
 pub mod image;
+pub mod owner;
 pub mod sandbox;
+pub mod signal;
 pub mod sink;
 
 pub use bollard::Docker;
-pub use docker::{connect, gc, Tracker, LABEL, LABEL_PID, LABEL_RUN};
+pub use docker::{
+    connect, gc, reap_orphans, reap_periodically, Tracker, LABEL, LABEL_OWNER, LABEL_PID, LABEL_RUN,
+};
+pub use endpoint::Endpoint;
 pub use error::SandboxError;
 pub use image::{ensure_image, image_tag};
+pub use owner::{create_work_dir, Owner};
 pub use sandbox::{
     ExecOutput, Limits, NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, UserSpec,
 };
+pub use signal::{shutdown_signal, until_signal, Signal};
 pub use sink::{SinkContainer, SinkSpec};

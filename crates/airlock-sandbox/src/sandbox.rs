@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bollard::container::{Config, CreateContainerOptions, LogOutput, StartContainerOptions};
+use bollard::container::{Config, LogOutput, StartContainerOptions};
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::{HostConfig, ResourcesUlimits};
 use bollard::Docker;
@@ -18,7 +18,7 @@ use tokio::io::AsyncWriteExt;
 
 mod trace_stream;
 
-use crate::docker::{labels, remove_container, Tracker};
+use crate::docker::{create_owned, labels, remove_container, Tracker};
 use crate::error::SandboxError;
 
 /// Resource limits of one sandbox.
@@ -286,7 +286,9 @@ impl Sandbox {
         };
         let config = Config {
             image: Some(cfg.image.clone()),
-            cmd: Some(vec!["sleep".to_string(), "infinity".to_string()]),
+            // Ends at the end of its input: airlock holds the stdin open, so a container
+            // whose airlock died stops and is removed by itself (docker::create_owned).
+            cmd: Some(vec!["cat".to_string()]),
             user: Some("0:0".into()),
             hostname,
             labels: Some(labels(&cfg.run_id)),
@@ -297,22 +299,10 @@ impl Sandbox {
             ..Default::default()
         };
         let name = format!("airlock-{}", cfg.run_id);
-        let created = docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: name.clone(),
-                    platform: None,
-                }),
-                config,
-            )
-            .await
-            .map_err(SandboxError::docker(format!(
-                "creating sandbox container {name}"
-            )))?;
-        tracker.add(&created.id);
+        let id = create_owned(docker, &name, config, tracker).await?;
         let mut sb = Sandbox {
             docker: docker.clone(),
-            id: created.id,
+            id,
             cfg,
             tracker: tracker.clone(),
             pids_failures_before: 0,

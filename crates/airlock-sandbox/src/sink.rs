@@ -3,21 +3,22 @@
 //! read-only) which routes everything over `lo` and redirects every TCP connection and
 //! DNS datagram to its listeners. The sandbox then joins this network namespace with no
 //! capabilities, so the package can neither change the rules nor reach any other
-//! network. The sink writes its record to a host directory the sandbox never sees.
+//! network. The sink writes its record to a host directory the sandbox never sees. Like
+//! the sandbox, it stops by itself when its airlock is gone (it watches its stdin, which
+//! airlock holds open; see `docker::create_owned`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::container::{
-    Config, CreateContainerOptions, KillContainerOptions, LogOutput, LogsOptions,
-    StartContainerOptions,
+    Config, KillContainerOptions, LogOutput, LogsOptions, StartContainerOptions,
 };
 use bollard::models::HostConfig;
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::docker::{labels, remove_container, Tracker};
+use crate::docker::{create_owned, labels, remove_container, Tracker};
 use crate::error::SandboxError;
 
 /// How to start a sink.
@@ -62,6 +63,7 @@ impl SinkContainer {
             "--setup-net".into(),
             "--out".into(),
             format!("{OUT}/events.jsonl"),
+            "--stop-on-stdin-eof".into(),
         ];
         if spec.input_dir.join("ca.pem").exists() {
             cmd.extend([
@@ -110,10 +112,19 @@ impl SinkContainer {
             ]),
             ..Default::default()
         };
+        // Root (for the namespace's rules) without CAP_DAC_OVERRIDE: it reaches the run's
+        // private files through the group of the input directory (airlock's own group),
+        // so they need no permission for others.
+        let gid = std::os::unix::fs::MetadataExt::gid(
+            &std::fs::metadata(&spec.input_dir).map_err(|e| SandboxError::Io {
+                path: spec.input_dir.clone(),
+                source: e,
+            })?,
+        );
         let config = Config {
             image: Some(spec.image.clone()),
             cmd: Some(cmd),
-            user: Some("0:0".into()),
+            user: Some(format!("0:{gid}")),
             hostname: Some(spec.hostname.clone()),
             labels: Some(labels(&spec.run_id)),
             env: Some(vec!["AIRLOCK_SINK_LOG=warn".into()]),
@@ -121,22 +132,10 @@ impl SinkContainer {
             ..Default::default()
         };
         let name = format!("airlock-{}-sink", spec.run_id);
-        let created = docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: name.clone(),
-                    platform: None,
-                }),
-                config,
-            )
-            .await
-            .map_err(SandboxError::docker(format!(
-                "creating sink container {name}"
-            )))?;
-        tracker.add(&created.id);
+        let id = create_owned(docker, &name, config, tracker).await?;
         let sink = SinkContainer {
             docker: docker.clone(),
-            id: created.id,
+            id,
             tracker: tracker.clone(),
             events_file: spec.output_dir.join("events.jsonl"),
         };

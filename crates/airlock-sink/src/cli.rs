@@ -63,6 +63,10 @@ struct Cli {
     host_addr: std::net::Ipv4Addr,
     #[arg(long)]
     no_host_addr: bool,
+    /// Also stop at the end of stdin: the orchestrator holds the container's stdin open,
+    /// so a sink whose airlock died stops by itself.
+    #[arg(long)]
+    stop_on_stdin_eof: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,19 +204,27 @@ async fn run(cli: Cli) -> Result<()> {
     println!("READY {} {}", sink.tcp_addr.port(), sink.dns_addr.port());
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    wait_for_signal().await?;
+    wait_for_signal(cli.stop_on_stdin_eof).await?;
     tracing::info!("stopping");
     sink.shutdown(Duration::from_secs(2), gaps).await;
     Ok(())
 }
 
-async fn wait_for_signal() -> Result<()> {
+async fn wait_for_signal(stdin_eof: bool) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let eof = async {
+        if !stdin_eof {
+            return std::future::pending().await;
+        }
+        let _ = tokio::io::copy(&mut tokio::io::stdin(), &mut tokio::io::sink()).await;
+        tracing::info!("stdin closed: the orchestrator is gone");
+    };
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+        _ = eof => {}
     }
     Ok(())
 }

@@ -893,18 +893,19 @@ fn prepare_sink_inputs(
     let output_dir = work.join("sink-out");
     std::fs::create_dir_all(&input_dir)?;
     std::fs::create_dir_all(&output_dir)?;
-    // The sink runs as root without CAP_DAC_OVERRIDE: when airlock itself is not root,
-    // the output directory must be writable by others (it lives in a private temp dir).
-    if !is_root() {
-        std::fs::set_permissions(&output_dir, std::fs::Permissions::from_mode(0o777))?;
-    }
+    // The work dir is 0700. The sink runs as root without CAP_DAC_OVERRIDE, in airlock's
+    // group (airlock_sandbox::sink): when airlock is not root it reaches these through
+    // the group, never through permissions for others.
+    let mode = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    mode(&input_dir, 0o750)?;
+    mode(&output_dir, if is_root() { 0o700 } else { 0o770 })?;
     let ca = airlock_sink::generate_ca(run_id).context("generating the run CA")?;
     std::fs::write(input_dir.join("ca.pem"), &ca.cert_pem)?;
-    std::fs::write(input_dir.join("ca.key"), &ca.key_pem)?;
-    std::fs::set_permissions(
-        input_dir.join("ca.key"),
-        std::fs::Permissions::from_mode(0o644),
-    )?;
+    mode(&input_dir.join("ca.pem"), 0o644)?;
+    let key = input_dir.join("ca.key");
+    std::fs::File::create(&key)?.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    std::fs::write(&key, &ca.key_pem)?;
+    mode(&key, if is_root() { 0o600 } else { 0o640 })?;
     if let Some(plan) = bait {
         // The metadata services hand out the plan's cloud canaries.
         let mut config = serde_json::to_value(&plan.imds)?;
@@ -915,10 +916,13 @@ fn prepare_sink_inputs(
             input_dir.join("bait.json"),
             serde_json::to_vec_pretty(&config)?,
         )?;
+        mode(&input_dir.join("bait.json"), 0o640)?;
     }
     let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
     let bundle = input_dir.join("ca-bundle.crt");
     std::fs::write(&bundle, format!("{system}\n{}", ca.cert_pem))?;
+    // Bind-mounted as the sandbox's CA bundle: the package's user reads it.
+    mode(&bundle, 0o644)?;
     Ok(SinkInputs {
         input_dir,
         output_dir,

@@ -33,10 +33,8 @@ pub async fn analyze(
     rules: &Ruleset,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Analyzed> {
-    let work = tempfile::Builder::new()
-        .prefix("airlock-run-")
-        .tempdir()
-        .context("creating a work directory")?;
+    // 0700, named after this process so a later airlock can remove it if we are killed.
+    let work = airlock_sandbox::create_work_dir().context("creating a work directory")?;
     let artifact = {
         let (input, opts, dir) = (input.clone(), opts.clone(), work.path().to_path_buf());
         tokio::task::spawn_blocking(move || engine::fetch(&input, &opts, &dir)).await??

@@ -1,5 +1,6 @@
 //! `airlock scan`: fetch each input, run it in the sandbox, judge the trace, print the
-//! report. Ctrl-C removes the containers of the run in flight before exiting.
+//! report. SIGINT, SIGTERM and SIGHUP remove the containers and the work directory of the
+//! run in flight before exiting with 128 + the signal's number.
 
 use std::io::Write;
 use std::time::Duration;
@@ -22,14 +23,11 @@ pub struct Outcome {
 
 pub async fn run(args: ScanArgs) -> u8 {
     let tracker = Tracker::new();
-    let work = tokio::select! {
-        r = scan_all(&args, &tracker) => r,
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("airlock: interrupted; removing the sandbox");
-            if let Ok(docker) = airlock_sandbox::connect().await {
-                tracker.remove_all(&docker).await;
-            }
-            return 130;
+    let work = match airlock_sandbox::until_signal(&tracker, scan_all(&args, &tracker)).await {
+        Ok(r) => r,
+        Err(signal) => {
+            eprintln!("airlock: {signal}: stopped; the sandbox and the work directory are removed");
+            return signal.exit_code();
         }
     };
     match work {

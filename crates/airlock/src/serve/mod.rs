@@ -228,8 +228,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
             None => String::new(),
         }
     );
+    tokio::spawn(airlock_sandbox::reap_periodically(Duration::from_secs(30)));
+    let signal = airlock_sandbox::shutdown_signal();
     let shutdown = async move {
-        let _ = tokio::signal::ctrl_c().await;
+        let _ = signal.await;
         eprintln!("airlock: stopping; removing sandboxes in flight (their jobs stay queued)");
         if let Ok(docker) = airlock_sandbox::connect().await {
             tracker.remove_all(&docker).await;

@@ -103,16 +103,16 @@ pub async fn pip(args: PipArgs) -> u8 {
     guarded(&tracker, pip::run(args, tracker.clone())).await
 }
 
-/// Runs a wrapper; Ctrl-C removes the sandboxes in flight (and installs nothing).
+/// Runs a wrapper; SIGINT, SIGTERM or SIGHUP removes the sandboxes in flight (and
+/// installs nothing), exiting with 128 + the signal's number.
 async fn guarded(tracker: &Tracker, work: impl std::future::Future<Output = Result<u8>>) -> u8 {
-    let r = tokio::select! {
-        r = work => r,
-        _ = interrupted() => {
-            eprintln!("airlock: interrupted; removing the sandboxes, nothing was installed");
-            if let Ok(docker) = airlock_sandbox::connect().await {
-                tracker.remove_all(&docker).await;
-            }
-            return 130;
+    let r = match airlock_sandbox::until_signal(tracker, work).await {
+        Ok(r) => r,
+        Err(signal) => {
+            eprintln!(
+                "airlock: {signal}: stopped; the sandboxes are removed, nothing was installed"
+            );
+            return signal.exit_code();
         }
     };
     match r {
@@ -122,22 +122,6 @@ async fn guarded(tracker: &Tracker, work: impl std::future::Future<Output = Resu
             2
         }
     }
-}
-
-/// Ctrl-C or SIGTERM (a CI job being cancelled).
-async fn interrupted() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// One artifact of the resolved tree.

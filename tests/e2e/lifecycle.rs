@@ -1,0 +1,627 @@
+//! End-to-end proofs that runs do not leak (issue 19): SIGTERM and SIGHUP to a running
+//! `airlock scan` remove both containers and the work directory within seconds and exit
+//! 128 + the signal; after a `kill -9` the containers stop and vanish by themselves and
+//! the next airlock start removes the work directory; the label-based reaper removes
+//! what a dead airlock left and nothing else; the work directory is private and the run
+//! CA's key is not readable by others, also when airlock is not root; and the engine
+//! is the one `DOCKER_HOST` or the Docker context names, or airlock refuses with exit 2.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Read;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("airlock")
+}
+
+/// Containers (id, state) whose `airlock.pid` label is `pid`.
+fn containers_of(pid: u32) -> Vec<(String, String)> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label=airlock.pid={pid}"),
+            "--format",
+            "{{.ID}} {{.State}}",
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn work_dirs(tmp: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("airlock-run-"))
+        .map(|e| e.path())
+        .collect()
+}
+
+fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+}
+
+/// A running `airlock scan` with its stderr collected.
+struct Scan {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Scan {
+    fn start(mut cmd: Command) -> Scan {
+        require_docker();
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Scan { child, stderr }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until the install phase runs in both containers (sink and sandbox).
+    fn wait_for_install(&mut self) {
+        let pid = self.pid();
+        let ok = wait_until(Duration::from_secs(180), || {
+            let running = containers_of(pid)
+                .iter()
+                .filter(|(_, s)| s == "running")
+                .count();
+            running == 2 && self.stderr().contains("install phase")
+        });
+        if ok.is_none() {
+            let _ = self.child.kill();
+            panic!(
+                "the install phase did not start; stderr:\n{}",
+                self.stderr()
+            );
+        }
+        // The postinstall's own process is up a moment after the phase starts.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    fn wait_exit(&mut self, limit: Duration) -> (Option<i32>, Duration) {
+        let t0 = Instant::now();
+        while t0.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status.code(), t0.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!(
+            "airlock did not exit within {limit:?}; stderr:\n{}",
+            self.stderr()
+        );
+    }
+}
+
+/// `airlock scan` of the package whose postinstall never ends, with its temp dir in `tmp`.
+fn hanging_scan(tmp: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.args([
+        "scan",
+        "--no-store",
+        "--no-import",
+        "--phase-timeout",
+        "600",
+    ])
+    .arg(repo().join("tests/packages/hang"))
+    .env("TMPDIR", tmp)
+    .env("NO_COLOR", "1")
+    .env_remove("AIRLOCK_IMAGE")
+    .env_remove("DOCKER_HOST")
+    .env_remove("DOCKER_CONTEXT");
+    c
+}
+
+fn signal_cleans_up(sig: &str, expected_code: i32) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut scan = Scan::start(hanging_scan(tmp.path()));
+    scan.wait_for_install();
+    let pid = scan.pid();
+    assert_eq!(containers_of(pid).len(), 2, "the sink and the sandbox run");
+    assert_eq!(work_dirs(tmp.path()).len(), 1, "one work directory");
+    let t0 = Instant::now();
+    scan.signal(sig);
+    let (code, _) = scan.wait_exit(Duration::from_secs(30));
+    let exited = t0.elapsed();
+    let stderr = scan.stderr();
+    assert_eq!(
+        code,
+        Some(expected_code),
+        "exit 128+signal; stderr:\n{stderr}"
+    );
+    assert!(stderr.contains(&format!("SIG{sig}")), "{stderr}");
+    assert!(
+        containers_of(pid).is_empty(),
+        "containers left after SIG{sig}: {:?}",
+        containers_of(pid)
+    );
+    assert!(
+        work_dirs(tmp.path()).is_empty(),
+        "work directory left after SIG{sig}: {:?}",
+        work_dirs(tmp.path())
+    );
+    eprintln!("SIG{sig}: airlock exited after {exited:?} with nothing left");
+    assert!(exited < Duration::from_secs(10), "{exited:?}");
+}
+
+// Before the fix SIGTERM killed airlock outright: both containers and the work directory
+// stayed, and the package kept running until the phase deadline.
+#[test]
+fn sigterm_removes_both_containers_and_the_work_dir() {
+    signal_cleans_up("TERM", 143);
+}
+
+#[test]
+fn sighup_removes_both_containers_and_the_work_dir() {
+    signal_cleans_up("HUP", 129);
+}
+
+// Before the fix the containers of a killed airlock ran on (`sleep infinity`) until
+// someone ran `airlock gc`.
+#[test]
+fn after_kill_9_the_containers_stop_by_themselves_and_the_next_start_removes_the_work_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut scan = Scan::start(hanging_scan(tmp.path()));
+    scan.wait_for_install();
+    let pid = scan.pid();
+    let ids: Vec<String> = containers_of(pid).into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids.len(), 2);
+    scan.signal("KILL");
+    scan.wait_exit(Duration::from_secs(10));
+    let gone = wait_until(Duration::from_secs(10), || containers_of(pid).is_empty());
+    let took = gone.unwrap_or_else(|| {
+        panic!(
+            "containers of the killed airlock still there after 10 s: {:?}",
+            containers_of(pid)
+        )
+    });
+    eprintln!("kill -9: both containers gone {took:?} after the kill");
+    // The dead process could not remove its work directory; the next airlock start does.
+    assert_eq!(work_dirs(tmp.path()).len(), 1);
+    let out = Command::new(bin())
+        .args(["image", "ensure"])
+        .env("TMPDIR", tmp.path())
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        work_dirs(tmp.path()).is_empty(),
+        "the next start did not remove {:?}",
+        work_dirs(tmp.path())
+    );
+}
+
+/// The `airlock.owner` scope of processes of this boot and PID namespace (the format of
+/// airlock_sandbox::owner).
+fn scope() -> String {
+    use sha2::Digest;
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let ns = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let d = sha2::Sha256::digest(format!("{}|{}", boot.trim(), ns.display()).as_bytes());
+    hex::encode(&d[..4])
+}
+
+fn start_time(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 1..];
+    rest.split_whitespace().nth(19).unwrap().parse().unwrap()
+}
+
+fn image() -> String {
+    let out = Command::new(bin()).args(["image", "tag"]).output().unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn create_labelled(name: &str, owner: &str) -> String {
+    let out = Command::new("docker")
+        .args(["create", "--name", name, "--label", "airlock=1"])
+        .args(["--label", &format!("airlock.owner={owner}")])
+        .args(["--label", "airlock.test=lifecycle", "--network", "none"])
+        .arg(image())
+        .args(["sleep", "60"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn exists(id: &str) -> bool {
+    Command::new("docker")
+        .args(["inspect", "--format", "{{.Id}}", id])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+// What the stdin hold cannot catch (a container created but never started, as when
+// airlock dies between create and start) the reaper at the next start removes; it never
+// touches a live owner's containers or those of another PID namespace or boot.
+#[test]
+fn the_reaper_removes_only_containers_of_dead_owners() {
+    require_docker();
+    let scope = scope();
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let me = std::process::id();
+    let tag = format!(
+        "{me}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let orphan = create_labelled(
+        &format!("airlock-test-orphan-{tag}"),
+        &format!("{scope}/{dead_pid}/1"),
+    );
+    let recycled = create_labelled(
+        &format!("airlock-test-recycled-{tag}"),
+        &format!("{scope}/{me}/{}", start_time(me) + 1),
+    );
+    let alive = create_labelled(
+        &format!("airlock-test-alive-{tag}"),
+        &format!("{scope}/{me}/{}", start_time(me)),
+    );
+    let foreign = create_labelled(
+        &format!("airlock-test-foreign-{tag}"),
+        &format!("00000000/{dead_pid}/1"),
+    );
+    let out = Command::new(bin())
+        .args(["image", "ensure"])
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .output()
+        .unwrap();
+    let ok = out.status.success();
+    let (o, r, a, f) = (
+        exists(&orphan),
+        exists(&recycled),
+        exists(&alive),
+        exists(&foreign),
+    );
+    for id in [&orphan, &recycled, &alive, &foreign] {
+        let _ = Command::new("docker").args(["rm", "-f", id]).output();
+    }
+    assert!(ok, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!o, "the dead owner's container was not reaped");
+    assert!(!r, "a recycled pid kept its predecessor's container");
+    assert!(a, "a live owner's container was reaped");
+    assert!(f, "a container of another PID namespace or boot was reaped");
+}
+
+/// A package whose postinstall makes one HTTPS request through the sink (which needs the
+/// run CA's key) and then waits, so the work directory can be looked at.
+fn https_package(dir: &Path) -> PathBuf {
+    let pkg = dir.join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    let script = "require('https').get('https://lifecycle.example.com/hello', r => { r.resume(); \
+                  console.log('status ' + r.statusCode); }).on('error', e => console.log('error ' + e.message)); \
+                  setTimeout(() => {}, 6000)";
+    let manifest = serde_json::json!({
+        "name": "airlock-test-lifecycle-https",
+        "version": "1.0.0",
+        "scripts": { "postinstall": format!("node -e \"{script}\"") },
+    });
+    std::fs::write(pkg.join("package.json"), manifest.to_string()).unwrap();
+    std::fs::set_permissions(&pkg, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        pkg.join("package.json"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    pkg
+}
+
+/// Runs the HTTPS package (optionally as another user), checks the work directory's and
+/// the key's modes while it runs, and returns the report.
+fn scan_https_checking_modes(as_user: Option<(u32, u32)>, key_mode: u32) -> serde_json::Value {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let pkg = https_package(tmp.path());
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut cmd = match as_user {
+        Some((uid, gid)) => {
+            std::os::unix::fs::chown(&home, Some(uid), Some(gid)).unwrap();
+            let docker_gid = std::os::unix::fs::MetadataExt::gid(
+                &std::fs::metadata("/var/run/docker.sock").unwrap(),
+            );
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={gid}"),
+                &format!("--groups={docker_gid}"),
+                "--inh-caps=-all",
+                "--",
+            ])
+            .arg(bin());
+            c
+        }
+        None => Command::new(bin()),
+    };
+    cmd.args([
+        "scan",
+        "--format",
+        "json",
+        "--no-store",
+        "--no-import",
+        "--time-speedup",
+        "1",
+    ])
+    .arg(&pkg)
+    .env("TMPDIR", tmp.path())
+    .env("HOME", &home)
+    .env("AIRLOCK_RULES", repo().join("rules"))
+    .env_remove("AIRLOCK_IMAGE")
+    .env_remove("DOCKER_HOST")
+    .env_remove("DOCKER_CONTEXT");
+    let mut scan = Scan::start(cmd);
+    scan.wait_for_install();
+    let dirs = work_dirs(tmp.path());
+    assert_eq!(dirs.len(), 1, "{}", scan.stderr());
+    let work = &dirs[0];
+    let (work_mode, key, key_owner) = (
+        mode(work),
+        mode(&work.join("sink-in/ca.key")),
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(work).unwrap()),
+    );
+    let (code, _) = scan.wait_exit(Duration::from_secs(180));
+    let mut stdout = String::new();
+    scan.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let stderr = scan.stderr();
+    assert_eq!(work_mode, 0o700, "work dir mode {work_mode:o}");
+    assert_eq!(key, key_mode, "ca.key mode {key:o}");
+    assert_eq!(key_owner, as_user.map_or(0, |(u, _)| u));
+    assert!(work_dirs(tmp.path()).is_empty(), "work dir left behind");
+    assert!(
+        code == Some(0) || code == Some(1),
+        "exit {code:?}: {stderr}"
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}\n{stderr}"))
+}
+
+fn assert_https_recorded(r: &serde_json::Value) {
+    let http = r["network"]["http"].as_array().expect("network.http");
+    assert!(
+        http.iter().any(|h| h["host"] == "lifecycle.example.com"
+            && h["tls"] == true
+            && h["url"].as_str().unwrap_or("").contains("/hello")),
+        "the sink did not decrypt the request (it needs the CA key): {:#}",
+        r["network"]
+    );
+}
+
+// Before the fix the work dir was 0755 and ca.key 0644: any local user could read the
+// private key of the CA the sandbox trusts.
+#[test]
+fn work_dir_is_private_and_the_key_is_owner_only_as_root() {
+    let r = scan_https_checking_modes(None, 0o600);
+    assert_https_recorded(&r);
+}
+
+// As a user in the docker group (not root), the sink (root without CAP_DAC_OVERRIDE)
+// reads the key through airlock's group: 0640 inside a 0700 directory.
+#[test]
+fn work_dir_is_private_and_the_sink_still_reads_the_key_as_a_plain_user() {
+    let r = scan_https_checking_modes(Some((65534, 65534)), 0o640);
+    assert_https_recorded(&r);
+}
+
+fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Duration) {
+    let mut c = Command::new(bin());
+    c.args(args)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("DOCKER_CERT_PATH");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let t0 = Instant::now();
+    let out = c.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        t0.elapsed(),
+    )
+}
+
+// Before the fix DOCKER_HOST=tcp://… was ignored and the package ran on the local engine.
+#[test]
+fn an_unreachable_docker_host_is_an_error_naming_it_never_the_local_engine() {
+    require_docker();
+    let pkg = repo().join("tests/packages/hang");
+    let (code, stderr, _) = run_with_env(
+        &["scan", "--no-store", pkg.to_str().unwrap()],
+        &[("DOCKER_HOST", "tcp://127.0.0.1:1")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("DOCKER_HOST=tcp://127.0.0.1:1"), "{stderr}");
+    // nothing started anywhere (the local engine is never asked)
+    assert!(
+        !stderr.contains("starting the sandbox") && !stderr.contains("install phase"),
+        "{stderr}"
+    );
+    // A remote engine is refused before any connection: the run would bind-mount files
+    // of this host the remote engine cannot see.
+    let (code, stderr, took) = run_with_env(
+        &["scan", "--no-store", pkg.to_str().unwrap()],
+        &[("DOCKER_HOST", "tcp://192.0.2.10:2375")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("DOCKER_HOST=tcp://192.0.2.10:2375") && stderr.contains("remote"),
+        "{stderr}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let (code, stderr, _) = run_with_env(&["gc"], &[("DOCKER_HOST", "ssh://me@build-host")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("ssh://"), "{stderr}");
+}
+
+#[test]
+fn docker_host_unix_socket_is_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = repo().join("tests/packages/hang");
+    let (code, stderr, _) = run_with_env(
+        &[
+            "scan",
+            "--no-store",
+            "--no-import",
+            "--phase-timeout",
+            "5",
+            "--format",
+            "json",
+            pkg.to_str().unwrap(),
+        ],
+        &[
+            ("DOCKER_HOST", "unix:///var/run/docker.sock"),
+            ("TMPDIR", tmp.path().to_str().unwrap()),
+        ],
+    );
+    // the hanging install times out: exit 1 with a report, i.e. the run happened
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("install phase"), "{stderr}");
+    let (code, stderr, _) = run_with_env(
+        &["gc"],
+        &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unix:///nonexistent/docker.sock"),
+        "{stderr}"
+    );
+}
+
+fn write_context(config: &Path, name: &str, host: &str) {
+    use sha2::Digest;
+    let id = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+    let dir = config.join("contexts/meta").join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    let meta = serde_json::json!({
+        "Name": name, "Metadata": {},
+        "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": false}},
+    });
+    std::fs::write(dir.join("meta.json"), meta.to_string()).unwrap();
+}
+
+#[test]
+fn the_current_docker_context_is_honoured() {
+    require_docker();
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join(".docker");
+    write_context(&config, "airlock-local", "unix:///var/run/docker.sock");
+    write_context(&config, "airlock-broken", "unix:///nonexistent/ctx.sock");
+    write_context(&config, "airlock-far", "tcp://198.51.100.7:2376");
+    let h = home.path().to_str().unwrap();
+    let set = |name: &str| {
+        std::fs::write(
+            config.join("config.json"),
+            format!("{{\"currentContext\":\"{name}\"}}"),
+        )
+        .unwrap()
+    };
+    set("airlock-local");
+    let (code, stderr, _) = run_with_env(&["gc"], &[("HOME", h)]);
+    assert_eq!(code, Some(0), "{stderr}");
+    set("airlock-broken");
+    let (code, stderr, _) = run_with_env(&["gc"], &[("HOME", h)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("unix:///nonexistent/ctx.sock") && stderr.contains("airlock-broken"),
+        "{stderr}"
+    );
+    set("airlock-far");
+    let (code, stderr, _) = run_with_env(&["gc"], &[("HOME", h)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("airlock-far") && stderr.contains("remote"),
+        "{stderr}"
+    );
+    // DOCKER_HOST wins over the context, as with the docker CLI
+    let (code, stderr, _) = run_with_env(
+        &["gc"],
+        &[("HOME", h), ("DOCKER_HOST", "unix:///var/run/docker.sock")],
+    );
+    assert_eq!(code, Some(0), "{stderr}");
+    set("airlock-missing");
+    let (code, stderr, _) = run_with_env(&["gc"], &[("HOME", h)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("airlock-missing"), "{stderr}");
+}
