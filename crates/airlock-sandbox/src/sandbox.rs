@@ -487,6 +487,13 @@ impl Sandbox {
         let (trace_path, trace_bytes) = match stream {
             Some(stream) => {
                 let (dest, got) = stream.finish(self).await?;
+                tracing::debug!(
+                    phase = %spec.name,
+                    kept_bytes = got.kept_bytes,
+                    folded_lines = got.folded_lines,
+                    cut_lines = got.cut_lines,
+                    "trace collected"
+                );
                 if got.cut_lines > 0 {
                     limits_hit.push((
                         "trace".to_string(),

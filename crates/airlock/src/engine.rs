@@ -1092,7 +1092,13 @@ fn record_trace(
     if stats.truncated {
         gaps.push(format!("{phase}: strace output cut short"));
     }
-    if let Some((_, detail)) = outcome.limits_hit.iter().find(|(l, _)| l == "trace") {
+    // A cut trace, and a phase killed before it ended (OOM killer, SIGKILL), leave the run
+    // not fully observed: the trace is incomplete, which never lets a package through.
+    for (_, detail) in outcome
+        .limits_hit
+        .iter()
+        .filter(|(l, _)| matches!(l.as_str(), "trace" | "oom" | "killed"))
+    {
         gaps.push(format!("{phase}: {detail}"));
     }
     events.extend(out);

@@ -248,7 +248,11 @@ fn judge(args: JudgeArgs) -> u8 {
             args.output.is_none(),
         )?;
         scan::emit(&text, args.output.as_deref())?;
-        anyhow::Ok(scan::exit_code(judged.verdict, args.fail_on))
+        anyhow::Ok(scan::run_exit_code(
+            judged.verdict,
+            judged.report.trace_complete,
+            args.fail_on,
+        ))
     })();
     match result {
         Ok(code) => code,

@@ -99,7 +99,8 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
                 );
             }
         }
-        code = code.max(exit_code(o.verdict, args.fail_on));
+        let complete = o.analyzed.as_ref().is_none_or(|a| a.report.trace_complete);
+        code = code.max(run_exit_code(o.verdict, complete, args.fail_on));
         rendered.push(o.rendered);
     }
     let text = if args.format == Format::Json && rendered.len() > 1 {
@@ -172,6 +173,18 @@ pub fn exit_code(verdict: Verdict, fail_on: FailOn) -> u8 {
     }
 }
 
+/// [`exit_code`] for a run: one whose trace is incomplete (cut, summarised past its caps,
+/// a phase killed by the OOM killer or SIGKILL) was not fully observed and can never clear
+/// a package, so it fails like a finding at any `--fail-on` level, as a time-out does.
+pub fn run_exit_code(verdict: Verdict, trace_complete: bool, fail_on: FailOn) -> u8 {
+    let code = exit_code(verdict, fail_on);
+    if trace_complete {
+        code
+    } else {
+        code.max(1)
+    }
+}
+
 /// Writes the rendered report to `path`, or stdout.
 pub fn emit(text: &str, path: Option<&std::path::Path>) -> Result<()> {
     match path {
@@ -185,4 +198,22 @@ pub fn emit(text: &str, path: Option<&std::path::Path>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_trace_never_exits_0() {
+        use Verdict::*;
+        for fail_on in [FailOn::Malicious, FailOn::Suspicious] {
+            for v in [Benign, Suspicious, Malicious, TimedOut] {
+                assert!(run_exit_code(v, false, fail_on) >= 1, "{v:?} {fail_on:?}");
+                assert_eq!(run_exit_code(v, true, fail_on), exit_code(v, fail_on));
+            }
+            assert_eq!(run_exit_code(Error, false, fail_on), 2);
+        }
+        assert_eq!(run_exit_code(Suspicious, true, FailOn::Malicious), 0);
+    }
 }
