@@ -21,6 +21,8 @@
 //! - `-o FILE` so the traced program's own stdout/stderr stay separate from the trace.
 //!   Put FILE in a directory only root can write (strace runs as root, the package as
 //!   the unprivileged user), so the package cannot rewrite its own trace.
+//!   The sandbox makes FILE a FIFO and streams it to the host while the phase runs, folding
+//!   repetitive lines on the way ([`crate::fold`]): nothing fills up inside the container.
 //!
 //! Not traced, on purpose: `write`/`pwrite64` (strace prints each buffer, up to `-s`
 //! bytes, so an `npm install` unpacking a tarball would copy every file into the trace;
