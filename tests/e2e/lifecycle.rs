@@ -625,3 +625,245 @@ fn the_current_docker_context_is_honoured() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("airlock-missing"), "{stderr}");
 }
+
+/// Makes a CA, a server certificate for 127.0.0.1 and a client certificate in `dir`
+/// (`ca.pem`, `server.pem`/`server.key`, `cert.pem`/`key.pem`: the DOCKER_CERT_PATH
+/// layout) with the openssl command.
+fn make_certs(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=airlock test engine CA",
+    ]);
+    for (name, ext, cert, key) in [
+        ("server", "server.ext", "server.pem", "server.key"),
+        ("client", "client.ext", "cert.pem", "key.pem"),
+    ] {
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            &format!("{name}.csr"),
+            "-subj",
+            &format!("/CN={name}"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{name}.csr"),
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            cert,
+            "-days",
+            "2",
+            "-extfile",
+            ext,
+        ]);
+    }
+}
+
+/// A loopback TLS endpoint in front of the local engine's socket that requires a client
+/// certificate from `ca.pem` (what `dockerd --tlsverify` does). Returns its port.
+fn tls_engine_proxy(dir: &Path) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(dir.join("ca.pem")).unwrap())
+        .unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let chain = vec![CertificateDer::from_pem_file(dir.join("server.pem")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut engine) =
+                        tokio::net::UnixStream::connect("/var/run/docker.sock").await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut engine).await;
+                });
+            }
+        });
+    });
+    port
+}
+
+// tcp+TLS (DOCKER_TLS_VERIFY, DOCKER_CERT_PATH) is honoured end to end: a whole scan,
+// exec and attach streams included, goes through a client-certificate TLS endpoint; a
+// client certificate the engine does not trust is an error naming the endpoint.
+#[test]
+fn docker_host_over_tls_with_client_certificates() {
+    require_docker();
+    let certs = tempfile::tempdir().unwrap();
+    make_certs(certs.path());
+    let port = tls_engine_proxy(certs.path());
+    let host = format!("tcp://127.0.0.1:{port}");
+    let cert_path = certs.path().to_str().unwrap().to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = repo().join("tests/packages/hang");
+    let (code, stderr, _) = run_with_env(
+        &[
+            "scan",
+            "--no-store",
+            "--no-import",
+            "--phase-timeout",
+            "5",
+            "--format",
+            "json",
+            pkg.to_str().unwrap(),
+        ],
+        &[
+            ("DOCKER_HOST", &host),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", &cert_path),
+            ("TMPDIR", tmp.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(
+        code,
+        Some(1),
+        "the hanging install times out over TLS: {stderr}"
+    );
+    assert!(stderr.contains("install phase"), "{stderr}");
+    // without TLS the same endpoint does not answer HTTP: an error, never the local engine
+    let (code, stderr, _) = run_with_env(&["gc"], &[("DOCKER_HOST", &host)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&host), "{stderr}");
+    // a client certificate from another CA is refused by the engine
+    let other = tempfile::tempdir().unwrap();
+    make_certs(other.path());
+    std::fs::copy(certs.path().join("ca.pem"), other.path().join("ca.pem")).unwrap();
+    let (code, stderr, _) = run_with_env(
+        &["gc"],
+        &[
+            ("DOCKER_HOST", &host),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", other.path().to_str().unwrap()),
+        ],
+    );
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains(&host), "{stderr}");
+}
+
+// `serve` runs the orphan reaper every 30 s (a crashed `airlock scan` next to a service
+// leaves nothing for long), and stops on SIGTERM like the other commands.
+#[test]
+fn serve_reaps_orphans_periodically_and_stops_on_sigterm() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store.sqlite3");
+    let mut cmd = Command::new(bin());
+    cmd.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--concurrency",
+        "0",
+        "--store",
+    ])
+    .arg(&store)
+    .env("TMPDIR", tmp.path())
+    .env_remove("AIRLOCK_TOKEN")
+    .env_remove("DOCKER_HOST")
+    .env_remove("DOCKER_CONTEXT");
+    let mut serve = Scan::start(cmd);
+    let up = wait_until(Duration::from_secs(60), || {
+        serve.stderr().contains("serving on")
+    });
+    assert!(up.is_some(), "serve did not start: {}", serve.stderr());
+    // an orphan appears after the service's first sweep
+    std::thread::sleep(Duration::from_secs(2));
+    let mut dead = Command::new("true").spawn().unwrap();
+    let dead_pid = dead.id();
+    dead.wait().unwrap();
+    let tag = format!("{}-{dead_pid}", std::process::id());
+    let orphan = create_labelled(
+        &format!("airlock-test-serve-orphan-{tag}"),
+        &format!("{}/{dead_pid}/1", scope()),
+    );
+    let gone = wait_until(Duration::from_secs(45), || !exists(&orphan));
+    let _ = Command::new("docker").args(["rm", "-f", &orphan]).output();
+    assert!(gone.is_some(), "serve did not reap the orphan within 45 s");
+    eprintln!(
+        "serve reaped the orphan {:?} after it was created",
+        gone.unwrap()
+    );
+    serve.signal("TERM");
+    let (code, took) = serve.wait_exit(Duration::from_secs(30));
+    assert_eq!(
+        code,
+        Some(0),
+        "a service stopped by SIGTERM exits 0: {}",
+        serve.stderr()
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+}
