@@ -39,6 +39,9 @@ use crate::lexer::{Lexer, Value};
 /// Folded calls of one shape from which the summary is a `limit.hit` (`syscall-flood`)
 /// rather than a `note`: ordinary installs stay far below it.
 pub const FLOOD_EVENT_MIN: u64 = 10_000;
+/// Folded calls of one shape from which the group gets its own summary event; smaller
+/// groups (a build probing a few hundred paths) are summed into one `note` at the end.
+pub const FOLD_NOTE_MIN: u64 = 1_000;
 
 /// Longest chain entry, in characters.
 pub const CHAIN_ENTRY_MAX: usize = 80;
@@ -230,6 +233,8 @@ pub struct Recorder {
     /// Processes that exited, so summaries written at the end still name who acted
     /// (bounded: cleared when full).
     exited: HashMap<u32, ProcRef>,
+    /// Groups below [`FOLD_NOTE_MIN`]: how many, how many calls, first time.
+    small_folds: (u64, u64, f64),
 }
 
 /// Exited processes remembered for summary events.
@@ -254,6 +259,7 @@ impl Recorder {
                 .fold_after
                 .map(|k| LineFolder::new(k, crate::fold::MAX_KEYS)),
             exited: HashMap::new(),
+            small_folds: (0, 0, 0.0),
             cfg,
         }
     }
@@ -314,6 +320,20 @@ impl Recorder {
             for f in folder.folded() {
                 self.summary(&f, out);
             }
+        }
+        let (groups, calls, first) = self.small_folds;
+        if groups > 0 {
+            let message = format!(
+                "{calls} more calls in {groups} group(s) of repeated calls (same syscall, \
+                 result and path shape, under {FOLD_NOTE_MIN} each) were counted, not \
+                 recorded one by one"
+            );
+            out.push(Event::new(
+                first,
+                &self.cfg.phase,
+                Source::Strace,
+                EventKind::Note { message },
+            ));
         }
         let mut pending: Vec<(u32, Pending)> = self.pending.drain().collect();
         pending.sort_by_key(|(pid, _)| *pid);
@@ -470,6 +490,15 @@ impl Recorder {
     /// One summary event for a group of folded calls.
     fn summary(&mut self, f: &Folded, out: &mut Vec<Event>) {
         self.stats.folded += f.count;
+        if f.count < FOLD_NOTE_MIN {
+            let s = &mut self.small_folds;
+            if s.0 == 0 || f.first_ts < s.2 {
+                s.2 = f.first_ts;
+            }
+            s.0 += 1;
+            s.1 += f.count;
+            return;
+        }
         let detail = format!(
             "{} more {} calls ({}) on paths shaped {} were counted, not recorded one by one \
              (first by pid {}, between {:.3} and {:.3})",

@@ -40,6 +40,7 @@ fn the_flood_is_counted_and_what_follows_is_kept() {
     assert!(!stats.truncated);
     assert_eq!(failed_opens(&ev), KEEP_FIRST as usize);
     assert_eq!(stats.folded, 500 - u64::from(KEEP_FIRST));
+    // 400 folded calls are a small group: summed into one note.
     let note = ev
         .iter()
         .find_map(|e| match &e.kind {
@@ -47,12 +48,7 @@ fn the_flood_is_counted_and_what_follows_is_kept() {
             _ => None,
         })
         .expect("a summary of the folded opens");
-    assert!(
-        note.starts_with(
-            "400 more openat calls (ENOENT) on paths shaped /nonexistent/cache/module-#/index.js"
-        ),
-        "{note}"
-    );
+    assert!(note.starts_with("400 more calls in 1 group(s)"), "{note}");
     // Everything after the flood is there.
     assert!(ev.iter().any(|e| matches!(&e.kind,
         EventKind::SecretRead { canary_id: Some(id), .. } if id == "aws-credentials")));
@@ -62,14 +58,46 @@ fn the_flood_is_counted_and_what_follows_is_kept() {
     assert!(
         matches!(&exec.kind, EventKind::ProcessExec { argv, .. } if argv[2] == "pool.minexmr.example:3333")
     );
-    // The summary names the node process that made the calls.
-    let summary = ev
+}
+
+#[test]
+fn a_big_group_is_its_own_summary_naming_the_process() {
+    // The fixture's 500 failed opens repeated 30 times before the credential read:
+    // 14,900 folded calls of one shape, past FOLD_NOTE_MIN and FLOOD_EVENT_MIN.
+    let text = fixture("flood.strace");
+    let (flood, rest): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .partition(|l| l.contains("/nonexistent/cache/"));
+    let at = rest
         .iter()
-        .find(
-            |e| matches!(&e.kind, EventKind::Note { message } if message.contains("were counted")),
-        )
+        .position(|l| l.contains(".aws/credentials"))
         .unwrap();
-    assert_eq!(summary.proc.as_ref().unwrap().exe, "node");
+    let mut big = rest[..at].join("\n") + "\n";
+    for _ in 0..30 {
+        big.push_str(&flood.join("\n"));
+        big.push('\n');
+    }
+    big.push_str(&rest[at..].join("\n"));
+    big.push('\n');
+    let (ev, stats) = parse_str(cfg(), &big);
+    assert_eq!(stats.folded, 30 * 500 - u64::from(KEEP_FIRST));
+    let flood = ev
+        .iter()
+        .find(|e| matches!(&e.kind, EventKind::LimitHit { limit, .. } if limit == "syscall-flood"))
+        .expect("a syscall-flood summary");
+    let EventKind::LimitHit { detail, .. } = &flood.kind else {
+        unreachable!()
+    };
+    assert!(
+        detail.starts_with(
+            "14900 more openat calls (ENOENT) on paths shaped /nonexistent/cache/module-#/index.js"
+        ),
+        "{detail}"
+    );
+    // The summary names the node process that made the calls, although it has exited.
+    assert_eq!(flood.proc.as_ref().unwrap().exe, "node");
+    assert!(ev.iter().any(|e| matches!(&e.kind,
+        EventKind::SecretRead { canary_id: Some(id), .. } if id == "aws-credentials")));
 }
 
 #[test]
