@@ -133,6 +133,9 @@ const TOOLCHAIN_CACHES: &[&str] = &["/.npm/", "/.cache/pip/", "/.cache/node-gyp/
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ProcState {
     actor: Actor,
+    /// An import-harness process: the package's code runs in it, but the interpreters
+    /// it starts for itself (`python -c pass`, to fire `.pth` files) are the harness's.
+    host: bool,
 }
 
 /// Streaming attribution of one trace's events (see the module docs).
@@ -297,7 +300,7 @@ impl Attributor {
         } else {
             Actor::Toolchain
         };
-        ProcState { actor }
+        ProcState { actor, host: false }
     }
 
     /// The state of the event's process, and whether it (or its parent) was recorded
@@ -307,6 +310,7 @@ impl Attributor {
             return (
                 ProcState {
                     actor: Actor::Package,
+                    host: false,
                 },
                 false,
             );
@@ -347,7 +351,7 @@ impl Attributor {
             .unwrap_or_else(|| basename(path));
         let exe = basename(path);
         let text = argv.join(" ");
-        let st = |actor| ProcState { actor };
+        let st = |actor| ProcState { actor, host: false };
         // airlock's own helpers; the import scripts host the package's code.
         if HARNESS_DIRS
             .iter()
@@ -355,12 +359,22 @@ impl Attributor {
         {
             let hosts = IMPORT_HOSTS.iter().any(|h| argv.iter().any(|a| a == h))
                 && !argv.iter().any(|a| a == "--unpack");
-            let after = if hosts {
-                Actor::Package
-            } else {
-                Actor::Harness
-            };
-            return (Actor::Harness, st(after));
+            if hosts {
+                return (
+                    Actor::Harness,
+                    ProcState {
+                        actor: Actor::Package,
+                        host: true,
+                    },
+                );
+            }
+            return (Actor::Harness, st(Actor::Harness));
+        }
+        // The import harness's own plain interpreter start (its `.pth` files still run
+        // as the package's).
+        if parent.host && is_python(prog) && argv.len() == 3 && argv[1] == "-c" && argv[2] == "pass"
+        {
+            return (Actor::Harness, st(Actor::Package));
         }
         if text.contains(DECOY_MARK)
             || self.decoy.as_deref().is_some_and(|d| {

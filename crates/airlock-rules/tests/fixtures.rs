@@ -84,3 +84,37 @@ fn every_rule_has_match_and_nomatch_fixtures() {
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));
 }
+
+/// The verdict model needs every rule to say whether it proves harm or hints at it, and
+/// every proof rule to show that the same act by airlock's own harness (or the toolchain
+/// on its own) does not count (static proofs are about the package's files and have no
+/// other actor).
+#[test]
+fn every_rule_declares_its_kind_and_proofs_exclude_the_harness() {
+    let rules = load();
+    let mut missing = Vec::new();
+    for rule in rules.rules() {
+        if !rule.kind_declared {
+            missing.push(format!(
+                "{} ({}) does not declare kind = \"proof\" | \"signal\"",
+                rule.id,
+                rule.file.display()
+            ));
+        }
+        let other_actor = |f: &&airlock_rules::Fixture| {
+            f.expect == FixtureExpect::Nomatch
+                && (f.name.starts_with("harness:") || f.name.starts_with("toolchain:"))
+        };
+        if rule.kind == airlock_events::FindingKind::Proof
+            && rule.scope != airlock_rules::Scope::Static
+            && !rule.fixtures.iter().any(|f| other_actor(&f))
+        {
+            missing.push(format!(
+                "{} ({}) is a proof without a `harness:` or `toolchain:` nomatch fixture",
+                rule.id,
+                rule.file.display()
+            ));
+        }
+    }
+    assert!(missing.is_empty(), "{}", missing.join("\n"));
+}
