@@ -54,6 +54,9 @@ pub fn generate_ca(run_id: &str) -> Result<CaPair, SinkError> {
     })
 }
 
+/// Leaf configurations cached (a few KiB each).
+const MAX_CACHED_LEAVES: usize = 4096;
+
 /// Issues and caches leaf certificates signed by the run's CA.
 pub struct CertAuthority {
     issuer: Issuer<'static, KeyPair>,
@@ -113,6 +116,10 @@ impl CertAuthority {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let config = Arc::new(config);
         if let Ok(mut cache) = self.cache.lock() {
+            // A flood of names must not grow the cache without bound: start over.
+            if cache.len() >= MAX_CACHED_LEAVES {
+                cache.clear();
+            }
             cache.insert(name, config.clone());
         }
         Ok(config)

@@ -55,6 +55,16 @@ struct Cli {
     /// Seconds of silence before a connection is closed.
     #[arg(long, default_value_t = 120)]
     idle_timeout: u64,
+    /// Bytes of events recorded per run; past it (and past each kind's share) events are
+    /// counted in a summary instead.
+    #[arg(long, default_value_t = crate::Budgets::default().max_record_bytes)]
+    record_budget: u64,
+    /// Connections served at once; one more closes the least recently active.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Bytes of memory for captured request bodies past their heads, all connections.
+    #[arg(long, default_value_t = Limits::default().capture_memory)]
+    capture_memory: u64,
     /// TCP ports not redirected (comma separated), for a package's own loopback servers.
     #[arg(long, value_delimiter = ',')]
     loopback_passthrough: Vec<u16>,
@@ -169,6 +179,12 @@ async fn run(cli: Cli) -> Result<()> {
         limits: Limits {
             capture_cap: cli.capture_cap,
             idle_timeout: Duration::from_secs(cli.idle_timeout),
+            max_connections: cli.max_connections,
+            capture_memory: cli.capture_memory,
+            budgets: crate::Budgets {
+                max_record_bytes: cli.record_budget,
+                ..crate::Budgets::default()
+            },
             ..Limits::default()
         },
     };

@@ -28,7 +28,22 @@
 //!   (e.g. one that pins certificates) rejects the run CA's leaf.
 //! * `http.request` with full URL, headers, decoded body and the status answered.
 //! * `net.data` for bytes that are neither HTTP nor TLS (TCP, and UDP datagrams).
-//! * `note`s: net setup steps, capped connections, the final summary.
+//! * `note`s: net setup steps, capped connections, the final summary (with the sink's
+//!   peak memory).
+//! * `limit.hit` with `limit: network` when the run flooded the sink (at least
+//!   [`Budgets::flood_connections`] connections, connections closed to make room, or
+//!   events only counted): "N connections to M destinations, K summarised".
+//!
+//! # Bounded under flood
+//!
+//! At most [`Limits::max_connections`] connections are served at once (a new one closes
+//! the least recently active, `end: evicted`); bytes captured past each request's head
+//! share [`Limits::capture_memory`]; the record has a byte budget ([`budget`]): every
+//! request's head and the first [`Budgets::body_head`] bytes of its body, and the first
+//! [`Budgets::data_head`] raw bytes of every connection, are recorded; bodies beyond
+//! that are recorded while their share allows (identical ones once); what does not fit
+//! is counted per kind, destination and port in a `sink flood summary` note, and the
+//! footer's `gaps` say the record is incomplete.
 //!
 //! Events carry source `sink`, phase `run` and the sink's own `seq`; the orchestrator
 //! renumbers and assigns phases by timestamp when it merges traces.
@@ -36,6 +51,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod bait;
+pub mod budget;
 pub mod ca;
 pub mod cli;
 pub mod dns;
@@ -43,6 +59,7 @@ pub mod io;
 pub mod netsetup;
 pub mod origdst;
 pub mod payloads;
+pub mod pressure;
 pub mod record;
 pub mod respond;
 pub mod server;
@@ -51,6 +68,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use bait::BaitConfig;
+pub use budget::Budgets;
 pub use ca::{generate_ca, CaPair, CertAuthority};
 pub use dns::NameMap;
 pub use netsetup::{setup_net, NetPorts, NetSetupReport, SystemRunner};

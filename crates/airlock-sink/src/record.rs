@@ -1,7 +1,9 @@
 //! Where the sink's events go: a JSON Lines file flushed after every line (a run can be
 //! killed at any moment, and what was written must survive), optionally mirrored in
-//! memory for tests; plus [`read_events`], the host-side reader that tolerates a last
-//! line cut in the middle.
+//! memory for tests, within the run's record budget (see [`crate::budget`]: what does not
+//! fit is counted and summarised at the end, and the footer then says the record is
+//! incomplete); plus [`read_events`], the host-side reader that tolerates a last line cut
+//! in the middle.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
@@ -9,8 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use std::collections::HashSet;
+
 use airlock_events::{Event, EventKind, Record, Source, TraceFooter};
 
+use crate::budget::{BodyVerdict, Budgets, Class, Key, RecordBudget};
 use crate::SinkError;
 
 /// The phase name the sink stamps on its events: it does not know the phases; the
@@ -29,12 +34,110 @@ pub struct Stats {
     /// Connections whose captured bytes hit the cap (totals still counted).
     pub capped: AtomicU64,
     pub write_errors: AtomicU64,
+    /// Request bodies cut to their head because the capture memory ran short.
+    pub bodies_cut_memory: AtomicU64,
+    /// Connections closed to stay within the open-connection limit.
+    pub evicted: AtomicU64,
+    /// The most connections open at once.
+    pub peak_open: AtomicU64,
+    /// Connections still open when the sink stopped and not recorded.
+    pub unrecorded_at_stop: AtomicU64,
 }
+
+/// Distinct destinations remembered for the flood report.
+const MAX_DESTINATIONS: usize = 65_536;
 
 struct Inner {
     file: Option<File>,
     memory: Option<Vec<Event>>,
     next_seq: u64,
+    budget: RecordBudget,
+    destinations: HashSet<String>,
+}
+
+/// How an event is counted when it does not fit: its summary key, the destination whose
+/// heads are limited, and the payload bytes it stood for.
+fn describe(kind: &EventKind) -> (Class, Key, Option<String>, u64) {
+    match kind {
+        EventKind::HttpRequest {
+            host,
+            url,
+            body_bytes,
+            ..
+        } => {
+            let port = url_port(url);
+            (
+                Class::Head,
+                Key::new("http.request", host.clone(), port),
+                Some(host.clone()),
+                *body_bytes,
+            )
+        }
+        EventKind::DnsQuery { name, .. } => {
+            let parent = dns_parent(name);
+            (
+                Class::Head,
+                Key::new("dns.query", parent.clone(), 53),
+                Some(format!("dns:{parent}")),
+                name.len() as u64,
+            )
+        }
+        EventKind::NetData {
+            dst_addr,
+            dst_port,
+            bytes,
+            ..
+        } => (
+            Class::Head,
+            Key::new("net.data", dst_addr.clone(), *dst_port),
+            Some(format!("{dst_addr}:{dst_port}")),
+            *bytes,
+        ),
+        EventKind::NetConnection {
+            dst_addr,
+            dst_port,
+            name,
+            protocol,
+            bytes_sent,
+            ..
+        } => (
+            Class::Detail,
+            Key::new(
+                format!("conn:{protocol}"),
+                name.clone().unwrap_or_else(|| dst_addr.clone()),
+                *dst_port,
+            ),
+            None,
+            *bytes_sent,
+        ),
+        EventKind::TlsHandshake { sni, .. } => (
+            Class::Detail,
+            Key::new("tls.handshake", sni.clone().unwrap_or_default(), 443),
+            None,
+            0,
+        ),
+        other => (Class::Head, Key::new(other.type_name(), "", 0), None, 0),
+    }
+}
+
+fn url_port(url: &str) -> u16 {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split('/').next().unwrap_or("");
+    let explicit = authority
+        .rsplit_once(':')
+        .filter(|(h, _)| !h.ends_with(']') || h.starts_with('['))
+        .and_then(|(_, p)| p.parse().ok());
+    explicit.unwrap_or(if scheme == "https" { 443 } else { 80 })
+}
+
+/// The last two labels of a DNS name (enough to group a flood of random subdomains).
+fn dns_parent(name: &str) -> String {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let labels: Vec<&str> = name.rsplitn(3, '.').collect();
+    match labels.as_slice() {
+        [tld, sld, _] => format!("{sld}.{tld}"),
+        _ => name,
+    }
 }
 
 /// Shared, cheap-to-clone event recorder.
@@ -79,67 +182,229 @@ impl EventLog {
                 file,
                 memory: memory.then(Vec::new),
                 next_seq: 0,
+                budget: RecordBudget::new(Budgets::default()),
+                destinations: HashSet::new(),
             })),
             path,
             stats: Arc::new(Stats::default()),
         }
     }
 
-    /// Records one event now (source `sink`, phase [`SINK_PHASE`]).
-    pub fn emit(&self, kind: EventKind) {
-        self.emit_event(Event::new(
-            airlock_events::now(),
-            SINK_PHASE,
-            Source::Sink,
-            kind,
-        ));
+    /// Sets the record budget (before the first event).
+    pub fn set_budgets(&self, budgets: Budgets) {
+        if let Ok(mut g) = self.inner.lock() {
+            g.budget = RecordBudget::new(budgets);
+        }
+    }
+
+    /// The record budget's limits.
+    pub fn budgets(&self) -> Budgets {
+        self.inner
+            .lock()
+            .map(|g| g.budget.limits.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records one event now (source `sink`, phase [`SINK_PHASE`]), within the budget:
+    /// an event that does not fit is counted in the summary instead. True when written.
+    pub fn emit(&self, kind: EventKind) -> bool {
+        let (class, ..) = describe(&kind);
+        self.emit_class(class, kind)
+    }
+
+    /// [`EventLog::emit`] drawing on an explicit share of the budget (raw bytes past a
+    /// connection's head are [`Class::Bulk`]).
+    pub fn emit_class(&self, class: Class, kind: EventKind) -> bool {
+        self.emit_event_class(
+            class,
+            Event::new(airlock_events::now(), SINK_PHASE, Source::Sink, kind),
+        )
     }
 
     /// Records a prepared event, numbering it with the sink's own counter.
-    pub fn emit_event(&self, mut event: Event) {
+    pub fn emit_event(&self, event: Event) -> bool {
+        let (class, ..) = describe(&event.kind);
+        self.emit_event_class(class, event)
+    }
+
+    fn emit_event_class(&self, class: Class, mut event: Event) -> bool {
         let Ok(mut g) = self.inner.lock() else {
             self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
-            return;
+            return false;
         };
+        let (_, key, dest, payload) = describe(&event.kind);
         event.seq = g.next_seq;
+        let record = Record::Event(event);
+        let mut line = match serde_json::to_vec(&record) {
+            Ok(l) => l,
+            Err(_) => {
+                self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                return false;
+            }
+        };
+        line.push(b'\n');
+        if !g
+            .budget
+            .admit(class, &key, dest.as_deref(), line.len() as u64, payload)
+        {
+            return false;
+        }
         g.next_seq += 1;
+        let Record::Event(event) = record else {
+            return false;
+        };
         tracing::debug!(event = event.kind.type_name(), seq = event.seq, "event");
         if let Some(file) = g.file.as_mut() {
-            if write_record(file, &Record::Event(event.clone())).is_err() {
+            if write_line(file, &line).is_err() {
                 self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
             }
         }
         if let Some(mem) = g.memory.as_mut() {
             mem.push(event);
         }
+        true
     }
 
-    /// Writes the footer (after a last `note` summarising the run), flushing the file.
+    /// Counts a new connection's destination (for the flood report).
+    pub fn count_destination(&self, dest: String) {
+        if let Ok(mut g) = self.inner.lock() {
+            if g.destinations.len() < MAX_DESTINATIONS {
+                g.destinations.insert(dest);
+            }
+        }
+    }
+
+    /// A per-process keyed hash of a body, for [`EventLog::body_verdict`].
+    pub fn hash_body(&self, body: &[u8]) -> u64 {
+        self.inner
+            .lock()
+            .map(|g| g.budget.hash_body(body))
+            .unwrap_or(0)
+    }
+
+    /// Whether a body whose text is `extra` bytes longer than its head is written in
+    /// full (see [`RecordBudget::body_verdict`]).
+    pub fn body_verdict(&self, hash: u64, extra: u64) -> BodyVerdict {
+        self.inner
+            .lock()
+            .map(|mut g| g.budget.body_verdict(hash, extra))
+            .unwrap_or(BodyVerdict::OverBudget)
+    }
+
+    /// Whether `len` raw bytes past a connection's head may be written (counted as
+    /// `key` in the summary otherwise).
+    pub fn bulk_ok(&self, key: &Key, len: u64) -> bool {
+        self.inner
+            .lock()
+            .map(|mut g| g.budget.bulk_ok(key, len))
+            .unwrap_or(false)
+    }
+
+    /// Bytes of events written so far.
+    pub fn written(&self) -> u64 {
+        self.inner.lock().map(|g| g.budget.written()).unwrap_or(0)
+    }
+
+    /// Writes the last events — the flood report when there was one, the summary of what
+    /// was only counted, the sink's own summary — and the footer (bypassing the budget:
+    /// these are bounded), flushing the file. `gaps` are the caller's.
     pub fn finish(&self, gaps: Vec<String>) {
         let s = &self.stats;
-        let summary = format!(
-            "sink summary: {} dns queries, {} connections, {} http requests, {} tls ok, {} tls failed, {} udp datagrams, {} capped connections",
-            s.dns_queries.load(Ordering::Relaxed),
-            s.connections.load(Ordering::Relaxed),
-            s.http_requests.load(Ordering::Relaxed),
-            s.tls_ok.load(Ordering::Relaxed),
-            s.tls_failed.load(Ordering::Relaxed),
-            s.udp_datagrams.load(Ordering::Relaxed),
-            s.capped.load(Ordering::Relaxed),
-        );
-        self.emit(EventKind::Note { message: summary });
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let mut gaps = gaps;
-        let capped = s.capped.load(Ordering::Relaxed);
+        let Ok(mut g) = self.inner.lock() else { return };
+        let limits = g.budget.limits.clone();
+        let summary = g.budget.summary.clone();
+        let bstats = g.budget.stats.clone();
+        let destinations = g.destinations.len();
+        let connections = load(&s.connections);
+        let evicted = load(&s.evicted);
+        let mem_cut = load(&s.bodies_cut_memory);
+        let mut last: Vec<EventKind> = Vec::new();
+        let flooded = connections >= limits.flood_connections || !summary.is_empty() || evicted > 0;
+        if flooded {
+            last.push(EventKind::LimitHit {
+                limit: "network".into(),
+                detail: format!(
+                    "network flood: {connections} connections to {destinations}{} destination(s), {} events summarised as counts; {evicted} connections closed to stay within the open-connection limit; {} request bodies cut to their first {} bytes; {} duplicate bodies recorded once",
+                    if destinations >= MAX_DESTINATIONS { "+" } else { "" },
+                    summary.events,
+                    bstats.bodies_cut + mem_cut,
+                    limits.body_head,
+                    bstats.duplicate_bodies,
+                ),
+            });
+        }
+        if !summary.is_empty() {
+            let lines = summary.lines(50);
+            last.push(EventKind::Note {
+                message: format!(
+                    "sink flood summary: {} events counted per kind, destination and port instead of recorded ({} groups):\n{}",
+                    summary.events,
+                    summary.groups(),
+                    lines.join("\n")
+                ),
+            });
+        }
+        last.push(EventKind::Note {
+            message: format!(
+                "sink summary: {} dns queries, {connections} connections ({} open at most, {evicted} closed to make room), {} http requests, {} tls ok, {} tls failed, {} udp datagrams, {} capped connections, {} record bytes of {}, peak memory {} KiB",
+                load(&s.dns_queries),
+                load(&s.peak_open),
+                load(&s.http_requests),
+                load(&s.tls_ok),
+                load(&s.tls_failed),
+                load(&s.udp_datagrams),
+                load(&s.capped),
+                g.budget.written(),
+                limits.max_record_bytes,
+                peak_rss_kib().map(|k| k.to_string()).unwrap_or_else(|| "?".into()),
+            ),
+        });
+        for kind in last {
+            let mut event = Event::new(airlock_events::now(), SINK_PHASE, Source::Sink, kind);
+            event.seq = g.next_seq;
+            g.next_seq += 1;
+            let record = Record::Event(event);
+            if let Some(file) = g.file.as_mut() {
+                if write_record(file, &record).is_err() {
+                    s.write_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let (Some(mem), Record::Event(e)) = (g.memory.as_mut(), record) {
+                mem.push(e);
+            }
+        }
+        let capped = load(&s.capped);
         if capped > 0 {
             gaps.push(format!(
                 "sink: {capped} connection(s) exceeded the capture cap"
             ));
         }
-        let errors = s.write_errors.load(Ordering::Relaxed);
+        if !summary.is_empty() {
+            gaps.push(format!(
+                "sink: record budget of {} bytes: {} events only counted (see the sink flood summary)",
+                limits.max_record_bytes, summary.events
+            ));
+        }
+        if bstats.bodies_cut + mem_cut > 0 {
+            gaps.push(format!(
+                "sink: {} request bodies cut to their first {} bytes ({} for the record budget, {mem_cut} for capture memory)",
+                bstats.bodies_cut + mem_cut,
+                limits.body_head,
+                bstats.bodies_cut,
+            ));
+        }
+        let unrecorded = load(&s.unrecorded_at_stop);
+        if unrecorded > 0 {
+            gaps.push(format!(
+                "sink: {unrecorded} connection(s) still open at shutdown were not recorded"
+            ));
+        }
+        let errors = load(&s.write_errors);
         if errors > 0 {
             gaps.push(format!("sink: {errors} event(s) could not be written"));
         }
-        let Ok(mut g) = self.inner.lock() else { return };
         let footer = TraceFooter {
             events: g.next_seq,
             ended_at: airlock_events::now(),
@@ -167,9 +432,23 @@ impl EventLog {
 fn write_record(file: &mut File, record: &Record) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
+    write_line(file, &line)
+}
+
+fn write_line(file: &mut File, line: &[u8]) -> std::io::Result<()> {
     // One write per line: O_APPEND keeps lines whole; the page cache survives a kill.
-    file.write_all(&line)?;
+    file.write_all(line)?;
     file.flush()
+}
+
+/// The process's peak resident set (`VmHWM`), in KiB.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 /// What [`read_events`] found in a sink output file.

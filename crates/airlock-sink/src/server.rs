@@ -3,6 +3,9 @@
 //! run's CA, serve HTTP/1.1 (keep-alive, Content-Length and chunked bodies, gzip and
 //! deflate decoding), capture raw bytes up to the per-connection cap while counting
 //! totals, answer DNS over UDP (and TCP on port 53), and record other UDP datagrams.
+//! Under flood everything stays bounded (issue 19): open connections ([`ConnTable`]),
+//! captured bytes past the heads ([`MemPool`]) and the record ([`crate::budget`]);
+//! every request's head and the first bytes of its body are recorded whatever the rest.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -19,10 +22,12 @@ use tokio::task::JoinHandle;
 use tokio_rustls::LazyConfigAcceptor;
 
 use crate::bait::BaitConfig;
+use crate::budget::{BodyVerdict, Budgets, Class, Key};
 use crate::ca::{CaPair, CertAuthority};
 use crate::dns::{DnsResponder, NameMap};
 use crate::io::{hex_of, printable, BoxIo, Counted, Counters, Rewind};
 use crate::origdst;
+use crate::pressure::{ConnTable, MemPool, Reservation, Slot};
 use crate::record::EventLog;
 use crate::respond::{self, RequestView, Responder};
 use crate::SinkError;
@@ -41,6 +46,16 @@ pub struct Limits {
     pub banner_wait: Duration,
     /// Raw bytes are coalesced into one `net.data` event until this much quiet.
     pub raw_flush: Duration,
+    /// Connections open at once; one more closes the least recently active (`end:
+    /// evicted`).
+    pub max_connections: usize,
+    /// Body bytes of each request captured without drawing on `capture_memory` (so at
+    /// most `max_connections` times this).
+    pub capture_free: usize,
+    /// Memory for captured body bytes past `capture_free`, shared by all connections.
+    pub capture_memory: u64,
+    /// The record's byte budget and heads.
+    pub budgets: Budgets,
 }
 
 impl Default for Limits {
@@ -51,6 +66,10 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(120),
             banner_wait: Duration::from_millis(1500),
             raw_flush: Duration::from_millis(200),
+            max_connections: 1024,
+            capture_free: 64 << 10,
+            capture_memory: 32 << 20,
+            budgets: Budgets::default(),
         }
     }
 }
@@ -95,6 +114,8 @@ struct Shared {
     next_conn: AtomicU64,
     active: AtomicUsize,
     shutdown: watch::Receiver<bool>,
+    conns: ConnTable,
+    pool: MemPool,
 }
 
 impl Shared {
@@ -127,8 +148,7 @@ impl Sink {
                 source,
             }
         };
-        let tcp = TcpListener::bind((config.listen, config.tcp_port))
-            .await
+        let tcp = listen_tcp(SocketAddr::new(config.listen, config.tcp_port))
             .map_err(bind_err("tcp", config.tcp_port))?;
         let dns = UdpSocket::bind((config.listen, config.dns_port))
             .await
@@ -155,7 +175,10 @@ impl Sink {
             None => None,
         };
         let (stop, shutdown) = watch::channel(false);
+        log.set_budgets(config.limits.budgets.clone());
         let shared = Arc::new(Shared {
+            conns: ConnTable::new(config.limits.max_connections),
+            pool: MemPool::new(config.limits.capture_memory),
             dns: DnsResponder::new(NameMap::new(), &config.bait),
             log,
             ca,
@@ -195,20 +218,79 @@ impl Sink {
     /// waiting at most `grace`), then writes the summary and footer.
     pub async fn shutdown(self, grace: Duration, gaps: Vec<String>) {
         let _ = self.stop.send(true);
-        for t in &self.tasks {
+        let deadline = Instant::now() + grace;
+        // The TCP accept loop (the first task) drains the accept queue and ends.
+        let mut tasks = self.tasks.into_iter();
+        if let Some(mut accept) = tasks.next() {
+            let _ = tokio::time::timeout_at(deadline.into(), &mut accept).await;
+            accept.abort();
+        }
+        for t in tasks {
             t.abort();
         }
-        let deadline = Instant::now() + grace;
         while self.shared.active.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let stats = &self.shared.log.stats;
+        stats.unrecorded_at_stop.store(
+            self.shared.active.load(Ordering::SeqCst) as u64,
+            Ordering::Relaxed,
+        );
+        stats.evicted.store(
+            self.shared.conns.evicted.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        stats.peak_open.store(
+            self.shared.conns.peak.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         self.shared.log.finish(gaps);
     }
 }
 
+/// Accepts until shutdown, then keeps accepting what is already queued (so connections
+/// waiting in the kernel's accept queue are recorded, not lost) until none comes for
+/// [`DRAIN_WAIT`].
+/// Connections the kernel queues for the sink to accept (a flood waits there, not in
+/// the sink's memory).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen_tcp(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    // Connections told to close still wind down; past this many tasks, new connections
+    // wait in the kernel's accept queue (bounded work pending in the sink).
+    let max_tasks = shared.limits.max_connections + shared.limits.max_connections / 4 + 1;
+    let mut shutdown = shared.shutdown.clone();
     loop {
-        match listener.accept().await {
+        while shared.active.load(Ordering::SeqCst) >= max_tasks {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let stopping = *shutdown.borrow();
+        let accepted = if stopping {
+            match tokio::time::timeout(DRAIN_WAIT, listener.accept()).await {
+                Ok(r) => r,
+                Err(_) => return,
+            }
+        } else {
+            tokio::select! {
+                r = listener.accept() => r,
+                r = shutdown.changed() => match r {
+                    Ok(()) => continue,
+                    // The sink was dropped without a shutdown.
+                    Err(_) => return,
+                },
+            }
+        };
+        match accepted {
             Ok((stream, peer)) => {
                 let shared = shared.clone();
                 shared.active.fetch_add(1, Ordering::SeqCst);
@@ -233,6 +315,8 @@ enum End {
     Timeout,
     Cap,
     Shutdown,
+    /// Closed to make room for a new connection (the open-connection limit).
+    Evicted,
     Error(String),
 }
 
@@ -253,6 +337,7 @@ impl End {
             End::Timeout => "timeout".into(),
             End::Cap => "cap".into(),
             End::Shutdown => "shutdown".into(),
+            End::Evicted => "evicted".into(),
             End::Error(e) => format!("error: {e}"),
         }
     }
@@ -269,6 +354,9 @@ struct ConnCtx {
     counters: Arc<Counters>,
     captured: usize,
     capped: bool,
+    /// Raw bytes still recorded as this connection's head (see [`Budgets::data_head`]).
+    data_head_left: usize,
+    slot: Arc<Slot>,
 }
 
 impl ConnCtx {
@@ -289,8 +377,10 @@ async fn handle_tcp(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let local = stream.local_addr().unwrap_or(peer);
     let dst = origdst::tcp_original_dst(&stream, local);
     let counters = Arc::new(Counters::default());
+    let id = shared.conn_id();
+    let slot = shared.conns.register(id);
     let mut ctx = ConnCtx {
-        id: shared.conn_id(),
+        id,
         dst,
         name: shared.dns.map().name_of(dst.ip()),
         sni: None,
@@ -298,16 +388,24 @@ async fn handle_tcp(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         counters: counters.clone(),
         captured: 0,
         capped: false,
+        data_head_left: shared.limits.budgets.data_head,
+        slot: slot.clone(),
     };
     shared.log.stats.connections.fetch_add(1, Ordering::Relaxed);
+    shared
+        .log
+        .count_destination(ctx.name.clone().unwrap_or_else(|| ctx.dst.ip().to_string()));
     tracing::debug!(conn = ctx.id, %peer, %dst, "accepted");
     let io: BoxIo = Box::new(Counted::new(stream, counters.clone()));
-    let mut shutdown = shared.shutdown.clone();
     let mut protocol = String::from("empty");
+    // Reads see shutdown and eviction themselves and record what they hold (see
+    // `Wire::fill`); these only stop a connection stuck elsewhere (a handshake, a write).
     let end = tokio::select! {
         end = serve(io, Vec::new(), &mut ctx, shared, &mut protocol, 0) => end,
-        _ = shutdown.wait_for(|s| *s) => End::Shutdown,
+        _ = signalled(shared.shutdown.clone(), Duration::from_millis(500)) => End::Shutdown,
+        _ = signalled(slot.evicted(), Duration::from_millis(500)) => End::Evicted,
     };
+    shared.conns.remove(id);
     if ctx.capped {
         shared.log.stats.capped.fetch_add(1, Ordering::Relaxed);
         shared.log.emit(EventKind::Note {
@@ -330,6 +428,21 @@ async fn handle_tcp(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     });
 }
 
+/// Resolves `after` the flag turns true; never when its sender is gone.
+async fn signalled(mut flag: watch::Receiver<bool>, after: Duration) {
+    if flag.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+    tokio::time::sleep(after).await;
+}
+
+/// Bytes asked of the socket per read: what an idle connection holds.
+const READ_CHUNK: usize = 16 * 1024;
+/// What a connection told to stop may still read of what already arrived, and how long
+/// it waits for it.
+const DRAIN_BYTES: usize = 16 * 1024;
+const DRAIN_WAIT: Duration = Duration::from_millis(50);
+
 /// A buffered reader over a boxed stream with the sink's timeouts and limits.
 struct Wire {
     io: BoxIo,
@@ -337,22 +450,97 @@ struct Wire {
     idle: Duration,
     max_bytes: u64,
     counters: Arc<Counters>,
+    shutdown: watch::Receiver<bool>,
+    evict: watch::Receiver<bool>,
+    slot: Arc<Slot>,
+    /// Set once told to stop: how it will end, and the bytes it may still read.
+    drain: Option<(End, usize)>,
 }
 
 impl Wire {
-    /// Reads more bytes into the buffer; `Ok(0)` at EOF.
+    fn new(io: BoxIo, prefix: Vec<u8>, ctx: &ConnCtx, shared: &Shared) -> Wire {
+        Wire {
+            io,
+            buf: prefix,
+            idle: shared.limits.idle_timeout,
+            max_bytes: shared.limits.max_conn_bytes,
+            counters: ctx.counters.clone(),
+            shutdown: shared.shutdown.clone(),
+            evict: ctx.slot.evicted(),
+            slot: ctx.slot.clone(),
+            drain: None,
+        }
+    }
+
+    /// Reads more bytes into the buffer; `Ok(0)` at EOF; `End::Shutdown` / `End::Evicted`
+    /// when the sink stops or needs the room, so the caller records what it holds.
     async fn fill(&mut self, wait: Duration) -> Result<usize, End> {
         if self.counters.from_client.load(Ordering::Relaxed) > self.max_bytes {
             return Err(End::Cap);
         }
-        let mut chunk = vec![0u8; 64 * 1024];
-        match tokio::time::timeout(wait, self.io.read(&mut chunk)).await {
+        if self.drain.is_none() {
+            if *self.shutdown.borrow() {
+                self.drain = Some((End::Shutdown, DRAIN_BYTES));
+            } else if *self.evict.borrow() {
+                self.drain = Some((End::Evicted, DRAIN_BYTES));
+            }
+        }
+        // Told to stop: what already arrived (a request head waiting in the socket) is
+        // still read, briefly and up to a few KiB, so it is recorded.
+        if let Some((end, left)) = self.drain.clone() {
+            if left == 0 {
+                return Err(end);
+            }
+            return match self.read_some(DRAIN_WAIT, left).await {
+                Ok(n) if n > 0 => {
+                    self.drain = Some((end, left - n));
+                    Ok(n)
+                }
+                _ => {
+                    self.drain = Some((end.clone(), 0));
+                    Err(end)
+                }
+            };
+        }
+        let told = tokio::select! {
+            r = Self::read_into(&mut self.io, &mut self.buf, wait, 4 * READ_CHUNK) => {
+                if let Ok(n) = r {
+                    if n > 0 {
+                        self.slot.touch();
+                    }
+                }
+                return r;
+            },
+            Ok(_) = self.shutdown.wait_for(|s| *s) => End::Shutdown,
+            Ok(_) = self.evict.wait_for(|s| *s) => End::Evicted,
+        };
+        self.drain = Some((told, DRAIN_BYTES));
+        Box::pin(self.fill(wait)).await
+    }
+
+    async fn read_some(&mut self, wait: Duration, max: usize) -> Result<usize, End> {
+        Self::read_into(&mut self.io, &mut self.buf, wait, max).await
+    }
+
+    /// One read of at most `max` bytes into the buffer's spare room (no per-read
+    /// allocation held while idle; a buffer grown by a big head is given back once
+    /// drained).
+    async fn read_into(
+        io: &mut BoxIo,
+        buf: &mut Vec<u8>,
+        wait: Duration,
+        max: usize,
+    ) -> Result<usize, End> {
+        if buf.is_empty() && buf.capacity() > 4 * READ_CHUNK {
+            *buf = Vec::new();
+        }
+        buf.reserve(READ_CHUNK.min(max));
+        let limit = (buf.capacity() - buf.len()).min(max);
+        let mut limited = io.take(limit as u64);
+        match tokio::time::timeout(wait, limited.read_buf(buf)).await {
             Err(_) => Err(End::Timeout),
             Ok(Err(e)) => Err(End::from_io(&e)),
-            Ok(Ok(n)) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(n)
-            }
+            Ok(Ok(n)) => Ok(n),
         }
     }
 
@@ -439,13 +627,7 @@ async fn serve(
     protocol: &mut String,
     depth: u8,
 ) -> End {
-    let mut wire = Wire {
-        io,
-        buf: prefix,
-        idle: shared.limits.idle_timeout,
-        max_bytes: shared.limits.max_conn_bytes,
-        counters: ctx.counters.clone(),
-    };
+    let mut wire = Wire::new(io, prefix, ctx, shared);
     let mut bannered = false;
     let kind = loop {
         if let Some(k) = classify(&wire.buf, ctx.dst.port()) {
@@ -592,8 +774,9 @@ fn record_tls_failure(
     });
 }
 
-/// Records the bytes in `data` (already taken off the wire) as one `net.data` event,
-/// capturing only what the cap allows.
+/// Records the bytes in `data` (already taken off the wire) as `net.data`, capturing
+/// only what the cap allows: the connection's first [`Budgets::data_head`] bytes always
+/// (as a head), the rest only while the record's bulk share allows (counted otherwise).
 fn record_raw(shared: &Shared, ctx: &mut ConnCtx, data: &[u8]) {
     if data.is_empty() {
         return;
@@ -603,14 +786,33 @@ fn record_raw(shared: &Shared, ctx: &mut ConnCtx, data: &[u8]) {
         return;
     }
     let kept = &data[..keep];
-    shared.log.emit(EventKind::NetData {
+    let head = kept.len().min(ctx.data_head_left);
+    ctx.data_head_left -= head;
+    let event = |part: &[u8], bytes: u64| EventKind::NetData {
         conn_id: ctx.id,
         dst_addr: ctx.dst.ip().to_string(),
         dst_port: ctx.dst.port(),
-        hex: hex_of(kept),
-        printable: printable(kept),
-        bytes: data.len() as u64,
-    });
+        hex: hex_of(part),
+        printable: printable(part),
+        bytes,
+    };
+    let rest = &kept[head..];
+    // The event of the last part stands for the uncaptured bytes too.
+    let uncaptured = (data.len() - keep) as u64;
+    if head > 0 {
+        let bytes = head as u64 + if rest.is_empty() { uncaptured } else { 0 };
+        shared
+            .log
+            .emit_class(Class::Head, event(&kept[..head], bytes));
+    }
+    if !rest.is_empty() {
+        let key = Key::new("net.data", ctx.dst.ip().to_string(), ctx.dst.port());
+        if shared.log.bulk_ok(&key, rest.len() as u64) {
+            shared
+                .log
+                .emit_class(Class::Bulk, event(rest, rest.len() as u64 + uncaptured));
+        }
+    }
 }
 
 async fn serve_raw(mut wire: Wire, ctx: &mut ConnCtx, shared: &Shared) -> End {
@@ -746,16 +948,52 @@ fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// The body as the client framed it: bytes kept (≤ cap) and the total length.
-struct Body {
+/// The body as the client framed it: bytes kept (≤ cap) and the total length. The first
+/// `free` bytes are kept whatever happens (bounded by the open connections); more only
+/// with room in the shared capture memory, so a flood of big bodies cannot crowd out a
+/// small one.
+struct Body<'a> {
     kept: Vec<u8>,
     total: u64,
+    free: usize,
+    memory: Reservation<'a>,
+    /// Bytes were dropped because the capture memory was short.
+    short: bool,
+}
+
+impl<'a> Body<'a> {
+    fn new(free: usize, pool: &'a MemPool) -> Body<'a> {
+        Body {
+            kept: Vec::new(),
+            total: 0,
+            free,
+            memory: Reservation::new(pool),
+            short: false,
+        }
+    }
+
+    /// Adds bytes read off the wire, keeping what the connection's cap and the capture
+    /// memory allow.
+    fn push(&mut self, data: &[u8], ctx: &mut ConnCtx, cap: usize) {
+        self.total += data.len() as u64;
+        let mut keep = ctx.allow(data.len(), cap);
+        let free = self.free.saturating_sub(self.kept.len()).min(keep);
+        if keep > free && !self.short {
+            if !self.memory.grow((keep - free) as u64) {
+                self.short = true;
+                keep = free;
+            }
+        } else if self.short {
+            keep = free;
+        }
+        self.kept.extend_from_slice(&data[..keep]);
+    }
 }
 
 async fn read_fixed(
     wire: &mut Wire,
     mut n: u64,
-    out: &mut Body,
+    out: &mut Body<'_>,
     ctx: &mut ConnCtx,
     cap: usize,
 ) -> Result<(), End> {
@@ -765,9 +1003,7 @@ async fn read_fixed(
         }
         let take = (wire.buf.len() as u64).min(n) as usize;
         let data = wire.take(take);
-        let keep = ctx.allow(data.len(), cap);
-        out.kept.extend_from_slice(&data[..keep]);
-        out.total += data.len() as u64;
+        out.push(&data, ctx, cap);
         n -= take as u64;
     }
     Ok(())
@@ -790,7 +1026,7 @@ async fn read_line(wire: &mut Wire) -> Result<String, End> {
 
 async fn read_chunked(
     wire: &mut Wire,
-    out: &mut Body,
+    out: &mut Body<'_>,
     ctx: &mut ConnCtx,
     cap: usize,
 ) -> Result<(), End> {
@@ -839,6 +1075,30 @@ pub fn decode_body(encoding: &str, data: &[u8], limit: usize) -> Option<Vec<u8>>
             }
         }
         _ => None,
+    }
+}
+
+/// The body text an `http.request` records: all of it when it fits in the head or the
+/// record's body share takes it (see [`crate::budget::RecordBudget::body_verdict`]),
+/// else its first `head` bytes (whole characters when it is text).
+fn recorded_body(log: &EventLog, decoded: Vec<u8>, head: usize) -> String {
+    if decoded.len() <= head {
+        return body_text(&decoded);
+    }
+    let hash = log.hash_body(&decoded);
+    // Text is recorded as is, anything else as base64 (4/3).
+    let extra = (decoded.len() - head) as u64 * 4 / 3;
+    match log.body_verdict(hash, extra) {
+        BodyVerdict::Keep => body_text(&decoded),
+        BodyVerdict::Duplicate | BodyVerdict::OverBudget => {
+            let mut cut = head;
+            if std::str::from_utf8(&decoded).is_ok() {
+                while cut > 0 && (decoded[cut] & 0xC0) == 0x80 {
+                    cut -= 1;
+                }
+            }
+            body_text(&decoded[..cut])
+        }
     }
 }
 
@@ -895,10 +1155,7 @@ fn serve_http<'a>(
                     return e;
                 }
             }
-            let mut body = Body {
-                kept: Vec::new(),
-                total: 0,
-            };
+            let mut body = Body::new(shared.limits.capture_free, &shared.pool);
             let chunked = header(&headers, "Transfer-Encoding")
                 .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
             let framing = if chunked {
@@ -910,9 +1167,13 @@ fn serve_http<'a>(
             } else {
                 Ok(())
             };
-            let decoded = header(&headers, "Content-Encoding")
+            let body_total = body.total;
+            let decoded = match header(&headers, "Content-Encoding")
                 .and_then(|enc| decode_body(enc, &body.kept, cap))
-                .unwrap_or_else(|| body.kept.clone());
+            {
+                Some(d) => d,
+                None => std::mem::take(&mut body.kept),
+            };
             // Where the client meant to go.
             let host_header = header(&headers, "Host").map(str::to_string);
             let host_only = host_header
@@ -967,6 +1228,16 @@ fn serve_http<'a>(
                 .stats
                 .http_requests
                 .fetch_add(1, Ordering::Relaxed);
+            if body.short {
+                shared
+                    .log
+                    .stats
+                    .bodies_cut_memory
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            let body_text = recorded_body(&shared.log, decoded, shared.limits.budgets.body_head);
+            // Captured bytes go back to the pool before anything waits on the client.
+            drop(body);
             shared.log.emit(EventKind::HttpRequest {
                 conn_id: ctx.id,
                 method: head.method.clone(),
@@ -974,8 +1245,8 @@ fn serve_http<'a>(
                 host: host_only.clone(),
                 path: path.clone(),
                 headers: headers.clone(),
-                body: body_text(&decoded),
-                body_bytes: body.total,
+                body: body_text,
+                body_bytes: body_total,
                 tls: ctx.tls,
                 response_status: status,
             });
@@ -1081,6 +1352,9 @@ async fn dns_loop(sock: UdpSocket, shared: Arc<Shared>) {
     }
 }
 
+/// UDP flows remembered (bytes captured per source).
+const MAX_UDP_FLOWS: usize = 16_384;
+
 async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>) {
     let local_port = sock.local_addr().map(|a| a.port()).unwrap_or(0);
     let mut buf = vec![0u8; 65536];
@@ -1101,26 +1375,46 @@ async fn udp_loop(sock: UdpSocket, shared: Arc<Shared>) {
             .udp_datagrams
             .fetch_add(1, Ordering::Relaxed);
         let dst = origdst::udp_original_dst(peer, local_port);
-        let (id, keep) = {
+        let (id, keep, in_head) = {
             let Ok(mut f) = flows.lock() else { continue };
+            // A flood of source ports forgets old flows rather than growing without bound.
+            if f.len() >= MAX_UDP_FLOWS && !f.contains_key(&peer) {
+                f.clear();
+            }
             let entry = f.entry(peer).or_insert_with(|| (shared.conn_id(), 0));
+            let in_head = entry.1 < shared.limits.budgets.data_head;
             let keep = n.min(shared.limits.capture_cap.saturating_sub(entry.1));
             entry.1 += keep;
-            (entry.0, keep)
+            (entry.0, keep, in_head)
         };
         if keep == 0 {
             continue;
         }
-        shared.log.emit(EventKind::NetData {
-            conn_id: id,
-            dst_addr: dst
-                .map(|d| d.ip().to_string())
-                .unwrap_or_else(|| "?".into()),
-            dst_port: dst.map(|d| d.port()).unwrap_or(0),
-            hex: hex_of(&buf[..keep]),
-            printable: printable(&buf[..keep]),
-            bytes: n as u64,
-        });
+        let dst_addr = dst
+            .map(|d| d.ip().to_string())
+            .unwrap_or_else(|| "?".into());
+        let dst_port = dst.map(|d| d.port()).unwrap_or(0);
+        let class = if in_head {
+            Class::Head
+        } else if shared
+            .log
+            .bulk_ok(&Key::new("udp", dst_addr.clone(), dst_port), keep as u64)
+        {
+            Class::Bulk
+        } else {
+            continue;
+        };
+        shared.log.emit_class(
+            class,
+            EventKind::NetData {
+                conn_id: id,
+                dst_addr,
+                dst_port,
+                hex: hex_of(&buf[..keep]),
+                printable: printable(&buf[..keep]),
+                bytes: n as u64,
+            },
+        );
     }
 }
 
