@@ -62,12 +62,22 @@ impl Style {
     }
 }
 
-/// Replaces control characters (ESC, CR, C1 controls, ...) with visible escapes.
-fn clean(s: &str) -> String {
+/// Makes text from a package safe to print on a terminal: control characters (C0, DEL,
+/// C1, ESC among them) become `\xNN`, and the bidirectional and invisible formatting
+/// characters that reorder or hide text (U+061C, U+200B–U+200F, U+202A–U+202E,
+/// U+2066–U+2069, U+FEFF) become `\u{…}`. Every text airlock prints that a package chose
+/// (names, versions, messages, paths) goes through here: the human report, and the
+/// binary's error and progress lines (exported as `airlock_report::neutralise`).
+pub fn clean(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control() {
             let _ = write!(out, "\\x{:02x}", c as u32);
+        } else if matches!(c,
+            '\u{061c}' | '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
         } else {
             out.push(c);
         }
@@ -150,6 +160,12 @@ fn verdict_box(o: &mut String, r: &Report, st: &Style) {
     let pad = inner.saturating_sub(facts.chars().count());
     let _ = writeln!(o, "│ {}{} │", st.dim(&facts), " ".repeat(pad));
     let _ = writeln!(o, "╰{}╯", "─".repeat(WIDTH - 2));
+    if !r.verdict_reason.is_empty() {
+        for (i, line) in wrap(&clean(&r.verdict_reason), WIDTH - 7).into_iter().enumerate() {
+            let head = if i == 0 { "why: " } else { "     " };
+            let _ = writeln!(o, "{}{line}", st.bold(head));
+        }
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(
             o,
@@ -198,8 +214,22 @@ fn findings(o: &mut String, r: &Report, st: &Style) {
     for f in &r.findings {
         let sev = format!("{:<8}", f.severity.to_string().to_uppercase());
         let mut flags = vec![format!("{:?} confidence", f.confidence).to_lowercase()];
+        let kind = match (f.kind, f.strength) {
+            (airlock_events::FindingKind::Proof, _) => "proof".to_string(),
+            (_, airlock_events::Strength::Normal) => format!("signal: {}", f.family),
+            (_, s) => format!("{} signal: {}", s.as_str(), f.family),
+        };
+        flags.insert(0, kind);
+        if let Some(a) = f.actor {
+            if a != airlock_events::Actor::Package {
+                flags.insert(1, format!("by {a}"));
+            }
+        }
         if f.decisive {
             flags.insert(0, "decisive".into());
+        }
+        if f.waived.is_some() {
+            flags.insert(0, "WAIVED".into());
         }
         let _ = writeln!(
             o,
@@ -210,6 +240,22 @@ fn findings(o: &mut String, r: &Report, st: &Style) {
         );
         for line in wrap(&clean(&f.message), WIDTH - 4) {
             let _ = writeln!(o, "    {line}");
+        }
+        if f.items.len() > 1 {
+            let _ = writeln!(o, "    {} matches:", f.items.len());
+            for item in &f.items {
+                let _ = writeln!(o, "    · {}", fit(item, WIDTH - 6));
+            }
+        }
+        if let Some(w) = &f.waived {
+            let _ = writeln!(
+                o,
+                "    {}",
+                st.dim(&fit(
+                    &format!("waived until {} ({}): {}", w.expires, w.source, w.reason),
+                    WIDTH - 4
+                ))
+            );
         }
         if !f.tags.is_empty() {
             let _ = writeln!(
@@ -658,6 +704,14 @@ mod tests {
     fn control_characters_are_neutralised() {
         assert_eq!(clean("a\x1b[31mred\r\n"), "a\\x1b[31mred\\x0d\\x0a");
         assert_eq!(clean("\u{9b}2J"), "\\x9b2J");
+        assert_eq!(clean("\x7f"), "\\x7f");
+        // bidi overrides and invisible characters show as escapes
+        assert_eq!(
+            clean("evil\u{202e}gpj.exe\u{200b}\u{feff}\u{2066}\u{061c}"),
+            "evil\\u{202e}gpj.exe\\u{200b}\\u{feff}\\u{2066}\\u{061c}"
+        );
+        // ordinary non-ASCII text is left alone
+        assert_eq!(clean("café — 日本"), "café — 日本");
     }
 
     #[test]

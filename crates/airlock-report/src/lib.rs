@@ -23,7 +23,7 @@ mod text;
 mod timeline;
 
 pub use html::render_html;
-pub use human::render_human;
+pub use human::{clean as neutralise, render_human};
 pub use model::*;
 pub use osv::{render_osv, OSV_SCHEMA_VERSION};
 pub use sarif::{render_sarif, SARIF_SCHEMA_URI};
