@@ -867,3 +867,52 @@ fn serve_reaps_orphans_periodically_and_stops_on_sigterm() {
     );
     assert!(took < Duration::from_secs(10), "{took:?}");
 }
+
+// Before the fix a SIGTERM during host-side dependency resolution waited for the host's
+// npm to finish, which then re-created the work directory (0755) after airlock had
+// removed it: airlock ends its helper processes before it exits.
+#[test]
+fn sigterm_during_host_resolution_ends_npm_and_leaves_no_work_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pkg = tmp.path().join("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("package.json"),
+        r#"{"name":"airlock-test-lifecycle-deps","version":"1.0.0","dependencies":{"lodash":"4.17.21","express":"4.21.2"}}"#,
+    )
+    .unwrap();
+    let temp = tmp.path().join("tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.args(["scan", "--no-store", "--no-import"])
+        .arg(&pkg)
+        .env("TMPDIR", &temp)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT");
+    let mut scan = Scan::start(cmd);
+    let started = wait_until(Duration::from_secs(60), || {
+        scan.stderr().contains("resolving dependencies")
+    });
+    assert!(started.is_some(), "{}", scan.stderr());
+    std::thread::sleep(Duration::from_millis(500));
+    let pid = scan.pid();
+    scan.signal("TERM");
+    let (code, took) = scan.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(143), "{}", scan.stderr());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // nothing comes back later either
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(work_dirs(&temp).is_empty(), "{:?}", work_dirs(&temp));
+    assert!(containers_of(pid).is_empty(), "{:?}", containers_of(pid));
+    // no helper of the run (the host's npm works in the work directory) lives on
+    let left: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            cwd.starts_with(&temp)
+                .then(|| format!("{} in {}", e.file_name().to_string_lossy(), cwd.display()))
+        })
+        .collect();
+    assert!(left.is_empty(), "host helpers still running: {left:?}");
+}

@@ -151,6 +151,59 @@ pub fn reap_work_dirs_in(parent: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// Removes this process's own work directories (in the temp dir): after a signal, once
+/// the run is dropped, in case a helper process re-created one.
+pub fn remove_own_work_dirs() {
+    let me = Owner::current();
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_str().and_then(work_dir_owner).as_ref() == Some(me) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
+/// The pids of this process's descendants (children first), read from `/proc`.
+pub fn descendants() -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let ppid = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let mut fields = s[s.rfind(')')? + 1..].split_whitespace();
+                    // A zombie has ended already; its parent just has not collected it.
+                    if fields.next()? == "Z" {
+                        return None;
+                    }
+                    fields.next()?.parse::<u32>().ok()
+                });
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![std::process::id()];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +264,17 @@ mod tests {
         assert_eq!(removed, vec![dead.clone()]);
         assert!(!dead.exists());
         assert!(mine.path().exists() && foreign.exists() && other.exists());
+    }
+
+    #[test]
+    fn children_are_found() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let found = descendants().contains(&child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found);
     }
 }

@@ -92,6 +92,11 @@ pub async fn until_signal<F: Future>(tracker: &Tracker, work: F) -> Result<F::Ou
         out = work => Ok(out),
         s = signal => Err(s),
     };
+    if outcome.is_err() {
+        // Blocking work (host-side npm or pip) outlives the dropped future: end it, or it
+        // delays the exit and may re-create the work directory just removed.
+        end_helpers().await;
+    }
     let leftovers = outcome.is_err() || !tracker.ids().is_empty();
     if leftovers
         && tokio::time::timeout(CLEANUP_LIMIT, tracker.cleanup())
@@ -100,7 +105,36 @@ pub async fn until_signal<F: Future>(tracker: &Tracker, work: F) -> Result<F::Ou
     {
         tracing::warn!("removing the containers took too long; they stop by themselves");
     }
+    if outcome.is_err() {
+        crate::owner::remove_own_work_dirs();
+    }
     outcome
+}
+
+/// Sends SIGTERM to this process's helper processes and waits up to 3 s for them, then
+/// SIGKILL to any still there.
+async fn end_helpers() {
+    use nix::sys::signal::{kill, Signal as Sig};
+    use nix::unistd::Pid;
+    let send = |sig: Sig| {
+        let pids = crate::owner::descendants();
+        for &pid in &pids {
+            if let Ok(p) = i32::try_from(pid) {
+                let _ = kill(Pid::from_raw(p), sig);
+            }
+        }
+        pids.len()
+    };
+    if send(Sig::SIGTERM) == 0 {
+        return;
+    }
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if crate::owner::descendants().is_empty() {
+            return;
+        }
+    }
+    send(Sig::SIGKILL);
 }
 
 #[cfg(test)]
