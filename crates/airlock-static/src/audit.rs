@@ -18,6 +18,8 @@ use airlock_events::{Ecosystem, Severity};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::lockfile::Problem;
+
 /// Stable finding codes.
 pub mod codes {
     pub const GIT_DEPENDENCY: &str = "git-dependency";
@@ -31,6 +33,10 @@ pub mod codes {
     pub const UNPINNED_REQUIREMENT: &str = "unpinned-requirement";
     pub const MISSING_HASH: &str = "missing-hash";
     pub const KNOWN_MALICIOUS: &str = "known-malicious";
+    /// The parser met something it does not understand (an entry it could not read, a
+    /// format mixing yarn v1 and berry syntax, package-lock sections that disagree): the
+    /// lockfile was read only in part, so it is never reported clean.
+    pub const LOCKFILE_NOT_UNDERSTOOD: &str = "lockfile-not-understood";
 }
 
 /// Lockfile names looked for when auditing a directory.
@@ -618,7 +624,8 @@ pub fn audit_text(
         path: path.into(),
         message,
     };
-    let (eco, entries) = if name == "package-lock.json" || name == "npm-shrinkwrap.json" {
+    let (eco, (entries, problems)) = if name == "package-lock.json" || name == "npm-shrinkwrap.json"
+    {
         (Ecosystem::Npm, npm_lock(text).map_err(parse_err)?)
     } else if name == "yarn.lock" {
         (Ecosystem::Npm, yarn_lock(text))
@@ -627,7 +634,10 @@ pub fn audit_text(
     } else if name == "poetry.lock" || name == "uv.lock" {
         (
             Ecosystem::Pypi,
-            toml_lock(text, name == "uv.lock").map_err(parse_err)?,
+            (
+                toml_lock(text, name == "uv.lock").map_err(parse_err)?,
+                Vec::new(),
+            ),
         )
     } else if name.ends_with(".txt") {
         let reg = opts.registry.as_deref().and_then(host_of);
@@ -642,6 +652,17 @@ pub fn audit_text(
         osv: opts.osv.as_ref(),
         out: Vec::new(),
     };
+    for p in &problems {
+        ctx.out.push(AuditFinding {
+            code: codes::LOCKFILE_NOT_UNDERSTOOD.to_string(),
+            severity: Severity::High,
+            lockfile: path.to_path_buf(),
+            line: p.line,
+            package: p.subject.clone(),
+            version: None,
+            message: format!("lockfile not fully understood: {}", p.message),
+        });
+    }
     for e in &entries {
         ctx.check(e);
     }
@@ -651,113 +672,59 @@ pub fn audit_text(
 // ---------------------------------------------------------------------------------------
 // npm: package-lock.json / npm-shrinkwrap.json
 
-fn line_at(text: &str, offset: usize) -> u32 {
-    text[..offset.min(text.len())].matches('\n').count() as u32 + 1
-}
-
-/// Offset of `"key": {` at or after `from`.
-fn find_key(text: &str, key: &str, from: usize) -> Option<usize> {
-    let needle = format!("\"{key}\"");
-    let mut at = from;
-    while let Some(i) = text.get(at..)?.find(&needle) {
-        let pos = at + i;
-        let rest = text[pos + needle.len()..].trim_start();
-        if rest.starts_with(':') {
-            return Some(pos);
+/// package-lock entries as audit entries, plus what the parser did not understand.
+fn npm_lock(text: &str) -> Result<(Vec<Entry>, Vec<Problem>), String> {
+    let lock = crate::lockfile::NpmLockfile::parse(text).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(lock.entries.len() + lock.legacy_entries.len());
+    let tree_entry = |e: &crate::lockfile::NpmLockEntry| {
+        let git = is_git(&e.version);
+        Entry {
+            name: e.name.clone(),
+            version: Some(e.version.clone()).filter(|v| !git && !v.is_empty()),
+            resolved: e
+                .resolved
+                .clone()
+                .or_else(|| git.then(|| e.version.clone())),
+            integrity: e.integrity.clone(),
+            line: e.line,
+            optional: e.optional,
+            spec: e
+                .from
+                .clone()
+                .filter(|f| is_git(f))
+                .or_else(|| git.then(|| e.version.clone())),
+            local: e.version.starts_with("file:") || e.version.starts_with("link:"),
         }
-        at = pos + needle.len();
-    }
-    None
-}
-
-fn str_field(v: &Value, k: &str) -> Option<String> {
-    v.get(k).and_then(Value::as_str).map(str::to_string)
-}
-
-fn npm_lock(text: &str) -> Result<Vec<Entry>, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    let root = v.get("packages").and_then(|p| p.get(""));
-    let root_spec = |name: &str| -> (Option<String>, bool) {
-        let Some(r) = root else { return (None, false) };
-        if let Some(s) = r
-            .get("optionalDependencies")
-            .and_then(|d| d.get(name))
-            .and_then(Value::as_str)
-        {
-            return (Some(s.to_string()), true);
-        }
-        for sec in ["dependencies", "devDependencies", "peerDependencies"] {
-            if let Some(s) = r.get(sec).and_then(|d| d.get(name)).and_then(Value::as_str) {
-                return (Some(s.to_string()), false);
-            }
-        }
-        (None, false)
     };
-    if let Some(pkgs) = v.get("packages").and_then(Value::as_object) {
-        let base = find_key(text, "packages", 0).unwrap_or(0);
-        for (key, p) in pkgs {
-            if key.is_empty() {
-                continue;
-            }
-            let name = str_field(p, "name").unwrap_or_else(|| {
-                key.rsplit("node_modules/")
-                    .next()
-                    .unwrap_or(key)
-                    .to_string()
-            });
-            let top = key.matches("node_modules/").count() == 1;
-            let (spec, root_optional) = if top { root_spec(&name) } else { (None, false) };
-            let local = p.get("link").and_then(Value::as_bool) == Some(true)
-                || !key.contains("node_modules/");
+    if lock.has_packages_map {
+        for e in &lock.entries {
+            let top = e.location.matches("node_modules/").count() == 1;
+            let (spec, root_optional) = match lock.root_spec(&e.name).filter(|_| top) {
+                Some((s, o)) => (Some(s.to_string()), o),
+                None => (None, false),
+            };
+            let local = e.link
+                || !e.location.contains("node_modules/")
+                || e.resolved
+                    .as_deref()
+                    .is_some_and(|r| r.starts_with("file:"));
             out.push(Entry {
-                version: str_field(p, "version"),
-                resolved: str_field(p, "resolved"),
-                integrity: str_field(p, "integrity"),
-                line: find_key(text, key, base).map(|o| line_at(text, o)),
-                optional: p.get("optional").and_then(Value::as_bool) == Some(true) || root_optional,
+                name: e.name.clone(),
+                version: Some(e.version.clone()).filter(|v| !v.is_empty()),
+                resolved: e.resolved.clone(),
+                integrity: e.integrity.clone(),
+                line: e.line,
+                optional: e.optional || root_optional,
                 spec: spec.filter(|s| is_git(s) || s.starts_with("http") || s.contains('/')),
-                local: local || str_field(p, "resolved").is_some_and(|r| r.starts_with("file:")),
-                name,
+                local,
             });
         }
-    } else if let Some(deps) = v.get("dependencies").and_then(Value::as_object) {
-        fn walk(
-            text: &str,
-            deps: &serde_json::Map<String, Value>,
-            from: usize,
-            out: &mut Vec<Entry>,
-        ) {
-            for (name, d) in deps {
-                let at = find_key(text, name, from);
-                let version = str_field(d, "version");
-                let git = version.as_deref().is_some_and(is_git);
-                out.push(Entry {
-                    name: name.clone(),
-                    version: version.clone().filter(|_| !git),
-                    resolved: str_field(d, "resolved").or_else(|| version.clone().filter(|_| git)),
-                    integrity: str_field(d, "integrity"),
-                    line: at.map(|o| line_at(text, o)),
-                    optional: d.get("optional").and_then(Value::as_bool) == Some(true),
-                    spec: str_field(d, "from")
-                        .filter(|f| is_git(f))
-                        .or(version.filter(|_| git)),
-                    local: str_field(d, "version")
-                        .is_some_and(|v| v.starts_with("file:") || v.starts_with("link:")),
-                });
-                if let Some(sub) = d.get("dependencies").and_then(Value::as_object) {
-                    walk(text, sub, at.unwrap_or(from), out);
-                }
-            }
-        }
-        walk(
-            text,
-            deps,
-            find_key(text, "dependencies", 0).unwrap_or(0),
-            &mut out,
-        );
+        // npm 6 reads the v2 tree: what only it would install is checked too.
+        out.extend(lock.legacy_entries.iter().map(tree_entry));
+    } else {
+        out.extend(lock.entries.iter().map(tree_entry));
     }
-    Ok(out)
+    Ok((out, lock.problems))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -785,53 +752,143 @@ fn descriptor_name(d: &str) -> String {
     }
 }
 
-fn yarn_lock(text: &str) -> Vec<Entry> {
-    let berry = text.contains("__metadata:");
+/// A `key value` (v1) or `key: value` (berry) line of a yarn.lock entry: the key, the
+/// value, and whether it was berry syntax. `None` for a line of neither shape.
+fn yarn_field(t: &str) -> Option<(&str, &str, bool)> {
+    let key_end = if let Some(quoted) = t.strip_prefix('"') {
+        quoted.find('"').map(|i| i + 2)?
+    } else {
+        t.find([' ', ':']).unwrap_or(t.len())
+    };
+    let (key, rest) = t.split_at(key_end);
+    let key = key.trim_matches('"');
+    if key.is_empty() {
+        return None;
+    }
+    if let Some(v) = rest.strip_prefix(':') {
+        if v.is_empty() || v.starts_with(' ') {
+            return Some((key, v.trim(), true));
+        }
+        return None;
+    }
+    if let Some(v) = rest.strip_prefix(' ') {
+        return Some((key, v.trim(), false));
+    }
+    None
+}
+
+/// yarn.lock, classic (v1: `key "value"`) and berry (v2+: YAML, `__metadata:`). Each
+/// field line is read in whichever syntax it is written: a `__metadata:` block on top
+/// of v1 entries once made every v1 `resolved` line disappear (an `http:` tarball went
+/// unreported). A file mixing the two syntaxes, a line of neither shape, or a field
+/// given twice is a [`Problem`].
+fn yarn_lock(text: &str) -> (Vec<Entry>, Vec<Problem>) {
     let mut out: Vec<Entry> = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     let mut optional_names: HashSet<String> = HashSet::new();
     let mut in_optional = false;
+    // Inside a block opened by an indent-2 `key:` line (dependencies, bin, ...).
+    let mut in_block = false;
+    let mut in_metadata = false;
+    let mut metadata_line: Option<u32> = None;
+    let declared_v1 = text.lines().take(5).any(|l| l.contains("yarn lockfile v1"));
+    let (mut v1_lines, mut berry_lines) = (0usize, 0usize);
+    let mut first_v1: Option<u32> = None;
+    let mut seen: HashSet<String> = HashSet::new();
     for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() || line.starts_with('#') {
+        let lineno = i as u32 + 1;
+        let mut problem = |message: String, subject: &str| {
+            problems.push(Problem {
+                line: Some(lineno),
+                subject: subject.to_string(),
+                message,
+            })
+        };
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
             continue;
         }
-        if !line.starts_with(' ') {
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        let t = line.trim();
+        if line[indent..].starts_with('\t') {
+            problem("a line indented with a tab".into(), "");
+            continue;
+        }
+        if indent == 0 {
             in_optional = false;
-            if line.starts_with("__metadata") {
+            in_block = false;
+            seen.clear();
+            if t == "__metadata:" {
+                in_metadata = true;
+                metadata_line = Some(lineno);
                 continue;
             }
-            let header = line.trim_end_matches(':');
+            in_metadata = false;
+            let Some(header) = t.strip_suffix(':') else {
+                problem(
+                    format!("unexpected top-level line: {}", crate::text::clip(t, 80)),
+                    "",
+                );
+                continue;
+            };
             let first = header.split(", ").next().unwrap_or(header);
             let spec = first.trim_matches('"');
             let name = descriptor_name(spec);
             let range = spec.get(name.len() + 1..).unwrap_or("").to_string();
             out.push(Entry {
                 name,
-                line: Some(i as u32 + 1),
+                line: Some(lineno),
                 spec: Some(range),
                 ..Default::default()
             });
             continue;
         }
-        let Some(e) = out.last_mut() else { continue };
-        let t = line.trim();
-        let indent = line.len() - line.trim_start().len();
-        if indent == 2 {
-            in_optional = t.starts_with("optionalDependencies");
-        } else if indent >= 4 && in_optional {
-            let dep = t.split([' ', ':']).next().unwrap_or("").trim_matches('"');
-            if !dep.is_empty() {
-                optional_names.insert(dep.to_string());
+        if in_metadata {
+            continue;
+        }
+        let Some(e) = out.last_mut() else {
+            problem("a field before any entry".into(), "");
+            continue;
+        };
+        if indent > 2 {
+            if !in_block {
+                problem(format!("{}: line indented under a value", e.name), &e.name);
+            } else if in_optional {
+                let dep = t.split([' ', ':']).next().unwrap_or("").trim_matches('"');
+                if !dep.is_empty() {
+                    optional_names.insert(dep.to_string());
+                }
             }
             continue;
         }
         if indent != 2 {
+            problem(format!("{}: unexpected indentation", e.name), &e.name);
             continue;
         }
-        let (k, v) = if berry {
-            t.split_once(": ").unwrap_or((t, ""))
-        } else {
-            t.split_once(' ').unwrap_or((t, ""))
+        let Some((k, v, berry)) = yarn_field(t) else {
+            problem(
+                format!(
+                    "{}: a line airlock cannot read: {}",
+                    e.name,
+                    crate::text::clip(t, 80)
+                ),
+                &e.name,
+            );
+            continue;
         };
+        in_optional = k == "optionalDependencies";
+        in_block = v.is_empty();
+        if in_block {
+            continue;
+        }
+        if berry {
+            berry_lines += 1;
+        } else {
+            v1_lines += 1;
+            first_v1.get_or_insert(lineno);
+        }
+        if !seen.insert(k.to_string()) {
+            problem(format!("{}: `{k}` given twice", e.name), &e.name);
+        }
         let v = unquote(v);
         match k {
             "version" => e.version = Some(v),
@@ -853,6 +910,18 @@ fn yarn_lock(text: &str) -> Vec<Entry> {
             _ => {}
         }
     }
+    let mixed = v1_lines > 0 && (berry_lines > 0 || metadata_line.is_some());
+    if mixed || (declared_v1 && berry_lines > 0) {
+        problems.push(Problem {
+            line: first_v1.or(metadata_line),
+            subject: "yarn.lock".into(),
+            message: format!(
+                "mixes yarn v1 syntax ({v1_lines} lines) with berry syntax ({berry_lines} lines{}): yarn v1 and yarn 2+ would read it differently",
+                if metadata_line.is_some() { ", a __metadata block" } else { "" }
+            ),
+        });
+    }
+    let berry = metadata_line.is_some() && v1_lines == 0;
     for e in &mut out {
         if optional_names.contains(&e.name) {
             e.optional = true;
@@ -883,7 +952,7 @@ fn yarn_lock(text: &str) -> Vec<Entry> {
         }
     }
     out.retain(|e| !e.name.is_empty());
-    out
+    (out, problems)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -927,24 +996,71 @@ fn flow_map(s: &str) -> HashMap<String, String> {
         .collect()
 }
 
-fn pnpm_lock(text: &str) -> Vec<Entry> {
+/// pnpm-lock.yaml: the `packages` section (v5, v6, v9) with each entry's `resolution`,
+/// written as a flow map (`{integrity: ..., tarball: ...}`, what pnpm writes) or as a
+/// block. An entry in another shape, or without a resolution, is a [`Problem`]: a
+/// parser that skipped it would hide the tarball it points at.
+fn pnpm_lock(text: &str) -> (Vec<Entry>, Vec<Problem>) {
     let mut out: Vec<Entry> = Vec::new();
+    let mut problems: Vec<Problem> = Vec::new();
     let mut in_packages = false;
     let mut in_snapshots = false;
+    let mut in_resolution = false;
+    let mut has_resolution: Vec<bool> = Vec::new();
     let mut snapshot_key = String::new();
     let mut optional_snapshots: HashSet<String> = HashSet::new();
+    let apply = |e: &mut Entry, m: &HashMap<String, String>| {
+        if let Some(i) = m.get("integrity") {
+            e.integrity = Some(i.clone());
+        }
+        if let Some(tb) = m.get("tarball") {
+            e.resolved = Some(tb.clone());
+        }
+        if m.get("type").map(String::as_str) == Some("git") || m.contains_key("commit") {
+            let repo = m.get("repo").cloned().unwrap_or_default();
+            let commit = m.get("commit").cloned().unwrap_or_default();
+            e.resolved = Some(format!("git+{repo}#{commit}"));
+        }
+        if m.contains_key("directory") {
+            e.local = true;
+        }
+    };
     for (i, line) in text.lines().enumerate() {
-        if !line.starts_with(' ') && !line.trim().is_empty() {
-            in_packages = line.trim_end() == "packages:";
-            in_snapshots = line.trim_end() == "snapshots:";
+        let lineno = i as u32 + 1;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if line.starts_with('\t') || !indent.is_multiple_of(2) {
+            if in_packages {
+                problems.push(Problem {
+                    line: Some(lineno),
+                    subject: String::new(),
+                    message: "indentation airlock does not read (tabs or odd spaces)".into(),
+                });
+            }
+            continue;
+        }
+        if indent == 0 {
+            let key = t.trim_end_matches(':').trim_matches(['\'', '"']);
+            in_packages = key == "packages" && t.ends_with(':');
+            in_snapshots = key == "snapshots" && t.ends_with(':');
+            in_resolution = false;
+            if (key == "packages" || key == "snapshots") && !t.ends_with(':') && t != "packages: {}"
+            {
+                problems.push(Problem {
+                    line: Some(lineno),
+                    subject: key.to_string(),
+                    message: format!("`{key}` written in a form airlock does not read"),
+                });
+            }
             continue;
         }
         if in_snapshots {
-            let indent = line.len() - line.trim_start().len();
             if indent == 2 {
-                snapshot_key =
-                    pnpm_key(line.trim().trim_end_matches(':').trim_end_matches(" {}")).0;
-            } else if indent == 4 && line.trim() == "optional: true" {
+                snapshot_key = pnpm_key(t.trim_end_matches(':').trim_end_matches(" {}")).0;
+            } else if indent == 4 && t == "optional: true" {
                 optional_snapshots.insert(snapshot_key.clone());
             }
             continue;
@@ -952,10 +1068,20 @@ fn pnpm_lock(text: &str) -> Vec<Entry> {
         if !in_packages {
             continue;
         }
-        let indent = line.len() - line.trim_start().len();
-        let t = line.trim();
-        if indent == 2 && t.ends_with(':') {
-            let (name, version) = pnpm_key(t.trim_end_matches(':'));
+        if indent == 2 {
+            in_resolution = false;
+            let Some(key) = t.strip_suffix(':') else {
+                problems.push(Problem {
+                    line: Some(lineno),
+                    subject: String::new(),
+                    message: format!(
+                        "package entry written in a form airlock does not read: {}",
+                        crate::text::clip(t, 80)
+                    ),
+                });
+                continue;
+            };
+            let (name, version) = pnpm_key(key);
             let local = name.starts_with("file:") || t.contains("file:") || t.contains("link:");
             let url = version
                 .clone()
@@ -964,41 +1090,77 @@ fn pnpm_lock(text: &str) -> Vec<Entry> {
             out.push(Entry {
                 name,
                 version,
-                line: Some(i as u32 + 1),
+                line: Some(lineno),
                 local,
                 spec: url.clone(),
                 resolved: url,
                 ..Default::default()
             });
-        } else if indent == 4 {
-            let Some(e) = out.last_mut() else { continue };
+            has_resolution.push(false);
+            continue;
+        }
+        let Some(e) = out.last_mut() else { continue };
+        if indent == 4 {
+            in_resolution = false;
             if let Some(r) = t.strip_prefix("resolution:") {
-                let m = flow_map(r);
-                e.integrity = m.get("integrity").cloned();
-                if let Some(tb) = m.get("tarball") {
-                    e.resolved = Some(tb.clone());
+                if let Some(h) = has_resolution.last_mut() {
+                    *h = true;
                 }
-                if m.get("type").map(String::as_str) == Some("git") || m.contains_key("commit") {
-                    let repo = m.get("repo").cloned().unwrap_or_default();
-                    let commit = m.get("commit").cloned().unwrap_or_default();
-                    e.resolved = Some(format!("git+{repo}#{commit}"));
-                }
-                if m.contains_key("directory") {
-                    e.local = true;
+                let r = r.trim();
+                if r.is_empty() {
+                    in_resolution = true;
+                } else if r.starts_with('{') && r.ends_with('}') {
+                    apply(e, &flow_map(r));
+                } else {
+                    problems.push(Problem {
+                        line: Some(lineno),
+                        subject: e.name.clone(),
+                        message: format!(
+                            "{}: a resolution airlock does not read: {}",
+                            e.name,
+                            crate::text::clip(r, 80)
+                        ),
+                    });
                 }
             } else if t == "optional: true" {
                 e.optional = true;
             } else if let Some(v) = t.strip_prefix("version:") {
                 e.version = Some(v.trim().trim_matches(['\'', '"']).to_string());
             }
+        } else if indent == 6 && in_resolution {
+            match t.split_once(':') {
+                Some((k, v)) => {
+                    let mut m = HashMap::new();
+                    m.insert(
+                        k.trim().to_string(),
+                        v.trim().trim_matches(['\'', '"']).to_string(),
+                    );
+                    apply(e, &m);
+                }
+                None => problems.push(Problem {
+                    line: Some(lineno),
+                    subject: e.name.clone(),
+                    message: format!("{}: a resolution line airlock does not read", e.name),
+                }),
+            }
         }
     }
-    for e in &mut out {
+    for (e, has) in out.iter_mut().zip(&has_resolution) {
         if optional_snapshots.contains(&e.name) {
             e.optional = true;
         }
+        if !has && !e.local && e.resolved.is_none() {
+            problems.push(Problem {
+                line: e.line,
+                subject: e.name.clone(),
+                message: format!(
+                    "{} has no resolution: where it comes from is unknown",
+                    e.name
+                ),
+            });
+        }
     }
-    out
+    (out, problems)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1006,6 +1168,8 @@ fn pnpm_lock(text: &str) -> Vec<Entry> {
 
 fn toml_lock(text: &str, uv: bool) -> Result<Vec<Entry>, String> {
     let mut out = Vec::new();
+    let lines = crate::text::Lines::new(text);
+    let line_at = |offset: usize| lines.line_of(offset);
     // Parse each [[package]] block alone so each entry keeps its line.
     let mut starts: Vec<usize> = Vec::new();
     let mut off = 0;
@@ -1025,7 +1189,7 @@ fn toml_lock(text: &str, uv: bool) -> Result<Vec<Entry>, String> {
         let block = &text[s..end];
         let table: toml::Table = block
             .parse()
-            .map_err(|e: toml::de::Error| format!("line {}: {e}", line_at(text, s)))?;
+            .map_err(|e: toml::de::Error| format!("line {}: {e}", line_at(s)))?;
         let Some(p) = table
             .get("package")
             .and_then(|p| p.as_array())
@@ -1045,7 +1209,7 @@ fn toml_lock(text: &str, uv: bool) -> Result<Vec<Entry>, String> {
         let mut e = Entry {
             name,
             version,
-            line: Some(line_at(text, s)),
+            line: Some(line_at(s)),
             ..Default::default()
         };
         e.optional = p.get("optional").and_then(|v| v.as_bool()) == Some(true);

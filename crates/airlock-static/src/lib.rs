@@ -43,6 +43,7 @@ pub mod audit;
 pub mod code;
 pub mod diff;
 pub mod js;
+pub mod lockfile;
 pub mod manifest;
 pub mod python;
 pub mod stealer;

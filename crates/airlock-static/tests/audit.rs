@@ -294,3 +294,115 @@ fn osv_from_zip_and_errors() {
         Err(AuditError::UnknownFormat { .. })
     ));
 }
+
+/// Audits `text` as a lockfile named `name` (the name picks the format).
+fn audit_str(name: &str, text: &str) -> Vec<(String, String, u32)> {
+    let (_, findings) = airlock_static::audit::audit_text(
+        std::path::Path::new(name),
+        text,
+        &AuditOptions::default(),
+    )
+    .expect("audit");
+    let mut v: Vec<_> = findings
+        .iter()
+        .map(|f| (f.code.clone(), f.package.clone(), f.line.unwrap_or(0)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Issue 19: a `__metadata:` block on top of yarn v1 entries made the parser read
+/// every field as berry `key: value`, dropping the v1 `resolved` line: the `http:`
+/// tarball went unreported. Now each line is read in its own syntax, and the mix is a
+/// finding of its own.
+#[test]
+fn yarn_v1_with_metadata_block_still_shows_its_http_tarball() {
+    let text = "# yarn lockfile v1\n\n__metadata:\n  version: 6\n  cacheKey: 8\n\nevil@^1.0.0:\n  version \"1.0.0\"\n  resolved \"http://evil.example/evil-1.0.0.tgz\"\n  integrity sha512-AAAA\n";
+    let f = audit_str("yarn.lock", text);
+    assert!(f.contains(&t(codes::INSECURE_HTTP, "evil", 7)), "{f:?}");
+    assert!(
+        f.contains(&t(codes::NON_REGISTRY_TARBALL, "evil", 7)),
+        "{f:?}"
+    );
+    assert!(
+        f.iter().any(|x| x.0 == codes::LOCKFILE_NOT_UNDERSTOOD),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn yarn_lines_of_neither_syntax_and_repeated_fields_are_findings() {
+    let text = "# yarn lockfile v1\n\na@^1.0.0:\n  version \"1.0.0\"\n  resolved \"https://registry.yarnpkg.com/a/-/a-1.0.0.tgz\"\n  resolved \"http://evil.example/a.tgz\"\n  integrity sha512-AAAA\n  \tgarbage\n";
+    let f = audit_str("yarn.lock", text);
+    assert!(f.contains(&t(codes::INSECURE_HTTP, "a", 3)), "{f:?}");
+    assert_eq!(
+        f.iter()
+            .filter(|x| x.0 == codes::LOCKFILE_NOT_UNDERSTOOD)
+            .count(),
+        2,
+        "{f:?}"
+    );
+}
+
+#[test]
+fn berry_lockfile_reads_cleanly() {
+    let text = "__metadata:\n  version: 6\n  cacheKey: 8\n\n\"left-pad@npm:^1.3.0\":\n  version: 1.3.0\n  resolution: \"left-pad@npm:1.3.0\"\n  checksum: 2a5b3c\n  languageName: node\n  linkType: hard\n\n\"evil@https://evil.example/evil.tgz\":\n  version: 1.0.0\n  resolution: \"evil@https://evil.example/evil.tgz\"\n  dependencies:\n    left-pad: ^1.3.0\n  checksum: 9f9f\n  languageName: node\n  linkType: hard\n";
+    let f = audit_str("yarn.lock", text);
+    assert!(
+        !f.iter().any(|x| x.0 == codes::LOCKFILE_NOT_UNDERSTOOD),
+        "{f:?}"
+    );
+    assert!(
+        f.contains(&t(codes::NON_REGISTRY_TARBALL, "evil", 12)),
+        "{f:?}"
+    );
+}
+
+/// pnpm: a resolution written as a YAML block (valid YAML pnpm reads) was skipped,
+/// and an entry written as a flow map disappeared.
+#[test]
+fn pnpm_block_resolution_and_unreadable_entries() {
+    let text = "lockfileVersion: '9.0'\n\npackages:\n\n  evil@1.0.0:\n    resolution:\n      tarball: http://evil.example/evil-1.0.0.tgz\n      integrity: sha512-AAAA\n\n  other@1.0.0: {resolution: {tarball: http://evil.example/o.tgz}}\n\n  bare@1.0.0:\n    engines: {node: '>=8'}\n";
+    let f = audit_str("pnpm-lock.yaml", text);
+    assert!(f.contains(&t(codes::INSECURE_HTTP, "evil", 5)), "{f:?}");
+    assert!(
+        f.contains(&t(codes::LOCKFILE_NOT_UNDERSTOOD, "", 10)),
+        "{f:?}"
+    );
+    assert!(
+        f.contains(&t(codes::LOCKFILE_NOT_UNDERSTOOD, "bare", 12)),
+        "{f:?}"
+    );
+}
+
+/// package-lock v2 keeps npm 6's tree next to the `packages` map; an entry only the
+/// tree has is installed by npm 6 and was never checked.
+#[test]
+fn package_lock_v2_tree_only_entry_is_checked() {
+    let text = r#"{
+  "lockfileVersion": 2,
+  "packages": {
+    "": { "dependencies": { "a": "^1" } },
+    "node_modules/a": { "version": "1.0.0", "resolved": "https://registry.npmjs.org/a/-/a-1.0.0.tgz", "integrity": "sha512-A" }
+  },
+  "dependencies": {
+    "a": { "version": "1.0.0", "resolved": "https://registry.npmjs.org/a/-/a-1.0.0.tgz", "integrity": "sha512-A" },
+    "hidden": { "version": "1.0.0", "resolved": "http://evil.example/hidden.tgz", "integrity": "sha512-H" }
+  }
+}"#;
+    let f = audit_str("package-lock.json", text);
+    assert!(f.contains(&t(codes::INSECURE_HTTP, "hidden", 9)), "{f:?}");
+    assert!(
+        f.contains(&t(codes::LOCKFILE_NOT_UNDERSTOOD, "hidden", 9)),
+        "{f:?}"
+    );
+    // `resolved` of the wrong type is not silently dropped.
+    let f = audit_str(
+        "package-lock.json",
+        r#"{"lockfileVersion": 3, "packages": {"node_modules/x": {"version": "1.0.0", "resolved": ["http://e/x.tgz"]}}}"#,
+    );
+    assert!(
+        f.iter().any(|x| x.0 == codes::LOCKFILE_NOT_UNDERSTOOD),
+        "{f:?}"
+    );
+}
