@@ -2,7 +2,10 @@
 //! the PyPI malware sample zip (entries copied out byte for byte with
 //! `airlock_registry::sample_zip`, never unpacked or run on the host), the `examples/`
 //! packages with their `expected` files, and the pinned benign npm and PyPI lists
-//! (scanned as `name@version` / `pypi:name==version`, or downloaded as an sdist first).
+//! (scanned as `name@version` / `pypi:name==version`, or downloaded as an sdist first),
+//! and the at-scale corpora (`tests/corpus/{hard,top}-*.txt`: hard cases and the most
+//! downloaded packages, fetched once per `name@version` into a cache and scanned as files,
+//! see [`crate::scale`]) with the second malware set (`pypi-malicious-2025-26`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +23,14 @@ pub enum Corpus {
     Examples,
     BenignNpm,
     BenignPypi,
+    /// Hard cases (native builds, binary downloads, bundles, credential readers).
+    HardNpm,
+    HardPypi,
+    /// The most downloaded packages of the registries' rankings.
+    TopNpm,
+    TopPypi,
+    /// `pypi-malicious-2025-26/samples.zip`.
+    PypiMalware2026,
 }
 
 impl Corpus {
@@ -36,13 +47,27 @@ impl Corpus {
             Corpus::Examples => "examples",
             Corpus::BenignNpm => "benign-npm",
             Corpus::BenignPypi => "benign-pypi",
+            Corpus::HardNpm => "hard-npm",
+            Corpus::HardPypi => "hard-pypi",
+            Corpus::TopNpm => "top-npm",
+            Corpus::TopPypi => "top-pypi",
+            Corpus::PypiMalware2026 => "pypi-malware-2025-26",
         }
+    }
+
+    /// A malware corpus (every sample expected malicious, split tuning/held-out).
+    pub fn is_malware(self) -> bool {
+        matches!(self, Corpus::PypiMalware | Corpus::PypiMalware2026)
     }
 
     pub fn ecosystem(self) -> &'static str {
         match self {
-            Corpus::PypiMalware | Corpus::BenignPypi => "pypi",
-            Corpus::Examples | Corpus::BenignNpm => "npm",
+            Corpus::PypiMalware
+            | Corpus::PypiMalware2026
+            | Corpus::BenignPypi
+            | Corpus::HardPypi
+            | Corpus::TopPypi => "pypi",
+            Corpus::Examples | Corpus::BenignNpm | Corpus::HardNpm | Corpus::TopNpm => "npm",
         }
     }
 }
@@ -68,6 +93,25 @@ pub struct Sample {
     pub expected: Expected,
     /// PyPI malware: the distinct-`setup.py` group (see [`crate::pyinspect`]).
     pub group: Option<String>,
+    /// At-scale corpora: the pinned artifact to fetch (into the cache) before the scan;
+    /// `input` is then the cached file.
+    pub fetch: Option<Fetch>,
+    /// Malware corpora: `tuning` (even MANIFEST.tsv line) or `held-out` (odd line).
+    pub split: Option<String>,
+}
+
+/// A pinned artifact of a registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetch {
+    /// `npm pack name@version` (the registry tarball).
+    Npm { name: String, version: String },
+    /// `pip download name==version` (a wheel for CPython 3.11 manylinux x86_64 when
+    /// there is one, else the sdist; only the sdist when `sdist`).
+    Pypi {
+        name: String,
+        version: String,
+        sdist: bool,
+    },
 }
 
 /// Where the inputs are.
@@ -86,6 +130,17 @@ impl Sources {
         self.corpus_dir
             .join("pypi-malicious-dev")
             .join("samples.zip")
+    }
+    pub fn malware_dir(&self, corpus: Corpus) -> PathBuf {
+        self.corpus_dir.join(if corpus == Corpus::PypiMalware2026 {
+            "pypi-malicious-2025-26"
+        } else {
+            "pypi-malicious-dev"
+        })
+    }
+    /// `tests/corpus/NAME`.
+    pub fn list(&self, name: &str) -> PathBuf {
+        self.repo.join("tests").join("corpus").join(name)
     }
     pub fn benign_npm_list(&self) -> PathBuf {
         self.repo.join("examples").join("benign-npm-pinned.txt")
@@ -115,22 +170,29 @@ pub fn safe_id(s: &str) -> String {
 /// the caller removes when done.
 pub fn load(corpus: Corpus, src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
     match corpus {
-        Corpus::PypiMalware => pypi_malware(src, extract_dir),
+        Corpus::PypiMalware | Corpus::PypiMalware2026 => pypi_malware(corpus, src, extract_dir),
+        Corpus::HardNpm => scale_npm(corpus, &src.list("hard-npm.txt")),
+        Corpus::TopNpm => scale_npm(corpus, &src.list("top-npm-1000.txt")),
+        Corpus::HardPypi => scale_pypi(corpus, &src.list("hard-pypi.txt")),
+        Corpus::TopPypi => scale_pypi(corpus, &src.list("top-pypi-300.txt")),
         Corpus::Examples => examples(&src.repo.join("examples")),
         Corpus::BenignNpm => benign_npm(&src.benign_npm_list()),
         Corpus::BenignPypi => benign_pypi(&src.benign_pypi_list(), &src.cache),
     }
 }
 
-fn pypi_malware(src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
-    let zip = src.malware_zip();
+fn pypi_malware(corpus: Corpus, src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
+    let dir = src.malware_dir(corpus);
+    let zip = dir.join("samples.zip");
+    let splits = manifest_splits(&dir.join("MANIFEST.tsv"));
+    let extract_dir = extract_dir.join(corpus.name());
     if !zip.is_file() {
         bail!(
             "the PyPI malware corpus is not at {} (use --corpus-dir)",
             zip.display()
         );
     }
-    let got = airlock_registry::sample_zip::extract(&zip, Some(&src.zip_password), extract_dir)
+    let got = airlock_registry::sample_zip::extract(&zip, Some(&src.zip_password), &extract_dir)
         .with_context(|| format!("copying the entries of {}", zip.display()))?;
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
@@ -143,8 +205,14 @@ fn pypi_malware(src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
         // Read in memory to hash its setup.py; never unpacked to disk, never run.
         let bytes =
             std::fs::read(&e.path).with_context(|| format!("reading {}", e.path.display()))?;
+        let split = splits
+            .iter()
+            .find(|(path, _)| {
+                e.entry.name.ends_with(path.as_str()) || path.ends_with(&e.entry.name)
+            })
+            .map(|(_, s)| s.clone());
         out.push(Sample {
-            corpus: Corpus::PypiMalware,
+            corpus,
             id,
             input: e.path.display().to_string(),
             expected: Expected {
@@ -152,10 +220,37 @@ fn pypi_malware(src: &Sources, extract_dir: &Path) -> Result<Vec<Sample>> {
                 rules: vec![],
             },
             group: Some(crate::pyinspect::group_key(&bytes)),
+            fetch: None,
+            split,
         });
     }
     out.sort_by_key(|s| s.id.to_lowercase());
     Ok(out)
+}
+
+/// The split of every sample path of a malware `MANIFEST.tsv`: counting the header as
+/// line 1, a sample on an even line is `tuning`, on an odd line `held-out`.
+pub fn manifest_splits(manifest: &Path) -> Vec<(String, String)> {
+    let Ok(text) = std::fs::read_to_string(manifest) else {
+        return Vec::new();
+    };
+    text.lines()
+        .enumerate()
+        .skip(1)
+        .filter_map(|(i, l)| {
+            let path = l.split('\t').next()?.trim();
+            (!path.is_empty()).then(|| (path.to_string(), split_of_line(i + 1).to_string()))
+        })
+        .collect()
+}
+
+/// `tuning` for even MANIFEST lines, `held-out` for odd ones (the header is line 1).
+pub fn split_of_line(line: usize) -> &'static str {
+    if line % 2 == 0 {
+        "tuning"
+    } else {
+        "held-out"
+    }
 }
 
 /// Parses an `expected` file: first word the verdict, then optionally a
@@ -206,6 +301,8 @@ fn examples(dir: &Path) -> Result<Vec<Sample>> {
                 input: pkg.display().to_string(),
                 expected,
                 group: None,
+                fetch: None,
+                split: None,
             });
         }
     }
@@ -243,7 +340,53 @@ fn benign(corpus: Corpus, id: &str, input: String) -> Sample {
             rules: vec![],
         },
         group: None,
+        fetch: None,
+        split: None,
     }
+}
+
+/// An at-scale npm list (`name@version  # why`): fetched with `npm pack` when scanned.
+fn scale_npm(corpus: Corpus, list: &Path) -> Result<Vec<Sample>> {
+    list_lines(list)?
+        .into_iter()
+        .map(|(spec, _)| {
+            let Some((name, version)) = spec.rsplit_once('@').filter(|(n, _)| !n.is_empty()) else {
+                bail!("{}: {spec} is not pinned (name@version)", list.display());
+            };
+            let mut s = benign(corpus, &spec, spec.clone());
+            s.fetch = Some(Fetch::Npm {
+                name: name.into(),
+                version: version.into(),
+            });
+            Ok(s)
+        })
+        .collect()
+}
+
+/// An at-scale PyPI list (`name==version [sdist]  # why`): fetched with `pip download`
+/// when scanned.
+fn scale_pypi(corpus: Corpus, list: &Path) -> Result<Vec<Sample>> {
+    list_lines(list)?
+        .into_iter()
+        .map(|(spec, rest)| {
+            let Some((name, version)) = spec.split_once("==") else {
+                bail!("{}: {spec} is not pinned (name==version)", list.display());
+            };
+            let sdist = rest.split_whitespace().any(|w| w == "sdist");
+            let id = if sdist {
+                format!("{spec}-sdist")
+            } else {
+                spec.clone()
+            };
+            let mut s = benign(corpus, &id, spec.clone());
+            s.fetch = Some(Fetch::Pypi {
+                name: name.into(),
+                version: version.into(),
+                sdist,
+            });
+            Ok(s)
+        })
+        .collect()
 }
 
 fn benign_npm(list: &Path) -> Result<Vec<Sample>> {
@@ -283,7 +426,7 @@ fn benign_pypi(list: &Path, cache: &Path) -> Result<Vec<Sample>> {
 }
 
 /// Downloads (once) `name==version` into `dir`; returns the artifact's path.
-fn fetch_pypi(name: &str, version: &str, sdist: bool, dir: &Path) -> Result<PathBuf> {
+pub fn fetch_pypi(name: &str, version: &str, sdist: bool, dir: &Path) -> Result<PathBuf> {
     let dest = dir.join(format!(
         "{name}-{version}{}",
         if sdist { "-sdist" } else { "" }

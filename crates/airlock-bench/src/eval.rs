@@ -3,6 +3,9 @@
 //! sandbox (`--rejudge` runs `airlock judge` on every stored trace). Then aggregates
 //! everything into `OUT/eval.md` and `OUT/eval.json`: verdict counts, recall, false
 //! positives, precision/F1, rule hits, phases, timings, misses and install failures.
+//! The at-scale corpora (hard cases, most downloaded; see [`crate::scale`]) are fetched
+//! into a cache, sharded (`--shard i/n`), logged as JSONL, scanned by GuardDog on the same
+//! files (`--guarddog`), and tabulated into `OUT/scale.md` and `OUT/scale.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -23,7 +26,20 @@ pub enum CorpusArg {
     Examples,
     BenignNpm,
     BenignPypi,
+    /// The dev corpora above (examples, benign lists, PyPI dev malware).
     All,
+    HardNpm,
+    HardPypi,
+    /// hard-npm and hard-pypi.
+    Hard,
+    TopNpm,
+    TopPypi,
+    /// The second PyPI malware set (`pypi-malicious-2025-26`).
+    PypiMalware2026,
+    /// Both PyPI malware sets.
+    Malware,
+    /// hard-npm, hard-pypi, top-pypi, top-npm (in that order).
+    Scale,
 }
 
 #[derive(clap::Args, Debug)]
@@ -41,8 +57,33 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Scan again even when a sample's result exists.
-    #[arg(long)]
+    #[arg(long, alias = "redo")]
     pub fresh: bool,
+    /// Only this shard of the samples (`i/n`, 1-based; a stable hash of the id), so n
+    /// runs (or machines) share a corpus without overlap.
+    #[arg(long)]
+    pub shard: Option<crate::scale::Shard>,
+    /// Where fetched artifacts are kept, one directory per `name@version` (default
+    /// target/airlock-bench/downloads).
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Also run GuardDog (this `guarddog` executable) on every sample's artifact file,
+    /// right after airlock's scan of the same file.
+    #[arg(long)]
+    pub guarddog: Option<PathBuf>,
+    /// Run only GuardDog, on the samples without a GuardDog result (no airlock scan).
+    #[arg(long)]
+    pub guarddog_only: bool,
+    /// Wall-clock limit of one GuardDog scan, in seconds.
+    #[arg(long, default_value_t = 300)]
+    pub guarddog_timeout: u64,
+    /// Mix the corpora's samples in one pseudo-random order instead of corpus by corpus
+    /// (a run cut short then covers every corpus).
+    #[arg(long)]
+    pub interleave: bool,
+    /// Also write the at-scale tables (scale.md, scale.json) into this directory.
+    #[arg(long)]
+    pub tables: Option<PathBuf>,
     /// No sandbox: re-judge every stored trace with `airlock judge` (current rules) and
     /// rewrite the tables.
     #[arg(long)]
@@ -94,6 +135,9 @@ pub struct SampleResult {
     pub stderr_tail: String,
     /// Current verdict (after `--rejudge`, the re-judged one).
     pub verdict: String,
+    /// Malware corpora: `tuning` or `held-out` (see `corpus::manifest_splits`).
+    #[serde(default)]
+    pub split: Option<String>,
     pub score: Option<f64>,
     /// The verdict the scan itself gave.
     pub scan_verdict: String,
@@ -156,8 +200,18 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
             .unwrap_or_else(|| repo.join("..").join("shared").join("corpus")),
         repo,
         zip_password: args.zip_password.clone(),
-        cache: crate::default_out().join("downloads"),
+        cache: args
+            .cache
+            .clone()
+            .unwrap_or_else(|| crate::default_out().join("downloads")),
     };
+    let guarddog = match &args.guarddog {
+        Some(bin) => Some(crate::scale::GuardDog::new(bin.clone())?),
+        None => None,
+    };
+    if args.guarddog_only && guarddog.is_none() {
+        anyhow::bail!("--guarddog-only needs --guarddog PATH");
+    }
     let extract = tempfile::Builder::new()
         .prefix("airlock-bench-samples-")
         .tempdir()
@@ -171,6 +225,19 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
             CorpusArg::Examples => vec![Corpus::Examples],
             CorpusArg::BenignNpm => vec![Corpus::BenignNpm],
             CorpusArg::BenignPypi => vec![Corpus::BenignPypi],
+            CorpusArg::HardNpm => vec![Corpus::HardNpm],
+            CorpusArg::HardPypi => vec![Corpus::HardPypi],
+            CorpusArg::Hard => vec![Corpus::HardNpm, Corpus::HardPypi],
+            CorpusArg::TopNpm => vec![Corpus::TopNpm],
+            CorpusArg::TopPypi => vec![Corpus::TopPypi],
+            CorpusArg::PypiMalware2026 => vec![Corpus::PypiMalware2026],
+            CorpusArg::Malware => vec![Corpus::PypiMalware, Corpus::PypiMalware2026],
+            CorpusArg::Scale => vec![
+                Corpus::HardNpm,
+                Corpus::HardPypi,
+                Corpus::TopPypi,
+                Corpus::TopNpm,
+            ],
         }
     };
     let mut samples = Vec::new();
@@ -187,6 +254,9 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         }
         if !args.only.is_empty() {
             s.retain(|s| args.only.iter().any(|o| s.id.contains(o.as_str())));
+        }
+        if let Some(sh) = args.shard {
+            s.retain(|x| sh.owns(x.corpus, &x.id));
         }
         if let Some(n) = args.limit {
             s.truncate(n);
@@ -210,6 +280,10 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
     }
     if args.rejudge {
         rejudge(airlock, &out, &samples, args.concurrency)?;
+    } else if args.guarddog_only {
+        if let Some(gd) = &guarddog {
+            guarddog_pass(gd, &out, &samples, &src, args)?;
+        }
     } else if !args.report_only {
         let mut todo: Vec<&Sample> = samples
             .iter()
@@ -223,8 +297,8 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         // (see STOP below) leaves a random subset, not the alphabetical head of a list
         // full of typosquat clusters.
         todo.sort_by_cached_key(|s| {
-            let pos = Corpus::ALL.iter().position(|c| *c == s.corpus);
-            (pos, shuffle_key(&s.id))
+            let pos = corpora.iter().position(|c| *c == s.corpus);
+            (pos.filter(|_| !args.interleave), shuffle_key(&s.id))
         });
         eprintln!(
             "airlock-bench: {} samples, {} to scan, {} at a time, results in {}",
@@ -236,7 +310,7 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         let done = std::sync::atomic::AtomicUsize::new(0);
         let limit = Duration::from_secs(args.sample_timeout);
         let mut npm_extra = extra.clone();
-        if !args.no_mirror && todo.iter().any(|s| s.corpus == Corpus::BenignNpm) {
+        if !args.no_mirror && todo.iter().any(|s| uses_npm_mirror(s.corpus)) {
             let m =
                 crate::mirror::start(crate::mirror::NPM_UPSTREAM, &src.cache.join("npm-mirror"))?;
             eprintln!(
@@ -250,12 +324,55 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
             if stop.exists() {
                 return None;
             }
-            let extra = if s.corpus == Corpus::BenignNpm {
+            let extra = if uses_npm_mirror(s.corpus) {
                 &npm_extra
             } else {
                 &extra
             };
-            let r = scan_one(airlock, &out, s, extra, limit);
+            let input = match &s.fetch {
+                Some(f) => match crate::scale::fetch(f, &src.cache) {
+                    Ok(p) => p.display().to_string(),
+                    Err(e) => {
+                        eprintln!("{}/{}: fetch failed: {e:#}", s.corpus.name(), s.id);
+                        let _ = crate::scale::append_jsonl(
+                            &out.join(s.corpus.name()).join("fetch-errors.jsonl"),
+                            &serde_json::json!({"id": s.id, "error": format!("{e:#}")}),
+                        );
+                        return Some(format!("{}: fetch: {e:#}", s.id));
+                    }
+                },
+                None => s.input.clone(),
+            };
+            let r = scan_one(airlock, &out, s, &input, extra, limit);
+            if let Some(gd) = &guarddog {
+                // Same file, same run; a GuardDog result already there (an earlier
+                // `--guarddog-only` pass over the same cache) is kept unless --redo.
+                let have = !fresh && crate::scale::guarddog_path(&out, s).is_file();
+                if Path::new(&input).is_file() && !have {
+                    let g = crate::scale::guarddog_one(
+                        gd,
+                        &out,
+                        s,
+                        Path::new(&input),
+                        Duration::from_secs(args.guarddog_timeout),
+                    );
+                    match g {
+                        Ok(g) => eprintln!(
+                            "    guarddog {}: {} ({:.1} s)",
+                            s.id,
+                            if let Some(f) = &g.failure {
+                                format!("failed: {f}")
+                            } else if g.flags.is_empty() {
+                                "no flag".into()
+                            } else {
+                                g.flags.join(",")
+                            },
+                            g.wall_ms as f64 / 1000.0
+                        ),
+                        Err(e) => eprintln!("    guarddog {}: {e:#}", s.id),
+                    }
+                }
+            }
             let n = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             match &r {
                 Ok(r) => eprintln!(
@@ -287,6 +404,20 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
                 serde_json::from_str(&text).with_context(|| format!("reading {}", p.display()))?;
             results.push(r);
         }
+    }
+    if corpora
+        .iter()
+        .any(|c| is_scale(*c) || (c.is_malware() && guarddog.is_some()))
+    {
+        write_scale(
+            airlock,
+            guarddog.as_ref(),
+            &out,
+            &corpora,
+            &samples,
+            &results,
+            args,
+        )?;
     }
     let summary = summarize(&corpora, &results);
     let md = render(&summary, airlock, &out);
@@ -320,6 +451,129 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// The at-scale corpora (tables in `scale.md`).
+fn is_scale(c: Corpus) -> bool {
+    matches!(
+        c,
+        Corpus::HardNpm | Corpus::HardPypi | Corpus::TopNpm | Corpus::TopPypi
+    )
+}
+
+/// npm corpora whose dependencies come through the loopback mirror.
+fn uses_npm_mirror(c: Corpus) -> bool {
+    matches!(c, Corpus::BenignNpm | Corpus::HardNpm | Corpus::TopNpm)
+}
+
+/// The at-scale tables: `OUT/scale.{md,json}` (and a copy in `--tables DIR`).
+fn write_scale(
+    airlock: &Airlock,
+    guarddog: Option<&crate::scale::GuardDog>,
+    out: &Path,
+    corpora: &[Corpus],
+    samples: &[Sample],
+    results: &[SampleResult],
+    args: &EvalArgs,
+) -> Result<()> {
+    let mut gds = BTreeMap::new();
+    for s in samples {
+        let p = crate::scale::guarddog_path(out, s);
+        if let Ok(t) = std::fs::read_to_string(&p) {
+            let g: crate::scale::GuardDogResult =
+                serde_json::from_str(&t).with_context(|| format!("reading {}", p.display()))?;
+            gds.insert((s.corpus, s.id.clone()), g);
+        }
+    }
+    // The split comes from the sample (results written before splits existed lack it).
+    let results: Vec<SampleResult> = results
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if r.split.is_none() {
+                r.split = samples
+                    .iter()
+                    .find(|s| s.corpus == r.corpus && s.id == r.id)
+                    .and_then(|s| s.split.clone());
+            }
+            r
+        })
+        .collect();
+    let sum = crate::scale::summarize(corpora, samples, &results, &gds, airlock, guarddog);
+    let md = crate::scale::render(&sum);
+    let json = serde_json::to_vec_pretty(&sum)?;
+    let mut dirs = vec![out.to_path_buf()];
+    dirs.extend(args.tables.clone());
+    for d in dirs {
+        std::fs::create_dir_all(&d)?;
+        std::fs::write(d.join("scale.md"), &md)?;
+        std::fs::write(d.join("scale.json"), &json)?;
+        eprintln!(
+            "airlock-bench: wrote {}/scale.md and scale.json",
+            d.display()
+        );
+    }
+    Ok(())
+}
+
+/// `--guarddog-only`: GuardDog on every sample without a GuardDog result (fetching the
+/// artifact when the sample has one to fetch), airlock not run.
+fn guarddog_pass(
+    gd: &crate::scale::GuardDog,
+    out: &Path,
+    samples: &[Sample],
+    src: &Sources,
+    args: &EvalArgs,
+) -> Result<()> {
+    let todo: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| args.fresh || !crate::scale::guarddog_path(out, s).is_file())
+        .collect();
+    eprintln!("airlock-bench: GuardDog on {} samples", todo.len());
+    let stop = out.join("STOP");
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    let errs = runner::pool(&todo, args.concurrency, |_, s| -> Option<String> {
+        if stop.exists() {
+            return None;
+        }
+        let file = match &s.fetch {
+            Some(f) => match crate::scale::fetch(f, &src.cache) {
+                Ok(p) => p,
+                Err(e) => return Some(format!("{}: fetch: {e:#}", s.id)),
+            },
+            None => PathBuf::from(&s.input),
+        };
+        let r = crate::scale::guarddog_one(
+            gd,
+            out,
+            s,
+            &file,
+            Duration::from_secs(args.guarddog_timeout),
+        );
+        let k = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        match r {
+            Ok(g) => {
+                eprintln!(
+                    "[{k}/{}] guarddog {}/{}: {} ({:.1} s)",
+                    todo.len(),
+                    s.corpus.name(),
+                    s.id,
+                    g.failure.clone().unwrap_or_else(|| if g.flags.is_empty() {
+                        "no flag".into()
+                    } else {
+                        g.flags.join(",")
+                    }),
+                    g.wall_ms as f64 / 1000.0
+                );
+                None
+            }
+            Err(e) => Some(format!("{}: {e:#}", s.id)),
+        }
+    });
+    for e in errs.into_iter().flatten() {
+        eprintln!("airlock-bench: guarddog: {e}");
+    }
+    Ok(())
+}
+
 /// The stored result of `s` says `error`.
 fn stored_error(out: &Path, s: &Sample) -> bool {
     std::fs::read_to_string(result_path(out, s))
@@ -349,6 +603,7 @@ fn scan_one(
     airlock: &Airlock,
     out: &Path,
     s: &Sample,
+    input: &str,
     extra: &[String],
     limit: Duration,
 ) -> Result<SampleResult> {
@@ -356,7 +611,7 @@ fn scan_one(
     let trace_name = format!("{}.trace.jsonl", s.id);
     let trace = dir.join(&trace_name);
     let _ = std::fs::remove_file(&trace);
-    let run = airlock.scan(&s.input, Some(&trace), extra, limit)?;
+    let run = airlock.scan(input, Some(&trace), extra, limit)?;
     let report: Option<Value> = serde_json::from_str(run.stdout.trim()).ok();
     let verdict = match (&report, run.killed) {
         (_, true) => "timed-out".to_string(),
@@ -366,9 +621,10 @@ fn scan_one(
     let r = SampleResult {
         corpus: s.corpus,
         id: s.id.clone(),
-        input: s.input.clone(),
+        input: input.to_string(),
         expected: s.expected.clone(),
         group: s.group.clone(),
+        split: s.split.clone(),
         wall_ms: run.wall_ms,
         exit_code: run.exit_code,
         killed: run.killed,
@@ -382,6 +638,7 @@ fn scan_one(
         report,
     };
     std::fs::write(result_path(out, s), serde_json::to_vec_pretty(&r)?)?;
+    crate::scale::append_jsonl(&dir.join("results.jsonl"), &r)?;
     Ok(r)
 }
 
@@ -698,7 +955,7 @@ fn summarize_corpus(corpus: Corpus, rs: &[&SampleResult]) -> CorpusSummary {
         // A malicious sample judged malicious when only "at least suspicious" was
         // asked (the smoke subset's PyPI samples) is not a miss.
         let verdict_ok = r.verdict == r.expected.verdict
-            || (corpus == Corpus::PypiMalware && rank(&r.verdict) >= rank(&r.expected.verdict));
+            || (corpus.is_malware() && rank(&r.verdict) >= rank(&r.expected.verdict));
         if !verdict_ok || !missing.is_empty() {
             s.misses.push(Miss {
                 id: r.id.clone(),
@@ -772,7 +1029,7 @@ fn summarize_corpus(corpus: Corpus, rs: &[&SampleResult]) -> CorpusSummary {
         .take(5)
         .map(|r| (r.id.clone(), r.wall_ms, r.verdict.clone()))
         .collect();
-    if corpus == Corpus::PypiMalware {
+    if corpus.is_malware() {
         let mut by: BTreeMap<&str, Vec<&SampleResult>> = BTreeMap::new();
         for r in rs {
             by.entry(r.group.as_deref().unwrap_or("?"))
@@ -1183,6 +1440,7 @@ mod tests {
                 rules: vec![],
             },
             group: Some(format!("setup.py:{}", id.len())),
+            split: None,
             wall_ms: 1000,
             exit_code: Some(0),
             killed: false,

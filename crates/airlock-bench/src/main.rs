@@ -12,6 +12,7 @@ mod mirror;
 mod perf;
 mod pyinspect;
 mod runner;
+mod scale;
 mod statics;
 mod stats;
 
