@@ -140,6 +140,13 @@ fn banner(o: &mut String, r: &Report) {
         esc(&eco),
         esc(&facts.join(" · "))
     );
+    if !r.verdict_reason.is_empty() {
+        let _ = writeln!(
+            o,
+            "<p class=\"why\"><b>Why:</b> {}</p>",
+            esc(&r.verdict_reason)
+        );
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(o, "<div class=\"alert\"><b>Error:</b> {}</div>", esc(e));
     }
@@ -163,17 +170,45 @@ fn findings(o: &mut String, r: &Report) {
         return;
     }
     for f in &r.findings {
+        let kind = match f.kind {
+            airlock_events::FindingKind::Proof => "proof".to_string(),
+            airlock_events::FindingKind::Signal => {
+                format!("{} signal: {}", f.strength.as_str(), f.family)
+            }
+        };
+        let actor = match f.actor {
+            Some(a) if a != airlock_events::Actor::Package => format!(" · by {a}"),
+            _ => String::new(),
+        };
+        let waived = if f.waived.is_some() { "WAIVED · " } else { "" };
         let _ = write!(
             o,
             "<div class=\"finding\"><div><span class=\"sev {}\">{}</span><b class=\"mono\">{}</b> \
-             <span class=\"muted\">{}{} confidence</span></div>\n<p>{}</p>\n",
+             <span class=\"muted\">{waived}{}{}{actor} · {} confidence</span></div>\n<p>{}</p>\n",
             sev_class(f.severity),
             esc(&f.severity.to_string().to_uppercase()),
             esc(&f.rule),
             if f.decisive { "decisive · " } else { "" },
+            esc(&kind),
             esc(&format!("{:?}", f.confidence).to_lowercase()),
             esc(&f.message)
         );
+        if f.items.len() > 1 {
+            let _ = writeln!(o, "<ul class=\"items\">");
+            for item in &f.items {
+                let _ = writeln!(o, "<li class=\"mono\">{}</li>", esc(item));
+            }
+            let _ = writeln!(o, "</ul>");
+        }
+        if let Some(w) = &f.waived {
+            let _ = writeln!(
+                o,
+                "<p class=\"muted\">Waived until {} ({}): {}</p>",
+                esc(&w.expires),
+                esc(&w.source),
+                esc(&w.reason)
+            );
+        }
         if !f.tags.is_empty() {
             o.push_str("<div>");
             for t in &f.tags {

@@ -160,6 +160,15 @@ fn verdict_box(o: &mut String, r: &Report, st: &Style) {
     let pad = inner.saturating_sub(facts.chars().count());
     let _ = writeln!(o, "│ {}{} │", st.dim(&facts), " ".repeat(pad));
     let _ = writeln!(o, "╰{}╯", "─".repeat(WIDTH - 2));
+    if !r.verdict_reason.is_empty() {
+        for (i, line) in wrap(&clean(&r.verdict_reason), WIDTH - 7)
+            .into_iter()
+            .enumerate()
+        {
+            let head = if i == 0 { "why: " } else { "     " };
+            let _ = writeln!(o, "{}{line}", st.bold(head));
+        }
+    }
     if let Some(e) = &r.error {
         let _ = writeln!(
             o,
@@ -208,8 +217,32 @@ fn findings(o: &mut String, r: &Report, st: &Style) {
     for f in &r.findings {
         let sev = format!("{:<8}", f.severity.to_string().to_uppercase());
         let mut flags = vec![format!("{:?} confidence", f.confidence).to_lowercase()];
+        let kind = match (f.kind, f.strength) {
+            (airlock_events::FindingKind::Proof, _) => "proof".to_string(),
+            (_, st) => {
+                let strength = match st {
+                    airlock_events::Strength::Normal => String::new(),
+                    s => format!("{} ", s.as_str()),
+                };
+                let family = if f.family.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", f.family)
+                };
+                format!("{strength}signal{family}")
+            }
+        };
+        flags.insert(0, kind);
+        if let Some(a) = f.actor {
+            if a != airlock_events::Actor::Package {
+                flags.insert(1, format!("by {a}"));
+            }
+        }
         if f.decisive {
             flags.insert(0, "decisive".into());
+        }
+        if f.waived.is_some() {
+            flags.insert(0, "WAIVED".into());
         }
         let _ = writeln!(
             o,
@@ -220,6 +253,22 @@ fn findings(o: &mut String, r: &Report, st: &Style) {
         );
         for line in wrap(&clean(&f.message), WIDTH - 4) {
             let _ = writeln!(o, "    {line}");
+        }
+        if f.items.len() > 1 {
+            let _ = writeln!(o, "    {} matches:", f.items.len());
+            for item in &f.items {
+                let _ = writeln!(o, "    · {}", fit(item, WIDTH - 6));
+            }
+        }
+        if let Some(w) = &f.waived {
+            let _ = writeln!(
+                o,
+                "    {}",
+                st.dim(&fit(
+                    &format!("waived until {} ({}): {}", w.expires, w.source, w.reason),
+                    WIDTH - 4
+                ))
+            );
         }
         if !f.tags.is_empty() {
             let _ = writeln!(

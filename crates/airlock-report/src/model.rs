@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 use airlock_events::{
-    Confidence, Ecosystem, Event, EventKind, Finding, FsChangeKind, Outcome, PhaseStatus, ProcRef,
-    Severity, TraceFooter, TraceHeader, Verdict,
+    Actor, Confidence, Ecosystem, Event, EventKind, Finding, FindingKind, FsChangeKind, Outcome,
+    PhaseStatus, ProcRef, Severity, Strength, TraceFooter, TraceHeader, Verdict, Waived,
 };
 use serde::{Deserialize, Serialize};
 
@@ -104,7 +104,11 @@ pub struct Report {
     pub score: f64,
     /// Hash of the ruleset that judged the trace.
     pub ruleset: Option<String>,
-    /// Most severe first.
+    /// Which proof made the verdict, or why none did (`no proof of harm; signals: …`).
+    #[serde(default)]
+    pub verdict_reason: String,
+    /// Proofs first, then most severe first. One finding per rule; `items` lists each
+    /// distinct match.
     pub findings: Vec<ReportFinding>,
     pub phases: Vec<PhaseSummary>,
     pub network: NetworkSummary,
@@ -169,10 +173,28 @@ pub struct ReportFinding {
     pub severity: Severity,
     pub confidence: Confidence,
     pub message: String,
+    /// This finding made the verdict malicious (a proof by the package's own code).
     pub decisive: bool,
     #[serde(default)]
     pub tags: Vec<String>,
     pub evidence: Vec<ReportEvidence>,
+    /// `proof` of a harmful act or a `signal`.
+    #[serde(default)]
+    pub kind: FindingKind,
+    /// The independent kind of evidence a signal belongs to.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub family: String,
+    #[serde(default)]
+    pub strength: Strength,
+    /// Whose code acted: `package`, `dropped` (a file it wrote or downloaded), `toolchain`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
+    /// Every distinct match of the rule, when there were several (the first is `message`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<String>,
+    /// A project waiver covers this finding: shown, not counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waived: Option<Waived>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -191,6 +213,9 @@ pub struct ReportEvidence {
     /// Line within `path` (static signals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// Who acted in this event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<Actor>,
 }
 
 impl ReportEvidence {
@@ -622,6 +647,12 @@ impl<'h> Builder<'h> {
                 message: redact.own(&f.message),
                 decisive: f.decisive,
                 tags: f.tags.clone(),
+                kind: f.kind,
+                family: f.family.clone(),
+                strength: f.strength,
+                actor: f.actor,
+                items: f.items.iter().map(|i| redact.own(i)).collect(),
+                waived: f.waived.clone(),
                 evidence: f
                     .evidence
                     .iter()
@@ -640,20 +671,81 @@ impl<'h> Builder<'h> {
                             proc: e.proc.as_ref().map(|p| redact_proc(redact, p)),
                             path,
                             line,
+                            actor: e.actor,
                         }
                     })
                     .collect(),
             })
             .collect();
-        // Most severe first; decisive before not; then by rule id for stable output.
+        // Deciding proofs first, then proofs, then most severe; waived last; then by
+        // rule id for stable output.
         findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
+            a.waived
+                .is_some()
+                .cmp(&b.waived.is_some())
                 .then(b.decisive.cmp(&a.decisive))
+                .then(a.kind.cmp(&b.kind))
+                .then(b.severity.cmp(&a.severity))
                 .then(b.confidence.cmp(&a.confidence))
                 .then(a.rule.cmp(&b.rule))
         });
         findings
+    }
+}
+
+/// The report's first line under the verdict: which proof made it, or why none did. Made
+/// from the findings themselves (the rule engine marks deciding proofs `decisive`), so a
+/// stored report explains itself.
+pub fn verdict_reason(verdict: Verdict, findings: &[ReportFinding]) -> String {
+    let waived = findings.iter().filter(|f| f.waived.is_some()).count();
+    let waived = match waived {
+        0 => String::new(),
+        1 => "; 1 finding waived".to_string(),
+        n => format!("; {n} findings waived"),
+    };
+    let proofs: Vec<&ReportFinding> = findings
+        .iter()
+        .filter(|f| f.decisive && f.waived.is_none())
+        .collect();
+    if let Some(p) = proofs.first() {
+        let by = match p.actor {
+            Some(Actor::Dropped) => " (by a file the package dropped)",
+            _ => "",
+        };
+        let more = match proofs.len() {
+            1 => String::new(),
+            n => format!(" (+{} more proof{})", n - 1, if n == 2 { "" } else { "s" }),
+        };
+        return format!(
+            "proof of harm{by}: {} — {}{more}{waived}",
+            p.rule, p.message
+        );
+    }
+    let signals: Vec<String> = findings
+        .iter()
+        .filter(|f| f.waived.is_none())
+        .map(|f| {
+            let how = match (f.kind, f.strength) {
+                (FindingKind::Proof, _) => format!(
+                    "{}, proof by {}",
+                    f.family,
+                    f.actor.map_or("?", Actor::as_str)
+                ),
+                (_, Strength::Weak) => format!("{}, weak", f.family),
+                (_, Strength::Strong) => format!("{}, strong", f.family),
+                _ => f.family.clone(),
+            };
+            format!("{} ({how})", f.rule)
+        })
+        .collect();
+    let why = match verdict {
+        Verdict::Suspicious => "suspicious signals",
+        _ => "signals",
+    };
+    if signals.is_empty() {
+        format!("no proof of harm; no signals{waived}")
+    } else {
+        format!("no proof of harm; {why}: {}{waived}", signals.join(", "))
     }
 }
 
@@ -1275,6 +1367,7 @@ impl Builder<'_> {
                 0.0
             },
             ruleset: judgement.ruleset_hash,
+            verdict_reason: verdict_reason(verdict, &findings),
             findings,
             phases: self.phases,
             network: self.network,

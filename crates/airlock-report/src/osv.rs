@@ -150,7 +150,17 @@ pub fn osv_value(report: &Report, now: f64) -> Value {
             "artifact": { "sha256": pkg.sha256, "integrity": pkg.integrity },
             "airlock": {
                 "verdict": report.verdict,
+                "verdict_reason": report.verdict_reason,
                 "score": report.score,
+                "findings": report.findings.iter().map(|f| json!({
+                    "rule": f.rule,
+                    "kind": f.kind,
+                    "family": f.family,
+                    "actor": f.actor,
+                    "decisive": f.decisive,
+                    "items": f.items,
+                    "waived": f.waived,
+                })).collect::<Vec<_>>(),
                 "ruleset": report.ruleset,
                 "rules": report.findings.iter().map(|f| f.rule.as_str()).collect::<BTreeSet<_>>(),
                 "run_id": report.run.id,
@@ -209,13 +219,31 @@ fn details(r: &Report, iocs: &Iocs) -> String {
         }
     }
 
+    d.push_str(&format!(
+        "\nVerdict: {} ({}).\n",
+        r.verdict, r.verdict_reason
+    ));
     if !r.findings.is_empty() {
         d.push_str("\nWhat it does:\n");
         for f in &r.findings {
+            let waived = if f.waived.is_some() { ", waived" } else { "" };
             d.push_str(&format!(
-                "- {} ({}, rule `{}`)\n",
-                f.message, f.severity, f.rule
+                "- {} ({} {}, {}, rule `{}`{waived})\n",
+                f.message,
+                f.kind,
+                if f.kind == airlock_events::FindingKind::Proof {
+                    "of harm"
+                } else {
+                    "only"
+                },
+                f.severity,
+                f.rule
             ));
+            if f.items.len() > 1 {
+                for item in &f.items[1..] {
+                    d.push_str(&format!("  - {item}\n"));
+                }
+            }
         }
     }
     if !r.canaries.leaked.is_empty() {

@@ -167,7 +167,14 @@ fn result(report: &Report, f: &ReportFinding, rule_ids: &[&str], fqn: &str) -> V
         }
         text.push(')');
     }
-    json!({
+    if f.items.len() > 1 {
+        text.push_str(&format!(
+            " [{} matches: {}]",
+            f.items.len(),
+            f.items.join("; ")
+        ));
+    }
+    let mut result = json!({
         "ruleId": f.rule,
         "ruleIndex": rule_ids.iter().position(|r| *r == f.rule).unwrap_or(0),
         "level": sarif_level(f.severity),
@@ -180,6 +187,11 @@ fn result(report: &Report, f: &ReportFinding, rule_ids: &[&str], fqn: &str) -> V
             "severity": f.severity,
             "confidence": f.confidence,
             "decisive": f.decisive,
+            "kind": f.kind,
+            "family": f.family,
+            "strength": f.strength,
+            "actor": f.actor,
+            "items": f.items,
             "tags": f.tags,
             "evidence": f.evidence.iter().map(|e| json!({
                 "seq": e.seq,
@@ -187,9 +199,19 @@ fn result(report: &Report, f: &ReportFinding, rule_ids: &[&str], fqn: &str) -> V
                 "type": e.event_type,
                 "summary": e.summary,
                 "process": e.chain(),
+                "actor": e.actor,
             })).collect::<Vec<_>>(),
         },
-    })
+    });
+    // A waived finding is a suppressed result (SARIF 2.1.0 §3.35): shown, not counted.
+    if let Some(w) = &f.waived {
+        result["suppressions"] = json!([{
+            "kind": "external",
+            "status": "accepted",
+            "justification": format!("{} (expires {}; {})", w.reason, w.expires, w.source),
+        }]);
+    }
+    result
 }
 
 /// A path inside the package becomes a relative URI; anything else a `file://` URI.

@@ -261,6 +261,11 @@ fn json_round_trips_and_keeps_the_contract_fields() {
         assert!(v.get(key).is_some(), "missing {key}");
     }
     assert_eq!(v["verdict"], "malicious");
+    assert!(v["verdict_reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("proof of harm: canary-leaked"));
+    assert_eq!(v["findings"][0]["kind"], "proof");
     assert_eq!(v["package"]["ecosystem"], "npm");
     for key in [
         "rule",
@@ -268,6 +273,7 @@ fn json_round_trips_and_keeps_the_contract_fields() {
         "confidence",
         "message",
         "decisive",
+        "kind",
         "tags",
         "evidence",
     ] {
@@ -731,4 +737,56 @@ fn long_http_bodies_are_previewed_and_marked_cut() {
         airlock_report::BODY_PREVIEW_CHARS
     );
     assert!(h.body_preview.ends_with('…'));
+}
+
+/// A waived finding stays in every format, marked, and the first line says so.
+#[test]
+fn waived_findings_are_shown_marked_in_every_format() {
+    let (trace, mut judgement) = load();
+    for f in &mut judgement.findings {
+        if f.rule == "lifecycle-network-tool" {
+            f.waived = Some(airlock_events::Waived {
+                reason: "downloads its own binary".into(),
+                expires: "2027-06-30".into(),
+                source: "airlock.toml:3".into(),
+            });
+        }
+    }
+    let r = Report::from_trace(&trace, judgement);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "lifecycle-network-tool")
+        .unwrap();
+    assert!(f.waived.is_some());
+    // Waived findings sort last.
+    assert_eq!(r.findings.last().unwrap().rule, "lifecycle-network-tool");
+    assert!(
+        r.verdict_reason.ends_with("; 1 finding waived"),
+        "{}",
+        r.verdict_reason
+    );
+    let human = render_human(&r, false);
+    assert!(human.contains("WAIVED"), "{human}");
+    assert!(human.contains("waived until 2027-06-30 (airlock.toml:3): downloads its own binary"));
+    let sarif: Value = serde_json::from_str(&render_sarif(&r).unwrap()).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let waived = results
+        .iter()
+        .find(|x| x["ruleId"] == "lifecycle-network-tool")
+        .unwrap();
+    assert_eq!(waived["suppressions"][0]["kind"], "external");
+    assert_eq!(waived["properties"]["kind"], "signal");
+    let proof = results
+        .iter()
+        .find(|x| x["ruleId"] == "canary-leaked")
+        .unwrap();
+    assert_eq!(proof["properties"]["kind"], "proof");
+    assert!(proof.get("suppressions").is_none());
+    let json: Value = serde_json::from_str(&render_json(&r).unwrap()).unwrap();
+    assert_eq!(json["findings"].as_array().unwrap().len(), 3);
+    let html = render_html(&r, None);
+    assert!(html.contains("WAIVED · "), "html");
+    let osv = render_osv(&r, 0.0).unwrap();
+    assert!(osv.contains("\"waived\""), "{osv}");
 }
