@@ -152,6 +152,14 @@ impl Scan {
     }
 }
 
+impl Drop for Scan {
+    /// A test that fails half-way leaves no airlock running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `airlock scan` of the package whose postinstall never ends, with its temp dir in `tmp`.
 fn hanging_scan(tmp: &Path) -> Command {
     let mut c = Command::new(bin());
@@ -915,4 +923,104 @@ fn sigterm_during_host_resolution_ends_npm_and_leaves_no_work_dir() {
         })
         .collect();
     assert!(left.is_empty(), "host helpers still running: {left:?}");
+}
+
+/// The hanging package as an npm tarball (what a mirror uploads to `serve`).
+fn hang_tgz() -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    {
+        let mut tar = tar::Builder::new(&mut gz);
+        let manifest = std::fs::read(repo().join("tests/packages/hang/package.json")).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(manifest.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        tar.append_data(&mut h, "package/package.json", manifest.as_slice())
+            .unwrap();
+        tar.finish().unwrap();
+    }
+    gz.finish().unwrap()
+}
+
+// Before the fix a SIGTERM to `serve` (systemd's stop) killed it outright and left the
+// sandboxes of the jobs in flight running; now they are removed, the job stays queued
+// (it is not finished as an error), and the next start picks it up again.
+#[test]
+fn serve_stopped_mid_job_removes_its_sandboxes_and_keeps_the_job() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store.sqlite3");
+    let start = |concurrency: &str| {
+        let mut cmd = Command::new(bin());
+        cmd.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--concurrency",
+            concurrency,
+        ])
+        .arg("--store")
+        .arg(&store)
+        .args(["--phase-timeout", "600"])
+        .env("TMPDIR", tmp.path())
+        .env_remove("AIRLOCK_TOKEN")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT");
+        let serve = Scan::start(cmd);
+        let up = wait_until(Duration::from_secs(60), || {
+            serve.stderr().contains("serving on")
+        });
+        assert!(up.is_some(), "serve did not start: {}", serve.stderr());
+        let url = serve
+            .stderr()
+            .split("serving on ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap()
+            .to_string();
+        (serve, url)
+    };
+    let (mut serve, url) = start("1");
+    let resp: serde_json::Value = ureq::post(&format!("{url}/v1/analyses"))
+        .set("Content-Type", "application/octet-stream")
+        .send_bytes(&hang_tgz())
+        .unwrap()
+        .into_json()
+        .unwrap();
+    let id = resp["id"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| resp["id"].to_string());
+    let pid = serve.pid();
+    let running = wait_until(Duration::from_secs(180), || {
+        containers_of(pid)
+            .iter()
+            .filter(|(_, s)| s == "running")
+            .count()
+            == 2
+    });
+    assert!(
+        running.is_some(),
+        "the job's sandbox did not start: {}",
+        serve.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    serve.signal("TERM");
+    let (code, took) = serve.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{}", serve.stderr());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(containers_of(pid).is_empty(), "{:?}", containers_of(pid));
+    assert!(
+        work_dirs(tmp.path()).is_empty(),
+        "{:?}",
+        work_dirs(tmp.path())
+    );
+    // the job was not finished as an error: a new service (no workers) has it queued
+    let (_serve2, url2) = start("0");
+    let job: serde_json::Value = ureq::get(&format!("{url2}/v1/analyses/{id}"))
+        .call()
+        .unwrap()
+        .into_json()
+        .unwrap();
+    assert_eq!(job["status"], "queued", "{job:#}");
 }

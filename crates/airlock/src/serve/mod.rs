@@ -212,9 +212,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
             .map(|n| n.get())
             .unwrap_or(2)
     });
-    for n in 0..workers {
-        tokio::spawn(worker::run(app.clone(), tracker.clone(), n));
-    }
+    let handles: Vec<_> = (0..workers)
+        .map(|n| tokio::spawn(worker::run(app.clone(), tracker.clone(), n)))
+        .collect();
     let router = router(app.clone());
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -233,9 +233,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let shutdown = async move {
         let _ = signal.await;
         eprintln!("airlock: stopping; removing sandboxes in flight (their jobs stay queued)");
-        if let Ok(docker) = airlock_sandbox::connect().await {
-            tracker.remove_all(&docker).await;
+        // Workers first: a job whose sandbox vanished under it would be finished as an
+        // error; stopped here it stays `running` and is queued again at the next start.
+        for h in &handles {
+            h.abort();
         }
+        tokio::task::yield_now().await;
+        tracker.cleanup().await;
     };
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
