@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod localreg;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -1023,4 +1024,84 @@ fn serve_stopped_mid_job_removes_its_sandboxes_and_keeps_the_job() {
         .into_json()
         .unwrap();
     assert_eq!(job["status"], "queued", "{job:#}");
+}
+
+// The install wrapper: SIGTERM while a dependency is analyzed removes its sandboxes and
+// scratch directories and installs nothing; while it runs, its copy of the project (with
+// the project's .npmrc) is private (before: 0755 in /tmp).
+#[test]
+fn npm_wrapper_scratch_is_private_and_sigterm_installs_nothing() {
+    let reg = localreg::Registry::start();
+    reg.publish(&localreg::pack(&repo().join("tests/packages/hang"), |_| {}));
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("p");
+    std::fs::create_dir_all(&project).unwrap();
+    let pj = serde_json::json!({
+        "name": "victim-app", "version": "1.0.0", "private": true,
+        "dependencies": { "airlock-test-hang": "1.0.0" },
+    });
+    std::fs::write(project.join("package.json"), pj.to_string()).unwrap();
+    std::fs::write(
+        project.join(".npmrc"),
+        "//registry.example.test/:_authToken=npm_lifecycleTokenNotReal\n",
+    )
+    .unwrap();
+    let before = localreg::tree_hashes(&project);
+    let temp = tmp.path().join("t");
+    std::fs::create_dir_all(&temp).unwrap();
+    let mut cmd = Command::new(bin());
+    cmd.current_dir(&project)
+        .args(["npm", "--store"])
+        .arg(tmp.path().join("s.sqlite3"))
+        .args(["--phase-timeout", "600", "install"])
+        .env("TMPDIR", &temp)
+        .env_remove("CI")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT");
+    for (k, v) in localreg::npm_env(&reg.url, tmp.path()) {
+        cmd.env(k, v);
+    }
+    let mut run = Scan::start(cmd);
+    let pid = run.pid();
+    let up = wait_until(Duration::from_secs(180), || {
+        containers_of(pid)
+            .iter()
+            .filter(|(_, s)| s == "running")
+            .count()
+            == 2
+    });
+    assert!(up.is_some(), "no sandbox started: {}", run.stderr());
+    std::thread::sleep(Duration::from_secs(2));
+    let dirs: Vec<(String, u32)> = std::fs::read_dir(&temp)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("airlock-"))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                mode(&e.path()),
+            )
+        })
+        .collect();
+    assert!(
+        dirs.iter().any(|(n, _)| n.starts_with("airlock-npm-")),
+        "{dirs:?}"
+    );
+    assert!(dirs.iter().all(|(_, m)| *m == 0o700), "{dirs:?}");
+    run.signal("TERM");
+    let (code, took) = run.wait_exit(Duration::from_secs(30));
+    assert_eq!(code, Some(143), "{}", run.stderr());
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(containers_of(pid).is_empty(), "{:?}", containers_of(pid));
+    let left: Vec<_> = std::fs::read_dir(&temp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "left in TMPDIR: {left:?}");
+    assert_eq!(
+        localreg::tree_hashes(&project),
+        before,
+        "the project changed"
+    );
 }

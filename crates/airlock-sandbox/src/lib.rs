@@ -22,7 +22,7 @@ pub use docker::{
 pub use endpoint::Endpoint;
 pub use error::SandboxError;
 pub use image::{ensure_image, image_tag};
-pub use owner::{create_work_dir, Owner};
+pub use owner::{create_private_dir, create_work_dir, Owner};
 pub use sandbox::{
     ExecOutput, Limits, NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, UserSpec,
 };

@@ -93,26 +93,43 @@ pub fn create_work_dir() -> std::io::Result<tempfile::TempDir> {
 }
 
 pub fn create_work_dir_in(parent: &Path) -> std::io::Result<tempfile::TempDir> {
+    create_private_dir_in(parent, "run")
+}
+
+/// Creates a private (0700) scratch directory `airlock-KIND-…` in the temp dir, named
+/// after its owner like the work directory (the wrappers' copies of a project hold its
+/// `.npmrc`; downloads hold the artifacts). `kind` is a short word without `-`.
+pub fn create_private_dir(kind: &str) -> std::io::Result<tempfile::TempDir> {
+    create_private_dir_in(&std::env::temp_dir(), kind)
+}
+
+fn create_private_dir_in(parent: &Path, kind: &str) -> std::io::Result<tempfile::TempDir> {
     use std::os::unix::fs::PermissionsExt;
     let me = Owner::current();
+    let kind: String = kind.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     tempfile::Builder::new()
         .prefix(&format!(
-            "{WORK_DIR_PREFIX}{}-{}-{}-",
+            "airlock-{kind}-{}-{}-{}-",
             me.scope, me.pid, me.start
         ))
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(parent)
 }
 
-/// The owner encoded in a work directory's name.
+/// The owner encoded in a private directory's name (`airlock-KIND-SCOPE-PID-START-…`).
 fn work_dir_owner(name: &str) -> Option<Owner> {
-    let rest = name.strip_prefix(WORK_DIR_PREFIX)?;
-    let mut it = rest.splitn(4, '-');
+    let rest = name.strip_prefix("airlock-")?;
+    let mut it = rest.splitn(5, '-');
+    let kind = it.next()?;
     let scope = it.next()?.to_string();
     let pid = it.next()?.parse().ok()?;
     let start = it.next()?.parse().ok()?;
     it.next()?;
-    (scope.len() == 8).then_some(Owner { scope, pid, start })
+    let ok = !kind.is_empty()
+        && kind.chars().all(|c| c.is_ascii_alphanumeric())
+        && scope.len() == 8
+        && scope.chars().all(|c| c.is_ascii_hexdigit());
+    ok.then_some(Owner { scope, pid, start })
 }
 
 /// Removes the work directories (in the temp dir) of dead owners of this scope that this
@@ -238,12 +255,15 @@ mod tests {
         assert_eq!(Owner::parse_label("a/x/1"), None);
     }
 
+    fn mode_of(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
     #[test]
     fn work_dirs_are_private_and_reaped_only_when_the_owner_is_gone() {
         let parent = tempfile::tempdir().unwrap();
         let mine = create_work_dir_in(parent.path()).unwrap();
-        let mode = std::fs::metadata(mine.path()).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(mode_of(mine.path()), 0o700);
         let me = Owner::current();
         let dead = parent.path().join(format!(
             "{WORK_DIR_PREFIX}{}-{}-{}-abc123",
@@ -260,10 +280,23 @@ mod tests {
         std::fs::create_dir_all(&foreign).unwrap();
         let other = parent.path().join("airlock-run-unrelated");
         std::fs::create_dir_all(&other).unwrap();
-        let removed = reap_work_dirs_in(parent.path());
-        assert_eq!(removed, vec![dead.clone()]);
-        assert!(!dead.exists());
+        let scratch = create_private_dir_in(parent.path(), "npm").unwrap();
+        assert_eq!(mode_of(scratch.path()), 0o700);
+        let dead_scratch = parent.path().join(format!(
+            "airlock-dl-{}-{}-{}-xyz789",
+            me.scope,
+            u32::MAX - 7,
+            5
+        ));
+        std::fs::create_dir_all(&dead_scratch).unwrap();
+        let mut removed = reap_work_dirs_in(parent.path());
+        removed.sort();
+        let mut expected = vec![dead_scratch.clone(), dead.clone()];
+        expected.sort();
+        assert_eq!(removed, expected);
+        assert!(!dead.exists() && !dead_scratch.exists());
         assert!(mine.path().exists() && foreign.exists() && other.exists());
+        assert!(scratch.path().exists());
     }
 
     #[test]

@@ -349,7 +349,7 @@ impl Checker {
                     move |step: &str| bar.step(step)
                 };
                 let r = async {
-                    let dl = tempfile::Builder::new().prefix("airlock-dl-").tempdir()?;
+                    let dl = airlock_sandbox::create_private_dir("dl")?;
                     let input = match (&c.fetch_url, &c.hash) {
                         (Some(url), Some(sha)) => {
                             let (url, sha, dir) =

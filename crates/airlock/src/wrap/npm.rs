@@ -307,10 +307,9 @@ async fn install(
         code
     };
     // 1. Resolve in a scratch copy.
-    let scratch = tempfile::Builder::new()
-        .prefix("airlock-npm-")
-        .tempdir()
-        .context("creating a scratch directory")?;
+    // 0700: it holds a copy of the project's .npmrc.
+    let scratch =
+        airlock_sandbox::create_private_dir("npm").context("creating a scratch directory")?;
     let manifest = project.join("package.json");
     let had_manifest = manifest.is_file();
     if had_manifest {

@@ -283,10 +283,8 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
     let opts = &args.opts;
     let mut command = vec!["pip".to_string()];
     command.extend(args.args.iter().cloned());
-    let scratch = tempfile::Builder::new()
-        .prefix("airlock-pip-")
-        .tempdir()
-        .context("creating a scratch directory")?;
+    let scratch =
+        airlock_sandbox::create_private_dir("pip").context("creating a scratch directory")?;
     let report_path = scratch.path().join("report.json");
     // 1. Resolve (wheels only: nothing is built or run).
     let mut resolve: Vec<String> = pip[1..].to_vec();
