@@ -44,9 +44,9 @@ pub enum CorpusArg {
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// Which corpus to run.
-    #[arg(long, value_enum, default_value_t = CorpusArg::All)]
-    pub corpus: CorpusArg,
+    /// Which corpora to run (repeat or comma-separate: `--corpus hard,malware`).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [CorpusArg::All])]
+    pub corpus: Vec<CorpusArg>,
     /// Scans at a time (keep ≤ 2 on a shared 2-core machine).
     #[arg(long, default_value_t = 2)]
     pub concurrency: usize,
@@ -219,26 +219,13 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
     let corpora: Vec<Corpus> = if args.smoke {
         vec![Corpus::Examples, Corpus::PypiMalware]
     } else {
-        match args.corpus {
-            CorpusArg::All => Corpus::ALL.to_vec(),
-            CorpusArg::PypiMalware => vec![Corpus::PypiMalware],
-            CorpusArg::Examples => vec![Corpus::Examples],
-            CorpusArg::BenignNpm => vec![Corpus::BenignNpm],
-            CorpusArg::BenignPypi => vec![Corpus::BenignPypi],
-            CorpusArg::HardNpm => vec![Corpus::HardNpm],
-            CorpusArg::HardPypi => vec![Corpus::HardPypi],
-            CorpusArg::Hard => vec![Corpus::HardNpm, Corpus::HardPypi],
-            CorpusArg::TopNpm => vec![Corpus::TopNpm],
-            CorpusArg::TopPypi => vec![Corpus::TopPypi],
-            CorpusArg::PypiMalware2026 => vec![Corpus::PypiMalware2026],
-            CorpusArg::Malware => vec![Corpus::PypiMalware, Corpus::PypiMalware2026],
-            CorpusArg::Scale => vec![
-                Corpus::HardNpm,
-                Corpus::HardPypi,
-                Corpus::TopPypi,
-                Corpus::TopNpm,
-            ],
+        let mut v: Vec<Corpus> = Vec::new();
+        for c in args.corpus.iter().flat_map(|a| corpora_of(*a)) {
+            if !v.contains(&c) {
+                v.push(c);
+            }
         }
+        v
     };
     let mut samples = Vec::new();
     for c in &corpora {
@@ -449,6 +436,30 @@ pub fn run(airlock: &Airlock, args: &EvalArgs) -> Result<u8> {
         eprintln!("airlock-bench: smoke: {} passed, 0 failed", samples.len());
     }
     Ok(0)
+}
+
+/// The corpora one `--corpus` value names.
+fn corpora_of(a: CorpusArg) -> Vec<Corpus> {
+    match a {
+        CorpusArg::All => Corpus::ALL.to_vec(),
+        CorpusArg::PypiMalware => vec![Corpus::PypiMalware],
+        CorpusArg::Examples => vec![Corpus::Examples],
+        CorpusArg::BenignNpm => vec![Corpus::BenignNpm],
+        CorpusArg::BenignPypi => vec![Corpus::BenignPypi],
+        CorpusArg::HardNpm => vec![Corpus::HardNpm],
+        CorpusArg::HardPypi => vec![Corpus::HardPypi],
+        CorpusArg::Hard => vec![Corpus::HardNpm, Corpus::HardPypi],
+        CorpusArg::TopNpm => vec![Corpus::TopNpm],
+        CorpusArg::TopPypi => vec![Corpus::TopPypi],
+        CorpusArg::PypiMalware2026 => vec![Corpus::PypiMalware2026],
+        CorpusArg::Malware => vec![Corpus::PypiMalware, Corpus::PypiMalware2026],
+        CorpusArg::Scale => vec![
+            Corpus::HardNpm,
+            Corpus::HardPypi,
+            Corpus::TopPypi,
+            Corpus::TopNpm,
+        ],
+    }
 }
 
 /// The at-scale corpora (tables in `scale.md`).
