@@ -494,6 +494,16 @@ impl Sandbox {
                     cut_lines = got.cut_lines,
                     "trace collected"
                 );
+                if !got.ended {
+                    limits_hit.push((
+                        "trace".to_string(),
+                        format!(
+                            "the trace stream did not end with the phase: {} bytes kept, \
+                             the rest is lost; the trace is cut",
+                            got.kept_bytes
+                        ),
+                    ));
+                }
                 if got.cut_lines > 0 {
                     limits_hit.push((
                         "trace".to_string(),

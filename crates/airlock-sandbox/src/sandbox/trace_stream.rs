@@ -35,6 +35,9 @@ pub(crate) struct StreamStats {
     /// Lines counted but not kept past the byte cap.
     pub cut_lines: u64,
     pub cut_bytes: u64,
+    /// False when the stream had to be abandoned (the tracer outlived the phase): the
+    /// host file holds what came before, the rest is lost.
+    pub ended: bool,
 }
 
 /// A running copy of one phase's trace from a FIFO in the container to a host file.
@@ -110,7 +113,9 @@ impl Sandbox {
 impl TraceStream {
     /// Waits for the copy to end (the tracer closed the FIFO when the phase ended) and
     /// returns the host file and what was kept. A reader still waiting for a writer that
-    /// never came (the tracer failed to start) is released by opening the FIFO once.
+    /// never came (the tracer failed to start) is released by opening the FIFO once; a
+    /// stream that still does not end is abandoned with what it wrote (`ended: false`),
+    /// never failing the run.
     pub(crate) async fn finish(
         mut self,
         sandbox: &Sandbox,
@@ -139,10 +144,17 @@ impl TraceStream {
                     Ok(j) => j,
                     Err(_) => {
                         self.task.abort();
-                        return Err(SandboxError::Container {
-                            container: sandbox.id.clone(),
-                            message: format!("the trace stream from {} did not end", self.fifo),
-                        });
+                        tracing::warn!(fifo = %self.fifo, "trace stream abandoned");
+                        let kept_bytes = tokio::fs::metadata(&self.dest)
+                            .await
+                            .map(|m| m.len())
+                            .unwrap_or(0);
+                        let stats = StreamStats {
+                            kept_bytes,
+                            ended: false,
+                            ..StreamStats::default()
+                        };
+                        return Ok((self.dest, stats));
                     }
                 }
             }
@@ -173,12 +185,14 @@ where
         buf: Vec::with_capacity(1 << 16),
     };
     let mut carry: Vec<u8> = Vec::new();
+    let mut broke = false;
     while let Some(chunk) = output.next().await {
         let message = match chunk {
             Ok(LogOutput::StdOut { message }) => message,
             Ok(_) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "trace stream broke off");
+                broke = true;
                 break;
             }
         };
@@ -206,6 +220,7 @@ where
     sink.buf.extend_from_slice(summary.as_bytes());
     sink.stats.kept_bytes += summary.len() as u64;
     sink.stats.folded_lines = sink.folder.folded_lines();
+    sink.stats.ended = !broke;
     file.write_all(&sink.buf).await.map_err(io)?;
     file.flush().await.map_err(io)?;
     Ok(sink.stats)
