@@ -275,6 +275,10 @@ fn scope() -> String {
     hex::encode(&d[..4])
 }
 
+fn my_uid() -> u32 {
+    std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap())
+}
+
 fn start_time(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     let rest = &stat[stat.rfind(')').unwrap() + 1..];
@@ -319,6 +323,7 @@ fn exists(id: &str) -> bool {
 fn the_reaper_removes_only_containers_of_dead_owners() {
     require_docker();
     let scope = scope();
+    let uid = my_uid();
     let mut dead = Command::new("true").spawn().unwrap();
     let dead_pid = dead.id();
     dead.wait().unwrap();
@@ -332,19 +337,24 @@ fn the_reaper_removes_only_containers_of_dead_owners() {
     );
     let orphan = create_labelled(
         &format!("airlock-test-orphan-{tag}"),
-        &format!("{scope}/{dead_pid}/1"),
+        &format!("{scope}/{dead_pid}/1/{uid}"),
     );
     let recycled = create_labelled(
         &format!("airlock-test-recycled-{tag}"),
-        &format!("{scope}/{me}/{}", start_time(me) + 1),
+        &format!("{scope}/{me}/{}/{uid}", start_time(me) + 1),
     );
     let alive = create_labelled(
         &format!("airlock-test-alive-{tag}"),
-        &format!("{scope}/{me}/{}", start_time(me)),
+        &format!("{scope}/{me}/{}/{uid}", start_time(me)),
     );
     let foreign = create_labelled(
         &format!("airlock-test-foreign-{tag}"),
-        &format!("00000000/{dead_pid}/1"),
+        &format!("00000000/{dead_pid}/1/{uid}"),
+    );
+    // another user's airlock: its process may only look dead to us (hidepid)
+    let other_user = create_labelled(
+        &format!("airlock-test-other-user-{tag}"),
+        &format!("{scope}/{dead_pid}/1/{}", uid + 4242),
     );
     let out = Command::new(bin())
         .args(["image", "ensure"])
@@ -353,13 +363,14 @@ fn the_reaper_removes_only_containers_of_dead_owners() {
         .output()
         .unwrap();
     let ok = out.status.success();
-    let (o, r, a, f) = (
+    let (o, r, a, f, u) = (
         exists(&orphan),
         exists(&recycled),
         exists(&alive),
         exists(&foreign),
+        exists(&other_user),
     );
-    for id in [&orphan, &recycled, &alive, &foreign] {
+    for id in [&orphan, &recycled, &alive, &foreign, &other_user] {
         let _ = Command::new("docker").args(["rm", "-f", id]).output();
     }
     assert!(ok, "{}", String::from_utf8_lossy(&out.stderr));
@@ -367,6 +378,7 @@ fn the_reaper_removes_only_containers_of_dead_owners() {
     assert!(!r, "a recycled pid kept its predecessor's container");
     assert!(a, "a live owner's container was reaped");
     assert!(f, "a container of another PID namespace or boot was reaped");
+    assert!(u, "a container of another user was reaped");
 }
 
 /// A package whose postinstall makes one HTTPS request through the sink (which needs the
@@ -857,7 +869,7 @@ fn serve_reaps_orphans_periodically_and_stops_on_sigterm() {
     let tag = format!("{}-{dead_pid}", std::process::id());
     let orphan = create_labelled(
         &format!("airlock-test-serve-orphan-{tag}"),
-        &format!("{}/{dead_pid}/1", scope()),
+        &format!("{}/{dead_pid}/1/{}", scope(), my_uid()),
     );
     let gone = wait_until(Duration::from_secs(45), || !exists(&orphan));
     let _ = Command::new("docker").args(["rm", "-f", &orphan]).output();

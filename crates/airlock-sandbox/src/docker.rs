@@ -301,9 +301,10 @@ pub async fn gc(docker: &Docker, all: bool) -> Result<Vec<String>, SandboxError>
 }
 
 /// The automatic, conservative form of [`gc`]: removes only containers whose
-/// `airlock.owner` label names a dead process of this boot and PID namespace (never
-/// those of another airlock still running, nor of another host or namespace sharing the
-/// engine), and this user's work directories of dead owners. Errors are logged.
+/// `airlock.owner` label names a dead process of this user, boot and PID namespace
+/// (never those of another airlock still running, nor of another user, host or
+/// namespace sharing the engine), and this user's work directories of dead owners.
+/// Errors are logged.
 pub async fn reap_orphans(docker: &Docker) -> Vec<String> {
     let mut removed = Vec::new();
     match list(docker).await {
@@ -312,7 +313,7 @@ pub async fn reap_orphans(docker: &Docker) -> Vec<String> {
                 let dead = labels
                     .get(LABEL_OWNER)
                     .and_then(|o| Owner::parse_label(o))
-                    .is_some_and(|o| o.is_dead());
+                    .is_some_and(|o| o.may_reap());
                 if dead {
                     tracing::debug!(container = %id, "removing an orphan");
                     remove_container(docker, &id).await;

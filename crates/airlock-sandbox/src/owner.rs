@@ -3,7 +3,8 @@
 //! work directory names its owner precisely enough for a later airlock (the next start, or
 //! `serve`'s periodic reaper) to tell "owner gone" from "owner busy": the boot, the PID
 //! namespace, the pid and the pid's start time (a recycled pid has another start time).
-//! Objects of another boot or PID namespace are never touched automatically.
+//! Objects of another boot, PID namespace or user are never touched automatically (with
+//! `hidepid`, another user's live process can look dead).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -16,6 +17,8 @@ pub struct Owner {
     pub pid: u32,
     /// Field 22 of `/proc/PID/stat` (clock ticks after boot).
     pub start: u64,
+    /// The owner's (effective) uid; unknown for labels of older versions.
+    pub uid: Option<u32>,
 }
 
 impl Owner {
@@ -28,13 +31,15 @@ impl Owner {
                 scope: scope(),
                 pid,
                 start: start_time(pid).unwrap_or(0),
+                uid: current_uid(),
             }
         })
     }
 
-    /// The label value: `SCOPE/PID/START`.
+    /// The label value: `SCOPE/PID/START/UID`.
     pub fn label(&self) -> String {
-        format!("{}/{}/{}", self.scope, self.pid, self.start)
+        let uid = self.uid.map(|u| u.to_string()).unwrap_or_default();
+        format!("{}/{}/{}/{uid}", self.scope, self.pid, self.start)
     }
 
     pub fn parse_label(s: &str) -> Option<Owner> {
@@ -42,7 +47,27 @@ impl Owner {
         let scope = it.next()?.to_string();
         let pid = it.next()?.parse().ok()?;
         let start = it.next()?.parse().ok()?;
-        (it.next().is_none() && !scope.is_empty()).then_some(Owner { scope, pid, start })
+        let uid = match it.next() {
+            None => None,
+            Some(u) => Some(u.parse().ok()?),
+        };
+        (it.next().is_none() && !scope.is_empty()).then_some(Owner {
+            scope,
+            pid,
+            start,
+            uid,
+        })
+    }
+
+    /// The same process (scope, pid and start time).
+    pub fn same_process(&self, other: &Owner) -> bool {
+        self.scope == other.scope && self.pid == other.pid && self.start == other.start
+    }
+
+    /// What the automatic reaper may remove: a dead owner ([`Owner::is_dead`]) that was
+    /// this user.
+    pub fn may_reap(&self) -> bool {
+        self.uid.is_some() && self.uid == Owner::current().uid && self.is_dead()
     }
 
     /// Whether this owner is gone for certain: same boot and PID namespace as this process,
@@ -72,6 +97,11 @@ fn scope() -> String {
         .unwrap_or_default();
     let digest = sha2::Sha256::digest(format!("{}|{ns}", boot.trim()).as_bytes());
     hex::encode(&digest[..4])
+}
+
+fn current_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).ok()
 }
 
 fn start_time(pid: u32) -> Option<u64> {
@@ -129,7 +159,12 @@ fn work_dir_owner(name: &str) -> Option<Owner> {
         && kind.chars().all(|c| c.is_ascii_alphanumeric())
         && scope.len() == 8
         && scope.chars().all(|c| c.is_ascii_hexdigit());
-    ok.then_some(Owner { scope, pid, start })
+    ok.then_some(Owner {
+        scope,
+        pid,
+        start,
+        uid: None,
+    })
 }
 
 /// Removes the work directories (in the temp dir) of dead owners of this scope that this
@@ -177,7 +212,11 @@ pub fn remove_own_work_dirs() {
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if name.to_str().and_then(work_dir_owner).as_ref() == Some(me) {
+        if name
+            .to_str()
+            .and_then(work_dir_owner)
+            .is_some_and(|o| o.same_process(me))
+        {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -232,7 +271,7 @@ mod tests {
         assert_eq!(me.scope.len(), 8);
         assert!(me.start > 0);
         assert_eq!(Owner::parse_label(&me.label()).as_ref(), Some(me));
-        assert!(!me.is_dead());
+        assert!(!me.is_dead() && !me.may_reap());
         // pid 1 is alive but started at another time than we claim: a recycled pid.
         let recycled = Owner {
             pid: 1,
@@ -244,7 +283,17 @@ mod tests {
             pid: u32::MAX - 7,
             ..me.clone()
         };
-        assert!(gone.is_dead());
+        assert!(gone.is_dead() && gone.may_reap());
+        // another user's process may only look dead (hidepid): never reaped automatically
+        let other_user = Owner {
+            uid: Some(me.uid.unwrap_or(0) + 1),
+            ..gone.clone()
+        };
+        assert!(other_user.is_dead() && !other_user.may_reap());
+        // a label of an older version (no uid)
+        let old = Owner::parse_label(&format!("{}/{}/5", me.scope, u32::MAX - 7)).unwrap();
+        assert_eq!(old.uid, None);
+        assert!(old.is_dead() && !old.may_reap());
         // another boot or namespace: never ours to judge
         let foreign = Owner {
             scope: "00000000".into(),
