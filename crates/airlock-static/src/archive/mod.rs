@@ -224,6 +224,11 @@ impl Archive {
         self.entries.iter().filter(|e| e.is_installed_file())
     }
 
+    /// The installed file at `path` (below the root), e.g. `package.json`.
+    pub fn file(&self, path: &str) -> Option<&Entry> {
+        self.installed_files().find(|e| e.path == path)
+    }
+
     /// The same archive seen from another root: paths and path issues recomputed.
     pub fn with_root(mut self, root: Root) -> Archive {
         apply_root(&mut self.entries, root);

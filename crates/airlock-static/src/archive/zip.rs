@@ -7,18 +7,30 @@ use std::io::Read;
 
 use super::{ArchiveError, Collector, EntryKind, Format, IssueKind, Limit, Limits};
 
-/// A reader that stops once the archive's total byte budget is spent.
+/// A reader that stops once the archive's total byte budget is spent, or once this
+/// entry expands past the ratio limit whatever sizes the directory declares.
 struct Budget<'r, R> {
     inner: R,
     left: &'r mut u64,
-    tripped: &'r mut bool,
+    tripped: &'r mut Option<Limit>,
+    /// Compressed size of the entry, its bytes produced so far, and the limits.
+    packed: u64,
+    produced: u64,
+    limits: &'r Limits,
 }
 
 impl<R: Read> Read for Budget<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        self.produced += n as u64;
         if n as u64 > *self.left {
-            *self.tripped = true;
+            *self.tripped = Some(Limit::TotalBytes);
+        } else if self.produced > self.limits.ratio_grace_bytes
+            && self.produced > self.packed.max(1).saturating_mul(self.limits.max_ratio)
+        {
+            *self.tripped = Some(Limit::Ratio);
+        }
+        if self.tripped.is_some() {
             return Err(std::io::Error::other("archive limit reached"));
         }
         *self.left -= n as u64;
@@ -87,7 +99,7 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<super::Archive, Arch
                 _ => EntryKind::File,
             }
         };
-        let mut tripped = false;
+        let mut tripped = None;
         let r = if kind == EntryKind::Symlink {
             // The target is the content.
             let mut target = Vec::new();
@@ -95,6 +107,9 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<super::Archive, Arch
                 inner: (&mut f).take(4096),
                 left: &mut left,
                 tripped: &mut tripped,
+                packed,
+                produced: 0,
+                limits,
             }
             .read_to_end(&mut target);
             let target = String::from_utf8_lossy(&target).into_owned();
@@ -104,17 +119,24 @@ pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<super::Archive, Arch
                 inner: &mut f,
                 left: &mut left,
                 tripped: &mut tripped,
+                packed,
+                produced: 0,
+                limits,
             };
             c.content(name.clone(), kind, None, declared, &mut body)
         };
-        if tripped {
-            stop = Some((
-                Limit::TotalBytes,
-                format!(
+        if let Some(limit) = tripped {
+            let detail = match limit {
+                Limit::Ratio => format!(
+                    "{name} expands more than {} times its {packed} compressed bytes; reading stopped",
+                    limits.max_ratio
+                ),
+                _ => format!(
                     "reading stopped at {name}: over {} decompressed bytes",
                     limits.max_total_bytes
                 ),
-            ));
+            };
+            stop = Some((limit, detail));
             break;
         }
         if let Err(e) = r {
