@@ -4,9 +4,11 @@
 //!
 //! A [`LineFolder`] looks at each complete strace line. Lines of a *foldable* call (a
 //! path lookup that failed, a read-only open or an existence check that succeeded) are
-//! grouped by a key — syscall, result, and the *shape* of the path (digit runs become
-//! `#`, components longer than [`LONG_COMPONENT`] become `<long>`, the whole cut at
-//! [`SHAPE_MAX`] bytes). The first [`LineFolder::keep_first`] lines of each key are kept
+//! grouped by a key — syscall, result, and for a failure the *shape* of the path (digit
+//! runs become `#`, components longer than [`LONG_COMPONENT`] become `<long>`, the whole
+//! cut at [`SHAPE_MAX`] bytes), for a success the exact path: a read of a file is folded
+//! only after the same file was read as often, so reading many look-alike files first
+//! cannot hide the read of a credential. The first [`LineFolder::keep_first`] lines of each key are kept
 //! verbatim; the rest are only counted. Everything else is always kept: `execve`,
 //! `connect`, `clone`, exits, writes, successful deletions and renames, and every line
 //! that is half of an `<unfinished ...>`/`resumed>` pair (folding one half would leave
@@ -23,8 +25,9 @@ use std::collections::HashMap;
 
 /// Lines of one key kept verbatim before the rest are only counted.
 pub const KEEP_FIRST: u32 = 100;
-/// Distinct keys tracked; past this, new keys are folded into a coarse key (syscall,
-/// result and the path's first component), so memory stays bounded.
+/// Distinct keys tracked; past this, new keys of failed calls are folded into a coarse key
+/// (syscall, result and the path's first component) and new successful calls are kept
+/// untracked, so memory stays bounded.
 pub const MAX_KEYS: usize = 50_000;
 /// Path components longer than this become `<long>` in a shape.
 pub const LONG_COMPONENT: usize = 48;
@@ -147,9 +150,16 @@ impl LineFolder {
         let Some(c) = classify(line) else {
             return true;
         };
-        let shape = shape(&c.path);
+        let shape = if c.result == "ok" {
+            exact(&c.path)
+        } else {
+            shape(&c.path)
+        };
         let mut key = format!("{} {} {}", c.syscall, c.result, shape);
         if !self.slots.contains_key(&key) && self.slots.len() >= self.max_keys {
+            if c.result == "ok" {
+                return true;
+            }
             let first = shape.split('/').nth(1).unwrap_or_default();
             key = format!("{} {} /{first}/<many>", c.syscall, c.result);
         }
@@ -287,6 +297,19 @@ fn first_path(args: &str) -> Option<(Option<String>, String)> {
     None
 }
 
+/// A path as a key: cut at [`SHAPE_MAX`] bytes, spaces escaped.
+fn exact(path: &str) -> String {
+    let mut cut = path.len().min(SHAPE_MAX);
+    while !path.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut out = path[..cut].replace(' ', "\\x20");
+    if cut < path.len() {
+        out.push('…');
+    }
+    out
+}
+
 /// The shape of a path: digit runs → `#`, long components → `<long>`, cut at
 /// [`SHAPE_MAX`] bytes (on a char boundary).
 pub fn shape(path: &str) -> String {
@@ -409,6 +432,29 @@ mod tests {
         for i in 0..10 {
             assert!(f.admit(&format!("7 1.1 unlink(\"/home/u/f{i}\") = 0")));
         }
+    }
+
+    #[test]
+    fn look_alike_reads_do_not_hide_a_credential_read() {
+        let mut f = LineFolder::new(3, MAX_KEYS);
+        let read = |name: &str| {
+            format!("9 2.5 openat(AT_FDCWD</w>, \"/home/u/.ldb/{name}\", O_RDONLY) = 5</home/u/.ldb/{name}>")
+        };
+        for i in 0..50 {
+            assert!(f.admit(&read(&format!("{i:06}.log"))));
+        }
+        assert!(f.admit(&read("000003.log")), "the 2nd read of this file");
+        // The same file read again and again does fold.
+        for _ in 0..5 {
+            f.admit(&read("000007.log"));
+        }
+        assert!(!f.admit(&read("000007.log")));
+        // Failures of one shape fold whatever the digits.
+        let fail = |i: u32| {
+            format!("9 2.6 openat(AT_FDCWD</w>, \"/home/u/.ldb/{i:06}.ldb\", O_RDONLY) = -1 ENOENT (No such file or directory)")
+        };
+        let kept = (0..50).filter(|&i| f.admit(&fail(i))).count();
+        assert_eq!(kept, 3);
     }
 
     #[test]
