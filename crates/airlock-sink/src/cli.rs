@@ -222,7 +222,8 @@ async fn run(cli: Cli) -> Result<()> {
     let _ = std::io::stdout().flush();
     wait_for_signal(cli.stop_on_stdin_eof).await?;
     tracing::info!("stopping");
-    sink.shutdown(Duration::from_secs(2), gaps).await;
+    // The orchestrator waits about 5 s for the footer before removing the container.
+    sink.shutdown(Duration::from_secs(4), gaps).await;
     Ok(())
 }
 

@@ -23,7 +23,9 @@
 //!   `protocol` (`http`, `https`, `tls` (handshake failed or non-HTTP inside), `dns`,
 //!   `raw`, `empty`), `bytes_sent` = bytes the client sent, `bytes_received` = bytes
 //!   the sink sent back (both at the wire, totals beyond the capture cap), duration,
-//!   and `end` (`closed`, `reset`, `timeout`, `cap`, `shutdown`, `error: ...`).
+//!   and `end` (`closed`, `reset`, `timeout`, `cap`, `shutdown`, `evicted` (closed to
+//!   make room under flood), `unfinished` (still busy when the sink stopped; a footer
+//!   gap), `error: ...`).
 //! * `tls.handshake` with SNI, the client's ALPN list, and the error when a client
 //!   (e.g. one that pins certificates) rejects the run CA's leaf.
 //! * `http.request` with full URL, headers, decoded body and the status answered.

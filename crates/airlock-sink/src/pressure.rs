@@ -11,6 +11,18 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use crate::io::Counters;
+
+/// What is known of an open connection from its first moment, so one still busy when
+/// the sink stops can be recorded anyway.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub dst: std::net::SocketAddr,
+    pub name: Option<String>,
+    pub counters: Arc<Counters>,
+    pub started: Instant,
+}
+
 /// One open connection's entry.
 pub struct Slot {
     id: u64,
@@ -18,6 +30,7 @@ pub struct Slot {
     /// Milliseconds since the table's epoch at the connection's last read.
     last_active: AtomicU64,
     evict: watch::Sender<bool>,
+    facts: Option<Facts>,
 }
 
 impl Slot {
@@ -61,13 +74,14 @@ impl ConnTable {
 
     /// Registers connection `id`; when that makes more than `max` open, the least
     /// recently active other connection is told to close.
-    pub fn register(&self, id: u64) -> Arc<Slot> {
+    pub fn register(&self, id: u64, facts: Option<Facts>) -> Arc<Slot> {
         let (evict, _) = watch::channel(false);
         let slot = Arc::new(Slot {
             id,
             epoch: self.epoch,
             last_active: AtomicU64::new(self.now_ms()),
             evict,
+            facts,
         });
         let Ok(mut slots) = self.slots.lock() else {
             return slot;
@@ -100,6 +114,19 @@ impl ConnTable {
 
     pub fn open(&self) -> usize {
         self.slots.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Empties the table, returning the facts of the connections still in it (by id).
+    pub fn take_open(&self) -> Vec<(u64, Facts)> {
+        let Ok(mut slots) = self.slots.lock() else {
+            return Vec::new();
+        };
+        let mut out: Vec<(u64, Facts)> = slots
+            .drain()
+            .filter_map(|(id, s)| s.facts.clone().map(|f| (id, f)))
+            .collect();
+        out.sort_by_key(|(id, _)| *id);
+        out
     }
 }
 
@@ -181,13 +208,13 @@ mod tests {
     #[test]
     fn a_full_table_evicts_the_least_recently_active() {
         let t = ConnTable::new(2);
-        let a = t.register(1);
-        let b = t.register(2);
+        let a = t.register(1, None);
+        let b = t.register(2, None);
         std::thread::sleep(std::time::Duration::from_millis(5));
         a.touch();
         let ev_a = a.evicted();
         let ev_b = b.evicted();
-        let c = t.register(3);
+        let c = t.register(3, None);
         assert!(*ev_b.borrow(), "b was idle longest");
         assert!(!*ev_a.borrow());
         assert!(!*c.evicted().borrow(), "the newcomer is never the victim");

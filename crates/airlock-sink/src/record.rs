@@ -40,7 +40,8 @@ pub struct Stats {
     pub evicted: AtomicU64,
     /// The most connections open at once.
     pub peak_open: AtomicU64,
-    /// Connections still open when the sink stopped and not recorded.
+    /// Connections still being served when the sink stopped (recorded as `unfinished`,
+    /// without what they held).
     pub unrecorded_at_stop: AtomicU64,
 }
 
@@ -398,7 +399,7 @@ impl EventLog {
         let unrecorded = load(&s.unrecorded_at_stop);
         if unrecorded > 0 {
             gaps.push(format!(
-                "sink: {unrecorded} connection(s) still open at shutdown were not recorded"
+                "sink: {unrecorded} connection(s) still being served at shutdown were recorded as unfinished, without the data they held"
             ));
         }
         let errors = load(&s.write_errors);

@@ -27,7 +27,7 @@ use crate::ca::{CaPair, CertAuthority};
 use crate::dns::{DnsResponder, NameMap};
 use crate::io::{hex_of, printable, BoxIo, Counted, Counters, Rewind};
 use crate::origdst;
-use crate::pressure::{ConnTable, MemPool, Reservation, Slot};
+use crate::pressure::{ConnTable, Facts, MemPool, Reservation, Slot};
 use crate::record::EventLog;
 use crate::respond::{self, RequestView, Responder};
 use crate::SinkError;
@@ -232,10 +232,25 @@ impl Sink {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         let stats = &self.shared.log.stats;
-        stats.unrecorded_at_stop.store(
-            self.shared.active.load(Ordering::SeqCst) as u64,
-            Ordering::Relaxed,
-        );
+        // Connections still busy: recorded from what was known of them, and counted as a
+        // gap (what they held is lost).
+        let busy = self.shared.conns.take_open();
+        stats
+            .unrecorded_at_stop
+            .store(busy.len() as u64, Ordering::Relaxed);
+        for (id, f) in busy {
+            self.shared.log.emit(EventKind::NetConnection {
+                conn_id: id,
+                dst_addr: f.dst.ip().to_string(),
+                dst_port: f.dst.port(),
+                name: f.name,
+                protocol: "unknown".into(),
+                bytes_sent: f.counters.from_client.load(Ordering::Relaxed),
+                bytes_received: f.counters.to_client.load(Ordering::Relaxed),
+                duration_ms: f.started.elapsed().as_millis() as u64,
+                end: "unfinished".into(),
+            });
+        }
         stats.evicted.store(
             self.shared.conns.evicted.load(Ordering::Relaxed),
             Ordering::Relaxed,
@@ -378,11 +393,20 @@ async fn handle_tcp(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let dst = origdst::tcp_original_dst(&stream, local);
     let counters = Arc::new(Counters::default());
     let id = shared.conn_id();
-    let slot = shared.conns.register(id);
+    let name = shared.dns.map().name_of(dst.ip());
+    let slot = shared.conns.register(
+        id,
+        Some(Facts {
+            dst,
+            name: name.clone(),
+            counters: counters.clone(),
+            started,
+        }),
+    );
     let mut ctx = ConnCtx {
         id,
         dst,
-        name: shared.dns.map().name_of(dst.ip()),
+        name,
         sni: None,
         tls: false,
         counters: counters.clone(),
