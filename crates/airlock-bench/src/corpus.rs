@@ -425,7 +425,12 @@ fn benign_pypi(list: &Path, cache: &Path) -> Result<Vec<Sample>> {
     Ok(out)
 }
 
-/// Downloads (once) `name==version` into `dir`; returns the artifact's path.
+/// Downloads (once) `name==version` into `dir`; returns the artifact's path. The file
+/// is chosen from the index's PEP 691 JSON listing — the wheel pip would pick for
+/// CPython 3.11 on manylinux x86_64 (glibc 2.36), else the sdist; only the sdist when
+/// `sdist` — fetched with `curl` and checked against the listed sha256. Nothing is
+/// unpacked or built on the host (`pip download` of an sdist prepares its metadata,
+/// which runs the package's build backend and builds its build dependencies).
 pub fn fetch_pypi(name: &str, version: &str, sdist: bool, dir: &Path) -> Result<PathBuf> {
     let dest = dir.join(format!(
         "{name}-{version}{}",
@@ -435,43 +440,160 @@ pub fn fetch_pypi(name: &str, version: &str, sdist: bool, dir: &Path) -> Result<
         return Ok(f);
     }
     std::fs::create_dir_all(&dest)?;
-    let wheel_args: &[&str] = &[
-        "--only-binary",
-        ":all:",
-        "--python-version",
-        "3.11",
-        "--implementation",
-        "cp",
-        "--platform",
-        "manylinux_2_36_x86_64",
-        "--platform",
-        "manylinux_2_28_x86_64",
-        "--platform",
-        "manylinux2014_x86_64",
-        "--platform",
-        "any",
-    ];
-    let attempts: Vec<&[&str]> = if sdist {
-        vec![&["--no-binary", ":all:"]]
-    } else {
-        vec![wheel_args, &["--no-binary", ":all:"]]
+    let index = std::env::var("AIRLOCK_BENCH_PYPI_SIMPLE")
+        .unwrap_or_else(|_| "https://pypi.org/simple".to_string());
+    let listing = curl(
+        &format!("{index}/{}/", pep503(name)),
+        &["-H", "Accept: application/vnd.pypi.simple.v1+json"],
+    )?;
+    let listing: serde_json::Value = serde_json::from_slice(&listing)
+        .with_context(|| format!("{name}: the index did not answer with JSON"))?;
+    let files: Vec<(String, String, String)> = listing["files"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                // A yanked file still installs when pinned with `==`, as here.
+                .filter_map(|f| {
+                    Some((
+                        f["filename"].as_str()?.to_string(),
+                        f["url"].as_str()?.to_string(),
+                        f["hashes"]["sha256"].as_str().unwrap_or("").to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let Some((file, url, sha)) = pick_pypi_file(&files, version, sdist) else {
+        bail!("{name}=={version}: no sdist or compatible wheel in the index listing");
     };
-    for extra in attempts {
-        let st = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "-q", "-d"])
-            .arg(&dest)
-            .args(extra)
-            .arg(format!("{name}=={version}"))
-            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
-            .status()
-            .context("running pip download")?;
-        if st.success() {
-            if let Some(f) = first_file(&dest) {
-                return Ok(f);
-            }
+    let url = if url.starts_with("http") {
+        url
+    } else {
+        format!("{index}/{}/{url}", pep503(name))
+    };
+    let bytes = curl(&url, &[])?;
+    use sha2::Digest;
+    let got = hex::encode(sha2::Sha256::digest(&bytes));
+    if !sha.is_empty() && got != sha {
+        bail!("{file}: sha256 {got}, the index lists {sha}");
+    }
+    let part = dest.join(format!(".{file}.part"));
+    std::fs::write(&part, &bytes)?;
+    let path = dest.join(&file);
+    std::fs::rename(&part, &path)?;
+    Ok(path)
+}
+
+/// PEP 503 normalized project name.
+fn pep503(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = if matches!(c, '.' | '_' | '-') {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
         }
     }
-    bail!("pip download {name}=={version} failed")
+    out
+}
+
+fn curl(url: &str, extra: &[&str]) -> Result<Vec<u8>> {
+    let out = Command::new("curl")
+        .args(["-fsSL", "--retry", "2", "--max-time", "600"])
+        .args(extra)
+        .arg(url)
+        .output()
+        .context("running curl")?;
+    if !out.status.success() {
+        bail!(
+            "curl {url}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// The file of `version` pip would install on CPython 3.11, manylinux x86_64 (glibc
+/// 2.36): the most specific compatible wheel, else the sdist (`sdist`: only the sdist).
+/// `files` are (file name, url, sha256).
+pub fn pick_pypi_file(
+    files: &[(String, String, String)],
+    version: &str,
+    sdist: bool,
+) -> Option<(String, String, String)> {
+    let sdist_file = files
+        .iter()
+        .find(|(f, _, _)| {
+            let stem = f.strip_suffix(".tar.gz").or_else(|| f.strip_suffix(".zip"));
+            stem.and_then(|s| s.rsplit_once('-'))
+                .is_some_and(|(_, v)| v == version)
+        })
+        .cloned();
+    if sdist {
+        return sdist_file;
+    }
+    let best = files
+        .iter()
+        .filter_map(|x| wheel_score(&x.0, version).map(|s| (s, x)))
+        .max_by_key(|(s, _)| *s)
+        .map(|(_, x)| x.clone());
+    best.or(sdist_file)
+}
+
+/// How well a wheel file name suits CPython 3.11 on manylinux x86_64 (higher is what
+/// pip prefers), or `None` when it does not install there or is another version.
+fn wheel_score(file: &str, version: &str) -> Option<(u8, u8, u8)> {
+    let stem = file.strip_suffix(".whl")?;
+    let parts: Vec<&str> = stem.split('-').collect();
+    if parts.len() < 5 || parts[1] != version {
+        return None;
+    }
+    let n = parts.len();
+    let (py, abi, plat) = (parts[n - 3], parts[n - 2], parts[n - 1]);
+    let py_minor = py
+        .split('.')
+        .filter_map(|t| match t {
+            "py3" | "py2.py3" => Some(0),
+            t => t
+                .strip_prefix("cp3")
+                .or_else(|| t.strip_prefix("py3"))
+                .and_then(|m| m.parse::<u8>().ok())
+                .filter(|m| *m <= 11),
+        })
+        .max()?;
+    let abi_score = abi
+        .split('.')
+        .filter_map(|a| match a {
+            "cp311" => Some(3),
+            "abi3" => Some(2),
+            "none" => Some(1),
+            _ => None,
+        })
+        .max()?;
+    if abi_score == 3 && !py.split('.').any(|t| t == "cp311") {
+        return None;
+    }
+    let plat_score = plat
+        .split('.')
+        .filter_map(|p| {
+            if p == "any" {
+                return Some(1);
+            }
+            let rest = p.strip_suffix("_x86_64")?;
+            let glibc_ok = match rest {
+                "manylinux1" | "manylinux2010" | "manylinux2014" => true,
+                r => r
+                    .strip_prefix("manylinux_2_")
+                    .and_then(|m| m.parse::<u32>().ok())
+                    .is_some_and(|m| m <= 36),
+            };
+            glibc_ok.then_some(2)
+        })
+        .max()?;
+    Some((plat_score, abi_score, py_minor))
 }
 
 fn first_file(dir: &Path) -> Option<PathBuf> {
@@ -500,6 +622,63 @@ mod tests {
         );
         assert!(parse_expected("maybe").is_none());
         assert!(parse_expected("").is_none());
+    }
+
+    #[test]
+    fn the_wheel_pip_would_pick() {
+        let f = |names: &[&str]| -> Vec<(String, String, String)> {
+            names
+                .iter()
+                .map(|n| (n.to_string(), format!("https://x/{n}"), String::new()))
+                .collect()
+        };
+        let grpc = f(&[
+            "grpcio-1.85.1.tar.gz",
+            "grpcio-1.85.1-cp311-cp311-manylinux2014_aarch64.manylinux_2_17_aarch64.whl",
+            "grpcio-1.85.1-cp311-cp311-macosx_11_0_universal2.whl",
+            "grpcio-1.85.1-cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "grpcio-1.85.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+            "grpcio-1.85.1-cp311-cp311-musllinux_1_1_x86_64.whl",
+            "grpcio-1.85.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        ]);
+        let pick = |fs: &[(String, String, String)], v: &str, sdist: bool| {
+            pick_pypi_file(fs, v, sdist).map(|x| x.0)
+        };
+        assert_eq!(
+            pick(&grpc, "1.85.1", false).as_deref(),
+            Some("grpcio-1.85.1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
+        );
+        assert_eq!(
+            pick(&grpc, "1.85.1", true).as_deref(),
+            Some("grpcio-1.85.1.tar.gz")
+        );
+        let pure = f(&[
+            "python_dateutil-4.0.0-py3-none-any.whl",
+            "python-dateutil-4.0.0.tar.gz",
+        ]);
+        assert_eq!(
+            pick(&pure, "4.0.0", false).as_deref(),
+            Some("python_dateutil-4.0.0-py3-none-any.whl")
+        );
+        assert_eq!(
+            pick(&pure, "4.0.0", true).as_deref(),
+            Some("python-dateutil-4.0.0.tar.gz")
+        );
+        let abi3 = f(&[
+            "cryptography-50.0.2-cp37-abi3-manylinux_2_34_x86_64.whl",
+            "cryptography-50.0.2-cp37-abi3-manylinux_2_38_x86_64.whl",
+            "cryptography-50.0.2-cp311-abi3-win_amd64.whl",
+        ]);
+        assert_eq!(
+            pick(&abi3, "50.0.2", false).as_deref(),
+            Some("cryptography-50.0.2-cp37-abi3-manylinux_2_34_x86_64.whl")
+        );
+        let only_sdist = f(&["docopt-0.6.2.tar.gz"]);
+        assert_eq!(
+            pick(&only_sdist, "0.6.2", false).as_deref(),
+            Some("docopt-0.6.2.tar.gz")
+        );
+        assert_eq!(pep503("Foo.Bar__baz"), "foo-bar-baz");
     }
 
     #[test]
