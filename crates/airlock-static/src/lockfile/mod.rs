@@ -6,8 +6,17 @@
 //!
 //! A parser that meets something it does not understand records a [`Problem`] instead
 //! of skipping it: a lockfile read only in part must never look clean.
+//!
+//! - [`npm`]: package-lock / shrinkwrap v1-v3, the full model the install wrapper needs
+//!   ([`NpmLockfile`]: entries with install flags, dependency paths, artifacts);
+//! - [`yarn`] (v1 and berry) and [`pnpm`]: [`LockedPackage`]s with where each comes from.
+//!
+//! Python lockfiles (`poetry.lock`, `uv.lock`, requirements) are read by
+//! [`crate::audit`] alone.
 
 pub mod npm;
+pub mod pnpm;
+pub mod yarn;
 
 pub use npm::{NpmLockEntry, NpmLockfile};
 
@@ -29,4 +38,35 @@ pub enum LockfileError {
     Json(#[from] serde_json::Error),
     #[error("not a lockfile: {0}")]
     NotALockfile(String),
+}
+
+/// One resolved package as any lockfile records it: what `airlock audit` checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockedPackage {
+    pub name: String,
+    pub version: Option<String>,
+    /// Where the bytes come from: tarball URL, git URL, path.
+    pub resolved: Option<String>,
+    pub integrity: Option<String>,
+    /// 1-based line of the entry.
+    pub line: Option<u32>,
+    pub optional: bool,
+    /// The spec the user wrote (`github:a/b#v1`), when the lockfile keeps it.
+    pub spec: Option<String>,
+    /// Local path / workspace link: nothing to verify.
+    pub local: bool,
+}
+
+/// Whether a spec or URL points at a git repository.
+pub fn is_git(s: &str) -> bool {
+    let l = s.to_ascii_lowercase();
+    l.starts_with("git+")
+        || l.starts_with("git://")
+        || l.starts_with("github:")
+        || l.starts_with("gitlab:")
+        || l.starts_with("bitbucket:")
+        || l.contains(".git#")
+        || l.ends_with(".git")
+        || l.contains("codeload.github.com")
+        || l.contains("#commit=")
 }
