@@ -288,3 +288,25 @@ fn judge_reader_streams_jsonl() {
     let j = rules().judge_reader(&buf[..]).unwrap();
     assert!(!j.complete);
 }
+
+/// Issue 19: an install OOM-killed (npm exit 137) was judged benign. The sandbox now
+/// reports the kill (`oom`, `killed`) and the engine marks the trace incomplete: the
+/// verdict is never benign and a finding says why.
+#[test]
+fn an_oom_killed_install_is_never_benign_and_says_why() {
+    let t = r#"
+{"type":"phase.start","name":"install","command":["npm","install"]}
+{"type":"limit.hit","source":"sandbox","limit":"oom","detail":"the kernel's OOM killer killed 1 process(es) at the memory limit of 512 MiB"}
+{"type":"limit.hit","source":"sandbox","limit":"killed","detail":"the phase ended with exit status 137: a process in it was killed by SIGKILL"}
+{"type":"phase.end","name":"install","status":"failed","exit_code":137,"duration_ms":16913}
+{"record":"footer","complete":false,"gaps":["install: the kernel's OOM killer killed 1 process(es) at the memory limit of 512 MiB"]}"#;
+    let j = judge(t);
+    assert_ne!(j.verdict, Verdict::Benign, "{j:#?}");
+    assert!(!j.complete);
+    let f = j
+        .findings
+        .iter()
+        .find(|f| f.rule == "resource-limit-hit")
+        .expect("a finding names the limit");
+    assert!(f.message.contains("OOM killer"), "{}", f.message);
+}
