@@ -312,6 +312,16 @@ pub struct SplitCounts {
     pub guarddog_threat: usize,
 }
 
+/// Counts over the packages both airlock and GuardDog finished.
+#[derive(Debug, Serialize, Default)]
+pub struct Paired {
+    pub packages: usize,
+    pub airlock_suspicious_or_worse: usize,
+    pub airlock_malicious: usize,
+    pub guarddog_suspicious_or_worse: usize,
+    pub guarddog_high_risk: usize,
+}
+
 #[derive(Debug, Serialize, Default)]
 pub struct ScaleCorpus {
     pub corpus: String,
@@ -335,6 +345,8 @@ pub struct ScaleCorpus {
     pub guarddog_flagged_ids: Vec<(String, Vec<String>)>,
     /// Malware corpora: by split (`tuning`, `held-out`).
     pub splits: BTreeMap<String, SplitCounts>,
+    /// The packages both tools finished (airlock result, GuardDog report).
+    pub paired: Paired,
     pub wall_median_ms: Option<f64>,
     pub guarddog_wall_median_ms: Option<f64>,
 }
@@ -487,6 +499,23 @@ pub fn summarize(
                 }
             }
         }
+        for s in &listed {
+            let (Some(r), Some(g)) = (
+                rs.iter().find(|r| r.id == s.id),
+                gds.get(&(c, s.id.clone())),
+            ) else {
+                continue;
+            };
+            if g.failed() || matches!(r.verdict.as_str(), "error" | "timed-out") {
+                continue;
+            }
+            let p = &mut sc.paired;
+            p.packages += 1;
+            p.airlock_suspicious_or_worse += usize::from(rank(&r.verdict) >= 1);
+            p.airlock_malicious += usize::from(rank(&r.verdict) >= 2);
+            p.guarddog_suspicious_or_worse += usize::from(g.flagged());
+            p.guarddog_high_risk += usize::from(g.high_risk());
+        }
         let walls: Vec<f64> = rs.iter().map(|r| r.wall_ms as f64).collect();
         sc.wall_median_ms = crate::stats::median(&walls);
         sc.guarddog_wall_median_ms = crate::stats::median(&gd_walls);
@@ -620,6 +649,32 @@ pub fn render(s: &ScaleSummary) -> String {
                 c.guarddog_failed
             );
         }
+    }
+    let _ = writeln!(
+        m,
+        "\n### Same packages only\n\nThe packages both tools finished (airlock: a verdict, not error/timed-out; GuardDog: a report).\n"
+    );
+    let _ = writeln!(
+        m,
+        "| corpus | packages | airlock ≥ suspicious | airlock malicious | GuardDog ≥ suspicious | GuardDog high risk |"
+    );
+    let _ = writeln!(m, "|---|---|---|---|---|---|");
+    for c in &s.corpora {
+        let p = &c.paired;
+        let _ = writeln!(
+            m,
+            "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {} ({}) |",
+            c.corpus,
+            p.packages,
+            p.airlock_suspicious_or_worse,
+            pct(p.airlock_suspicious_or_worse, p.packages),
+            p.airlock_malicious,
+            pct(p.airlock_malicious, p.packages),
+            p.guarddog_suspicious_or_worse,
+            pct(p.guarddog_suspicious_or_worse, p.packages),
+            p.guarddog_high_risk,
+            pct(p.guarddog_high_risk, p.packages),
+        );
     }
     for c in &s.corpora {
         let _ = writeln!(m, "\n## {}\n", c.corpus);
