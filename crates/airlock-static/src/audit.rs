@@ -15,7 +15,6 @@
 //! Every parser is linear in the file (see `benches/audit.rs`).
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use airlock_events::{Ecosystem, Severity};
@@ -201,24 +200,43 @@ impl OsvDb {
                 }
             }
         } else {
-            let file = std::fs::File::open(path).map_err(io)?;
-            let mut zip = zip::ZipArchive::new(file).map_err(|e| AuditError::Osv {
+            let bytes = std::fs::read(path).map_err(io)?;
+            // An OSV export is large (npm's all.zip: hundreds of thousands of records):
+            // each record is handed over as it is read, none is kept.
+            let limits = crate::archive::Limits {
+                max_total_bytes: 64 << 30,
+                max_entries: 10_000_000,
+                max_entry_bytes: 64 << 20,
+                ..crate::archive::Limits::default()
+            };
+            let mut failed: Option<AuditError> = None;
+            let ar = crate::archive::visit(
+                &bytes,
+                &limits,
+                crate::archive::Root::AsIs,
+                &mut |name, content| {
+                    if failed.is_some() || !name.ends_with(".json") {
+                        return;
+                    }
+                    let text = String::from_utf8_lossy(content);
+                    if let Err(e) = db.add_json(&path.join(name), &text) {
+                        failed = Some(e);
+                    }
+                },
+            )
+            .map_err(|e| AuditError::Osv {
                 path: path.into(),
                 message: e.to_string(),
             })?;
-            for i in 0..zip.len() {
-                let mut f = zip.by_index(i).map_err(|e| AuditError::Osv {
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if !ar.complete {
+                let why: Vec<&str> = ar.issues.iter().map(|i| i.detail.as_str()).collect();
+                return Err(AuditError::Osv {
                     path: path.into(),
-                    message: e.to_string(),
-                })?;
-                let entry_name = f.name().map(|n| n.to_string()).unwrap_or_default();
-                if !entry_name.ends_with(".json") {
-                    continue;
-                }
-                let name = PathBuf::from(entry_name);
-                let mut text = String::new();
-                f.read_to_string(&mut text).map_err(io)?;
-                db.add_json(&path.join(name), &text)?;
+                    message: format!("read only in part: {}", why.join("; ")),
+                });
             }
         }
         Ok(db)

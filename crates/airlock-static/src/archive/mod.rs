@@ -252,30 +252,60 @@ pub enum ArchiveError {
 /// Reads `bytes` (tar, gzip tar or zip) into memory under `limits`, paths seen from
 /// `root`.
 pub fn read(bytes: &[u8], limits: &Limits, root: Root) -> Result<Archive, ArchiveError> {
+    read_with(bytes, limits, root, None)
+}
+
+/// A callback handed each regular file's stored path and content while reading.
+pub type Visitor<'v> = &'v mut dyn FnMut(&str, &[u8]);
+
+/// Like [`read`], but hands each regular file's stored path and content to `visit`
+/// as it is read and keeps no content ([`Entry::bytes`] stays `None`), so memory stays
+/// bounded by one entry: for large archives read once (a local OSV export). Contents
+/// over [`Limits::max_entry_bytes`] are not handed over; the limits apply as in [`read`].
+pub fn visit(
+    bytes: &[u8],
+    limits: &Limits,
+    root: Root,
+    visit: Visitor<'_>,
+) -> Result<Archive, ArchiveError> {
+    read_with(bytes, limits, root, Some(visit))
+}
+
+fn read_with(
+    bytes: &[u8],
+    limits: &Limits,
+    root: Root,
+    visitor: Option<Visitor<'_>>,
+) -> Result<Archive, ArchiveError> {
     let format = Format::detect(bytes).ok_or(ArchiveError::UnknownFormat)?;
+    let mut c = Collector::new(limits);
+    c.visitor = visitor;
     let mut raw = match format {
-        Format::Tar | Format::TarGz => tar::read(bytes, format, limits),
-        Format::Zip => zip::read(bytes, limits)?,
+        Format::Tar | Format::TarGz => tar::read(bytes, format, c),
+        Format::Zip => zip::read(bytes, c)?,
     };
     raw.stream_issues = raw.issues.clone();
     Ok(raw.with_root(root))
 }
 
 /// Accumulates entries and enforces the keep limits; shared by the tar and zip walkers.
-pub(crate) struct Collector<'l> {
+pub(crate) struct Collector<'l, 'v> {
     pub limits: &'l Limits,
     pub entries: Vec<Entry>,
     pub issues: Vec<Issue>,
     pub kept: u64,
+    /// When set, file contents go here and are not kept.
+    pub visitor: Option<Visitor<'v>>,
 }
 
-impl<'l> Collector<'l> {
+impl<'l, 'v> Collector<'l, 'v> {
     pub fn new(limits: &'l Limits) -> Self {
         Collector {
             limits,
             entries: Vec::new(),
             issues: Vec::new(),
             kept: 0,
+            visitor: None,
         }
     }
 
@@ -316,7 +346,13 @@ impl<'l> Collector<'l> {
                 }
             }
         }
-        let keep = keep && total <= cap && result.is_ok();
+        let mut keep = keep && total <= cap && result.is_ok();
+        if let Some(v) = self.visitor.as_mut() {
+            if keep {
+                v(&stored_path, &kept);
+            }
+            keep = false;
+        }
         if keep {
             self.kept += total;
         }

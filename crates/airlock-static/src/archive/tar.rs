@@ -156,9 +156,9 @@ fn padding(size: u64) -> u64 {
 }
 
 /// Reads a tar (plain or gzip) under `limits`.
-pub(super) fn read(bytes: &[u8], format: Format, limits: &Limits) -> super::Archive {
+pub(super) fn read(bytes: &[u8], format: Format, mut c: Collector<'_, '_>) -> super::Archive {
+    let limits = c.limits;
     let mut src = Source::new(bytes, format, limits);
-    let mut c = Collector::new(limits);
     let mut block = [0u8; 512];
     // Pending pax / GNU long-name overrides for the next header.
     let (mut long_path, mut long_link): (Option<String>, Option<String>) = (None, None);

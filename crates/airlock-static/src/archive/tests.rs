@@ -231,3 +231,27 @@ fn zip_entries_links_and_limits() {
     assert!(!a.complete);
     assert_eq!(files(&a), ["pkg/__init__.py"]);
 }
+
+#[test]
+fn visit_hands_over_contents_and_keeps_none() {
+    let mut t = entry("package/a.json", b'0', b"{}", "");
+    t.extend(entry("package/b.json", b'0', b"[]", ""));
+    t.extend(end());
+    let mut seen = Vec::new();
+    let a = visit(
+        &gz(&t),
+        &Limits::default(),
+        Root::StripComponents(1),
+        &mut |name, bytes| seen.push((name.to_string(), bytes.to_vec())),
+    )
+    .unwrap();
+    assert_eq!(
+        seen,
+        [
+            ("package/a.json".to_string(), b"{}".to_vec()),
+            ("package/b.json".to_string(), b"[]".to_vec())
+        ]
+    );
+    assert!(a.entries.iter().all(|e| e.bytes.is_none()));
+    assert_eq!(files(&a), ["a.json", "b.json"]);
+}

@@ -38,10 +38,10 @@ impl<R: Read> Read for Budget<'_, R> {
     }
 }
 
-pub(super) fn read(bytes: &[u8], limits: &Limits) -> Result<super::Archive, ArchiveError> {
+pub(super) fn read(bytes: &[u8], mut c: Collector<'_, '_>) -> Result<super::Archive, ArchiveError> {
+    let limits = c.limits;
     let mut zip = ::zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| ArchiveError::Zip(e.to_string()))?;
-    let mut c = Collector::new(limits);
     if zip.has_duplicate_names() {
         c.issue(
             IssueKind::Duplicate,
