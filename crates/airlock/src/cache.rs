@@ -123,7 +123,7 @@ pub fn parse_artifact_spec(spec: &str) -> Result<(Ecosystem, String, String)> {
     }
     let rest = spec.strip_prefix("npm:").unwrap_or(spec);
     let has_version = rest.trim_start_matches('@').contains('@');
-    match airlock_registry::npm::parse_spec(rest) {
+    match airlock_ecosystem::npm::parse_spec(rest) {
         Some((n, v)) if has_version => Ok((Ecosystem::Npm, n, v)),
         _ => bail!("{spec}: expected name@version or pypi:name==version"),
     }

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
+use airlock_ecosystem::npm;
 use airlock_events::{Ecosystem, Event, PackageRef, Record, TraceFooter, TraceHeader};
-use airlock_registry::npm;
 use airlock_static::diff::{self, DiffSummary, RegistryMeta};
 use airlock_static::{PackageFile, ScanOptions};
 use anyhow::{bail, Context, Result};
@@ -470,15 +470,7 @@ pub struct PackageMeta {
 pub fn fetch_meta(registry: &str, name: &str) -> Result<PackageMeta> {
     let registry = registry.trim_end_matches('/');
     let url = format!("{registry}/{}", name.replace('/', "%2f"));
-    let mut agent = ureq::AgentBuilder::new()
-        .timeout_connect(std::time::Duration::from_secs(15))
-        .timeout(std::time::Duration::from_secs(300))
-        .user_agent(concat!("airlock/", env!("CARGO_PKG_VERSION")));
-    if let Some(cfg) = tls_config() {
-        agent = agent.tls_config(cfg);
-    }
-    let resp = agent
-        .build()
+    let resp = airlock_ecosystem::http::client()
         .get(&url)
         .set("Accept", "application/json")
         .call()
@@ -486,30 +478,6 @@ pub fn fetch_meta(registry: &str, name: &str) -> Result<PackageMeta> {
     let doc: Packument = serde_json::from_reader(std::io::BufReader::new(resp.into_reader()))
         .with_context(|| format!("{url}: bad packument"))?;
     Ok(meta_from_packument(doc))
-}
-
-/// TLS roots: the bundled web PKI roots plus every certificate in `$SSL_CERT_FILE`, as
-/// airlock-registry's own client does (hosts behind a TLS-inspecting proxy trust its CA
-/// that way); `None` (ureq's defaults) when the variable is unset or unreadable.
-fn tls_config() -> Option<std::sync::Arc<rustls::ClientConfig>> {
-    use rustls_pki_types::pem::PemObject;
-    let file = std::env::var_os("SSL_CERT_FILE")?;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    let added = rustls_pki_types::CertificateDer::pem_file_iter(&file)
-        .ok()?
-        .filter(|c| c.as_ref().is_ok_and(|c| roots.add(c.clone()).is_ok()))
-        .count();
-    if added == 0 {
-        return None;
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Some(std::sync::Arc::new(cfg))
 }
 
 fn meta_from_packument(doc: Packument) -> PackageMeta {

@@ -8,12 +8,12 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use airlock_ecosystem::npm;
 use airlock_events::{
     Event, EventKind, FsChangeKind, PackageRef, PhaseStatus, Source, Trace, TraceFooter,
     TraceHeader, SCHEMA_VERSION,
 };
 use airlock_recorder::{fsdiff, RecorderConfig};
-use airlock_registry::npm;
 use airlock_sandbox::{
     NetworkSpec, PhaseOutcome, PhaseSpec, Sandbox, SandboxConfig, SandboxError, SinkContainer,
     SinkSpec, Tracker, UserSpec,
@@ -21,7 +21,7 @@ use airlock_sandbox::{
 use anyhow::{Context, Result};
 use sha2::Digest;
 
-pub use crate::artifact::{fetch, Artifact, Input, Kind};
+pub use airlock_ecosystem::artifact::{fetch, Artifact, Input, Kind, Sources};
 
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
@@ -43,6 +43,16 @@ pub struct ScanOptions {
     /// tracer, no sink, no bait, no speed-up and no static pass. Not an analysis.
     pub bare: bool,
     pub image: Option<String>,
+}
+
+impl ScanOptions {
+    /// Where registry inputs are fetched from.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            npm_registry: self.registry.clone(),
+            pypi_index: self.pypi_index.clone(),
+        }
+    }
 }
 
 /// Where things are inside the sandbox for one run.
@@ -837,7 +847,7 @@ async fn collect_hooks(sandbox: &Sandbox, work: &Path, events: &mut Vec<Event>, 
     }
     let mut added = 0usize;
     for line in text.lines().take(200_000) {
-        let Some(rec) = airlock_registry::hooks::parse_hook_record(line) else {
+        let Some(rec) = airlock_recorder::hooks::parse_hook_record(line) else {
             continue;
         };
         let real = |start: f64| start + (rec.ts - start) / f64::from(speedup);
@@ -1327,7 +1337,7 @@ const PYPI_SEED: &[&str] = &[
 enum Prepared {
     Npm(npm::PreparedProject),
     Pypi {
-        wheelhouse: airlock_registry::pypi::Wheelhouse,
+        wheelhouse: airlock_ecosystem::pypi::Wheelhouse,
         install_name: String,
         top_level: Vec<String>,
     },
@@ -1361,14 +1371,14 @@ fn prepare(artifact: &Artifact, opts: &ScanOptions, work: &Path) -> Result<Prepa
             seeded
                 .requires_dist
                 .extend(PYPI_SEED.iter().map(|s| s.to_string()));
-            let wheelhouse = airlock_registry::pypi::prepare_wheelhouse(
+            let wheelhouse = airlock_ecosystem::pypi::prepare_wheelhouse(
                 &artifact.path,
                 &seeded,
                 &opts.pypi_index,
                 work,
-                &airlock_registry::pypi::WheelhouseOptions {
+                &airlock_ecosystem::pypi::WheelhouseOptions {
                     // Sets resolved in the last day (the seed set above all) skip pip.
-                    wheel_cache: airlock_registry::pypi::WheelCache::user_default(),
+                    wheel_cache: airlock_ecosystem::pypi::WheelCache::user_default(),
                     ..Default::default()
                 },
             )?;

@@ -4,7 +4,6 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod artifact;
 mod audit;
 mod cache;
 mod diff;
@@ -129,10 +128,10 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 120)]
     pub phase_timeout: u64,
     /// npm registry to fetch name@version from (and to resolve dependencies against).
-    #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_registry::npm::DEFAULT_REGISTRY)]
+    #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_ecosystem::npm::DEFAULT_REGISTRY)]
     pub registry: String,
     /// PyPI index for `pypi:` inputs and Python dependencies.
-    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_registry::pypi::DEFAULT_INDEX)]
+    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_ecosystem::pypi::DEFAULT_INDEX)]
     pub pypi_index: String,
     /// Benchmark baseline: same image, same offline install, no tracer, sink, bait or
     /// static pass. The verdict means nothing.

@@ -37,7 +37,7 @@ pub async fn analyze(
     let work = airlock_sandbox::create_work_dir().context("creating a work directory")?;
     let artifact = {
         let (input, opts, dir) = (input.clone(), opts.clone(), work.path().to_path_buf());
-        tokio::task::spawn_blocking(move || engine::fetch(&input, &opts, &dir)).await??
+        tokio::task::spawn_blocking(move || engine::fetch(&input, &opts.sources(), &dir)).await??
     };
     let (trace, error) =
         engine::analyze_artifact(docker, tracker, &artifact, opts, work.path(), progress).await?;

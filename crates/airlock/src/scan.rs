@@ -51,11 +51,11 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
     let mut _extracted = Vec::new();
     for arg in &args.inputs {
         let path = std::path::Path::new(arg);
-        if path.is_file() && airlock_registry::sample_zip::looks_like_zip(path) {
+        if path.is_file() && airlock_ecosystem::sample_zip::looks_like_zip(path) {
             // An sdist .zip holds source files, not packages: it is not a sample zip.
-            let listing = airlock_registry::sample_zip::list(path).ok();
+            let listing = airlock_ecosystem::sample_zip::list(path).ok();
             if listing.is_some_and(|l| !l.entries.is_empty()) {
-                let (dir, files) = airlock_registry::sample_zip::extract_to_temp(
+                let (dir, files) = airlock_ecosystem::sample_zip::extract_to_temp(
                     path,
                     args.zip_password.as_deref(),
                 )?;

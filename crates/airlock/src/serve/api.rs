@@ -38,7 +38,7 @@ fn valid_coordinates(eco: Ecosystem, name: &str, version: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_' | '!'));
     let name_ok = match eco {
         Ecosystem::Npm => {
-            airlock_registry::npm::parse_spec(&format!("{name}@{version}"))
+            airlock_ecosystem::npm::parse_spec(&format!("{name}@{version}"))
                 .is_some_and(|(n, _)| n == name)
                 && !name.contains("..")
                 && name.chars().all(|c| {

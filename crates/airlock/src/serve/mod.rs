@@ -48,7 +48,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "URL")]
     pub npm_registry: Option<String>,
     /// The PyPI index `pypi` submissions are fetched from.
-    #[arg(long, value_name = "URL", default_value = airlock_registry::pypi::DEFAULT_INDEX)]
+    #[arg(long, value_name = "URL", default_value = airlock_ecosystem::pypi::DEFAULT_INDEX)]
     pub pypi_index: String,
     /// Require `Authorization: Bearer T` on every endpoint but /healthz and /openapi.json.
     #[arg(long, env = "AIRLOCK_TOKEN", hide_env_values = true)]
@@ -168,7 +168,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .npm_registry
         .clone()
         .or_else(|| args.npm_upstream.clone())
-        .unwrap_or_else(|| airlock_registry::npm::DEFAULT_REGISTRY.to_string())
+        .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string())
         .trim_end_matches('/')
         .to_string();
     let scan = ScanOptions {

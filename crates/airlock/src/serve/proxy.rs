@@ -200,13 +200,13 @@ fn public_base(app: &App, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .redirects(0)
-        .timeout_connect(Duration::from_secs(10))
+/// The project's one HTTP client (system CA store, proxy settings), never following a
+/// redirect: the upstream's redirect is its answer. Upstream calls get two minutes.
+fn upstream_get(url: &str) -> ureq::Request {
+    airlock_ecosystem::http::client()
+        .agent_no_redirect_for(url)
+        .get(url)
         .timeout(Duration::from_secs(120))
-        .user_agent(concat!("airlock-proxy/", env!("CARGO_PKG_VERSION")))
-        .build()
 }
 
 /// Upstream fetch failure: the status to answer with.
@@ -230,7 +230,7 @@ async fn upstream_packument(
         } else {
             "application/json"
         };
-        match agent().get(&url).set("Accept", accept).call() {
+        match upstream_get(&url).set("Accept", accept).call() {
             Ok(r) => {
                 let mut text = String::new();
                 r.into_reader()
@@ -656,7 +656,7 @@ fn cached_tarball(
             return Ok(b);
         }
     }
-    let resp = agent().get(url).call()?;
+    let resp = upstream_get(url).call()?;
     let mut bytes = Vec::new();
     resp.into_reader().take(512 << 20).read_to_end(&mut bytes)?;
     if !check_integrity(&bytes, integrity, shasum) {

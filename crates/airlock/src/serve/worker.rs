@@ -276,13 +276,12 @@ async fn send_webhook(app: &Shared, url: String, body: Value) {
         return;
     }
     let r = tokio::task::spawn_blocking(move || {
-        let agent = ureq::AgentBuilder::new()
-            .redirects(0)
-            .timeout(Duration::from_secs(10))
-            .build();
         let mut last = String::new();
         for _ in 0..2 {
-            match agent.post(&url).send_json(&body) {
+            let request = airlock_ecosystem::http::client()
+                .post_no_redirect(&url)
+                .timeout(Duration::from_secs(10));
+            match request.send_json(&body) {
                 Ok(_) => return Ok(()),
                 Err(e) => last = e.to_string(),
             }

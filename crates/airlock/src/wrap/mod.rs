@@ -86,7 +86,7 @@ pub struct PipArgs {
     #[command(flatten)]
     pub opts: WrapOptions,
     /// PyPI index the analyses fetch from (pip's own `-i` is honoured for resolution).
-    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_registry::pypi::DEFAULT_INDEX)]
+    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_ecosystem::pypi::DEFAULT_INDEX)]
     pub pypi_index: String,
     /// pip's command and its arguments, as you would give them to pip.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
@@ -226,7 +226,7 @@ impl Checker {
         let rules = crate::judging::load_rules(opts.rules.as_deref())?;
         let store = opts.store.open()?;
         let scan = ScanOptions {
-            registry: airlock_registry::npm::DEFAULT_REGISTRY.to_string(),
+            registry: airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string(),
             pypi_index: pypi_index.to_string(),
             phase_timeout: Duration::from_secs(opts.phase_timeout),
             no_import: false,

@@ -457,7 +457,7 @@ async fn install(
             fetch_url: None,
         });
     }
-    let checker = Checker::new(opts, tracker, airlock_registry::pypi::DEFAULT_INDEX)?;
+    let checker = Checker::new(opts, tracker, airlock_ecosystem::pypi::DEFAULT_INDEX)?;
     let mut checked = checker.check(cands).await?;
     for f in &known_bad {
         if let Some(c) = checked
@@ -639,7 +639,7 @@ fn npm_registries(npm: &str, dir: &Path) -> Result<Registries> {
     let default = v["registry"]
         .as_str()
         .map(clean)
-        .unwrap_or_else(|| airlock_registry::npm::DEFAULT_REGISTRY.to_string());
+        .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string());
     let scoped = v
         .as_object()
         .map(|m| {

@@ -9,8 +9,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use airlock_ecosystem::pypi::normalize_name;
 use airlock_events::Ecosystem;
-use airlock_registry::pypi::normalize_name;
 use airlock_sandbox::Tracker;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
@@ -459,7 +459,8 @@ pub fn download(url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
         .and_then(|u| u.rsplit('/').next())
         .filter(|f| !f.is_empty() && !f.contains(".."))
         .unwrap_or("dist");
-    let resp = ureq::get(url)
+    let resp = airlock_ecosystem::http::client()
+        .get(url)
         .timeout(std::time::Duration::from_secs(300))
         .call()
         .with_context(|| format!("downloading {url}"))?;

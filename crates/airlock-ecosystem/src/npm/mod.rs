@@ -108,8 +108,6 @@ struct Dist {
     shasum: Option<String>,
 }
 
-use crate::pypi::agent;
-
 /// Fetches `name@version` from `registry` into `dest_dir` and verifies its integrity.
 pub fn fetch(
     registry: &str,
@@ -119,7 +117,7 @@ pub fn fetch(
 ) -> Result<Fetched, RegistryError> {
     let registry = registry.trim_end_matches('/');
     let url = format!("{registry}/{}", name.replace('/', "%2f"));
-    let resp = agent()
+    let resp = crate::http::client()
         .get(&url)
         .set(
             "Accept",
@@ -193,10 +191,13 @@ pub fn fetch(
 }
 
 fn download(url: &str) -> Result<Vec<u8>, RegistryError> {
-    let resp = agent().get(url).call().map_err(|e| RegistryError::Http {
-        url: url.into(),
-        message: e.to_string(),
-    })?;
+    let resp = crate::http::client()
+        .get(url)
+        .call()
+        .map_err(|e| RegistryError::Http {
+            url: url.into(),
+            message: e.to_string(),
+        })?;
     let mut bytes = Vec::new();
     resp.into_reader()
         .take(MAX_TARBALL + 1)

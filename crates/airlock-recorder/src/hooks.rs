@@ -3,9 +3,8 @@
 //! (`/opt/airlock/node/preload.js`) write one JSON object per line,
 //! `{"runtime":"python"|"node","event":"<name>","ts":<unix secs>,"pid":<pid>,"args":{...}}`
 //! (see `sandbox-images/sandbox/rootfs/opt/airlock/README.md`), and the recorder turns
-//! each into an [`EventKind::Hook`]. It lives here rather than in airlock-recorder only
-//! because that crate was being edited when this was written; it depends on nothing but
-//! the trace schema and can move.
+//! each into an [`EventKind::Hook`]. It sits next to the strace parser because both turn
+//! what the sandbox saw into trace events; the engine merges the two streams.
 
 use airlock_events::EventKind;
 use serde::Deserialize;

@@ -6,11 +6,33 @@
 use std::path::{Path, PathBuf};
 
 use airlock_events::Ecosystem;
-use airlock_registry::{npm, pypi};
-use anyhow::{bail, Context, Result};
 use sha2::Digest;
 
-use crate::engine::ScanOptions;
+use crate::{npm, pypi, RegistryError};
+
+type Result<T> = std::result::Result<T, RegistryError>;
+
+/// Where registry inputs are fetched from.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// npm registry base URL.
+    pub npm_registry: String,
+    /// PyPI index base URL.
+    pub pypi_index: String,
+}
+
+impl Default for Sources {
+    fn default() -> Self {
+        Sources {
+            npm_registry: npm::DEFAULT_REGISTRY.into(),
+            pypi_index: pypi::DEFAULT_INDEX.into(),
+        }
+    }
+}
+
+fn bad_input(message: String) -> RegistryError {
+    RegistryError::Input(message)
+}
 
 /// What the user asked to scan.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +79,7 @@ impl Input {
         if arg.starts_with("pypi:") {
             return match pypi::parse_spec(arg) {
                 Some((name, version)) => Ok(Input::Pypi { name, version }),
-                None => bail!("{arg}: not a valid pypi:name==version"),
+                None => Err(bad_input(format!("{arg}: not a valid pypi:name==version"))),
             };
         }
         let spec = arg.strip_prefix("npm:").unwrap_or(arg);
@@ -66,13 +88,13 @@ impl Input {
                 .iter()
                 .any(|s| arg.ends_with(s));
         if looks_like_path {
-            bail!("{arg}: no such file or directory");
+            return Err(bad_input(format!("{arg}: no such file or directory")));
         }
         match npm::parse_spec(spec) {
             Some((name, version)) => Ok(Input::Npm { name, version }),
-            None => {
-                bail!("{arg}: not a file, a directory, an npm name@version or pypi:name==version")
-            }
+            None => Err(bad_input(format!(
+                "{arg}: not a file, a directory, an npm name@version or pypi:name==version"
+            ))),
         }
     }
 }
@@ -110,7 +132,7 @@ impl Artifact {
 }
 
 /// Turns an input into a checked artifact under `work` (no code runs).
-pub fn fetch(input: &Input, opts: &ScanOptions, work: &Path) -> Result<Artifact> {
+pub fn fetch(input: &Input, sources: &Sources, work: &Path) -> Result<Artifact> {
     let (path, integrity) = match input {
         Input::Tarball(p) => (p.clone(), None),
         Input::Dir(d) => {
@@ -119,16 +141,19 @@ pub fn fetch(input: &Input, opts: &ScanOptions, work: &Path) -> Result<Artifact>
             (dest, None)
         }
         Input::Npm { name, version } => {
-            let f = npm::fetch(&opts.registry, name, version, work)?;
+            let f = npm::fetch(&sources.npm_registry, name, version, work)?;
             (f.path, Some(f.integrity))
         }
         Input::Pypi { name, version } => {
-            let f = pypi::fetch(&opts.pypi_index, name, version.as_deref(), work)?;
+            let f = pypi::fetch(&sources.pypi_index, name, version.as_deref(), work)?;
             let sri = format!("sha256-{}", f.sha256);
             (f.path, Some(sri))
         }
     };
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+    let bytes = std::fs::read(&path).map_err(|source| RegistryError::Io {
+        path: path.clone(),
+        source,
+    })?;
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     let kind = identify(&path, &bytes)?;
     let (name, version) = match &kind {
@@ -166,20 +191,24 @@ fn identify(path: &Path, bytes: &[u8]) -> Result<Kind> {
             let zip = bytes.starts_with(b"PK");
             if gz && npm_err.to_string().contains("corrupt") {
                 // A broken gzip stream: the npm reader's message is the useful one.
-                return Err(npm_err.into());
+                return Err(npm_err);
             }
             if !gz && !zip {
-                bail!(
-                    "{}: not a gzip-compressed tarball or zip: not an npm package, sdist or wheel",
-                    path.display()
-                );
+                return Err(RegistryError::BadArtifact {
+                    path: path.to_path_buf(),
+                    message:
+                        "not a gzip-compressed tarball or zip: not an npm package, sdist or wheel"
+                            .into(),
+                });
             }
-            bail!(
-                "{}: neither an npm package ({}) nor a Python distribution ({})",
-                path.display(),
-                strip_path(&npm_err.to_string(), path),
-                strip_path(&py_err.to_string(), path)
-            )
+            Err(RegistryError::BadArtifact {
+                path: path.to_path_buf(),
+                message: format!(
+                    "neither an npm package ({}) nor a Python distribution ({})",
+                    strip_path(&npm_err.to_string(), path),
+                    strip_path(&py_err.to_string(), path)
+                ),
+            })
         }
     }
 }

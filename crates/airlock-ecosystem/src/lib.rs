@@ -1,9 +1,12 @@
-//! airlock's registry side: everything that talks to npm or PyPI from the host, and only
-//! ever downloads and reads bytes — code from a package never runs here.
+//! airlock's ecosystem seam: everything that knows what an npm package or a Python
+//! distribution is. One folder per ecosystem (`npm/`, `pypi/`); from the host it only ever
+//! downloads and reads bytes — code from a package never runs here. What runs in the
+//! sandbox is described as plain data (an install plan) for airlock-engine to carry out.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod hooks;
+pub mod artifact;
+pub mod http;
 pub mod npm;
 pub mod pypi;
 pub mod sample_zip;
@@ -14,6 +17,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// An input spec that names nothing airlock can analyze (the message says why).
+    #[error("{0}")]
+    Input(String),
     #[error("{what} does not exist on {registry}")]
     NotFound { what: String, registry: String },
     #[error("{url}: {message}")]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use airlock_events::EventKind;
-use airlock_registry::hooks::{parse_hook_record, HookRecord};
+use airlock_recorder::hooks::{parse_hook_record, HookRecord};
 
 fn hooks_dir() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
