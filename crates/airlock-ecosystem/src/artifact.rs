@@ -173,19 +173,13 @@ pub fn fetch(input: &Input, sources: &Sources, work: &Path) -> Result<Artifact> 
 /// npm tarball or Python distribution, by content. When neither reading works, the
 /// error says why for both.
 fn identify(path: &Path, bytes: &[u8]) -> Result<Kind> {
-    let npm_err = match npm::read_manifest(path) {
-        Ok(m) => return Ok(Kind::Npm(m)),
+    use crate::PackageEcosystem;
+    let npm_err = match npm::NPM.recognise(path, bytes) {
+        Ok(kind) => return Ok(kind),
         Err(e) => e,
     };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    match pypi::read_metadata_bytes(&file_name, bytes, path) {
-        Ok(meta) => {
-            let install_name = pypi::install_file_name(&file_name, &meta);
-            Ok(Kind::Pypi { meta, install_name })
-        }
+    match pypi::PYPI.recognise(path, bytes) {
+        Ok(kind) => Ok(kind),
         Err(py_err) => {
             let gz = bytes.starts_with(&[0x1f, 0x8b]);
             let zip = bytes.starts_with(b"PK");

@@ -8,12 +8,18 @@
 pub mod artifact;
 pub mod http;
 pub mod npm;
+pub mod plan;
 pub mod pypi;
 pub mod sample_zip;
+pub mod seam;
 #[cfg(test)]
 mod testutil;
 
 use std::path::PathBuf;
+
+pub use artifact::{Artifact, Input, Kind, Sources};
+pub use plan::{InstallPlan, PhaseFailure, PhasePlan, PlanContext, SetupFailure, SetupStep, Stage};
+pub use seam::{all, for_artifact, PackageEcosystem, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -7,7 +7,6 @@
 mod audit;
 mod cache;
 mod diff;
-mod engine;
 mod judging;
 mod pipeline;
 mod scan;

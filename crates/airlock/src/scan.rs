@@ -9,9 +9,10 @@ use airlock_events::Verdict;
 use airlock_sandbox::Tracker;
 use anyhow::{Context, Result};
 
-use crate::engine::{self, Input, ScanOptions};
 use crate::{judging, pipeline};
 use crate::{FailOn, Format, ScanArgs};
+use airlock_ecosystem::Input;
+use airlock_engine::ScanOptions;
 
 /// The outcome of one input.
 pub struct Outcome {
@@ -34,7 +35,7 @@ pub async fn run(args: ScanArgs) -> u8 {
         Ok(code) => code,
         Err(e) => {
             eprintln!("airlock: error: {e:#}");
-            if engine::is_engine_error(&e) {
+            if pipeline::is_engine_error(&e) {
                 eprintln!(
                     "airlock: hint: run `sandbox-images/setup engine` (or start dockerd) and retry"
                 );
@@ -133,7 +134,7 @@ async fn scan_one(
         } else {
             path.with_extension(format!("{index}.jsonl"))
         };
-        engine::write_trace(&a.trace, &path)?;
+        pipeline::write_trace(&a.trace, &path)?;
     }
     let rendered = judging::render(&a.report, &a.trace, args.format, args.output.is_none())?;
     Ok(Outcome {

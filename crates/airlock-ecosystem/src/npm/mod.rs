@@ -5,6 +5,8 @@
 //! `npm install --package-lock-only --ignore-scripts` and `npm cache add`, so the sandbox
 //! can install offline. The target package itself is never unpacked on the host.
 
+pub mod plan;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -20,6 +22,13 @@ pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
 
 /// Largest tarball airlock accepts (npm's own limit is lower for publishing).
 const MAX_TARBALL: u64 = 512 << 20;
+
+/// The npm ecosystem (see [`crate::PackageEcosystem`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Npm;
+
+/// The npm ecosystem.
+pub static NPM: Npm = Npm;
 
 /// The parts of package.json airlock uses.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -161,6 +161,7 @@ mod cache;
 mod download;
 mod index;
 mod metadata;
+pub mod plan;
 mod tags;
 #[cfg(test)]
 mod tests;
@@ -170,3 +171,10 @@ pub use download::*;
 pub use index::*;
 pub use metadata::*;
 pub use tags::*;
+
+/// The PyPI ecosystem (see [`crate::PackageEcosystem`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Pypi;
+
+/// The PyPI ecosystem.
+pub static PYPI: Pypi = Pypi;

@@ -31,9 +31,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use crate::engine::ScanOptions;
 use crate::store_glue::StoreArgs;
 use crate::PersonaArg;
+use airlock_engine::ScanOptions;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {

@@ -13,8 +13,8 @@ use anyhow::{anyhow, bail, Result};
 use serde_json::{json, Value};
 
 use super::{blocking, pending_key, Shared};
-use crate::engine::Input;
 use crate::{pipeline, store_glue};
+use airlock_ecosystem::Input;
 
 /// What a job asks for.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,9 +23,10 @@ use airlock_store::{ArtifactQuery, Store};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::engine::{Input, ScanOptions};
 use crate::store_glue::{self, StoreArgs};
 use crate::{pipeline, FailOn, PersonaArg};
+use airlock_ecosystem::Input;
+use airlock_engine::ScanOptions;
 
 /// Flags shared by the wrappers. They go before the package manager's command:
 /// `airlock npm --concurrency 4 install lodash`.

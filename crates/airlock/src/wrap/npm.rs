@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use super::lockfile::Lockfile;
 use super::{Candidate, Checker, Decision, NpmArgs, Summary};
-use crate::engine::Input;
+use airlock_ecosystem::Input;
 
 /// What the wrapper does with an npm command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::{Candidate, Checker, Decision, PipArgs, Summary};
-use crate::engine::Input;
+use airlock_ecosystem::Input;
 
 /// pip flags whose value is the next argument.
 const VALUE_FLAGS: &[&str] = &[
