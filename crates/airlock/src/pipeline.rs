@@ -85,7 +85,9 @@ fn static_pass(
             airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
                 .map(|r| r.events(ts))?;
         if let Some((registry, name, version)) = previous {
-            match crate::diff::previous_version_signals(&registry, &name, &version, &tgz) {
+            match airlock_ecosystem::npm::packument::previous_version_signals(
+                &registry, &name, &version, &tgz,
+            ) {
                 Ok(more) => events.extend(more),
                 Err(e) => events.push(note(
                     ts,

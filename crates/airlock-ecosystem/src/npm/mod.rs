@@ -5,6 +5,7 @@
 //! `npm install --package-lock-only --ignore-scripts` and `npm cache add`, so the sandbox
 //! can install offline. The target package itself is never unpacked on the host.
 
+pub mod packument;
 pub mod plan;
 
 use std::collections::BTreeMap;

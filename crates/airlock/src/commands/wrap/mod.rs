@@ -53,7 +53,7 @@ pub struct WrapOptions {
     pub osv: Option<PathBuf>,
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Rules directory (default: $AIRLOCK_RULES, else the source tree's rules/).
+    /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,
     /// Time limit of each sandbox phase, in seconds.

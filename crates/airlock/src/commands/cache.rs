@@ -12,8 +12,9 @@ use airlock_store::{ArtifactQuery, Filter, Store};
 use anyhow::{bail, Result};
 use clap::Subcommand;
 
+use crate::commands::scan;
+use crate::judging;
 use crate::store_glue::{self, StoreArgs};
-use crate::{judging, scan};
 
 #[derive(Subcommand)]
 pub enum CacheAction {
@@ -99,7 +100,7 @@ fn parse_verdict(s: &str) -> Result<Verdict, String> {
 pub struct RejudgeArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Rules directory (default: $AIRLOCK_RULES, else the source tree's rules/).
+    /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,
     /// One JSON object on stdout.

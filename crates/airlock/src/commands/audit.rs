@@ -112,7 +112,7 @@ fn audit_cmd(args: &AuditArgs) -> Result<u8> {
         AuditFormat::Json => format!("{}\n", serde_json::to_string_pretty(&json_value(&report))?),
         AuditFormat::Sarif => format!("{}\n", serde_json::to_string_pretty(&sarif_value(&report))?),
     };
-    crate::scan::emit(&text, args.output.as_deref())?;
+    crate::commands::scan::emit(&text, args.output.as_deref())?;
     let threshold = args.fail_on.threshold();
     Ok(u8::from(
         report.findings.iter().any(|f| f.severity >= threshold),
@@ -411,7 +411,7 @@ pub fn sarif_value(report: &AuditReport) -> Value {
             json!({
                 "ruleId": f.code,
                 "ruleIndex": codes.iter().position(|c| *c == f.code).unwrap_or(0),
-                "level": sarif_level(f.severity),
+                "level": airlock_report::sarif::sarif_level(f.severity),
                 "message": { "text": format!("{}: {}", package_label(f), f.message) },
                 "locations": [{ "physicalLocation": physical }],
                 "properties": {
@@ -422,27 +422,7 @@ pub fn sarif_value(report: &AuditReport) -> Value {
             })
         })
         .collect();
-    json!({
-        "$schema": airlock_report::SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": { "driver": {
-                "name": "airlock",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://github.com/airlock-scan/airlock",
-                "rules": rules,
-            }},
-            "results": results,
-        }],
-    })
-}
-
-fn sarif_level(s: Severity) -> &'static str {
-    match s {
-        Severity::Critical | Severity::High => "error",
-        Severity::Medium => "warning",
-        Severity::Low | Severity::Info => "note",
-    }
+    airlock_report::sarif::sarif_log(env!("CARGO_PKG_VERSION"), rules, results, json!({}))
 }
 
 #[cfg(test)]
