@@ -137,6 +137,26 @@ impl Client {
     }
 }
 
+/// `GET url` into memory, refusing a body larger than `max` bytes; `what` names the
+/// thing in that error (`tarball`, `artifact`). Errors are (url, message).
+pub fn download(url: &str, max: u64, what: &str) -> Result<Vec<u8>, crate::RegistryError> {
+    use std::io::Read;
+    let err = |message: String| crate::RegistryError::Http {
+        url: url.into(),
+        message,
+    };
+    let resp = client().get(url).call().map_err(|e| err(e.to_string()))?;
+    let mut bytes = Vec::new();
+    resp.into_reader()
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| err(e.to_string()))?;
+    if bytes.len() as u64 > max {
+        return Err(err(format!("{what} larger than {} MiB", max >> 20)));
+    }
+    Ok(bytes)
+}
+
 fn builder(redirects: u32) -> ureq::AgentBuilder {
     ureq::AgentBuilder::new()
         .timeout_connect(Duration::from_secs(15))

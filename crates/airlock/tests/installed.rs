@@ -33,7 +33,11 @@ fn installed_binary_judges_a_stored_trace_from_another_directory() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "malicious → exit 1; stderr: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "malicious → exit 1; stderr: {stderr}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verdict"], "malicious", "{report:#}");
     let rules: Vec<&str> = report["findings"]

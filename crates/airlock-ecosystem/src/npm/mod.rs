@@ -201,28 +201,7 @@ pub fn fetch(
 }
 
 fn download(url: &str) -> Result<Vec<u8>, RegistryError> {
-    let resp = crate::http::client()
-        .get(url)
-        .call()
-        .map_err(|e| RegistryError::Http {
-            url: url.into(),
-            message: e.to_string(),
-        })?;
-    let mut bytes = Vec::new();
-    resp.into_reader()
-        .take(MAX_TARBALL + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RegistryError::Http {
-            url: url.into(),
-            message: e.to_string(),
-        })?;
-    if bytes.len() as u64 > MAX_TARBALL {
-        return Err(RegistryError::Http {
-            url: url.into(),
-            message: "tarball larger than 512 MiB".into(),
-        });
-    }
-    Ok(bytes)
+    crate::http::download(url, MAX_TARBALL, "tarball")
 }
 
 /// Checks `bytes` against an SRI string (strongest algorithm wins) or a sha1 shasum;

@@ -2,7 +2,6 @@
 //! downloading it through the one HTTP client and checking its sha256.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -255,26 +254,5 @@ pub(super) fn recent_versions(
 }
 
 pub(super) fn download(url: &str) -> Result<Vec<u8>, RegistryError> {
-    let resp = crate::http::client()
-        .get(url)
-        .call()
-        .map_err(|e| RegistryError::Http {
-            url: url.into(),
-            message: e.to_string(),
-        })?;
-    let mut bytes = Vec::new();
-    resp.into_reader()
-        .take(MAX_ARTIFACT + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| RegistryError::Http {
-            url: url.into(),
-            message: e.to_string(),
-        })?;
-    if bytes.len() as u64 > MAX_ARTIFACT {
-        return Err(RegistryError::Http {
-            url: url.into(),
-            message: "artifact larger than 512 MiB".into(),
-        });
-    }
-    Ok(bytes)
+    crate::http::download(url, MAX_ARTIFACT, "artifact")
 }

@@ -449,7 +449,6 @@ fn write_pinned(path: &Path, items: &[ReportItem]) -> Result<()> {
 /// Downloads a distribution pip resolved into `dir` and checks its sha256.
 pub fn download(url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
     use sha2::Digest;
-    use std::io::Read;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         bail!("{url}: not an http(s) URL");
     }
@@ -459,15 +458,7 @@ pub fn download(url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
         .and_then(|u| u.rsplit('/').next())
         .filter(|f| !f.is_empty() && !f.contains(".."))
         .unwrap_or("dist");
-    let resp = airlock_ecosystem::http::client()
-        .get(url)
-        .timeout(std::time::Duration::from_secs(300))
-        .call()
-        .with_context(|| format!("downloading {url}"))?;
-    let mut bytes = Vec::new();
-    resp.into_reader()
-        .take(512 << 20)
-        .read_to_end(&mut bytes)
+    let bytes = airlock_ecosystem::http::download(url, 512 << 20, "distribution")
         .with_context(|| format!("downloading {url}"))?;
     let got = hex::encode(sha2::Sha256::digest(&bytes));
     if !got.eq_ignore_ascii_case(sha256) {
