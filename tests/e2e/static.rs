@@ -748,7 +748,7 @@ fn static_corpus_table() {
     }
     if let Some(zip) = std::env::var_os("AIRLOCK_CORPUS_PYPI_ZIP") {
         let (_tmp, got) =
-            airlock_registry::sample_zip::extract_to_temp(Path::new(&zip), Some("infected"))
+            airlock_ecosystem::sample_zip::extract_to_temp(Path::new(&zip), Some("infected"))
                 .unwrap();
         let mut t = Table::default();
         // Per distinct setup.py too: the corpus is full of near-identical typosquats.

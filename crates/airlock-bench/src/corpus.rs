@@ -1,6 +1,6 @@
 //! The corpora the evaluation runs over, each sample with the verdict it should get:
 //! the PyPI malware sample zip (entries copied out byte for byte with
-//! `airlock_registry::sample_zip`, never unpacked or run on the host), the `examples/`
+//! `airlock_ecosystem::sample_zip`, never unpacked or run on the host), the `examples/`
 //! packages with their `expected` files, and the pinned benign npm and PyPI lists
 //! (scanned as `name@version` / `pypi:name==version`, or downloaded as an sdist first),
 //! and the at-scale corpora (`tests/corpus/{hard,top}-*.txt`: hard cases and the most
@@ -192,7 +192,7 @@ fn pypi_malware(corpus: Corpus, src: &Sources, extract_dir: &Path) -> Result<Vec
             zip.display()
         );
     }
-    let got = airlock_registry::sample_zip::extract(&zip, Some(&src.zip_password), &extract_dir)
+    let got = airlock_ecosystem::sample_zip::extract(&zip, Some(&src.zip_password), &extract_dir)
         .with_context(|| format!("copying the entries of {}", zip.display()))?;
     let mut out = Vec::new();
     let mut seen = std::collections::BTreeSet::new();

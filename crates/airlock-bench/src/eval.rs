@@ -109,7 +109,7 @@ pub struct EvalArgs {
     /// The shared corpus directory (holds pypi-malicious-dev/samples.zip).
     #[arg(long, env = "AIRLOCK_CORPUS_DIR")]
     pub corpus_dir: Option<PathBuf>,
-    #[arg(long, default_value = airlock_registry::sample_zip::DEFAULT_PASSWORD)]
+    #[arg(long, default_value = airlock_ecosystem::sample_zip::DEFAULT_PASSWORD)]
     pub zip_password: String,
     /// Wall-clock limit of one scan, in seconds (then SIGINT, then SIGKILL).
     #[arg(long, default_value_t = 600)]

@@ -357,7 +357,7 @@ impl Scanned {
 /// Ids are the evaluation's (`corpus::safe_id` of the file name, index-prefixed when
 /// two entries share one), so stored traces find their sample.
 fn scan_malware(zip_path: &Path, password: &str) -> Result<Vec<Scanned>> {
-    let listing = airlock_registry::sample_zip::list(zip_path)?;
+    let listing = airlock_ecosystem::sample_zip::list(zip_path)?;
     let bytes = std::fs::read(zip_path)?;
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .with_context(|| format!("opening {}", zip_path.display()))?;
@@ -683,7 +683,7 @@ pub fn signals(args: &SignalsArgs) -> Result<u8> {
     // them, for the transitions.
     for s in corpus::load(Corpus::Examples, &src, tmp.path())? {
         let tgz = tmp.path().join(format!("{}.tgz", s.id));
-        let report = match airlock_registry::npm::pack_dir(Path::new(&s.input), &tgz) {
+        let report = match airlock_ecosystem::npm::pack_dir(Path::new(&s.input), &tgz) {
             Ok(_) => airlock_static::scan_archive(&tgz, &opts).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };

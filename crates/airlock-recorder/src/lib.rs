@@ -35,6 +35,7 @@ pub mod budget;
 pub mod dns;
 pub mod fold;
 pub mod fsdiff;
+pub mod hooks;
 pub mod invocation;
 pub mod lexer;
 mod recorder;

@@ -18,7 +18,7 @@ mod html;
 mod human;
 mod model;
 mod osv;
-mod sarif;
+pub mod sarif;
 mod text;
 mod timeline;
 

@@ -88,19 +88,7 @@ pub fn sarif_value(report: &Report) -> Value {
         .map(|f| result(report, f, &rule_ids, &fqn))
         .collect();
 
-    json!({
-        "$schema": SARIF_SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "airlock",
-                    "version": report.tool.version,
-                    "semanticVersion": report.tool.version,
-                    "informationUri": INFORMATION_URI,
-                    "rules": rules,
-                }
-            },
+    let run = json!({
             "invocations": [{
                 "executionSuccessful": report.error.is_none(),
                 "toolExecutionNotifications": report.error.iter().map(|e| json!({
@@ -122,7 +110,35 @@ pub fn sarif_value(report: &Report) -> Value {
                 "traceComplete": report.trace_complete,
                 "reportSchemaVersion": REPORT_SCHEMA_VERSION,
             },
-        }],
+    });
+    sarif_log(&report.tool.version, rules, results, run)
+}
+
+/// A SARIF 2.1.0 log of one airlock run: the only place the envelope (schema, tool
+/// driver, rules, results) is written, for scan reports and lockfile audits alike.
+/// `run` holds further members of the run object (`invocations`, `properties`).
+pub fn sarif_log(version: &str, rules: Vec<Value>, results: Vec<Value>, run: Value) -> Value {
+    let mut run = match run {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    run.insert(
+        "tool".into(),
+        json!({
+            "driver": {
+                "name": "airlock",
+                "version": version,
+                "semanticVersion": version,
+                "informationUri": INFORMATION_URI,
+                "rules": rules,
+            }
+        }),
+    );
+    run.insert("results".into(), Value::Array(results));
+    json!({
+        "$schema": SARIF_SCHEMA_URI,
+        "version": "2.1.0",
+        "runs": [Value::Object(run)],
     })
 }
 

@@ -247,7 +247,8 @@ impl Ruleset {
     }
 
     /// Judges static events alone, as a complete trace in which no phase ran: what the
-    /// static pass says of package `name` without the sandbox (corpus tables, benches).
+    /// static pass says of package `name` without the sandbox (`airlock diff`, corpus
+    /// tables, benches). The one entry point for static judging.
     pub fn judge_static(&self, name: &str, eco: Ecosystem, events: Vec<Event>) -> Judgement {
         let header = TraceHeader {
             schema_version: SCHEMA_VERSION,
@@ -264,7 +265,9 @@ impl Ruleset {
             image: None,
             persona: None,
             home: Some("/home/runner".into()),
-            package_dir: Some(format!("/home/runner/project/node_modules/{name}")),
+            // Where a package lives is its ecosystem's business, not the rules'; static
+            // events name files inside the archive, never an installed path.
+            package_dir: None,
             canaries: vec![],
             notes: Default::default(),
         };

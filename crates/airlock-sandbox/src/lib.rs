@@ -6,6 +6,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod backend;
 pub mod docker;
 pub mod endpoint;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod sandbox;
 pub mod signal;
 pub mod sink;
 
+pub use backend::DockerBackend;
 pub use bollard::Docker;
 pub use docker::{
     connect, gc, reap_orphans, reap_periodically, Tracker, LABEL, LABEL_OWNER, LABEL_PID, LABEL_RUN,

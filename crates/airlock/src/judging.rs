@@ -16,20 +16,20 @@ use anyhow::{anyhow, Result};
 
 use crate::Format;
 
-/// Where the rules are: `--rules`, then `$AIRLOCK_RULES`, then the `rules/` tree of the
-/// checkout this binary was built from.
-pub fn rules_dir(explicit: Option<&Path>) -> PathBuf {
+/// Where the rules are: `--rules`, then `$AIRLOCK_RULES`, then the ruleset embedded in
+/// this binary (written to the user's cache on first use).
+pub fn rules_dir(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
-        return p.to_path_buf();
+        return Ok(p.to_path_buf());
     }
     if let Some(p) = std::env::var_os("AIRLOCK_RULES") {
-        return PathBuf::from(p);
+        return Ok(PathBuf::from(p));
     }
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../rules")).to_path_buf()
+    crate::rules::embedded_dir()
 }
 
 pub fn load_rules(explicit: Option<&Path>) -> Result<Ruleset> {
-    let dir = rules_dir(explicit);
+    let dir = rules_dir(explicit)?;
     Ruleset::load_dir(&dir).map_err(|errors| {
         let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
         anyhow!(

@@ -4,17 +4,13 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod artifact;
-mod audit;
-mod cache;
-mod diff;
-mod engine;
+mod commands;
 mod judging;
 mod pipeline;
-mod scan;
-mod serve;
+mod rules;
 mod store_glue;
-mod wrap;
+
+use commands::{audit, cache, diff, scan, serve, wrap};
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -102,7 +98,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum ImageAction {
+pub enum ImageAction {
     /// Print the image tag for this build's recipe.
     Tag,
     /// Build the image if it is missing (loads a cached copy when there is one).
@@ -129,10 +125,10 @@ pub struct ScanArgs {
     #[arg(long, default_value_t = 120)]
     pub phase_timeout: u64,
     /// npm registry to fetch name@version from (and to resolve dependencies against).
-    #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_registry::npm::DEFAULT_REGISTRY)]
+    #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_ecosystem::npm::DEFAULT_REGISTRY)]
     pub registry: String,
     /// PyPI index for `pypi:` inputs and Python dependencies.
-    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_registry::pypi::DEFAULT_INDEX)]
+    #[arg(long, env = "AIRLOCK_PYPI_INDEX", default_value = airlock_ecosystem::pypi::DEFAULT_INDEX)]
     pub pypi_index: String,
     /// Benchmark baseline: same image, same offline install, no tracer, sink, bait or
     /// static pass. The verdict means nothing.
@@ -160,7 +156,7 @@ pub struct ScanArgs {
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,
-    /// Rules directory (default: $AIRLOCK_RULES, else the source tree's rules/).
+    /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,
     #[command(flatten)]
@@ -216,11 +212,11 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Scan(args) => scan::run(args).await,
-            Command::Judge(args) => judge(args),
+            Command::Judge(args) => commands::judge::run(args),
             Command::Audit(args) => audit::run(args),
             Command::Diff(args) => tokio::task::block_in_place(|| diff::run(args)),
-            Command::Gc { all } => gc(all).await,
-            Command::Image { action } => image(action).await,
+            Command::Gc { all } => commands::gc::run(all).await,
+            Command::Image { action } => commands::image::run(action).await,
             Command::Cache { store, action } => cache::cache(&store, action),
             Command::Rejudge(args) => cache::rejudge(args),
             Command::Npm(args) => wrap::npm(args).await,
@@ -230,76 +226,4 @@ fn main() -> ExitCode {
         }
     });
     ExitCode::from(code)
-}
-
-fn judge(args: JudgeArgs) -> u8 {
-    let result = (|| {
-        let rules = judging::load_rules(args.rules.as_deref())?;
-        let file = std::fs::File::open(&args.trace)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
-        // Streamed: a trace of millions of events is judged in bounded memory.
-        let html = args.format == Format::Html;
-        let judged = judging::judge_stream(&rules, std::io::BufReader::new(file), html, |_| None)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
-        let text = judging::render_with(
-            &judged.report,
-            judged.timeline.as_ref(),
-            args.format,
-            args.output.is_none(),
-        )?;
-        scan::emit(&text, args.output.as_deref())?;
-        anyhow::Ok(scan::run_exit_code(
-            judged.verdict,
-            judged.report.trace_complete,
-            args.fail_on,
-        ))
-    })();
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("airlock: error: {e:#}");
-            2
-        }
-    }
-}
-
-async fn gc(all: bool) -> u8 {
-    let result = async {
-        let docker = airlock_sandbox::connect().await?;
-        let removed = airlock_sandbox::gc(&docker, all).await?;
-        println!("removed {} container(s)", removed.len());
-        anyhow::Ok(())
-    }
-    .await;
-    report_error(result)
-}
-
-async fn image(action: ImageAction) -> u8 {
-    match action {
-        ImageAction::Tag => {
-            println!("{}", airlock_sandbox::image_tag());
-            0
-        }
-        ImageAction::Ensure => {
-            let result = async {
-                let docker = airlock_sandbox::connect().await?;
-                let tag = airlock_sandbox::ensure_image(&docker).await?;
-                println!("{tag}");
-                anyhow::Ok(())
-            }
-            .await;
-            report_error(result)
-        }
-    }
-}
-
-/// Prints a one-line error and returns exit code 2.
-fn report_error(result: anyhow::Result<()>) -> u8 {
-    match result {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("airlock: error: {e:#}");
-            2
-        }
-    }
 }

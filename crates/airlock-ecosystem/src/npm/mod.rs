@@ -1,0 +1,618 @@
+//! npm artifacts on the host, without ever running them: fetching a version's tarball
+//! from a registry and checking it against the registry's integrity hash, reading the
+//! manifest out of a tarball in memory, packing a directory like `npm pack`, and
+//! resolving plus downloading the dependency tree into an offline cache with
+//! `npm install --package-lock-only --ignore-scripts` and `npm cache add`, so the sandbox
+//! can install offline. The target package itself is never unpacked on the host.
+
+pub mod packument;
+pub mod plan;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use base64::Engine;
+use serde::Deserialize;
+use sha2::Digest;
+
+use crate::RegistryError;
+
+pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
+
+/// Largest tarball airlock accepts (npm's own limit is lower for publishing).
+const MAX_TARBALL: u64 = 512 << 20;
+
+/// The npm ecosystem (see [`crate::PackageEcosystem`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Npm;
+
+/// The npm ecosystem.
+pub static NPM: Npm = Npm;
+
+/// The parts of package.json airlock uses.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Manifest {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub scripts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default, rename = "optionalDependencies")]
+    pub optional_dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default, rename = "type")]
+    pub module_type: Option<String>,
+    #[serde(default)]
+    /// `main` as written; packages use strings, and some `false`.
+    pub main: Option<serde_json::Value>,
+    #[serde(default)]
+    pub gypfile: Option<bool>,
+}
+
+impl Manifest {
+    /// The lifecycle scripts `npm install` runs for this package.
+    pub fn install_scripts(&self) -> Vec<(&str, &str)> {
+        ["preinstall", "install", "postinstall"]
+            .iter()
+            .filter_map(|k| self.scripts.get(*k).map(|v| (*k, v.as_str())))
+            .collect()
+    }
+}
+
+/// `name@version` (scoped names allowed); the version may be a dist-tag or omitted.
+pub fn parse_spec(spec: &str) -> Option<(String, String)> {
+    let (scope, rest) = match spec.strip_prefix('@') {
+        Some(r) => ("@", r),
+        None => ("", spec),
+    };
+    let (name, version) = match rest.split_once('@') {
+        Some((n, v)) => (n, v),
+        None => (rest, "latest"),
+    };
+    let name = format!("{scope}{name}");
+    if name.is_empty()
+        || name.len() > 214
+        || name.contains(char::is_whitespace)
+        || (scope.is_empty() && name.contains('/'))
+        || (!scope.is_empty() && name.matches('/').count() != 1)
+        || version.is_empty()
+    {
+        return None;
+    }
+    Some((name, version.to_string()))
+}
+
+/// A downloaded artifact.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub path: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub integrity: String,
+}
+
+#[derive(Deserialize)]
+struct Packument {
+    #[serde(default, rename = "dist-tags")]
+    dist_tags: BTreeMap<String, String>,
+    #[serde(default)]
+    versions: BTreeMap<String, VersionDoc>,
+}
+
+#[derive(Deserialize)]
+struct VersionDoc {
+    dist: Dist,
+}
+
+#[derive(Deserialize)]
+struct Dist {
+    tarball: String,
+    #[serde(default)]
+    integrity: Option<String>,
+    #[serde(default)]
+    shasum: Option<String>,
+}
+
+/// Fetches `name@version` from `registry` into `dest_dir` and verifies its integrity.
+pub fn fetch(
+    registry: &str,
+    name: &str,
+    version: &str,
+    dest_dir: &Path,
+) -> Result<Fetched, RegistryError> {
+    let registry = registry.trim_end_matches('/');
+    let url = format!("{registry}/{}", name.replace('/', "%2f"));
+    let resp = crate::http::client()
+        .get(&url)
+        .set(
+            "Accept",
+            "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8",
+        )
+        .call();
+    let resp = match resp {
+        Ok(r) => r,
+        Err(ureq::Error::Status(404, _)) => {
+            return Err(RegistryError::NotFound {
+                what: format!("npm package {name}"),
+                registry: registry.into(),
+            })
+        }
+        Err(e) => {
+            return Err(RegistryError::Http {
+                url,
+                message: e.to_string(),
+            })
+        }
+    };
+    let doc: Packument = resp.into_json().map_err(|e| RegistryError::Http {
+        url: url.clone(),
+        message: format!("bad packument: {e}"),
+    })?;
+    let resolved = doc
+        .dist_tags
+        .get(version)
+        .cloned()
+        .unwrap_or_else(|| version.to_string());
+    let Some(v) = doc.versions.get(&resolved) else {
+        let mut recent: Vec<&String> = doc.versions.keys().collect();
+        recent.reverse();
+        recent.truncate(5);
+        return Err(RegistryError::NotFound {
+            what: format!(
+                "version {version} of {name} (known: {}{})",
+                recent
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if doc.versions.len() > 5 { ", …" } else { "" }
+            ),
+            registry: registry.into(),
+        });
+    };
+    let tarball_url = v.dist.tarball.clone();
+    let bytes = download(&tarball_url)?;
+    let integrity = verify_integrity(
+        &bytes,
+        v.dist.integrity.as_deref(),
+        v.dist.shasum.as_deref(),
+    )
+    .map_err(|message| RegistryError::Integrity {
+        url: tarball_url.clone(),
+        message,
+    })?;
+    let file = dest_dir.join(tarball_file_name(name, &resolved));
+    std::fs::write(&file, &bytes).map_err(|e| RegistryError::Io {
+        path: file.clone(),
+        source: e,
+    })?;
+    Ok(Fetched {
+        path: file,
+        name: name.to_string(),
+        version: resolved,
+        sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+        integrity,
+    })
+}
+
+fn download(url: &str) -> Result<Vec<u8>, RegistryError> {
+    crate::http::download(url, MAX_TARBALL, "tarball")
+}
+
+/// Checks `bytes` against an SRI string (strongest algorithm wins) or a sha1 shasum;
+/// returns the integrity string that matched, or why it did not.
+pub fn verify_integrity(
+    bytes: &[u8],
+    sri: Option<&str>,
+    shasum: Option<&str>,
+) -> Result<String, String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    if let Some(sri) = sri {
+        let mut best: Option<(u8, &str, &str)> = None;
+        for part in sri.split_whitespace() {
+            if let Some((alg, digest)) = part.split_once('-') {
+                let rank = match alg {
+                    "sha512" => 3,
+                    "sha384" => 2,
+                    "sha256" => 1,
+                    "sha1" => 0,
+                    _ => continue,
+                };
+                if best.is_none_or(|b| rank > b.0) {
+                    best = Some((rank, alg, digest));
+                }
+            }
+        }
+        if let Some((_, alg, digest)) = best {
+            let actual = match alg {
+                "sha512" => b64.encode(sha2::Sha512::digest(bytes)),
+                "sha384" => b64.encode(sha2::Sha384::digest(bytes)),
+                "sha256" => b64.encode(sha2::Sha256::digest(bytes)),
+                _ => b64.encode(sha1::Sha1::digest(bytes)),
+            };
+            let digest = digest.split('?').next().unwrap_or(digest);
+            return if actual == digest {
+                Ok(format!("{alg}-{actual}"))
+            } else {
+                Err(format!(
+                    "{alg} mismatch: registry says {digest}, downloaded bytes hash to {actual}"
+                ))
+            };
+        }
+    }
+    if let Some(shasum) = shasum {
+        let actual = hex::encode(sha1::Sha1::digest(bytes));
+        return if actual.eq_ignore_ascii_case(shasum) {
+            Ok(format!("sha1-{}", b64.encode(sha1::Sha1::digest(bytes))))
+        } else {
+            Err(format!(
+                "sha1 mismatch: registry says {shasum}, downloaded bytes hash to {actual}"
+            ))
+        };
+    }
+    Err("the registry gave no integrity hash for this version".into())
+}
+
+/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz` (npm pack's naming).
+pub fn tarball_file_name(name: &str, version: &str) -> String {
+    format!(
+        "{}-{}.tgz",
+        name.trim_start_matches('@').replace('/', "-"),
+        version
+    )
+}
+
+/// Reads package.json out of an npm tarball without unpacking anything to disk.
+pub fn read_manifest(tgz: &Path) -> Result<Manifest, RegistryError> {
+    let bad = |message: String| RegistryError::BadArtifact {
+        path: tgz.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(tgz).map_err(|e| RegistryError::Io {
+        path: tgz.to_path_buf(),
+        source: e,
+    })?;
+    let mut magic = [0u8; 2];
+    let mut f = std::io::BufReader::new(file);
+    use std::io::BufRead;
+    let head = f.fill_buf().map_err(|e| RegistryError::Io {
+        path: tgz.to_path_buf(),
+        source: e,
+    })?;
+    magic.copy_from_slice(
+        head.get(..2)
+            .ok_or_else(|| bad("file is empty or too short".into()))?,
+    );
+    if magic != [0x1f, 0x8b] {
+        return Err(bad(
+            "not a gzip-compressed tarball (an npm package is a .tgz)".into(),
+        ));
+    }
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    let entries = archive
+        .entries()
+        .map_err(|e| bad(format!("corrupt tarball: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| bad(format!("corrupt tarball: {e}")))?;
+        let path = entry
+            .path()
+            .map_err(|e| bad(format!("corrupt tarball: {e}")))?
+            .into_owned();
+        let comps: Vec<_> = path.components().collect();
+        if comps.len() == 2 && path.file_name().is_some_and(|n| n == "package.json") {
+            let mut text = String::new();
+            entry
+                .by_ref()
+                .take(4 << 20)
+                .read_to_string(&mut text)
+                .map_err(|e| bad(format!("reading {}: {e}", path.display())))?;
+            let m: Manifest = serde_json::from_str(&text)
+                .map_err(|e| bad(format!("{} is not valid JSON: {e}", path.display())))?;
+            if m.name.is_empty() || m.version.is_empty() {
+                return Err(bad(format!("{} has no name or version", path.display())));
+            }
+            return Ok(m);
+        }
+    }
+    Err(bad(
+        "not an npm package: no package.json at the top level of the tarball".into(),
+    ))
+}
+
+/// Packs a package directory into a `.tgz` like `npm pack` (top folder `package/`),
+/// leaving out node_modules and VCS folders. Returns the manifest read from the directory.
+pub fn pack_dir(dir: &Path, dest: &Path) -> Result<Manifest, RegistryError> {
+    let pj = dir.join("package.json");
+    let text = std::fs::read_to_string(&pj).map_err(|e| RegistryError::Io {
+        path: pj.clone(),
+        source: e,
+    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| RegistryError::BadArtifact {
+        path: pj.clone(),
+        message: format!("not valid JSON: {e}"),
+    })?;
+    if m.name.is_empty() || m.version.is_empty() {
+        return Err(RegistryError::BadArtifact {
+            path: pj,
+            message: "package.json has no name or version".into(),
+        });
+    }
+    let out = std::fs::File::create(dest).map_err(|e| RegistryError::Io {
+        path: dest.to_path_buf(),
+        source: e,
+    })?;
+    let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    builder.follow_symlinks(false);
+    let io = |e: std::io::Error| RegistryError::Io {
+        path: dir.to_path_buf(),
+        source: e,
+    };
+    add_dir(&mut builder, dir, Path::new("package")).map_err(io)?;
+    builder
+        .into_inner()
+        .and_then(|gz| gz.finish())
+        .map_err(io)?;
+    Ok(m)
+}
+
+fn add_dir<W: std::io::Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    prefix: &Path,
+) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        if name == "node_modules" || name == ".git" || name == ".hg" || name == ".svn" {
+            continue;
+        }
+        let path = e.path();
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            add_dir(b, &path, &prefix.join(&name))?;
+        } else if ft.is_file() || ft.is_symlink() {
+            b.append_path_with_name(&path, prefix.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+/// What the sandbox needs to install the target offline.
+#[derive(Debug, Clone)]
+pub struct PreparedProject {
+    /// Holds package.json, package-lock.json and the target tarball.
+    pub project_dir: PathBuf,
+    /// The npm cache (cacache) holding every dependency tarball.
+    pub cache_dir: PathBuf,
+    /// File name of the target tarball inside project_dir.
+    pub target_file: String,
+    /// Number of packages in the resolved tree besides the target.
+    pub dependencies: usize,
+}
+
+/// Resolves the target's dependency tree on the host without running any code and puts
+/// every dependency tarball into an npm cache. `work` must be an empty directory.
+pub fn prepare_project(
+    tgz: &Path,
+    manifest: &Manifest,
+    registry: &str,
+    work: &Path,
+) -> Result<PreparedProject, RegistryError> {
+    let project = work.join("project");
+    let cache = work.join("npm-cache");
+    for d in [&project, &cache] {
+        std::fs::create_dir_all(d).map_err(|e| RegistryError::Io {
+            path: d.clone(),
+            source: e,
+        })?;
+    }
+    let target_file = tarball_file_name(&manifest.name, &manifest.version);
+    let dest = project.join(&target_file);
+    std::fs::copy(tgz, &dest).map_err(|e| RegistryError::Io {
+        path: dest.clone(),
+        source: e,
+    })?;
+    let pj = serde_json::json!({
+        "name": "app",
+        "version": "1.0.0",
+        "private": true,
+        "dependencies": { &manifest.name: format!("file:{target_file}") }
+    });
+    let pj_path = project.join("package.json");
+    std::fs::write(&pj_path, serde_json::to_vec_pretty(&pj).unwrap_or_default()).map_err(|e| {
+        RegistryError::Io {
+            path: pj_path.clone(),
+            source: e,
+        }
+    })?;
+    let npm = |args: &[&str]| -> Result<String, RegistryError> {
+        let out = Command::new("npm")
+            .args(args)
+            .arg("--cache")
+            .arg(&cache)
+            .arg("--registry")
+            .arg(registry)
+            .args([
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--loglevel=error",
+                "--update-notifier=false",
+                // A user's `omit-lockfile-registry-resolved=true` would leave the lockfile
+                // without the tarball URLs this resolution downloads.
+                "--omit-lockfile-registry-resolved=false",
+            ])
+            .current_dir(&project)
+            .env("npm_config_yes", "true")
+            .output()
+            .map_err(|e| RegistryError::Tool {
+                tool: "npm".into(),
+                message: e.to_string(),
+            })?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let err: Vec<&str> = err
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .take(12)
+                .collect();
+            return Err(RegistryError::Resolve {
+                message: err.join("\n"),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    npm(&["install", "--package-lock-only"])?;
+    let lock_path = project.join("package-lock.json");
+    let lock_text = std::fs::read_to_string(&lock_path).map_err(|e| RegistryError::Io {
+        path: lock_path.clone(),
+        source: e,
+    })?;
+    let lock: serde_json::Value =
+        serde_json::from_str(&lock_text).map_err(|e| RegistryError::Resolve {
+            message: format!("package-lock.json: {e}"),
+        })?;
+    let mut specs = Vec::new();
+    if let Some(pkgs) = lock.get("packages").and_then(|p| p.as_object()) {
+        for (key, entry) in pkgs {
+            if key.is_empty() || entry.get("link").and_then(|l| l.as_bool()) == Some(true) {
+                continue;
+            }
+            if let Some(resolved) = entry.get("resolved").and_then(|r| r.as_str()) {
+                if resolved.starts_with("http://") || resolved.starts_with("https://") {
+                    specs.push(resolved.to_string());
+                }
+            }
+        }
+    }
+    specs.sort();
+    specs.dedup();
+    for chunk in specs.chunks(64) {
+        let mut args = vec!["cache", "add"];
+        args.extend(chunk.iter().map(|s| s.as_str()));
+        npm(&args)?;
+    }
+    Ok(PreparedProject {
+        project_dir: project,
+        cache_dir: cache,
+        target_file,
+        dependencies: specs.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn specs() {
+        assert_eq!(
+            parse_spec("left-pad@1.3.0"),
+            Some(("left-pad".into(), "1.3.0".into()))
+        );
+        assert_eq!(
+            parse_spec("@types/node@20.1.0"),
+            Some(("@types/node".into(), "20.1.0".into()))
+        );
+        assert_eq!(
+            parse_spec("@types/node"),
+            Some(("@types/node".into(), "latest".into()))
+        );
+        assert_eq!(
+            parse_spec("express"),
+            Some(("express".into(), "latest".into()))
+        );
+        assert_eq!(parse_spec("a/b@1"), None);
+        assert_eq!(parse_spec("@x@1"), None);
+        assert_eq!(parse_spec("x@"), None);
+    }
+
+    #[test]
+    fn integrity() {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let data = b"hello";
+        let sri = format!("sha512-{}", b64.encode(sha2::Sha512::digest(data)));
+        assert_eq!(verify_integrity(data, Some(&sri), None).unwrap(), sri);
+        assert!(verify_integrity(b"hellp", Some(&sri), None)
+            .unwrap_err()
+            .contains("mismatch"));
+        let sha1 = hex::encode(sha1::Sha1::digest(data));
+        assert!(verify_integrity(data, None, Some(&sha1)).is_ok());
+        assert!(verify_integrity(b"x", None, Some(&sha1)).is_err());
+        assert!(verify_integrity(data, None, None).is_err());
+        // the strongest algorithm decides, a wrong weak one does not rescue it
+        let mixed = format!("sha1-AAAA {sri}");
+        assert!(verify_integrity(data, Some(&mixed), None).is_ok());
+    }
+
+    #[test]
+    fn manifest_from_tarball_and_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("pkg");
+        std::fs::create_dir_all(pkg.join("node_modules/x")).unwrap();
+        std::fs::write(
+            pkg.join("package.json"),
+            r#"{"name":"demo","version":"1.2.3","scripts":{"postinstall":"node i.js"}}"#,
+        )
+        .unwrap();
+        std::fs::write(pkg.join("i.js"), "1").unwrap();
+        std::fs::write(pkg.join("node_modules/x/a.js"), "1").unwrap();
+        let tgz = dir.path().join("demo.tgz");
+        pack_dir(&pkg, &tgz).unwrap();
+        let m = read_manifest(&tgz).unwrap();
+        assert_eq!((m.name.as_str(), m.version.as_str()), ("demo", "1.2.3"));
+        assert_eq!(m.install_scripts(), vec![("postinstall", "node i.js")]);
+        // node_modules is not packed
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(
+            std::fs::File::open(&tgz).unwrap(),
+        ));
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert!(names.contains(&"package/i.js".to_string()));
+        assert!(
+            !names.iter().any(|n| n.contains("node_modules")),
+            "{names:?}"
+        );
+
+        let bad = dir.path().join("bad.tgz");
+        std::fs::write(&bad, b"this is not gzip").unwrap();
+        assert!(read_manifest(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("not a gzip"));
+        let mut cut = std::fs::read(&tgz).unwrap();
+        cut.truncate(cut.len() / 2);
+        std::fs::write(&bad, &cut).unwrap();
+        // a truncated gzip stream is an error (or, if package.json came first, still fine)
+        let r = read_manifest(&bad);
+        assert!(r.is_err() || r.unwrap().name == "demo");
+        std::fs::write(&bad, [0x1f, 0x8b, 0, 0]).unwrap();
+        assert!(read_manifest(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("corrupt"));
+    }
+}
+
+#[cfg(test)]
+mod main_false_tests {
+    #[test]
+    fn main_false_is_a_valid_manifest() {
+        // math-intrinsics, dunder-proto and others publish `"main": false`.
+        let m: super::Manifest =
+            serde_json::from_str(r#"{"name":"math-intrinsics","version":"1.1.0","main":false}"#)
+                .unwrap();
+        assert_eq!(m.name, "math-intrinsics");
+        assert_eq!(m.main, Some(serde_json::Value::Bool(false)));
+    }
+}

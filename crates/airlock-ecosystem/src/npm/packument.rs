@@ -1,0 +1,343 @@
+//! The npm registry's view of a package's history (the full packument: versions,
+//! maintainers and publishers, provenance) and the automatic comparison with the version
+//! published before the one scanned — the chalk/debug shape, where a release adds an
+//! install script or obfuscated code, or a new maintainer publishes it. Used by
+//! `airlock scan name@version` and `airlock diff`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use airlock_events::Event;
+use airlock_static::diff::{self, RegistryMeta};
+use airlock_static::ScanOptions;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::RegistryError;
+
+#[derive(Deserialize)]
+struct Packument {
+    #[serde(default, rename = "dist-tags")]
+    dist_tags: BTreeMap<String, String>,
+    #[serde(default)]
+    versions: BTreeMap<String, VersionMeta>,
+}
+
+#[derive(Deserialize)]
+struct VersionMeta {
+    #[serde(default)]
+    maintainers: Vec<Person>,
+    #[serde(default, rename = "_npmUser")]
+    npm_user: Option<Person>,
+    #[serde(default)]
+    dist: Option<DistMeta>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Person {
+    Object {
+        #[serde(default)]
+        name: Option<String>,
+    },
+    Text(String),
+}
+
+impl Person {
+    fn name(&self) -> Option<String> {
+        match self {
+            Person::Object { name } => name.clone(),
+            // "Name <email> (url)"
+            Person::Text(s) => s.split('<').next().map(|n| n.trim().to_string()),
+        }
+        .filter(|n| !n.is_empty())
+    }
+}
+
+#[derive(Deserialize)]
+struct DistMeta {
+    #[serde(default)]
+    attestations: Option<Value>,
+}
+
+/// What the full packument says about a package's versions.
+pub struct PackageMeta {
+    pub meta: RegistryMeta,
+    /// Every published version, oldest first.
+    pub versions: Vec<String>,
+    /// `latest`, `next`, ... → version.
+    pub dist_tags: BTreeMap<String, String>,
+}
+
+/// Fetches the full packument (`Accept: application/json`: the abbreviated document
+/// has neither maintainers nor publishers) and keeps maintainers and provenance per
+/// version. A version's maintainers are its `maintainers` plus its publisher.
+pub fn fetch_meta(registry: &str, name: &str) -> Result<PackageMeta, RegistryError> {
+    let registry = registry.trim_end_matches('/');
+    let url = format!("{registry}/{}", name.replace('/', "%2f"));
+    let http = |message: String| RegistryError::Http {
+        url: url.clone(),
+        message,
+    };
+    let resp = crate::http::client()
+        .get(&url)
+        .set("Accept", "application/json")
+        .call()
+        .map_err(|e| http(e.to_string()))?;
+    let doc: Packument = serde_json::from_reader(std::io::BufReader::new(resp.into_reader()))
+        .map_err(|e| http(format!("bad packument: {e}")))?;
+    Ok(meta_from_packument(doc))
+}
+
+fn meta_from_packument(doc: Packument) -> PackageMeta {
+    let mut meta = RegistryMeta::default();
+    let mut versions = Vec::new();
+    for (v, m) in doc.versions {
+        let mut people: Vec<String> = m.maintainers.iter().filter_map(Person::name).collect();
+        people.extend(m.npm_user.as_ref().and_then(Person::name));
+        people.sort();
+        people.dedup();
+        if !people.is_empty() {
+            meta.maintainers.insert(v.clone(), people);
+        }
+        let attested = m
+            .dist
+            .as_ref()
+            .and_then(|d| d.attestations.as_ref())
+            .is_some_and(|a| !a.is_null());
+        meta.has_provenance.insert(v.clone(), attested);
+        versions.push(v);
+    }
+    versions.sort_by(|a, b| airlock_static::audit::cmp_version(a, b));
+    PackageMeta {
+        meta,
+        versions,
+        dist_tags: doc.dist_tags,
+    }
+}
+
+fn is_prerelease(v: &str) -> bool {
+    v.split_once('+').map(|(a, _)| a).unwrap_or(v).contains('-')
+}
+
+/// The highest version published below `version`; prereleases only when `version` is
+/// one.
+pub fn previous_version<'a>(versions: &'a [String], version: &str) -> Option<&'a str> {
+    let pre = is_prerelease(version);
+    versions
+        .iter()
+        .filter(|v| pre || !is_prerelease(v))
+        .filter(|v| airlock_static::audit::cmp_version(v, version) == std::cmp::Ordering::Less)
+        .max_by(|a, b| airlock_static::audit::cmp_version(a, b))
+        .map(String::as_str)
+}
+
+/// The automatic comparison `scan` makes for `name@version`: fetches the packument and
+/// the highest version published below `version` (integrity-checked, read in memory
+/// like the scanned one), and returns the diff's signals as `static` events (phase
+/// `static`, ids `diff-*`), each detail naming the version compared with. No previous
+/// version (a first release) gives no events. Network errors are errors; the caller
+/// decides whether a scan goes on without the comparison.
+pub fn previous_version_signals(
+    registry: &str,
+    name: &str,
+    version: &str,
+    new_tgz: &Path,
+) -> Result<Vec<Event>, RegistryError> {
+    let pm = fetch_meta(registry, name)?;
+    let Some(prev) = previous_version(&pm.versions, version) else {
+        return Ok(Vec::new());
+    };
+    let work = tempfile::Builder::new()
+        .prefix("airlock-prev-")
+        .tempdir()
+        .map_err(|source| RegistryError::Io {
+            path: std::env::temp_dir(),
+            source,
+        })?;
+    let f = crate::npm::fetch(registry, name, prev, work.path())?;
+    let opts = ScanOptions::default();
+    let d = diff::diff_archives(&f.path, new_tgz, &opts, Some((&pm.meta, prev, version))).map_err(
+        |e| RegistryError::BadArtifact {
+            path: f.path.clone(),
+            message: format!("comparing with {prev}: {e}"),
+        },
+    )?;
+    let ts = airlock_events::now();
+    Ok(d.signals
+        .into_iter()
+        .map(|mut s| {
+            s.detail = format!("{} (compared with {prev})", s.detail);
+            s.to_event(ts)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn previous_version_skips_prereleases_and_compares_numerically() {
+        let v: Vec<String> = ["1.9.0", "1.10.0", "1.10.1-beta.1", "2.0.0", "1.2.0"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(previous_version(&v, "1.10.1"), Some("1.10.0"));
+        assert_eq!(previous_version(&v, "2.0.0"), Some("1.10.0"));
+        assert_eq!(previous_version(&v, "1.10.1-beta.2"), Some("1.10.1-beta.1"));
+        assert_eq!(previous_version(&v, "1.2.0"), None);
+    }
+
+    #[test]
+    fn packument_gives_maintainers_and_provenance_per_version() {
+        let doc: Packument = serde_json::from_str(
+            r#"{"versions":{
+              "1.0.0":{"maintainers":[{"name":"alice","email":"a@x"}],"_npmUser":{"name":"alice"},
+                       "dist":{"tarball":"t","attestations":{"url":"u","provenance":{}}}},
+              "1.0.1":{"maintainers":["mallory <m@x>"],"dist":{"tarball":"t"}},
+              "0.9.0":{}
+            }}"#,
+        )
+        .expect("json");
+        let pm = meta_from_packument(doc);
+        assert_eq!(pm.versions, ["0.9.0", "1.0.0", "1.0.1"]);
+        assert_eq!(pm.meta.maintainers["1.0.0"], ["alice"]);
+        assert_eq!(pm.meta.maintainers["1.0.1"], ["mallory"]);
+        assert!(!pm.meta.maintainers.contains_key("0.9.0"));
+        assert!(pm.meta.has_provenance["1.0.0"]);
+        assert!(!pm.meta.has_provenance["1.0.1"]);
+    }
+
+    type Routes = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
+
+    /// A loopback npm registry answering from `routes` (404 otherwise), one request per
+    /// connection; `routes` gets the base URL so the packument can name tarballs on it.
+    fn registry(routes: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let table: Routes = Default::default();
+        *table.lock().expect("lock") = routes(&base);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&buf).to_string();
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let body = table
+                    .lock()
+                    .ok()
+                    .and_then(|t| t.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone()));
+                let (status, body) = match body {
+                    Some(b) => ("200 OK", b),
+                    None => ("404 Not Found", b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = s.write_all(head.as_bytes());
+                let _ = s.write_all(&body);
+            }
+        });
+        base
+    }
+
+    fn tgz(files: &[(&str, &str)]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, text) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(text.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, format!("package/{name}"), text.as_bytes())
+                .expect("append");
+        }
+        tar.into_inner().expect("tar").finish().expect("gz")
+    }
+
+    /// `scan name@version`'s comparison: the previous version comes from the registry
+    /// (loopback here, integrity-checked), the new tarball from the caller; maintainers
+    /// and provenance from the full packument. Prereleases are never "previous".
+    #[test]
+    fn previous_version_signals_over_a_loopback_registry() {
+        use sha1::Digest as _;
+        let manifest =
+            |v: &str| format!("{{\"name\":\"tinted\",\"version\":\"{v}\",\"main\":\"index.js\"}}");
+        let old = tgz(&[
+            ("package.json", &manifest("1.0.0")),
+            ("index.js", "module.exports = 1;\n"),
+        ]);
+        let new = tgz(&[
+            ("package.json", &manifest("1.1.0")),
+            (
+                "index.js",
+                "module.exports = 1;\nfetch('https://c2.example/x');\n",
+            ),
+        ]);
+        let dir = tempfile::tempdir().expect("tmp");
+        let new_path = dir.path().join("tinted-1.1.0.tgz");
+        std::fs::write(&new_path, &new).expect("write");
+        let sha1 = hex::encode(sha1::Sha1::digest(&old));
+        let base = registry(|base| {
+            let packument = format!(
+                r#"{{"name":"tinted","dist-tags":{{"latest":"1.1.0"}},"versions":{{
+                  "0.9.0":{{"maintainers":[{{"name":"alice"}}],"dist":{{"tarball":"{base}/t-0.9.0.tgz"}}}},
+                  "1.0.0":{{"maintainers":[{{"name":"alice"}}],"dist":{{"tarball":"{base}/t-1.0.0.tgz","shasum":"{sha1}","attestations":{{"url":"x"}}}}}},
+                  "1.1.0":{{"maintainers":[{{"name":"alice"}}],"_npmUser":{{"name":"mallory"}},"dist":{{"tarball":"{base}/t-1.1.0.tgz"}}}},
+                  "1.0.5-beta.1":{{"dist":{{"tarball":"{base}/none.tgz"}}}}
+                }}}}"#
+            );
+            vec![
+                ("/tinted".to_string(), packument.into_bytes()),
+                ("/t-1.0.0.tgz".to_string(), old.clone()),
+            ]
+        });
+        let events =
+            previous_version_signals(&base, "tinted", "1.1.0", &new_path).expect("signals");
+        let sig: Vec<(String, String)> = events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                airlock_events::EventKind::StaticSignal { signal, detail, .. } => {
+                    Some((signal.clone(), detail.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        let ids: Vec<&str> = sig.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "diff-new-endpoint",
+                "diff-maintainer-change",
+                "diff-provenance-dropped"
+            ],
+            "{sig:?}"
+        );
+        assert!(
+            sig.iter()
+                .all(|(_, d)| d.ends_with("(compared with 1.0.0)")),
+            "{sig:?}"
+        );
+        assert!(sig[1].1.contains("mallory"));
+        assert!(events.iter().all(|e| e.phase == "static"));
+        // A first release has nothing to compare with.
+        let first = dir.path().join("first.tgz");
+        std::fs::write(&first, tgz(&[("package.json", &manifest("0.9.0"))])).expect("write");
+        assert!(previous_version_signals(&base, "tinted", "0.9.0", &first)
+            .expect("none")
+            .is_empty());
+        // An unknown package is an error for the caller to report.
+        assert!(previous_version_signals(&base, "nope", "1.0.0", &first).is_err());
+    }
+}

@@ -1,0 +1,63 @@
+//! Wheel-tag ranking: which wheel file `pip install` would pick on the sandbox's
+//! interpreter, so the host fetches the same bytes pip would install.
+
+// ---- wheel tags ------------------------------------------------------------------
+
+/// Rank of a wheel file name for the sandbox's interpreter (CPython 3.11, glibc 2.36,
+/// x86_64), higher is better, `None` when pip would not install it there. Follows the
+/// order of pip's supported tags: cpython-specific ABI, then abi3, then none; a
+/// platform wheel before a pure one.
+pub fn wheel_rank(file_name: &str) -> Option<u32> {
+    let stem = file_name.strip_suffix(".whl")?;
+    let parts: Vec<&str> = stem.split('-').collect();
+    let (py, abi, plat) = match parts.len() {
+        5 | 6 => (
+            parts[parts.len() - 3],
+            parts[parts.len() - 2],
+            parts[parts.len() - 1],
+        ),
+        _ => return None,
+    };
+    let best = |tags: &str, f: &dyn Fn(&str) -> Option<u32>| tags.split('.').filter_map(f).max();
+    let plat_rank = best(plat, &|p| {
+        if p == "any" {
+            return Some(0);
+        }
+        if p == "linux_x86_64" || p == "manylinux1_x86_64" || p == "manylinux2010_x86_64" {
+            return Some(1);
+        }
+        if p == "manylinux2014_x86_64" {
+            return Some(2);
+        }
+        let rest = p.strip_prefix("manylinux_2_")?.strip_suffix("_x86_64")?;
+        let minor: u32 = rest.parse().ok()?;
+        (minor <= 36).then_some(2)
+    })?;
+    let abi_rank = best(abi, &|a| match a {
+        "cp311" => Some(3),
+        "abi3" => Some(2),
+        "none" => Some(1),
+        _ => None,
+    })?;
+    let py_rank = best(py, &|p| {
+        if p == "cp311" {
+            return Some(3);
+        }
+        if p == "py3" || p == "py311" {
+            return Some(2);
+        }
+        if let Some(m) = p.strip_prefix("cp3") {
+            let minor: u32 = m.parse().ok()?;
+            // cp3x with abi3 works on later CPythons.
+            return (minor <= 11 && abi.split('.').any(|a| a == "abi3")).then_some(2);
+        }
+        let m = p.strip_prefix("py3")?;
+        let minor: u32 = m.parse().ok()?;
+        (minor <= 11).then_some(1)
+    })?;
+    // abi cp311 only pairs with cp311; `none` pairs with anything.
+    if abi_rank == 3 && py_rank != 3 {
+        return None;
+    }
+    Some(abi_rank * 100 + plat_rank * 10 + py_rank)
+}

@@ -1,0 +1,222 @@
+//! The seam every ecosystem implements: parse an input spec, recognise an artifact from
+//! its bytes, fetch and verify it, prepare its dependencies on the host without running
+//! code, and turn it into an [`InstallPlan`]. npm and PyPI are the two implementations;
+//! a third ecosystem is one more folder and one more entry in [`all`]. Callers outside
+//! this crate go through [`for_artifact`] and never match on the ecosystem themselves.
+
+use std::path::Path;
+
+use airlock_events::Ecosystem;
+
+use crate::artifact::{Artifact, Input, Kind, Sources};
+use crate::plan::{InstallPlan, PlanContext};
+use crate::{npm, pypi, RegistryError};
+
+/// What the host prepared for the offline install in the sandbox.
+#[derive(Debug, Clone)]
+pub enum Prepared {
+    Npm(npm::PreparedProject),
+    Pypi(pypi::plan::PreparedWheels),
+}
+
+impl Prepared {
+    /// How many dependencies the sandbox gets (for the trace header).
+    pub fn dependencies(&self) -> usize {
+        match self {
+            Prepared::Npm(p) => p.dependencies,
+            Prepared::Pypi(p) => p.wheelhouse.files.len(),
+        }
+    }
+
+    /// Dependencies that could not be prepared, each with the reason.
+    pub fn missing(&self) -> &[String] {
+        match self {
+            Prepared::Npm(_) => &[],
+            Prepared::Pypi(p) => &p.wheelhouse.missing,
+        }
+    }
+}
+
+/// One package ecosystem.
+pub trait PackageEcosystem: Send + Sync {
+    /// Which one (the trace schema's name).
+    fn id(&self) -> Ecosystem;
+    /// A registry spec of this ecosystem (`left-pad@1.3.0`, `pypi:six==1.16.0`).
+    fn parse_spec(&self, spec: &str) -> Option<Input>;
+    /// The artifact's kind when its bytes are this ecosystem's.
+    fn recognise(&self, path: &Path, bytes: &[u8]) -> Result<Kind, RegistryError>;
+    /// Resolves and downloads the artifact's dependencies on the host, running no code.
+    fn prepare(
+        &self,
+        artifact: &Artifact,
+        sources: &Sources,
+        work: &Path,
+    ) -> Result<Prepared, RegistryError>;
+    /// What the sandbox does with the artifact.
+    fn plan(
+        &self,
+        artifact: &Artifact,
+        prepared: &Prepared,
+        ctx: &PlanContext,
+    ) -> Result<InstallPlan, RegistryError>;
+    /// Lockfile names this ecosystem reads (`package-lock.json`, …).
+    fn lockfiles(&self) -> &'static [&'static str];
+}
+
+/// Every ecosystem airlock knows.
+pub fn all() -> [&'static dyn PackageEcosystem; 2] {
+    [&npm::NPM, &pypi::PYPI]
+}
+
+/// The ecosystem of an artifact.
+pub fn for_artifact(artifact: &Artifact) -> &'static dyn PackageEcosystem {
+    match artifact.kind {
+        Kind::Npm(_) => &npm::NPM,
+        Kind::Pypi { .. } => &pypi::PYPI,
+    }
+}
+
+fn wrong_kind(artifact: &Artifact, want: &str) -> RegistryError {
+    RegistryError::BadArtifact {
+        path: artifact.path.clone(),
+        message: format!("not prepared as {want}"),
+    }
+}
+
+impl PackageEcosystem for npm::Npm {
+    fn id(&self) -> Ecosystem {
+        Ecosystem::Npm
+    }
+
+    fn parse_spec(&self, spec: &str) -> Option<Input> {
+        if spec.starts_with("pypi:") {
+            return None;
+        }
+        let spec = spec.strip_prefix("npm:").unwrap_or(spec);
+        npm::parse_spec(spec).map(|(name, version)| Input::Npm { name, version })
+    }
+
+    fn recognise(&self, path: &Path, _bytes: &[u8]) -> Result<Kind, RegistryError> {
+        npm::read_manifest(path).map(Kind::Npm)
+    }
+
+    fn prepare(
+        &self,
+        artifact: &Artifact,
+        sources: &Sources,
+        work: &Path,
+    ) -> Result<Prepared, RegistryError> {
+        let Kind::Npm(m) = &artifact.kind else {
+            return Err(wrong_kind(artifact, "npm"));
+        };
+        npm::prepare_project(&artifact.path, m, &sources.npm_registry, work).map(Prepared::Npm)
+    }
+
+    fn plan(
+        &self,
+        artifact: &Artifact,
+        prepared: &Prepared,
+        ctx: &PlanContext,
+    ) -> Result<InstallPlan, RegistryError> {
+        let (Kind::Npm(m), Prepared::Npm(p)) = (&artifact.kind, prepared) else {
+            return Err(wrong_kind(artifact, "npm"));
+        };
+        Ok(npm::plan::plan(&m.name, p, ctx))
+    }
+
+    fn lockfiles(&self) -> &'static [&'static str] {
+        &[
+            "package-lock.json",
+            "npm-shrinkwrap.json",
+            "yarn.lock",
+            "pnpm-lock.yaml",
+        ]
+    }
+}
+
+/// Wheels every PyPI run gets, whatever the artifact declares: setup scripts import what
+/// they never declare (requests above all); these let such a setup.py run to its payload.
+const PYPI_SEED: &[&str] = &[
+    "setuptools",
+    "wheel",
+    "requests",
+    "urllib3",
+    "certifi",
+    "idna",
+    "charset-normalizer",
+    "six",
+    "colorama",
+    "psutil",
+];
+
+impl PackageEcosystem for pypi::Pypi {
+    fn id(&self) -> Ecosystem {
+        Ecosystem::Pypi
+    }
+
+    fn parse_spec(&self, spec: &str) -> Option<Input> {
+        pypi::parse_spec(spec).map(|(name, version)| Input::Pypi { name, version })
+    }
+
+    fn recognise(&self, path: &Path, bytes: &[u8]) -> Result<Kind, RegistryError> {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let meta = pypi::read_metadata_bytes(&file_name, bytes, path)?;
+        let install_name = pypi::install_file_name(&file_name, &meta);
+        Ok(Kind::Pypi { meta, install_name })
+    }
+
+    fn prepare(
+        &self,
+        artifact: &Artifact,
+        sources: &Sources,
+        work: &Path,
+    ) -> Result<Prepared, RegistryError> {
+        let Kind::Pypi { meta, install_name } = &artifact.kind else {
+            return Err(wrong_kind(artifact, "a Python distribution"));
+        };
+        std::fs::create_dir_all(work).map_err(|source| RegistryError::Io {
+            path: work.to_path_buf(),
+            source,
+        })?;
+        let mut seeded = meta.clone();
+        seeded
+            .requires_dist
+            .extend(PYPI_SEED.iter().map(|s| s.to_string()));
+        let wheelhouse = pypi::prepare_wheelhouse(
+            &artifact.path,
+            &seeded,
+            &sources.pypi_index,
+            work,
+            &pypi::WheelhouseOptions {
+                // Sets resolved in the last day (the seed set above all) skip pip.
+                wheel_cache: pypi::WheelCache::user_default(),
+                ..Default::default()
+            },
+        )?;
+        Ok(Prepared::Pypi(pypi::plan::PreparedWheels {
+            wheelhouse,
+            install_name: install_name.clone(),
+            top_level: meta.top_level.clone(),
+            normalized_name: meta.normalized_name.clone(),
+        }))
+    }
+
+    fn plan(
+        &self,
+        artifact: &Artifact,
+        prepared: &Prepared,
+        ctx: &PlanContext,
+    ) -> Result<InstallPlan, RegistryError> {
+        let Prepared::Pypi(p) = prepared else {
+            return Err(wrong_kind(artifact, "a Python distribution"));
+        };
+        Ok(pypi::plan::plan(&artifact.name, &artifact.path, p, ctx))
+    }
+
+    fn lockfiles(&self) -> &'static [&'static str] {
+        &["requirements.txt", "poetry.lock", "uv.lock", "Pipfile.lock"]
+    }
+}

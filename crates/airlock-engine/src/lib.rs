@@ -1,0 +1,420 @@
+//! airlock-engine: carries out an ecosystem's install plan in a sandbox and assembles the
+//! trace. For one artifact: the persona's bait, the network sink and the host-side
+//! preparation (started at once, with the caller's static pass), the plan from the
+//! ecosystem, the phases in the sandbox, then the recorder's, the sink's and the hooks'
+//! events merged into one ordered trace with the canary search over everything the sink
+//! captured. It never judges; it knows no ecosystem (only [`airlock_ecosystem`]'s seam)
+//! and no container engine (only the [`Sandbox`] traits).
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod merge;
+pub mod phases;
+pub mod record;
+pub mod sandbox;
+pub mod sink_inputs;
+pub mod staging;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use airlock_ecosystem::{Artifact, PlanContext, Sources};
+use airlock_events::{
+    Event, EventKind, PackageRef, Source, Trace, TraceFooter, TraceHeader, SCHEMA_VERSION,
+};
+use sha2::Digest;
+
+pub use sandbox::{
+    Backend, BackendError, ExecResult, Network, PhaseRequest, PhaseResult, Sandbox, SandboxRequest,
+    Sink, SinkRequest, User,
+};
+
+/// Why a run could not produce a trace.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The container side failed (the source is the backend's own error).
+    #[error("{0}")]
+    Sandbox(#[source] BackendError),
+    /// Host-side preparation of the artifact's dependencies failed.
+    #[error(transparent)]
+    Prepare(#[from] airlock_ecosystem::RegistryError),
+    /// An untraced set-up step the plan cannot do without failed.
+    #[error("{0}")]
+    Setup(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    HostIo(#[from] std::io::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// The network sink's inputs could not be made.
+    #[error("{0}")]
+    Sink(String),
+    /// A background task of the run died.
+    #[error("{0}")]
+    Task(String),
+}
+
+/// How to run one analysis.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub registry: String,
+    /// PyPI index (for `pypi:` inputs and Python dependencies).
+    pub pypi_index: String,
+    pub phase_timeout: Duration,
+    /// Skip the import phase.
+    pub no_import: bool,
+    /// Run with `--network none` instead of the network sink (loopback only).
+    pub no_network: bool,
+    /// The persona whose bait (canary credentials, CI or laptop environment) is planted;
+    /// `None` plants nothing.
+    pub persona: Option<airlock_bait::Persona>,
+    /// Clock speed-up for the package's processes (libfaketime), so payloads that wait
+    /// before acting act within the phase limit; 1 disables it.
+    pub time_speedup: u32,
+    /// The benchmark baseline: the same image and the same offline install, with no
+    /// tracer, no sink, no bait, no speed-up and no static pass. Not an analysis.
+    pub bare: bool,
+    pub image: Option<String>,
+}
+
+impl ScanOptions {
+    /// Where registry inputs are fetched from.
+    pub fn sources(&self) -> Sources {
+        Sources {
+            npm_registry: self.registry.clone(),
+            pypi_index: self.pypi_index.clone(),
+        }
+    }
+}
+
+/// Runs the sandbox phases for an artifact and returns the trace. Sandbox failures after
+/// the container exists become an incomplete trace with the error noted, not a lost run;
+/// failures before (no engine, no image) are errors. `statics` (the static pass, which
+/// needs no sandbox) runs meanwhile; its events go into the trace.
+pub async fn analyze_artifact<B: Backend>(
+    backend: &B,
+    artifact: &Artifact,
+    opts: &ScanOptions,
+    work: &Path,
+    statics: impl Future<Output = Vec<Event>> + Send,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Trace, Option<String>), EngineError> {
+    let ecosystem = airlock_ecosystem::for_artifact(artifact);
+    let run_id = new_run_id();
+    let bait = opts.persona.filter(|_| !opts.bare).map(|persona| {
+        airlock_bait::plan(
+            persona,
+            &airlock_bait::PlanOptions::new(
+                "https://pipelinesghubeus22.actions.githubusercontent.com",
+            ),
+        )
+    });
+    let (user, project) = match &bait {
+        Some(plan) => {
+            let uid = if plan.user == "sam" { 1002 } else { 1001 };
+            (
+                User {
+                    name: plan.user.clone(),
+                    uid,
+                    gid: uid,
+                    home: plan.home.clone(),
+                },
+                plan.workspace.clone(),
+            )
+        }
+        None => (
+            User {
+                name: "runner".into(),
+                uid: 1001,
+                gid: 1001,
+                home: "/home/runner".into(),
+            },
+            "/work/project".to_string(),
+        ),
+    };
+    let mut header = TraceHeader {
+        schema_version: SCHEMA_VERSION,
+        run_id: run_id.clone(),
+        started_at: airlock_events::now(),
+        package: PackageRef {
+            ecosystem: Some(artifact.ecosystem()),
+            name: artifact.name.clone(),
+            version: artifact.version.clone(),
+            sha256: Some(artifact.sha256.clone()),
+            integrity: artifact.integrity.clone(),
+        },
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        image: None,
+        persona: bait.as_ref().map(|b| b.persona.to_string()),
+        home: Some(user.home.clone()),
+        package_dir: None,
+        canaries: bait
+            .as_ref()
+            .map(|b| b.canaries.clone())
+            .unwrap_or_default(),
+        notes: bait.as_ref().map(|b| b.notes.clone()).unwrap_or_default(),
+    };
+
+    // Where the time goes (for the benchmark breakdown), in milliseconds.
+    let mut timing = Timing::default();
+    if opts.time_speedup > 1 && !opts.bare {
+        header.notes.insert(
+            "time_acceleration".into(),
+            format!("x{} (libfaketime)", opts.time_speedup),
+        );
+    }
+    let image = match &opts.image {
+        Some(i) => i.clone(),
+        None => backend.ensure_image().await.map_err(EngineError::Sandbox)?,
+    };
+    header.image = Some(image.clone());
+    let hostname = bait
+        .as_ref()
+        .map(|b| b.hostname.clone())
+        .unwrap_or_else(|| "build-01".into());
+    let mut binds = Vec::new();
+    let sink_req = if opts.no_network || opts.bare {
+        header
+            .notes
+            .insert("network".into(), "none (loopback only)".into());
+        None
+    } else {
+        let net = sink_inputs::prepare_sink_inputs(&run_id, work, bait.as_ref())?;
+        binds.push(format!(
+            "{}:/etc/ssl/certs/ca-certificates.crt:ro",
+            net.bundle.display()
+        ));
+        header.notes.insert(
+            "network".into(),
+            "simulated by the sink (nothing leaves the host)".into(),
+        );
+        Some(SinkRequest {
+            run_id: run_id.clone(),
+            image: image.clone(),
+            binary: sink_inputs::sink_binary()?,
+            input_dir: net.input_dir,
+            output_dir: net.output_dir,
+            hostname: hostname.clone(),
+        })
+    };
+
+    // Three independent starts at once: dependency resolution on the host, the static
+    // pass (the caller's; nothing is unpacked on the host), and the sink.
+    progress("resolving dependencies on the host (no scripts run); starting the network sink");
+    let t_prepare = std::time::Instant::now();
+    let resolve = {
+        let (artifact, sources, w) = (artifact.clone(), opts.sources(), work.join("prep"));
+        tokio::task::spawn_blocking(move || {
+            let r = ecosystem.prepare(&artifact, &sources, &w);
+            (r, t_prepare.elapsed().as_millis())
+        })
+    };
+    let sink_start = async {
+        match &sink_req {
+            Some(req) => {
+                let t = std::time::Instant::now();
+                let s = backend.start_sink(req).await;
+                Some((s, t.elapsed().as_millis()))
+            }
+            None => None,
+        }
+    };
+    let (resolved, static_events, sink) = tokio::join!(resolve, statics, sink_start);
+    let sink = match sink {
+        Some((Ok(s), ms)) => {
+            timing.0.push(("sink_start", ms));
+            Some(s)
+        }
+        Some((Err(e), _)) => return Err(EngineError::Sandbox(e)),
+        None => None,
+    };
+    let prepared = match resolved {
+        Ok((Ok(p), ms)) => {
+            timing.0.push(("host_resolve", ms));
+            p
+        }
+        Ok((Err(e), _)) => {
+            if let Some(s) = sink {
+                s.stop().await;
+            }
+            return Err(e.into());
+        }
+        Err(e) => {
+            if let Some(s) = sink {
+                s.stop().await;
+            }
+            return Err(EngineError::Task(format!("resolver task: {e}")));
+        }
+    };
+    header
+        .notes
+        .insert("dependencies".into(), prepared.dependencies().to_string());
+    if !prepared.missing().is_empty() {
+        header
+            .notes
+            .insert("dependencies_missing".into(), prepared.missing().join(", "));
+    }
+    let ctx = PlanContext {
+        home: user.home.clone(),
+        project: project.clone(),
+        // About two seconds of real time on the package's sped-up clock.
+        import_settle_ms: 2000 * u64::from(opts.time_speedup.max(1)),
+    };
+    let mut plan = match ecosystem.plan(artifact, &prepared, &ctx) {
+        Ok(p) => p,
+        Err(e) => {
+            if let Some(s) = sink {
+                s.stop().await;
+            }
+            return Err(e.into());
+        }
+    };
+    if opts.no_import {
+        plan = plan.without_phase("import");
+    }
+    let mut events = static_events;
+    let mut gaps = Vec::new();
+    progress("starting the sandbox");
+    let req = SandboxRequest {
+        run_id: run_id.clone(),
+        image,
+        user: user.clone(),
+        network: match &sink {
+            Some(s) => Network::Sink(s.id().to_string()),
+            None => Network::None,
+        },
+        hostname,
+        binds,
+    };
+    let t = std::time::Instant::now();
+    let result = match backend.create(req).await {
+        Ok(sandbox) => {
+            timing.add("sandbox_create", t);
+            let run = phases::Run {
+                sandbox: &sandbox,
+                user: &user,
+                project: &project,
+                bait: bait.as_ref(),
+                opts,
+                work,
+            };
+            let r = async {
+                let plan = phases::prepare(&run, plan).await?;
+                if plan.unresolved() {
+                    gaps.push(format!(
+                        "the package's directory is unknown ({})",
+                        plan.package_dir
+                    ));
+                } else {
+                    header.package_dir = Some(plan.package_dir.clone());
+                }
+                phases::run_phases(&run, &plan, &header, &mut events, &mut gaps, progress).await
+            }
+            .await;
+            progress("removing the sandbox");
+            let t = std::time::Instant::now();
+            sandbox.destroy().await;
+            timing.add("cleanup", t);
+            r
+        }
+        Err(e) => Err(EngineError::Sandbox(e)),
+    };
+    if let Some(sink) = sink {
+        let file = sink.events_file();
+        let t = std::time::Instant::now();
+        sink.stop().await;
+        timing.add("sink_stop", t);
+        merge::merge_sink_events(&file, &mut events, &mut gaps);
+    }
+    // Proof of theft: every canary, in every encoding, in everything the sink captured.
+    if !header.canaries.is_empty() {
+        let searcher = airlock_bait::LeakSearcher::new(&header.canaries);
+        let leaks = searcher.scan_events(events.iter());
+        events.extend(leaks);
+    }
+    let error = match result {
+        Ok(()) => None,
+        Err(e) => {
+            let msg = error_chain(&e);
+            gaps.push(format!("run aborted: {msg}"));
+            events.push(Event::new(
+                airlock_events::now(),
+                "run",
+                Source::Sandbox,
+                EventKind::Note {
+                    message: format!("sandbox error: {msg}"),
+                },
+            ));
+            Some(msg)
+        }
+    };
+    // Events from different producers, in time order (stable: a producer's own order
+    // is kept for equal timestamps).
+    events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
+    for (i, e) in events.iter_mut().enumerate() {
+        e.seq = i as u64;
+    }
+    let footer = TraceFooter {
+        events: events.len() as u64,
+        ended_at: airlock_events::now(),
+        complete: gaps.is_empty(),
+        gaps,
+    };
+    for (k, v) in timing.0 {
+        header.notes.insert(format!("timing.{k}_ms"), v.to_string());
+    }
+    Ok((
+        Trace {
+            header,
+            events,
+            footer: Some(footer),
+        },
+        error,
+    ))
+}
+
+/// An error with its causes, `a: b: c` (as anyhow's `{:#}` prints it).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !msg.ends_with(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        cur = s.source();
+    }
+    msg
+}
+
+/// Wall time of the orchestration steps, for the benchmark breakdown.
+#[derive(Default)]
+struct Timing(Vec<(&'static str, u128)>);
+
+impl Timing {
+    fn add(&mut self, step: &'static str, since: std::time::Instant) {
+        self.0.push((step, since.elapsed().as_millis()));
+    }
+}
+
+fn new_run_id() -> String {
+    let mut h = sha2::Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(airlock_events::now().to_le_bytes());
+    let mut buf = [0u8; 16];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut buf);
+    }
+    h.update(buf);
+    hex::encode(&h.finalize()[..6])
+}

@@ -1,0 +1,360 @@
+//! The phase loop: carries out an install plan in a sandbox that exists — stages the
+//! files, runs the untraced set-up, starts the hook reader and the persona's decoy, then
+//! each phase under the recorder with its deadline, a filesystem diff after each (files
+//! written outside the package searched for canaries), and the phase's end in the trace.
+//! Ecosystem-blind: everything npm- or PyPI-specific is in the plan.
+
+use std::path::Path;
+
+use airlock_ecosystem::{InstallPlan, PhaseFailure, SetupFailure};
+use airlock_events::{Event, EventKind, FsChangeKind, PhaseStatus, Source, TraceHeader};
+use airlock_recorder::fsdiff;
+
+use crate::record::{is_faketime_file, record_trace};
+use crate::sandbox::{PhaseRequest, Sandbox, User};
+use crate::{merge, EngineError, ScanOptions};
+
+/// Files the package wrote outside its own directory are searched for canaries (a
+/// stealer that stages before sending); these bound that work.
+const STAGED_FILE_MAX: u64 = 1 << 20;
+const STAGED_FILES_MAX: usize = 200;
+
+/// One run's fixed context.
+pub struct Run<'a, S: Sandbox> {
+    pub sandbox: &'a S,
+    pub user: &'a User,
+    /// The project directory (the phases' working directory).
+    pub project: &'a str,
+    pub bait: Option<&'a airlock_bait::BaitPlan>,
+    pub opts: &'a ScanOptions,
+    pub work: &'a Path,
+}
+
+fn sandbox_err(e: crate::sandbox::BackendError) -> EngineError {
+    EngineError::Sandbox(e)
+}
+
+/// Stages the plan's files with the home skeleton and the bait, runs the set-up, and
+/// returns the plan with the set-up's captured variables filled in.
+pub async fn prepare<S: Sandbox>(
+    run: &Run<'_, S>,
+    plan: InstallPlan,
+) -> Result<InstallPlan, EngineError> {
+    let (sandbox, user) = (run.sandbox, run.user);
+    let owner = format!("{}:{}", user.uid, user.gid);
+    // Everything the user's side holds before the install — the home skeleton, the bait,
+    // the offline caches, the project — goes in as one tar stream (one exec).
+    let mut staging = crate::staging::Staging::new();
+    crate::staging::home_skeleton(&mut staging, &user.home)?;
+    if let Some(bait) = run.bait {
+        crate::staging::bait_files(&mut staging, bait)?;
+    }
+    for s in &plan.stage {
+        staging.stage(s)?;
+    }
+    sandbox
+        .upload_tar("/", staging.finish()?, &owner)
+        .await
+        .map_err(sandbox_err)?;
+    let mut plan = plan;
+    for step in plan.setup.clone() {
+        let out = sandbox
+            .exec(&step.argv, &owner)
+            .await
+            .map_err(sandbox_err)?;
+        if out.exit_code != Some(0) {
+            match step.on_failure {
+                SetupFailure::Abort => {
+                    return Err(EngineError::Setup(format!(
+                        "{} failed: {}",
+                        step.what, out.output_tail
+                    )))
+                }
+                SetupFailure::Warn => {
+                    tracing::warn!("{} failed: {}", step.what, out.output_tail)
+                }
+            }
+        }
+        if let Some(var) = &step.capture {
+            match out.output_tail.lines().rev().find(|l| !l.trim().is_empty()) {
+                Some(value) => plan = plan.with_variable(var, value.trim()),
+                None => tracing::warn!(var, "{} printed nothing to capture", step.what),
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Runs the plan's phases (after [`prepare`]), appending events and gaps.
+pub async fn run_phases<S: Sandbox>(
+    run: &Run<'_, S>,
+    plan: &InstallPlan,
+    header: &TraceHeader,
+    events: &mut Vec<Event>,
+    gaps: &mut Vec<String>,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(), EngineError> {
+    let (sandbox, user, opts) = (run.sandbox, run.user, run.opts);
+    let owner = format!("{}:{}", user.uid, user.gid);
+    let mut env = base_env(user);
+    for (k, v) in env.iter_mut() {
+        if k == "PATH" && !plan.path_prepend.is_empty() {
+            *v = format!("{}:{v}", plan.path_prepend.join(":"));
+        }
+    }
+    for (k, v) in &plan.env {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
+    if let Some(bait) = run.bait {
+        for (k, v) in &bait.env {
+            env.retain(|(name, _)| name != k);
+            env.push((k.clone(), v.clone()));
+        }
+        if let Some(decoy) = &bait.decoy {
+            let mkdir = ["mkdir".to_string(), "-p".into(), decoy.cwd.clone()];
+            sandbox.exec(&mkdir, &owner).await.map_err(sandbox_err)?;
+            sandbox
+                .spawn(&decoy.argv, &owner, &decoy.env, &decoy.cwd)
+                .await
+                .map_err(sandbox_err)?;
+        }
+    }
+    if !opts.bare {
+        let reader = [
+            "/opt/airlock/bin/hook-log".to_string(),
+            merge::HOOK_FIFO.into(),
+            merge::HOOK_LOG.into(),
+        ];
+        sandbox
+            .spawn(&reader, "0:0", &[], "/")
+            .await
+            .map_err(sandbox_err)?;
+        env.push(("AIRLOCK_HOOK_PATH".into(), merge::HOOK_FIFO.into()));
+        env.push((
+            "NODE_OPTIONS".into(),
+            "--require /opt/airlock/node/preload.js".into(),
+        ));
+        env.push(("PYTHONPATH".into(), "/opt/airlock/python".into()));
+    }
+    let roots: Vec<String> = [user.home.as_str(), "/work", "/tmp", "/var/tmp", "/dev/shm"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut staged_budget = STAGED_FILES_MAX;
+    let searcher =
+        (!header.canaries.is_empty()).then(|| airlock_bait::LeakSearcher::new(&header.canaries));
+    let mut before = snapshot(sandbox, &roots).await?;
+    let mut stop: Option<String> = None;
+    for phase_plan in &plan.phases {
+        let phase = phase_plan.name.as_str();
+        let argv = &phase_plan.argv;
+        if let Some(why) = &stop {
+            events.push(Event::new(
+                airlock_events::now(),
+                phase,
+                Source::Sandbox,
+                EventKind::PhaseEnd {
+                    name: phase.into(),
+                    status: PhaseStatus::Skipped,
+                    exit_code: None,
+                    duration_ms: 0,
+                    output_tail: why.clone(),
+                    output_bytes: 0,
+                },
+            ));
+            continue;
+        }
+        progress(&format!("{phase} phase"));
+        let trace_file = sandbox.trace_file_for(phase);
+        let req = PhaseRequest {
+            name: phase.into(),
+            argv: with_speedup(argv.clone(), if opts.bare { 1 } else { opts.time_speedup }),
+            cwd: run.project.to_string(),
+            env: env.clone(),
+            timeout: opts.phase_timeout,
+            tracer: (!opts.bare).then(|| airlock_recorder::strace_args(&trace_file)),
+            trace_file: (!opts.bare).then_some(trace_file),
+        };
+        let t_start = airlock_events::now();
+        events.push(Event::new(
+            t_start,
+            phase,
+            Source::Sandbox,
+            EventKind::PhaseStart {
+                name: phase.into(),
+                command: argv.clone(),
+            },
+        ));
+        let outcome = sandbox
+            .run_phase(&req, run.work)
+            .await
+            .map_err(sandbox_err)?;
+        record_trace(&outcome, header, run.project, phase, events, gaps)?;
+        let after = snapshot(sandbox, &roots).await?;
+        let deltas = fsdiff::diff(&before, &after);
+        let to_hash: Vec<String> = fsdiff::paths_to_hash(&deltas)
+            .into_iter()
+            .filter(|p| {
+                !header
+                    .package_dir
+                    .as_deref()
+                    .is_some_and(|d| fsdiff::is_under(p, d))
+            })
+            .map(String::from)
+            .collect();
+        let hashes = sandbox.hash_files(&to_hash).await.map_err(sandbox_err)?;
+        let t_end = airlock_events::now();
+        let mut changes = fsdiff::fs_events(
+            &deltas,
+            &hashes,
+            header.package_dir.as_deref(),
+            phase,
+            t_end,
+        );
+        changes.retain(|e| !is_faketime_file(&e.kind));
+        if let Some(searcher) = &searcher {
+            // A stealer may stage what it takes in a file before (or instead of) sending.
+            let staged: Vec<String> = changes
+                .iter()
+                .filter_map(|e| match &e.kind {
+                    EventKind::FsChange {
+                        path,
+                        change,
+                        size: Some(size),
+                        in_package: false,
+                        ..
+                    } if *change != FsChangeKind::Deleted
+                        && *size > 0
+                        && !plan
+                            .toolchain_paths
+                            .iter()
+                            .any(|t| fsdiff::is_under(path, t)) =>
+                    {
+                        Some(path.clone())
+                    }
+                    _ => None,
+                })
+                .take(staged_budget)
+                .collect();
+            staged_budget -= staged.len();
+            let files = sandbox
+                .read_files(&staged, STAGED_FILE_MAX)
+                .await
+                .map_err(sandbox_err)?;
+            for (path, bytes) in files {
+                events.extend(searcher.scan_file(&path, &bytes, phase, t_end));
+            }
+        }
+        events.extend(changes);
+        before = after;
+        for (limit, detail) in &outcome.limits_hit {
+            events.push(Event::new(
+                t_end,
+                phase,
+                Source::Sandbox,
+                EventKind::LimitHit {
+                    limit: limit.clone(),
+                    detail: detail.clone(),
+                },
+            ));
+        }
+        let status = if outcome.timed_out {
+            PhaseStatus::TimedOut
+        } else if outcome.exit_code == Some(0) {
+            PhaseStatus::Ok
+        } else {
+            PhaseStatus::Failed
+        };
+        if outcome.timed_out {
+            gaps.push(format!(
+                "{phase} phase timed out after {} s",
+                opts.phase_timeout.as_secs()
+            ));
+            stop = Some(format!("not run: the {phase} phase timed out"));
+        } else if status == PhaseStatus::Failed && phase_plan.on_failure == PhaseFailure::SkipRest {
+            stop = Some(format!("not run: the {phase} phase failed"));
+        }
+        events.push(Event::new(
+            t_end,
+            phase,
+            Source::Sandbox,
+            EventKind::PhaseEnd {
+                name: phase.into(),
+                status,
+                exit_code: if outcome.timed_out {
+                    None
+                } else {
+                    outcome.exit_code
+                },
+                duration_ms: outcome.duration_ms,
+                output_tail: outcome.output_tail.clone(),
+                output_bytes: outcome.output_bytes,
+            },
+        ));
+    }
+    if !opts.bare {
+        merge::collect_hooks(sandbox, run.work, events, opts.time_speedup.max(1)).await;
+    }
+    Ok(())
+}
+
+async fn snapshot<S: Sandbox>(
+    sandbox: &S,
+    roots: &[String],
+) -> Result<fsdiff::Snapshot, EngineError> {
+    let raw = sandbox.snapshot(roots).await.map_err(sandbox_err)?;
+    Ok(fsdiff::Snapshot::parse(&raw))
+}
+
+/// The environment of every phase before the plan's and the persona's additions.
+pub fn base_env(user: &User) -> Vec<(String, String)> {
+    let appdata = format!("{}/AppData/Roaming", user.home);
+    let local = format!("{}/AppData/Local", user.home);
+    [
+        // Payloads written for Windows read these first and crash without them
+        // (`os.environ["APPDATA"]`, `process.env.LOCALAPPDATA + ...`) before they reach
+        // their download or theft; with them set, the attempt shows in the trace. Their
+        // directories exist in the home skeleton.
+        ("APPDATA", appdata.as_str()),
+        ("LOCALAPPDATA", local.as_str()),
+        ("USERPROFILE", user.home.as_str()),
+        ("USERNAME", user.name.as_str()),
+        ("HOME", user.home.as_str()),
+        ("USER", user.name.as_str()),
+        ("LOGNAME", user.name.as_str()),
+        ("SHELL", "/bin/bash"),
+        (
+            "PATH",
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        ),
+        ("LANG", "C.UTF-8"),
+        ("TERM", "xterm-256color"),
+        ("npm_config_update_notifier", "false"),
+        ("npm_config_fund", "false"),
+        ("npm_config_audit", "false"),
+        ("npm_config_logs_max", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The phase command with the clock speed-up for the package's processes only: `env`
+/// runs after setpriv dropped to the package's user, so libfaketime's shared state
+/// belongs to that user, and the phase watchdog and the tracer keep real time.
+pub fn with_speedup(argv: Vec<String>, speedup: u32) -> Vec<String> {
+    if speedup <= 1 {
+        return argv;
+    }
+    let mut v = vec![
+        "env".to_string(),
+        "LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1".to_string(),
+        format!("FAKETIME=+0 x{speedup}"),
+        // File times stay real: faked stat() times put every file centuries into the
+        // future and send make into an endless Makefile regeneration loop.
+        "NO_FAKE_STAT=1".to_string(),
+    ];
+    v.extend(argv);
+    v
+}

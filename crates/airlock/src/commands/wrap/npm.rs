@@ -1,0 +1,760 @@
+//! `airlock npm ...`: install-like npm commands are checked before anything runs.
+//! package.json and the lockfile are copied into a scratch directory where npm resolves
+//! the tree with `--package-lock-only --ignore-scripts` (no package code runs, the
+//! project is untouched); every registry artifact of the resulting lockfile is looked
+//! up or analyzed; only a clean tree goes on, and then the real `npm ci` runs in the
+//! project against that very lockfile, so npm installs exactly the analyzed bytes and
+//! checks their integrity. Other npm commands run unchanged.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use airlock_events::{Ecosystem, Verdict};
+use airlock_sandbox::Tracker;
+use anyhow::{bail, Context, Result};
+
+use super::lockfile::Lockfile;
+use super::{Candidate, Checker, Decision, NpmArgs, Summary};
+use airlock_ecosystem::Input;
+
+/// What the wrapper does with an npm command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `npm install` and its aliases: resolve, check, then `npm ci` the result.
+    Install,
+    /// `npm ci`: check the lockfile as it is, then `npm ci`.
+    Ci,
+    /// Installs that cannot be pinned to an analyzed lockfile.
+    Refused(&'static str),
+    /// Anything else runs as is.
+    Pass,
+}
+
+fn classify(cmd: &str) -> Kind {
+    match cmd {
+        "install" | "i" | "in" | "ins" | "inst" | "insta" | "instal" | "isnt" | "isnta"
+        | "isntal" | "isntall" | "add" => Kind::Install,
+        "ci" | "clean-install" | "ic" | "install-clean" | "isntall-clean" => Kind::Ci,
+        "update" | "up" | "upgrade" | "udpate" => Kind::Refused(
+            "`npm update` picks new versions while it installs; run `airlock npm install \
+             <pkg>@<version>` for what you want to update",
+        ),
+        "install-test" | "it" | "install-ci-test" | "cit" => {
+            Kind::Refused("run `airlock npm install` (or `ci`), then `npm test`")
+        }
+        "exec" | "x" => Kind::Refused(
+            "`npm exec` fetches and runs packages in one go; `airlock npm install` them first",
+        ),
+        _ => Kind::Pass,
+    }
+}
+
+/// npm flags that take the next argument as their value (when not written `--k=v`).
+const VALUE_FLAGS: &[&str] = &[
+    "--registry",
+    "--cache",
+    "--userconfig",
+    "--globalconfig",
+    "--prefix",
+    "-C",
+    "--omit",
+    "--include",
+    "--install-strategy",
+    "--loglevel",
+    "--save-prefix",
+    "--tag",
+    "--workspace",
+    "-w",
+    "--before",
+    "--otp",
+    "--scope",
+    "--script-shell",
+    "--fetch-retries",
+    "--fetch-timeout",
+    "--fetch-retry-mintimeout",
+    "--fetch-retry-maxtimeout",
+    "--cafile",
+    "--ca",
+    "--cert",
+    "--key",
+    "--proxy",
+    "--https-proxy",
+    "--noproxy",
+    "--node-options",
+    "--location",
+    "--lockfile-version",
+    "--maxsockets",
+    "--umask",
+    "--cpu",
+    "--os",
+    "--libc",
+    "--only",
+    "--also",
+    "--auth-type",
+    "--replace-registry-host",
+    "--userconfig",
+];
+
+/// The command line split into flags (each with its value) and positionals.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Parsed {
+    /// Flags, with `--k v` kept as two elements.
+    flags: Vec<String>,
+    positionals: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Parsed {
+    let mut p = Parsed::default();
+    let mut it = args.iter().peekable();
+    let mut rest_positional = false;
+    while let Some(a) = it.next() {
+        if rest_positional {
+            p.positionals.push(a.clone());
+        } else if a == "--" {
+            rest_positional = true;
+        } else if a.starts_with('-') && a.len() > 1 {
+            p.flags.push(a.clone());
+            if VALUE_FLAGS.contains(&a.as_str()) {
+                if let Some(v) = it.next() {
+                    p.flags.push(v.clone());
+                }
+            }
+        } else {
+            p.positionals.push(a.clone());
+        }
+    }
+    p
+}
+
+impl Parsed {
+    /// The value of a flag (`--k v` or `--k=v`), last one winning.
+    fn value(&self, names: &[&str]) -> Option<String> {
+        let mut found = None;
+        let mut i = 0;
+        while i < self.flags.len() {
+            let f = &self.flags[i];
+            for n in names {
+                if f == n {
+                    found = self.flags.get(i + 1).cloned();
+                } else if let Some(v) = f.strip_prefix(&format!("{n}=")) {
+                    found = Some(v.to_string());
+                }
+            }
+            i += 1;
+        }
+        found
+    }
+
+    fn has(&self, names: &[&str]) -> bool {
+        self.flags.iter().any(|f| names.contains(&f.as_str()))
+    }
+
+    /// All values of a repeatable flag.
+    fn values(&self, name: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, f) in self.flags.iter().enumerate() {
+            if f == name {
+                out.extend(self.flags.get(i + 1).cloned());
+            } else if let Some(v) = f.strip_prefix(&format!("{name}=")) {
+                out.push(v.to_string());
+            }
+        }
+        out
+    }
+
+    /// The flags without the named ones (and their values).
+    fn without(&self, names: &[&str]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.flags.len() {
+            let f = &self.flags[i];
+            let bare = names.contains(&f.as_str());
+            let eq = names.iter().any(|n| f.starts_with(&format!("{n}=")));
+            if bare {
+                i += if VALUE_FLAGS.contains(&f.as_str()) {
+                    2
+                } else {
+                    1
+                };
+                continue;
+            }
+            if !eq {
+                out.push(f.clone());
+            }
+            i += 1;
+        }
+        out
+    }
+
+    /// npm's `--omit` kinds in effect (flags, then npm's environment defaults).
+    fn omit(&self) -> Vec<String> {
+        let mut omit: Vec<String> = self
+            .values("--omit")
+            .iter()
+            .flat_map(|v| v.split(',').map(|s| s.trim().to_string()))
+            .collect();
+        if self.has(&["--production"])
+            || self
+                .value(&["--only"])
+                .is_some_and(|v| v.starts_with("prod"))
+        {
+            omit.push("dev".into());
+        }
+        if omit.is_empty() && self.values("--include").is_empty() {
+            if let Ok(v) = std::env::var("npm_config_omit") {
+                omit.extend(v.split(',').map(|s| s.trim().to_string()));
+            } else if std::env::var("NODE_ENV").is_ok_and(|v| v == "production") {
+                omit.push("dev".into());
+            }
+        }
+        let include = self.values("--include");
+        omit.retain(|o| !include.contains(o));
+        omit
+    }
+}
+
+pub async fn run(args: NpmArgs, tracker: Tracker) -> Result<u8> {
+    let npm = args.opts.real.clone().unwrap_or_else(|| "npm".into());
+    let all = parse(&args.args);
+    let Some(cmd) = all.positionals.first().cloned() else {
+        return pass(&npm, &args.args);
+    };
+    // The command's own arguments: everything but the command word itself.
+    let mut rest = args.args.clone();
+    if let Some(pos) = rest.iter().position(|a| *a == cmd) {
+        rest.remove(pos);
+    }
+    let kind = classify(&cmd);
+    let p = parse(&rest);
+    let kind = match kind {
+        Kind::Install | Kind::Ci
+            if p.has(&["--dry-run", "--package-lock-only"])
+                || p.value(&["--dry-run", "--package-lock-only"])
+                    .is_some_and(|v| v == "true") =>
+        {
+            // npm runs no package code for these.
+            Kind::Pass
+        }
+        Kind::Install | Kind::Ci
+            if p.has(&["-g", "--global"])
+                || p.value(&["--location"]).is_some_and(|v| v == "global") =>
+        {
+            Kind::Refused("global installs are not wrapped yet: install into a project instead")
+        }
+        Kind::Install
+            if p.has(&["--no-save", "--no-package-lock"])
+                || p.value(&["--save", "--package-lock"])
+                    .is_some_and(|v| v == "false") =>
+        {
+            Kind::Refused(
+                "the wrapper pins the install to an analyzed lockfile, so it needs \
+                 package-lock.json to be written (drop --no-save / --no-package-lock)",
+            )
+        }
+        k => k,
+    };
+    match kind {
+        Kind::Pass => pass(&npm, &args.args),
+        Kind::Refused(why) => {
+            eprintln!("airlock: refusing `npm {cmd}`: {why}");
+            Ok(2)
+        }
+        Kind::Install | Kind::Ci => install(&args, &npm, &cmd, kind, &p, tracker).await,
+    }
+}
+
+/// Runs npm unchanged and returns its exit status.
+fn pass(npm: &str, args: &[String]) -> Result<u8> {
+    let st = Command::new(npm)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {npm}"))?;
+    Ok(st.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(2))
+}
+
+const LOCKFILES: [&str; 2] = ["npm-shrinkwrap.json", "package-lock.json"];
+
+async fn install(
+    args: &NpmArgs,
+    npm: &str,
+    cmd: &str,
+    kind: Kind,
+    p: &Parsed,
+    tracker: Tracker,
+) -> Result<u8> {
+    let opts = &args.opts;
+    let project = match p.value(&["--prefix", "-C"]) {
+        Some(d) => PathBuf::from(d),
+        None => std::env::current_dir().context("the current directory")?,
+    };
+    let mut command = vec!["npm".to_string(), cmd.to_string()];
+    command.extend(args.args.iter().skip_while(|a| *a != cmd).skip(1).cloned());
+    let fail = |code: u8, e: String| -> u8 {
+        if opts.json {
+            super::print_summary(&Summary {
+                schema_version: "1",
+                ecosystem: Ecosystem::Npm,
+                command: command.clone(),
+                decision: Decision::Error,
+                installed: false,
+                exit_code: code,
+                packages: &[],
+                audit: Vec::new(),
+                error: Some(e.clone()),
+            });
+        }
+        eprintln!("airlock: error: {e}");
+        code
+    };
+    // 1. Resolve in a scratch copy.
+    // 0700: it holds a copy of the project's .npmrc.
+    let scratch =
+        airlock_sandbox::create_private_dir("npm").context("creating a scratch directory")?;
+    let manifest = project.join("package.json");
+    let had_manifest = manifest.is_file();
+    if had_manifest {
+        check_manifest(&manifest, kind)?;
+    }
+    for f in ["package.json", ".npmrc", LOCKFILES[0], LOCKFILES[1]] {
+        let src = project.join(f);
+        if src.is_file() {
+            std::fs::copy(&src, scratch.path().join(f))
+                .with_context(|| format!("copying {}", src.display()))?;
+        }
+    }
+    if kind == Kind::Ci && !LOCKFILES.iter().any(|f| scratch.path().join(f).is_file()) {
+        return Ok(fail(
+            2,
+            "`npm ci` needs package-lock.json or npm-shrinkwrap.json".into(),
+        ));
+    }
+    // A lockfile that already pins the tree for this package.json is the resolution:
+    // `npm ci` installs exactly it (and fails if it is out of sync), so npm need not
+    // resolve again. Anything else (new specs, no lockfile, edited package.json) is
+    // resolved in the scratch copy.
+    let pinned =
+        kind == Kind::Install && p.positionals.is_empty() && lock_pins_manifest(scratch.path());
+    if pinned {
+        tracing::info!("the lockfile already pins the tree; no resolution needed");
+    }
+    if kind == Kind::Install && !pinned {
+        let mut resolve_args = vec!["install".to_string()];
+        resolve_args.extend(p.without(&[
+            "--prefix",
+            "-C",
+            "--ignore-scripts",
+            "--foreground-scripts",
+        ]));
+        resolve_args.extend(p.positionals.iter().cloned());
+        resolve_args.extend(
+            [
+                "--package-lock-only",
+                "--package-lock=true",
+                "--ignore-scripts",
+                "--no-audit",
+                "--no-fund",
+                "--update-notifier=false",
+            ]
+            .map(String::from),
+        );
+        let dir = scratch.path().to_path_buf();
+        let npm_bin = npm.to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(&npm_bin)
+                .args(&resolve_args)
+                .current_dir(&dir)
+                .stdin(Stdio::null())
+                .output()
+        })
+        .await?
+        .with_context(|| format!("running {npm}"))?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            return Ok(fail(
+                2,
+                format!(
+                    "npm could not resolve the dependency tree:\n{}",
+                    err.trim_end()
+                ),
+            ));
+        }
+    }
+    let Some(lock_name) = LOCKFILES.iter().find(|f| scratch.path().join(f).is_file()) else {
+        return Ok(fail(2, "npm wrote no lockfile".into()));
+    };
+    let lock_path = scratch.path().join(lock_name);
+    let lock_text = std::fs::read_to_string(&lock_path)
+        .with_context(|| format!("reading {}", lock_path.display()))?;
+    let lock = match Lockfile::parse(&lock_text) {
+        Ok(l) => l,
+        Err(e) => return Ok(fail(2, format!("{lock_name}: {e:#}"))),
+    };
+    // Entries without `resolved` come from the configured registry (per scope).
+    let configured = if lock
+        .entries
+        .iter()
+        .any(|e| e.is_from_registry() && e.registry().is_none())
+    {
+        Some(npm_registries(npm, scratch.path())?)
+    } else {
+        None
+    };
+    // 2. Audit the lockfile.
+    let registry = main_registry(&lock).or_else(|| configured.as_ref().map(|c| c.default.clone()));
+    let mut audit_opts = airlock_static::audit::AuditOptions {
+        registry: registry.clone(),
+        osv: None,
+    };
+    if let Some(osv) = &opts.osv {
+        audit_opts.osv = Some(airlock_static::audit::OsvDb::load(osv)?);
+    }
+    let audit = airlock_static::audit::audit_path(&lock_path, &audit_opts)?;
+    let known_bad: Vec<_> = audit
+        .findings
+        .iter()
+        .filter(|f| f.code == airlock_static::audit::codes::KNOWN_MALICIOUS)
+        .collect();
+    print_audit(&audit, lock_name);
+    // 3. Look up or analyze every artifact.
+    let mut cands: Vec<Candidate> = lock
+        .artifacts(&p.omit())
+        .into_iter()
+        .map(|(e, path)| Candidate {
+            ecosystem: Ecosystem::Npm,
+            input: Input::Npm {
+                name: e.name.clone(),
+                version: e.version.clone(),
+            },
+            registry: e
+                .registry()
+                .or_else(|| configured.as_ref().map(|c| c.for_package(&e.name))),
+            hash: e.integrity.clone(),
+            name: e.name,
+            version: e.version,
+            path,
+            unanalyzable: None,
+            fetch_url: None,
+        })
+        .collect();
+    let paths = lock.dependency_paths();
+    for e in lock.unanalyzable() {
+        let i = lock.entries.iter().position(|x| x.location == e.location);
+        cands.push(Candidate {
+            ecosystem: Ecosystem::Npm,
+            name: e.name.clone(),
+            version: e.version.clone(),
+            hash: e.integrity.clone(),
+            input: Input::Npm {
+                name: e.name.clone(),
+                version: e.version.clone(),
+            },
+            registry: None,
+            path: i.map(|i| paths[i].clone()).unwrap_or_default(),
+            unanalyzable: Some(format!(
+                "fetched from {} rather than from a registry by name and version",
+                e.resolved.as_deref().unwrap_or("?")
+            )),
+            fetch_url: None,
+        });
+    }
+    let checker = Checker::new(opts, tracker, airlock_ecosystem::pypi::DEFAULT_INDEX)?;
+    let mut checked = checker.check(cands).await?;
+    for f in &known_bad {
+        if let Some(c) = checked
+            .iter_mut()
+            .find(|c| c.name == f.package && Some(&c.version) == f.version.as_ref())
+        {
+            c.verdict = Verdict::Malicious;
+            c.findings
+                .insert(0, format!("{} (lockfile audit): {}", f.code, f.message));
+        }
+    }
+    super::report(&checked);
+    let decision = super::decide(opts, &checked, 0);
+    let audit_json: Vec<serde_json::Value> = audit
+        .findings
+        .iter()
+        .filter_map(|f| serde_json::to_value(f).ok())
+        .collect();
+    let summary = |decision: Decision, installed: bool, code: u8, error: Option<String>| {
+        if opts.json {
+            super::print_summary(&Summary {
+                schema_version: "1",
+                ecosystem: Ecosystem::Npm,
+                command: command.clone(),
+                decision,
+                installed,
+                exit_code: code,
+                packages: &checked,
+                audit: audit_json.clone(),
+                error,
+            });
+        }
+    };
+    match decision {
+        Decision::Refused => {
+            eprintln!(
+                "airlock: nothing was installed; package.json, {} and node_modules are unchanged",
+                lock_name
+            );
+            summary(decision, false, 1, None);
+            return Ok(1);
+        }
+        Decision::Error => {
+            eprintln!(
+                "airlock: some packages could not be analyzed, so nothing was installed \
+                 (the project is unchanged)"
+            );
+            summary(decision, false, 2, None);
+            return Ok(2);
+        }
+        Decision::Clean | Decision::Accepted => {}
+    }
+    // 4. The real install, pinned to the analyzed lockfile.
+    if kind == Kind::Install {
+        copy_if_changed(&scratch.path().join("package.json"), &manifest)?;
+        copy_if_changed(&lock_path, &project.join(lock_name))?;
+    }
+    let mut real = vec!["ci".to_string()];
+    real.extend(p.flags.iter().cloned());
+    if !opts.json {
+        eprintln!("airlock: all clear; running npm ci with the analyzed {lock_name}");
+    }
+    let mut c = Command::new(npm);
+    c.args(&real).current_dir(&project);
+    if opts.json {
+        c.stdout(std::io::stderr());
+    }
+    let st = c.status().with_context(|| format!("running {npm}"))?;
+    if st.success() {
+        summary(decision, true, 0, None);
+        Ok(0)
+    } else {
+        let e = format!("npm ci failed ({st})");
+        eprintln!("airlock: {e}");
+        summary(decision, false, 2, Some(e));
+        Ok(2)
+    }
+}
+
+/// Whether the lockfile in `dir` (v2+) was written for exactly the package.json there:
+/// same dependency specs at the root, and every fetched entry pinned by integrity.
+fn lock_pins_manifest(dir: &Path) -> bool {
+    let read = |f: &str| -> Option<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()
+    };
+    let (Some(manifest), Some(lock)) =
+        (read("package.json"), LOCKFILES.iter().find_map(|f| read(f)))
+    else {
+        return false;
+    };
+    if lock["lockfileVersion"].as_u64().unwrap_or(0) < 2 {
+        return false;
+    }
+    let Some(root) = lock["packages"].get("") else {
+        return false;
+    };
+    let empty = serde_json::Value::Object(Default::default());
+    let same_specs = [
+        "dependencies",
+        "devDependencies",
+        "optionalDependencies",
+        "peerDependencies",
+    ]
+    .iter()
+    .all(|k| manifest.get(*k).unwrap_or(&empty) == root.get(*k).unwrap_or(&empty));
+    let pinned = lock["packages"].as_object().is_some_and(|m| {
+        m.iter().all(|(loc, e)| {
+            loc.is_empty()
+                || e["link"].as_bool() == Some(true)
+                || e["inBundle"].as_bool() == Some(true)
+                || !loc.contains("node_modules/")
+                || (e["resolved"].is_string() && e["integrity"].is_string())
+        })
+    });
+    same_specs && pinned
+}
+
+/// Refuses project shapes the scratch resolution cannot reproduce.
+fn check_manifest(path: &Path, kind: Kind) -> Result<()> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if v.get("workspaces").is_some() {
+        bail!(
+            "npm workspaces are not supported by the wrapper yet ({})",
+            path.display()
+        );
+    }
+    if kind == Kind::Install {
+        for k in ["dependencies", "devDependencies", "optionalDependencies"] {
+            if let Some(m) = v.get(k).and_then(|m| m.as_object()) {
+                for (name, spec) in m {
+                    let s = spec.as_str().unwrap_or("");
+                    if s.starts_with("file:")
+                        || s.starts_with("link:")
+                        || s.starts_with('.')
+                        || s.starts_with('/')
+                    {
+                        bail!(
+                            "{name}: local dependency {s:?} cannot be resolved in a scratch copy; \
+                             use `airlock npm ci` with a lockfile"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The registries npm is configured with (in the project, so its .npmrc counts).
+struct Registries {
+    default: String,
+    /// `@scope` → registry.
+    scoped: std::collections::HashMap<String, String>,
+}
+
+impl Registries {
+    fn for_package(&self, name: &str) -> String {
+        name.split_once('/')
+            .filter(|(s, _)| s.starts_with('@'))
+            .and_then(|(s, _)| self.scoped.get(s))
+            .unwrap_or(&self.default)
+            .clone()
+    }
+}
+
+fn npm_registries(npm: &str, dir: &Path) -> Result<Registries> {
+    let out = Command::new(npm)
+        .args(["config", "list", "--json"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {npm} config list"))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).context("reading `npm config list --json`")?;
+    let clean = |s: &str| s.trim_end_matches('/').to_string();
+    let default = v["registry"]
+        .as_str()
+        .map(clean)
+        .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string());
+    let scoped = v
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, val)| {
+                    let scope = k.strip_suffix(":registry")?;
+                    Some((scope.to_string(), clean(val.as_str()?)))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Registries { default, scoped })
+}
+
+/// The registry most of the lockfile comes from.
+fn main_registry(lock: &Lockfile) -> Option<String> {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for e in &lock.entries {
+        if let Some(r) = e.registry() {
+            *counts.entry(r).or_default() += 1;
+        }
+    }
+    counts.into_iter().max_by_key(|(_, n)| *n).map(|(r, _)| r)
+}
+
+fn print_audit(audit: &airlock_static::audit::AuditReport, lock_name: &str) {
+    let mut by_code =
+        std::collections::BTreeMap::<&str, Vec<&airlock_static::audit::AuditFinding>>::new();
+    for f in &audit.findings {
+        by_code.entry(f.code.as_str()).or_default().push(f);
+    }
+    for (code, fs) in by_code {
+        let first = fs[0];
+        let more = if fs.len() > 1 {
+            format!(" (and {} more)", fs.len() - 1)
+        } else {
+            String::new()
+        };
+        eprintln!(
+            "airlock: {lock_name} audit: {code} [{}]: {}{more}",
+            first.severity, first.message
+        );
+    }
+}
+
+/// Copies `src` over `dest` unless they already hold the same bytes (so an untouched
+/// file keeps its timestamp).
+fn copy_if_changed(src: &Path, dest: &Path) -> Result<()> {
+    let new = std::fs::read(src).with_context(|| format!("reading {}", src.display()))?;
+    if std::fs::read(dest).is_ok_and(|old| old == new) {
+        return Ok(());
+    }
+    std::fs::write(dest, new).with_context(|| format!("writing {}", dest.display()))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_flags_and_positionals() {
+        let p = parse(&s(&[
+            "lodash",
+            "--registry",
+            "http://r",
+            "-D",
+            "--omit=dev",
+            "left-pad@1",
+        ]));
+        assert_eq!(p.positionals, s(&["lodash", "left-pad@1"]));
+        assert_eq!(p.value(&["--registry"]).as_deref(), Some("http://r"));
+        assert_eq!(p.omit(), s(&["dev"]));
+        assert_eq!(p.without(&["--registry"]), s(&["-D", "--omit=dev"]));
+        assert!(p.has(&["-D"]));
+    }
+
+    #[test]
+    fn lockfile_pinning_the_manifest() {
+        let d = tempfile::tempdir().unwrap();
+        let pj = r#"{"name":"a","dependencies":{"x":"^1.0.0"}}"#;
+        std::fs::write(d.path().join("package.json"), pj).unwrap();
+        let lock = |root_spec: &str, integrity: bool| {
+            let mut e =
+                serde_json::json!({"version": "1.0.1", "resolved": "http://r/x/-/x-1.0.1.tgz"});
+            if integrity {
+                e["integrity"] = "sha512-x".into();
+            }
+            serde_json::json!({"lockfileVersion": 3, "packages": {
+                "": {"name": "a", "dependencies": {"x": root_spec}},
+                "node_modules/x": e
+            }})
+            .to_string()
+        };
+        std::fs::write(d.path().join("package-lock.json"), lock("^1.0.0", true)).unwrap();
+        assert!(lock_pins_manifest(d.path()));
+        std::fs::write(d.path().join("package-lock.json"), lock("^2.0.0", true)).unwrap();
+        assert!(!lock_pins_manifest(d.path()));
+        std::fs::write(d.path().join("package-lock.json"), lock("^1.0.0", false)).unwrap();
+        assert!(!lock_pins_manifest(d.path()));
+        std::fs::remove_file(d.path().join("package-lock.json")).unwrap();
+        assert!(!lock_pins_manifest(d.path()));
+    }
+
+    #[test]
+    fn classifies_commands() {
+        assert_eq!(classify("i"), Kind::Install);
+        assert_eq!(classify("add"), Kind::Install);
+        assert_eq!(classify("ci"), Kind::Ci);
+        assert!(matches!(classify("update"), Kind::Refused(_)));
+        assert_eq!(classify("run"), Kind::Pass);
+        assert_eq!(classify("test"), Kind::Pass);
+    }
+}
