@@ -671,15 +671,22 @@ impl Attributor {
                     _ => Actor::Package,
                 }
             }
+            // What the filesystem diff saw change: the harness's own files are its; the
+            // package manager's caches are the toolchain's; anything else landed there
+            // because of the package (its own writes, or the package manager installing
+            // what its archive declares: a console script named `pip`, a `.pth` file).
             EventKind::FsChange { path, .. } => {
-                if let Some(a) = self.written.get(path.as_str()) {
-                    *a
-                } else if HARNESS_DIRS.iter().any(|d| path.starts_with(d)) {
+                if HARNESS_DIRS.iter().any(|d| path.starts_with(d))
+                    || self.written.get(path.as_str()) == Some(&Actor::Harness)
+                {
                     Actor::Harness
                 } else if TOOLCHAIN_CACHES.iter().any(|d| path.contains(d)) {
                     Actor::Toolchain
                 } else {
-                    Actor::Package
+                    match self.written.get(path.as_str()) {
+                        Some(a) if a.is_package() => *a,
+                        _ => Actor::Package,
+                    }
                 }
             }
             _ if ev.source == Source::Sandbox => Actor::Harness,
