@@ -223,7 +223,7 @@ async fn run(cli: Cli) -> Result<()> {
     wait_for_signal(cli.stop_on_stdin_eof).await?;
     tracing::info!("stopping");
     // The orchestrator waits about 5 s for the footer before removing the container.
-    sink.shutdown(Duration::from_secs(4), gaps).await;
+    sink.shutdown(Duration::from_secs(3), gaps).await;
     Ok(())
 }
 

@@ -40,6 +40,8 @@ pub struct Stats {
     pub evicted: AtomicU64,
     /// The most connections open at once.
     pub peak_open: AtomicU64,
+    /// The flood was reported (one `limit.hit` per run).
+    pub flood_reported: std::sync::atomic::AtomicBool,
     /// Connections still being served when the sink stopped (recorded as `unfinished`,
     /// without what they held).
     pub unrecorded_at_stop: AtomicU64,
@@ -248,6 +250,8 @@ impl EventLog {
             .budget
             .admit(class, &key, dest.as_deref(), line.len() as u64, payload)
         {
+            drop(g);
+            self.report_flood("events counted instead of recorded");
             return false;
         }
         g.next_seq += 1;
@@ -264,6 +268,64 @@ impl EventLog {
             mem.push(event);
         }
         true
+    }
+
+    /// Writes an event past the budget (the flood report and the final summary: few and
+    /// bounded).
+    fn write_forced(&self, g: &mut Inner, kind: EventKind) {
+        let mut event = Event::new(airlock_events::now(), SINK_PHASE, Source::Sink, kind);
+        event.seq = g.next_seq;
+        g.next_seq += 1;
+        let record = Record::Event(event);
+        if let Some(file) = g.file.as_mut() {
+            match write_record(file, &record) {
+                Ok(n) => g.budget.charge(n),
+                Err(_) => {
+                    self.stats.write_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if let (Some(mem), Record::Event(e)) = (g.memory.as_mut(), record) {
+            mem.push(e);
+        }
+    }
+
+    /// Reports the flood once, as soon as it is one (`reason`): a `limit.hit` with
+    /// `limit: network` written right away, so it is in the record even if the sink is
+    /// killed before its final summary.
+    pub fn report_flood(&self, reason: &str) {
+        if self.stats.flood_reported.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let Ok(mut g) = self.inner.lock() else { return };
+        let detail = format!(
+            "network flood: {} connections to {}{} destination(s), {} events summarised as counts so far ({reason}; the sink's final summary has the totals)",
+            self.stats.connections.load(Ordering::Relaxed),
+            g.destinations.len(),
+            if g.destinations.len() >= MAX_DESTINATIONS { "+" } else { "" },
+            g.budget.summary.events,
+        );
+        self.write_forced(
+            &mut g,
+            EventKind::LimitHit {
+                limit: "network".into(),
+                detail,
+            },
+        );
+    }
+
+    /// Counts a new connection (and its destination) for the flood report.
+    pub fn count_connection(&self, dest: String) {
+        let n = self.stats.connections.fetch_add(1, Ordering::Relaxed) + 1;
+        self.count_destination(dest);
+        let flood = self
+            .inner
+            .lock()
+            .map(|g| g.budget.limits.flood_connections)
+            .unwrap_or(u64::MAX);
+        if n >= flood {
+            self.report_flood(&format!("{flood} connections or more"));
+        }
     }
 
     /// Counts a new connection's destination (for the flood report).
@@ -323,18 +385,25 @@ impl EventLog {
         let mem_cut = load(&s.bodies_cut_memory);
         let mut last: Vec<EventKind> = Vec::new();
         let flooded = connections >= limits.flood_connections || !summary.is_empty() || evicted > 0;
+        let totals = format!(
+            "network flood: {connections} connections to {destinations}{} destination(s), {} events summarised as counts; {evicted} connections closed to stay within the open-connection limit; {} request bodies cut to their first {} bytes; {} duplicate bodies recorded once",
+            if destinations >= MAX_DESTINATIONS { "+" } else { "" },
+            summary.events,
+            bstats.bodies_cut + mem_cut,
+            limits.body_head,
+            bstats.duplicate_bodies,
+        );
         if flooded {
-            last.push(EventKind::LimitHit {
-                limit: "network".into(),
-                detail: format!(
-                    "network flood: {connections} connections to {destinations}{} destination(s), {} events summarised as counts; {evicted} connections closed to stay within the open-connection limit; {} request bodies cut to their first {} bytes; {} duplicate bodies recorded once",
-                    if destinations >= MAX_DESTINATIONS { "+" } else { "" },
-                    summary.events,
-                    bstats.bodies_cut + mem_cut,
-                    limits.body_head,
-                    bstats.duplicate_bodies,
-                ),
-            });
+            if s.flood_reported.swap(true, Ordering::SeqCst) {
+                last.push(EventKind::Note {
+                    message: format!("sink flood totals: {totals}"),
+                });
+            } else {
+                last.push(EventKind::LimitHit {
+                    limit: "network".into(),
+                    detail: totals,
+                });
+            }
         }
         if !summary.is_empty() {
             let lines = summary.lines(50);
@@ -363,18 +432,7 @@ impl EventLog {
             ),
         });
         for kind in last {
-            let mut event = Event::new(airlock_events::now(), SINK_PHASE, Source::Sink, kind);
-            event.seq = g.next_seq;
-            g.next_seq += 1;
-            let record = Record::Event(event);
-            if let Some(file) = g.file.as_mut() {
-                if write_record(file, &record).is_err() {
-                    s.write_errors.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-            if let (Some(mem), Record::Event(e)) = (g.memory.as_mut(), record) {
-                mem.push(e);
-            }
+            self.write_forced(&mut g, kind);
         }
         let capped = load(&s.capped);
         if capped > 0 {
@@ -430,10 +488,12 @@ impl EventLog {
     }
 }
 
-fn write_record(file: &mut File, record: &Record) -> std::io::Result<()> {
+/// Writes one record line; its length.
+fn write_record(file: &mut File, record: &Record) -> std::io::Result<u64> {
     let mut line = serde_json::to_vec(record)?;
     line.push(b'\n');
-    write_line(file, &line)
+    write_line(file, &line)?;
+    Ok(line.len() as u64)
 }
 
 fn write_line(file: &mut File, line: &[u8]) -> std::io::Result<()> {

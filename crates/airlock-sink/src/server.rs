@@ -415,10 +415,14 @@ async fn handle_tcp(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         data_head_left: shared.limits.budgets.data_head,
         slot: slot.clone(),
     };
-    shared.log.stats.connections.fetch_add(1, Ordering::Relaxed);
     shared
         .log
-        .count_destination(ctx.name.clone().unwrap_or_else(|| ctx.dst.ip().to_string()));
+        .count_connection(ctx.name.clone().unwrap_or_else(|| ctx.dst.ip().to_string()));
+    if shared.conns.evicted.load(Ordering::Relaxed) > 0 {
+        shared
+            .log
+            .report_flood("connections closed to stay within the open-connection limit");
+    }
     tracing::debug!(conn = ctx.id, %peer, %dst, "accepted");
     let io: BoxIo = Box::new(Counted::new(stream, counters.clone()));
     let mut protocol = String::from("empty");
