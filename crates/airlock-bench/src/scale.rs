@@ -347,6 +347,8 @@ pub struct ScaleCorpus {
     pub splits: BTreeMap<String, SplitCounts>,
     /// The packages both tools finished (airlock result, GuardDog report).
     pub paired: Paired,
+    /// Every listed package: id, airlock's verdict, GuardDog's label (`None`: not done).
+    pub packages: Vec<(String, Option<String>, Option<String>)>,
     pub wall_median_ms: Option<f64>,
     pub guarddog_wall_median_ms: Option<f64>,
 }
@@ -498,6 +500,19 @@ pub fn summarize(
                     e.guarddog_threat += usize::from(g.threat());
                 }
             }
+        }
+        for s in &listed {
+            sc.packages.push((
+                s.id.clone(),
+                rs.iter().find(|r| r.id == s.id).map(|r| r.verdict.clone()),
+                gds.get(&(c, s.id.clone())).map(|g| {
+                    if g.failed() {
+                        "failed".to_string()
+                    } else {
+                        g.label.clone()
+                    }
+                }),
+            ));
         }
         for s in &listed {
             let (Some(r), Some(g)) = (
