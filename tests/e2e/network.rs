@@ -4,7 +4,8 @@
 //! receives nothing; HTTPS from curl, node and python completes against the sink with
 //! the request recorded; DNS exfiltration is recorded; a dropper's download, write,
 //! chmod and exec land in one trace; and the package user cannot touch the rules or
-//! the sink.
+//! the sink. Issue 19: a package that floods the sink with 1,500 connections of junk
+//! before its one exfiltration request is still caught, and the sink stays bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -153,6 +154,157 @@ fn nothing_leaves_and_everything_is_recorded() {
     assert!(out.contains("sink not visible"), "{out}");
     // sink events are attributed to the phase they happened in
     assert!(http.iter().all(|e| e["phase"] == "install"));
+    let mine = std::process::id().to_string();
+    assert!(!airlock_containers().iter().any(|c| c.ends_with(&mine)));
+}
+
+/// Peak resident memory (bytes) of the sink container of the airlock process `pid`, read
+/// from its memory cgroup (v1 `memory.stat` total_rss, or v2 `memory.peak`) until `stop`.
+fn watch_sink_memory(pid: u32, stop: Arc<AtomicUsize>) -> std::thread::JoinHandle<u64> {
+    std::thread::spawn(move || {
+        let mut peak = 0u64;
+        let mut id = String::new();
+        while stop.load(Ordering::SeqCst) == 0 {
+            if id.is_empty() {
+                let out = std::process::Command::new("docker")
+                    .args([
+                        "ps",
+                        "-q",
+                        "--no-trunc",
+                        "--filter",
+                        &format!("label=airlock.pid={pid}"),
+                        "--filter",
+                        "name=-sink",
+                    ])
+                    .output()
+                    .unwrap();
+                id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            }
+            if !id.is_empty() {
+                let v1 = std::fs::read_to_string(format!(
+                    "/sys/fs/cgroup/memory/docker/{id}/memory.stat"
+                ))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("total_rss "))
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                });
+                let v2 = std::fs::read_to_string(format!(
+                    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak"
+                ))
+                .ok()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+                peak = peak.max(v1.or(v2).unwrap_or(0));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        peak
+    })
+}
+
+#[test]
+fn a_connection_flood_hides_nothing_and_the_sink_stays_bounded() {
+    require_docker();
+    let dir = repo().join("tests/packages/net-flood");
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("airlock"))
+        .env("NO_COLOR", "1")
+        .env_remove("AIRLOCK_IMAGE")
+        .args(["scan", "--format", "json", "--no-import", "--trace-out"])
+        .arg(trace.path())
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stop = Arc::new(AtomicUsize::new(0));
+    let watcher = watch_sink_memory(child.id(), stop.clone());
+    let out = child.wait_with_output().unwrap();
+    stop.store(1, Ordering::SeqCst);
+    let cgroup_peak = watcher.join().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}):\n{stderr}"));
+
+    // The one exfiltration among the junk is found and proves the run malicious.
+    let rules: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(r["verdict"], "malicious", "{rules:?}\n{stderr}");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(rules.contains(&"canary-leaked"), "{rules:?}");
+    // The flood itself is a finding (a signal).
+    assert!(rules.contains(&"network-flood"), "{rules:?}");
+
+    let events = read_trace(trace.path());
+    let header = &events[0];
+    let token = header["canaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["location"] == "env:NPM_TOKEN")
+        .unwrap()["value"]
+        .as_str()
+        .unwrap();
+    let exfil = events
+        .iter()
+        .find(|e| e["type"] == "http.request" && e["host"] == "collect.flood-exfil.example")
+        .expect("the exfiltration request is recorded");
+    assert!(exfil["body"].as_str().unwrap().contains(token), "{exfil}");
+    assert!(events.iter().any(|e| e["type"] == "canary.leaked"
+        && e["destination"]
+            .as_str()
+            .unwrap()
+            .contains("collect.flood-exfil.example")));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "limit.hit" && e["limit"] == "network"),
+        "the sink reports the flood"
+    );
+    let totals = events
+        .iter()
+        .find_map(|e| {
+            e["message"]
+                .as_str()
+                .filter(|m| m.starts_with("sink flood totals: "))
+        })
+        .expect("the flood's totals");
+    assert!(
+        totals.starts_with("sink flood totals: network flood: 1501 connections to "),
+        "{totals}"
+    );
+
+    // Bounded: the record (64 MiB budget for the sink) and the sink's memory.
+    let size = std::fs::metadata(trace.path()).unwrap().len();
+    assert!(size < 100 << 20, "trace of {size} bytes");
+    let summary = events
+        .iter()
+        .find_map(|e| {
+            e["message"]
+                .as_str()
+                .filter(|m| m.starts_with("sink summary:"))
+        })
+        .expect("the sink's summary");
+    let peak_kib: u64 = summary
+        .rsplit("peak memory ")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{summary}"));
+    eprintln!(
+        "flood: sink peak RSS {peak_kib} KiB (self), {} KiB (cgroup), trace {size} bytes",
+        cgroup_peak / 1024
+    );
+    assert!(peak_kib < 256 << 10, "{summary}");
+    assert!(
+        cgroup_peak < 256 << 20,
+        "sink container peak {cgroup_peak} bytes"
+    );
     let mine = std::process::id().to_string();
     assert!(!airlock_containers().iter().any(|c| c.ends_with(&mine)));
 }
