@@ -111,6 +111,11 @@ struct State {
     /// name → dist-tag → version
     tags: BTreeMap<String, BTreeMap<String, String>>,
     log: Vec<String>,
+    /// The URL clients reach the registry at when it differs from the listener's (a TLS
+    /// front): tarball URLs in packuments use it.
+    public_url: Option<String>,
+    /// (request path, User-Agent) of every request.
+    agents: Vec<(String, String)>,
 }
 
 /// The registry: serves until dropped (the thread stays parked on accept; tests end).
@@ -156,6 +161,16 @@ impl Registry {
             .insert(tag.into(), version.into());
     }
 
+    /// Tarball URLs in packuments point at `url` (a TLS front) from now on.
+    pub fn set_public_url(&self, url: &str) {
+        self.state.lock().unwrap().public_url = Some(url.trim_end_matches('/').to_string());
+    }
+
+    /// (path, User-Agent) of every request seen so far.
+    pub fn agents(&self) -> Vec<(String, String)> {
+        self.state.lock().unwrap().agents.clone()
+    }
+
     /// Request lines seen so far.
     pub fn log(&self) -> Vec<String> {
         self.state.lock().unwrap().log.clone()
@@ -195,6 +210,7 @@ fn serve_conn(mut conn: TcpStream, st: &Mutex<State>, base: &str) {
             return;
         }
         let mut content_length = 0usize;
+        let mut agent = String::new();
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -207,6 +223,9 @@ fn serve_conn(mut conn: TcpStream, st: &Mutex<State>, base: &str) {
                 if k.eq_ignore_ascii_case("content-length") {
                     content_length = v.trim().parse().unwrap_or(0);
                 }
+                if k.eq_ignore_ascii_case("user-agent") {
+                    agent = v.trim().to_string();
+                }
             }
         }
         let mut body = vec![0; content_length];
@@ -216,7 +235,9 @@ fn serve_conn(mut conn: TcpStream, st: &Mutex<State>, base: &str) {
         let (status, ctype, bytes) = {
             let mut s = st.lock().unwrap();
             s.log.push(format!("{method} {path}"));
-            answer(&s, method, path, base)
+            s.agents.push((path.to_string(), agent));
+            let base = s.public_url.clone().unwrap_or_else(|| base.to_string());
+            answer(&s, method, path, &base)
         };
         let head = format!(
             "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n",

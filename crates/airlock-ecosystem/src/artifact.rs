@@ -90,11 +90,15 @@ impl Input {
         if looks_like_path {
             return Err(bad_input(format!("{arg}: no such file or directory")));
         }
-        match npm::parse_spec(spec) {
-            Some((name, version)) => Ok(Input::Npm { name, version }),
-            None => Err(bad_input(format!(
+        let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '@' | '/' | '.' | '-' | '_');
+        if !spec.chars().all(plain) && !spec.contains('@') {
+            return Err(bad_input(format!(
                 "{arg}: not a file, a directory, an npm name@version or pypi:name==version"
-            ))),
+            )));
+        }
+        match npm::check_spec(spec) {
+            Ok((name, version)) => Ok(Input::Npm { name, version }),
+            Err(e) => Err(e),
         }
     }
 }
@@ -176,6 +180,8 @@ fn identify(path: &Path, bytes: &[u8]) -> Result<Kind> {
     use crate::PackageEcosystem;
     let npm_err = match npm::NPM.recognise(path, bytes) {
         Ok(kind) => return Ok(kind),
+        // An npm package whose name or version is not one: that is the error.
+        Err(e @ RegistryError::Invalid { .. }) => return Err(e),
         Err(e) => e,
     };
     match pypi::PYPI.recognise(path, bytes) {

@@ -7,10 +7,13 @@
 //! `$SSL_CERT_FILE` / `$SSL_CERT_DIR` when set — a TLS-inspecting proxy's CA) plus the
 //! bundled web PKI roots; `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (either case) send
 //! requests through a proxy unless `NO_PROXY` names the host; loopback is always direct.
+//! The wrappers add the package manager's own CA setting (pip's `cert`, npm's `cafile`)
+//! with [`trust_extra_ca_files`]: one client still, with one more input.
 //!
 //! ureq 2 fixes redirects and the proxy per agent, so [`Client`] holds the few agents
 //! those combinations need, all made by one builder from one TLS configuration.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -43,8 +46,56 @@ pub fn client() -> &'static Client {
 /// The one TLS configuration (system store or `SSL_CERT_FILE`/`SSL_CERT_DIR`, plus the
 /// web PKI roots), shared by every agent.
 pub fn tls_config() -> Arc<rustls::ClientConfig> {
-    static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     TLS.get_or_init(build_tls).clone()
+}
+
+static TLS: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+
+/// CA certificate files the operator gave a package manager (pip's `cert`, npm's
+/// `cafile`), trusted by [`tls_config`] as well. Set by the wrappers before the first
+/// request, through [`trust_extra_ca_files`].
+static EXTRA_CA: OnceLock<Vec<PathBuf>> = OnceLock::new();
+
+/// Trusts the PEM certificates in `files` too, in the one TLS configuration: the wrappers
+/// pass the package manager's own CA setting (pip's `cert` / `PIP_CERT`, npm's `cafile`)
+/// so airlock's downloads trust what the operator told the package manager to trust.
+/// Returns how many certificates were read. Errors when a file cannot be read or holds
+/// no certificate, or when the client was already built (call it before any request).
+pub fn trust_extra_ca_files(files: &[PathBuf]) -> Result<usize, crate::RegistryError> {
+    let mut n = 0;
+    for f in files {
+        n += read_pem_certs(f)?.len();
+    }
+    if TLS.get().is_some() || EXTRA_CA.set(files.to_vec()).is_err() {
+        return Err(crate::RegistryError::Input(
+            "the TLS configuration was built before the extra CA certificates were given".into(),
+        ));
+    }
+    Ok(n)
+}
+
+/// The extra CA files given with [`trust_extra_ca_files`] (the host-side npm and pip
+/// runs get them as `--cafile` / `--cert`).
+pub fn extra_ca_files() -> &'static [PathBuf] {
+    EXTRA_CA.get().map(Vec::as_slice).unwrap_or_default()
+}
+
+fn read_pem_certs(
+    path: &Path,
+) -> Result<Vec<rustls_pki_types::CertificateDer<'static>>, crate::RegistryError> {
+    use rustls_pki_types::pem::PemObject;
+    let bad = |message: String| crate::RegistryError::BadArtifact {
+        path: path.to_path_buf(),
+        message,
+    };
+    let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(format!("not a PEM certificate file: {e}")))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not a PEM certificate file: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".into()));
+    }
+    Ok(certs)
 }
 
 fn build_tls() -> Arc<rustls::ClientConfig> {
@@ -56,6 +107,15 @@ fn build_tls() -> Arc<rustls::ClientConfig> {
     }
     let (added, ignored) = roots.add_parsable_certificates(native.certs);
     tracing::debug!(added, ignored, "TLS roots from the system store");
+    for f in extra_ca_files() {
+        match read_pem_certs(f) {
+            Ok(certs) => {
+                let (added, ignored) = roots.add_parsable_certificates(certs);
+                tracing::debug!(file = %f.display(), added, ignored, "extra TLS roots");
+            }
+            Err(e) => tracing::warn!(error = %e, "an extra CA file could not be read"),
+        }
+    }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

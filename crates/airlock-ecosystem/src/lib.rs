@@ -7,6 +7,7 @@
 
 pub mod artifact;
 pub mod http;
+pub mod limits;
 pub mod npm;
 pub mod plan;
 pub mod pypi;
@@ -14,6 +15,7 @@ pub mod sample_zip;
 pub mod seam;
 #[cfg(test)]
 mod testutil;
+pub mod validate;
 
 use std::path::PathBuf;
 
@@ -26,6 +28,14 @@ pub enum RegistryError {
     /// An input spec that names nothing airlock can analyze (the message says why).
     #[error("{0}")]
     Input(String),
+    /// A name or version a package or a registry chose that is not valid where it is
+    /// used (it would name a host path): the field, the value, why.
+    #[error("{field} {value:?}: {reason}")]
+    Invalid {
+        field: String,
+        value: String,
+        reason: String,
+    },
     #[error("{what} does not exist on {registry}")]
     NotFound { what: String, registry: String },
     #[error("{url}: {message}")]

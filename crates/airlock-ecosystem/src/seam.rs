@@ -31,7 +31,7 @@ impl Prepared {
     /// Dependencies that could not be prepared, each with the reason.
     pub fn missing(&self) -> &[String] {
         match self {
-            Prepared::Npm(_) => &[],
+            Prepared::Npm(p) => &p.skipped,
             Prepared::Pypi(p) => &p.wheelhouse.missing,
         }
     }

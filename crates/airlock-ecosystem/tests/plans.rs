@@ -26,6 +26,8 @@ fn npm_plan() {
         cache_dir: "/host/prep/cache".into(),
         target_file: "evil-1.0.0.tgz".into(),
         dependencies: 3,
+        skipped: Vec::new(),
+        resolved_with_npm: true,
     };
     let plan = npm::plan::plan("@scope/evil", &prepared, &ctx());
     insta::assert_json_snapshot!(plan);

@@ -1,17 +1,19 @@
 //! npm artifacts on the host, without ever running them: fetching a version's tarball
 //! from a registry and checking it against the registry's integrity hash, reading the
 //! manifest out of a tarball in memory, packing a directory like `npm pack`, and
-//! resolving plus downloading the dependency tree into an offline cache with
-//! `npm install --package-lock-only --ignore-scripts` and `npm cache add`, so the sandbox
-//! can install offline. The target package itself is never unpacked on the host.
+//! resolving plus downloading the target's dependencies into an offline cache
+//! (`prepare.rs`), so the sandbox can install offline. The target package itself is never
+//! unpacked on the host, and its name and version are validated before they name a file.
 
 pub mod packument;
 pub mod plan;
+mod prepare;
+
+pub use prepare::{non_registry_spec, prepare_project, PreparedProject};
 
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use base64::Engine;
 use serde::Deserialize;
@@ -51,6 +53,11 @@ pub struct Manifest {
     pub main: Option<serde_json::Value>,
     #[serde(default)]
     pub gypfile: Option<bool>,
+    #[serde(default, rename = "peerDependencies")]
+    pub peer_dependencies: BTreeMap<String, serde_json::Value>,
+    /// Every other field, as written (bin, engines, os, cpu, bundleDependencies, …).
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl Manifest {
@@ -65,6 +72,12 @@ impl Manifest {
 
 /// `name@version` (scoped names allowed); the version may be a dist-tag or omitted.
 pub fn parse_spec(spec: &str) -> Option<(String, String)> {
+    check_spec(spec).ok()
+}
+
+/// Like [`parse_spec`], with the reason when `spec` is not one: the name must be a valid
+/// npm name and the version a semver version or a dist-tag (they become file names).
+pub fn check_spec(spec: &str) -> Result<(String, String), RegistryError> {
     let (scope, rest) = match spec.strip_prefix('@') {
         Some(r) => ("@", r),
         None => ("", spec),
@@ -74,16 +87,9 @@ pub fn parse_spec(spec: &str) -> Option<(String, String)> {
         None => (rest, "latest"),
     };
     let name = format!("{scope}{name}");
-    if name.is_empty()
-        || name.len() > 214
-        || name.contains(char::is_whitespace)
-        || (scope.is_empty() && name.contains('/'))
-        || (!scope.is_empty() && name.matches('/').count() != 1)
-        || version.is_empty()
-    {
-        return None;
-    }
-    Some((name, version.to_string()))
+    crate::validate::npm_name("the package name", &name)?;
+    crate::validate::npm_version_or_tag("the version", version)?;
+    Ok((name, version.to_string()))
 }
 
 /// A downloaded artifact.
@@ -158,6 +164,7 @@ pub fn fetch(
         .get(version)
         .cloned()
         .unwrap_or_else(|| version.to_string());
+    crate::validate::npm_version("the registry's version", &resolved)?;
     let Some(v) = doc.versions.get(&resolved) else {
         let mut recent: Vec<&String> = doc.versions.keys().collect();
         recent.reverse();
@@ -258,13 +265,37 @@ pub fn verify_integrity(
     Err("the registry gave no integrity hash for this version".into())
 }
 
-/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz` (npm pack's naming).
+/// `@scope/name` + `1.0.0` → `scope-name-1.0.0.tgz` (npm pack's naming). Callers
+/// validate name and version first ([`crate::validate`]); as a second wall, anything
+/// but letters, digits, `.`, `-`, `_` and `+` becomes `_`, so the result is always one
+/// plain file name.
 pub fn tarball_file_name(name: &str, version: &str) -> String {
-    format!(
+    let raw = format!(
         "{}-{}.tgz",
         name.trim_start_matches('@').replace('/', "-"),
         version
-    )
+    );
+    let safe: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if safe.starts_with('.') {
+        format!("_{safe}")
+    } else {
+        safe
+    }
+}
+
+/// Checks the name and version a manifest declares (they name files on the host).
+fn check_manifest(m: &Manifest, file: &str) -> Result<(), RegistryError> {
+    crate::validate::npm_name(&format!("{file} \"name\""), &m.name)?;
+    crate::validate::npm_version(&format!("{file} \"version\""), &m.version)
 }
 
 /// Reads package.json out of an npm tarball without unpacking anything to disk.
@@ -293,11 +324,18 @@ pub fn read_manifest(tgz: &Path) -> Result<Manifest, RegistryError> {
             "not a gzip-compressed tarball (an npm package is a .tgz)".into(),
         ));
     }
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(f));
+    // Bounded: a decompression bomb stops here, in memory (see crate::limits).
+    let mut archive = tar::Archive::new(crate::limits::bounded_gz(f));
     let entries = archive
         .entries()
         .map_err(|e| bad(format!("corrupt tarball: {e}")))?;
-    for entry in entries {
+    for (i, entry) in entries.enumerate() {
+        if i >= crate::limits::MAX_ENTRIES {
+            return Err(bad(format!(
+                "no package.json in the first {} entries; reading stopped",
+                crate::limits::MAX_ENTRIES
+            )));
+        }
         let mut entry = entry.map_err(|e| bad(format!("corrupt tarball: {e}")))?;
         let path = entry
             .path()
@@ -316,6 +354,7 @@ pub fn read_manifest(tgz: &Path) -> Result<Manifest, RegistryError> {
             if m.name.is_empty() || m.version.is_empty() {
                 return Err(bad(format!("{} has no name or version", path.display())));
             }
+            check_manifest(&m, "package.json")?;
             return Ok(m);
         }
     }
@@ -342,6 +381,7 @@ pub fn pack_dir(dir: &Path, dest: &Path) -> Result<Manifest, RegistryError> {
             message: "package.json has no name or version".into(),
         });
     }
+    check_manifest(&m, "package.json")?;
     let out = std::fs::File::create(dest).map_err(|e| RegistryError::Io {
         path: dest.to_path_buf(),
         source: e,
@@ -384,129 +424,6 @@ fn add_dir<W: std::io::Write>(
     Ok(())
 }
 
-/// What the sandbox needs to install the target offline.
-#[derive(Debug, Clone)]
-pub struct PreparedProject {
-    /// Holds package.json, package-lock.json and the target tarball.
-    pub project_dir: PathBuf,
-    /// The npm cache (cacache) holding every dependency tarball.
-    pub cache_dir: PathBuf,
-    /// File name of the target tarball inside project_dir.
-    pub target_file: String,
-    /// Number of packages in the resolved tree besides the target.
-    pub dependencies: usize,
-}
-
-/// Resolves the target's dependency tree on the host without running any code and puts
-/// every dependency tarball into an npm cache. `work` must be an empty directory.
-pub fn prepare_project(
-    tgz: &Path,
-    manifest: &Manifest,
-    registry: &str,
-    work: &Path,
-) -> Result<PreparedProject, RegistryError> {
-    let project = work.join("project");
-    let cache = work.join("npm-cache");
-    for d in [&project, &cache] {
-        std::fs::create_dir_all(d).map_err(|e| RegistryError::Io {
-            path: d.clone(),
-            source: e,
-        })?;
-    }
-    let target_file = tarball_file_name(&manifest.name, &manifest.version);
-    let dest = project.join(&target_file);
-    std::fs::copy(tgz, &dest).map_err(|e| RegistryError::Io {
-        path: dest.clone(),
-        source: e,
-    })?;
-    let pj = serde_json::json!({
-        "name": "app",
-        "version": "1.0.0",
-        "private": true,
-        "dependencies": { &manifest.name: format!("file:{target_file}") }
-    });
-    let pj_path = project.join("package.json");
-    std::fs::write(&pj_path, serde_json::to_vec_pretty(&pj).unwrap_or_default()).map_err(|e| {
-        RegistryError::Io {
-            path: pj_path.clone(),
-            source: e,
-        }
-    })?;
-    let npm = |args: &[&str]| -> Result<String, RegistryError> {
-        let out = Command::new("npm")
-            .args(args)
-            .arg("--cache")
-            .arg(&cache)
-            .arg("--registry")
-            .arg(registry)
-            .args([
-                "--ignore-scripts",
-                "--no-audit",
-                "--no-fund",
-                "--loglevel=error",
-                "--update-notifier=false",
-                // A user's `omit-lockfile-registry-resolved=true` would leave the lockfile
-                // without the tarball URLs this resolution downloads.
-                "--omit-lockfile-registry-resolved=false",
-            ])
-            .current_dir(&project)
-            .env("npm_config_yes", "true")
-            .output()
-            .map_err(|e| RegistryError::Tool {
-                tool: "npm".into(),
-                message: e.to_string(),
-            })?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            let err: Vec<&str> = err
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .take(12)
-                .collect();
-            return Err(RegistryError::Resolve {
-                message: err.join("\n"),
-            });
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    npm(&["install", "--package-lock-only"])?;
-    let lock_path = project.join("package-lock.json");
-    let lock_text = std::fs::read_to_string(&lock_path).map_err(|e| RegistryError::Io {
-        path: lock_path.clone(),
-        source: e,
-    })?;
-    let lock: serde_json::Value =
-        serde_json::from_str(&lock_text).map_err(|e| RegistryError::Resolve {
-            message: format!("package-lock.json: {e}"),
-        })?;
-    let mut specs = Vec::new();
-    if let Some(pkgs) = lock.get("packages").and_then(|p| p.as_object()) {
-        for (key, entry) in pkgs {
-            if key.is_empty() || entry.get("link").and_then(|l| l.as_bool()) == Some(true) {
-                continue;
-            }
-            if let Some(resolved) = entry.get("resolved").and_then(|r| r.as_str()) {
-                if resolved.starts_with("http://") || resolved.starts_with("https://") {
-                    specs.push(resolved.to_string());
-                }
-            }
-        }
-    }
-    specs.sort();
-    specs.dedup();
-    for chunk in specs.chunks(64) {
-        let mut args = vec!["cache", "add"];
-        args.extend(chunk.iter().map(|s| s.as_str()));
-        npm(&args)?;
-    }
-    Ok(PreparedProject {
-        project_dir: project,
-        cache_dir: cache,
-        target_file,
-        dependencies: specs.len(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -530,6 +447,20 @@ mod tests {
             Some(("express".into(), "latest".into()))
         );
         assert_eq!(parse_spec("a/b@1"), None);
+        for bad in [
+            "x@../../etc/passwd",
+            "x@/abs",
+            "x@1.0.0\n",
+            "x@1\0",
+            "../x@1.0.0",
+            "/abs@1.0.0",
+            "x\ny@1.0.0",
+            "@s/../x@1.0.0",
+        ] {
+            assert!(check_spec(bad).is_err(), "{bad:?}");
+        }
+        let e = check_spec("x@../y").unwrap_err().to_string();
+        assert!(e.contains("the version"), "{e}");
         assert_eq!(parse_spec("@x@1"), None);
         assert_eq!(parse_spec("x@"), None);
     }

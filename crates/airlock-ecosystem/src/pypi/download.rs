@@ -153,6 +153,10 @@ pub(super) fn pip_download(
             cmd.env_remove("PIP_NO_CACHE_DIR");
         }
     }
+    // The operator's CA for the index (pip's own `cert`, given to the wrapper).
+    if let Some(ca) = crate::http::extra_ca_files().first() {
+        cmd.arg("--cert").arg(ca);
+    }
     cmd.arg("--").args(reqs);
     let out = cmd
         .output()

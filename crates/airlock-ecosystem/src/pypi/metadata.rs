@@ -114,6 +114,13 @@ pub(super) fn list_zip(bytes: &[u8], path: &Path) -> Result<Listing, RegistryErr
         files: Vec::new(),
         contents: BTreeMap::new(),
     };
+    if zip.len() > crate::limits::MAX_ENTRIES {
+        return Err(bad(format!(
+            "{} entries, more than {}; refusing to read it",
+            zip.len(),
+            crate::limits::MAX_ENTRIES
+        )));
+    }
     for i in 0..zip.len() {
         let mut f = zip
             .by_index(i)
@@ -145,7 +152,8 @@ pub(super) fn list_tar_gz(bytes: &[u8], path: &Path) -> Result<Listing, Registry
         path: path.to_path_buf(),
         message: m,
     };
-    let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(Cursor::new(bytes)));
+    // Bounded: a decompression bomb stops here, in memory (see crate::limits).
+    let mut ar = tar::Archive::new(crate::limits::bounded_gz(Cursor::new(bytes)));
     let mut listing = Listing {
         files: Vec::new(),
         contents: BTreeMap::new(),
@@ -153,7 +161,13 @@ pub(super) fn list_tar_gz(bytes: &[u8], path: &Path) -> Result<Listing, Registry
     let entries = ar
         .entries()
         .map_err(|e| bad(format!("corrupt tar.gz archive: {e}")))?;
-    for entry in entries {
+    for (i, entry) in entries.enumerate() {
+        if i >= crate::limits::MAX_ENTRIES {
+            return Err(bad(format!(
+                "more than {} entries; reading stopped",
+                crate::limits::MAX_ENTRIES
+            )));
+        }
         let mut entry = entry.map_err(|e| bad(format!("corrupt tar.gz archive: {e}")))?;
         let raw = entry.path_bytes();
         let name = String::from_utf8_lossy(&raw).replace('\\', "/");
@@ -208,6 +222,18 @@ pub fn read_metadata(path: &Path) -> Result<PyMeta, RegistryError> {
 /// Like [`read_metadata`] on bytes already in memory; `file_name` decides the kind and
 /// `path` is only used in errors.
 pub fn read_metadata_bytes(
+    file_name: &str,
+    bytes: &[u8],
+    path: &Path,
+) -> Result<PyMeta, RegistryError> {
+    let meta = read_metadata_unchecked(file_name, bytes, path)?;
+    // The name and version name files on the host (a wheel's install name, caches).
+    crate::validate::pypi_name("the metadata's \"Name\"", &meta.name)?;
+    crate::validate::pypi_legacy_version("the metadata's \"Version\"", &meta.version)?;
+    Ok(meta)
+}
+
+fn read_metadata_unchecked(
     file_name: &str,
     bytes: &[u8],
     path: &Path,

@@ -144,13 +144,7 @@ pub fn parse_spec(spec: &str) -> Option<(String, Option<String>)> {
     }
     match version {
         None => Some((name.to_string(), None)),
-        Some(v)
-            if !v.is_empty()
-                && v.len() <= 100
-                && v.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+' | '!')
-                }) =>
-        {
+        Some(v) if crate::validate::pypi_version("the version", v).is_ok() => {
             Some((name.to_string(), Some(v.to_string())))
         }
         Some(_) => None,

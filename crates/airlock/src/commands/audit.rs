@@ -83,7 +83,7 @@ pub fn run(args: AuditArgs) -> u8 {
     match audit_cmd(&args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             2
         }
     }

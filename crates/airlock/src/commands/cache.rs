@@ -325,7 +325,7 @@ fn finish(result: Result<u8>) -> u8 {
     match result {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             2
         }
     }

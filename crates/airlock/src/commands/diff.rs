@@ -92,7 +92,7 @@ pub fn run(args: DiffArgs) -> u8 {
     match diff_cmd(&args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             2
         }
     }
@@ -139,7 +139,10 @@ fn diff_cmd(args: &DiffArgs) -> Result<u8> {
             match fetch_meta(&args.registry, a) {
                 Ok(m) => Some(m.meta),
                 Err(e) => {
-                    eprintln!("airlock: warning: no registry metadata for {a}: {e:#}");
+                    eprintln!(
+                        "airlock: warning: no registry metadata for {}",
+                        crate::commands::safe(&format!("{a}: {e:#}"))
+                    );
                     None
                 }
             }

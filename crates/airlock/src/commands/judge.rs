@@ -28,7 +28,7 @@ pub fn run(args: JudgeArgs) -> u8 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             2
         }
     }

@@ -17,8 +17,23 @@ pub fn report_error(result: anyhow::Result<()>) -> u8 {
     match result {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            print_error(&e);
             2
         }
     }
+}
+
+/// Text for the terminal that may hold what a package chose (its name, version, an
+/// error that quotes them): each line neutralised, so escape sequences and bidi
+/// overrides show as visible escapes instead of acting on the terminal (issue 19).
+pub fn safe(text: &str) -> String {
+    text.lines()
+        .map(airlock_report::neutralise)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Prints `airlock: error: …` with the whole cause chain, neutralised.
+pub fn print_error(e: &anyhow::Error) {
+    eprintln!("airlock: error: {}", safe(&format!("{e:#}")));
 }

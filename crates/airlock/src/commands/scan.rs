@@ -34,7 +34,7 @@ pub async fn run(args: ScanArgs) -> u8 {
     match work {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             if pipeline::is_engine_error(&e) {
                 eprintln!(
                     "airlock: hint: run `sandbox-images/setup engine` (or start dockerd) and retry"
@@ -123,7 +123,8 @@ async fn scan_one(
     index: usize,
 ) -> Result<Outcome> {
     let label = input.label();
-    let progress = |step: &str| eprintln!("airlock: {label}: {step}");
+    let shown = crate::commands::safe(&label);
+    let progress = |step: &str| eprintln!("airlock: {shown}: {}", crate::commands::safe(step));
     let a = pipeline::analyze(docker, tracker, input, opts, rules, &progress).await?;
     if let Some(e) = &a.error {
         tracing::warn!(package = %a.package.name, error = %e, "the run was cut short");

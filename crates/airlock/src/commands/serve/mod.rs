@@ -133,7 +133,7 @@ pub async fn run(args: ServeArgs) -> u8 {
     match serve(args).await {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             2
         }
     }

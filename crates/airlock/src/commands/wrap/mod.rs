@@ -119,7 +119,7 @@ async fn guarded(tracker: &Tracker, work: impl std::future::Future<Output = Resu
     match r {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("airlock: error: {e:#}");
+            crate::commands::print_error(&e);
             2
         }
     }
@@ -580,13 +580,18 @@ pub fn report(checked: &[Checked]) {
             Verdict::Error => "NOT ANALYZED",
             _ => "NOT EVALUATED",
         };
-        eprintln!("airlock: {label} {} (score {:.1})", c.spec(), c.score);
-        eprintln!("  via {}", c.path.join(" > "));
+        let safe = crate::commands::safe;
+        eprintln!(
+            "airlock: {label} {} (score {:.1})",
+            safe(&c.spec()),
+            c.score
+        );
+        eprintln!("  via {}", safe(&c.path.join(" > ")));
         for f in &c.findings {
-            eprintln!("  - {f}");
+            eprintln!("  - {}", safe(&f.to_string()));
         }
         if let Some(e) = &c.error {
-            eprintln!("  error: {e}");
+            eprintln!("  error: {}", safe(&e.to_string()));
         }
     }
 }

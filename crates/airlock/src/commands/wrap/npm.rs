@@ -303,7 +303,7 @@ async fn install(
                 error: Some(e.clone()),
             });
         }
-        eprintln!("airlock: error: {e}");
+        eprintln!("airlock: error: {}", crate::commands::safe(&e.to_string()));
         code
     };
     // 1. Resolve in a scratch copy.
@@ -389,6 +389,8 @@ async fn install(
         Ok(l) => l,
         Err(e) => return Ok(fail(2, format!("{lock_name}: {e:#}"))),
     };
+    // airlock's own downloads trust what npm was told to trust.
+    trust_npm_cafile(npm, scratch.path(), &project, p)?;
     // Entries without `resolved` come from the configured registry (per scope).
     let configured = if lock
         .entries
@@ -606,6 +608,33 @@ fn check_manifest(path: &Path, kind: Kind) -> Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// npm's own CA setting — `--cafile`, or `cafile` in any .npmrc npm reads for the
+/// project — added to airlock's one HTTP client, so its downloads (and the host-side
+/// dependency resolution) trust the same CA as npm (issue 19).
+fn trust_npm_cafile(npm: &str, dir: &Path, project: &Path, p: &Parsed) -> Result<()> {
+    let file = match p.value(&["--cafile"]) {
+        Some(f) => f,
+        None => {
+            let out = Command::new(npm)
+                .args(["config", "get", "cafile"])
+                .current_dir(dir)
+                .stdin(Stdio::null())
+                .output()
+                .with_context(|| format!("running {npm} config get cafile"))?;
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if v.is_empty() || v == "null" || v == "undefined" {
+                return Ok(());
+            }
+            v
+        }
+    };
+    let path = project.join(&file);
+    let n = airlock_ecosystem::http::trust_extra_ca_files(&[path])
+        .with_context(|| format!("npm's cafile {file}"))?;
+    tracing::info!(cafile = %file, certificates = n, "trusting npm's CA setting");
     Ok(())
 }
 

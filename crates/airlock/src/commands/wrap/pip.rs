@@ -338,6 +338,8 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
         eprintln!("airlock: nothing to install (pip says every requirement is already satisfied)");
         return pass(pip, &args.args);
     }
+    // airlock's own downloads trust what pip was told to trust.
+    trust_pip_cert(pip, p)?;
     // 2. Look up or analyze every file.
     let chains = paths(&report.install);
     let mut cands = Vec::new();
@@ -444,6 +446,51 @@ fn write_pinned(path: &Path, items: &[ReportItem]) -> Result<()> {
         }
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// pip's own CA setting — `--cert`, `PIP_CERT`, `cert` in pip's configuration files, or
+/// `REQUESTS_CA_BUNDLE` — added to airlock's one HTTP client, so that its downloads
+/// (and the host-side `pip download` of dependencies) trust the same CA as pip (issue 19:
+/// behind a TLS-inspecting proxy every download failed with `UnknownIssuer`).
+fn trust_pip_cert(pip: &[String], p: &Parsed) -> Result<()> {
+    let Some(cert) = pip_cert(pip, p) else {
+        return Ok(());
+    };
+    let n = airlock_ecosystem::http::trust_extra_ca_files(&[PathBuf::from(&cert)])
+        .with_context(|| format!("pip's cert {cert}"))?;
+    tracing::info!(%cert, certificates = n, "trusting pip's CA setting");
+    Ok(())
+}
+
+fn pip_cert(pip: &[String], p: &Parsed) -> Option<String> {
+    if let Some(i) = p.flags.iter().position(|f| f == "--cert") {
+        if let Some(v) = p.flags.get(i + 1) {
+            return Some(v.clone());
+        }
+    }
+    if let Some(v) = p.flags.iter().find_map(|f| f.strip_prefix("--cert=")) {
+        return Some(v.to_string());
+    }
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    if let Some(v) = env("PIP_CERT") {
+        return Some(v);
+    }
+    // `pip config list`: `global.cert='/etc/ssl/corp.pem'` (install.cert likewise).
+    let out = Command::new(&pip[0])
+        .args(&pip[1..])
+        .args(["config", "list"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let listed = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            matches!(k.trim(), "global.cert" | "install.cert" | "download.cert")
+                .then(|| v.trim().trim_matches(['\'', '"']).to_string())
+        })
+        .filter(|v| !v.is_empty());
+    listed.or_else(|| env("REQUESTS_CA_BUNDLE"))
 }
 
 /// Downloads a distribution pip resolved into `dir` and checks its sha256.

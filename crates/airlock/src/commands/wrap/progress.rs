@@ -62,6 +62,9 @@ impl Bars {
             ProgressStyle::with_template("  {spinner} {prefix:<32} {wide_msg} {elapsed:>4}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
+        // The label is a package's name and version: neutralised once, shown everywhere.
+        let shown = crate::commands::safe(label);
+        let label = shown.as_str();
         bar.set_prefix(label.to_string());
         bar.set_message("fetching");
         if !self.plain {
@@ -96,6 +99,7 @@ impl Bar {
 
     /// A message that should stay visible.
     pub fn note(&self, msg: &str) {
+        let msg = crate::commands::safe(msg);
         if self.plain {
             eprintln!("airlock: {}: {msg}", self.label);
         } else {
@@ -106,7 +110,7 @@ impl Bar {
     pub fn done(&self, verdict: Verdict, error: Option<&str>) {
         let elapsed = self.bar.elapsed().as_secs_f64();
         let msg = match error {
-            Some(e) => format!("{verdict} ({e})"),
+            Some(e) => format!("{verdict} ({})", crate::commands::safe(e)),
             None => verdict.to_string(),
         };
         if self.plain {
