@@ -6,7 +6,9 @@
 //! compiler run on a file the package downloaded); harness events never count.
 //!
 //! The one place this is decided is [`Attributor::attribute`], fed the events of a trace
-//! in order ([`attribute_trace`] does a whole trace in memory). It looks only backwards
+//! in order ([`attribute_trace`] does a whole trace in memory). It lives with the schema
+//! (no dependencies) so that the engine can stamp events as it writes the trace without
+//! depending on the rule engine, and the rule engine recomputes it when judging. It looks only backwards
 //! (process ancestry from `process.start`/`process.exec`, the lifecycle script, the argv
 //! of each exec, the files written so far, the hosts processes contacted, the harness
 //! paths and the decoy's name from the header), so the rule engine runs it while a
@@ -15,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use airlock_events::{Actor, Event, EventKind, Source, Trace, TraceHeader};
+use crate::{Actor, Event, EventKind, Source, Trace, TraceHeader};
 
 /// Processes, written files and hosts remembered; past these, new entries are dropped
 /// (their events fall back to what the `ProcRef` itself says).
@@ -152,6 +154,17 @@ pub struct Attributor {
     manager_hosts: Vec<String>,
 }
 
+/// The registries whose install-phase traffic is the package manager's when no package
+/// process contacted them (the rule engine passes `rules/lists/package-manager-hosts.txt`).
+pub const DEFAULT_MANAGER_HOSTS: &[&str] = &[
+    "registry.npmjs.org",
+    "registry.yarnpkg.com",
+    "npmjs.com",
+    "pypi.org",
+    "pypi.python.org",
+    "files.pythonhosted.org",
+];
+
 /// Attributes every event of an in-memory trace, overwriting any stored attribution.
 pub fn attribute_trace(trace: &mut Trace, manager_hosts: &[String]) {
     let mut a = Attributor::new(&trace.header, manager_hosts);
@@ -258,6 +271,16 @@ fn command_words(cmd: &str) -> Vec<String> {
 }
 
 impl Attributor {
+    /// [`Attributor::new`] with [`DEFAULT_MANAGER_HOSTS`]: what the engine uses while it
+    /// writes a trace.
+    pub fn for_header(header: &TraceHeader) -> Attributor {
+        let hosts: Vec<String> = DEFAULT_MANAGER_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .collect();
+        Attributor::new(header, &hosts)
+    }
+
     /// An attributor for a trace with this header; `manager_hosts` are the registries
     /// (rules/lists/package-manager-hosts.txt) whose traffic is the package manager's.
     pub fn new(header: &TraceHeader, manager_hosts: &[String]) -> Attributor {

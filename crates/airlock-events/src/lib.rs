@@ -20,6 +20,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
+pub mod attribution;
 pub mod finding;
 pub use finding::{
     Confidence, Evidence, Finding, FindingKind, Severity, Strength, Verdict, Waived,

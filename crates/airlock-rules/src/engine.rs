@@ -448,7 +448,7 @@ impl<'r> Evaluator<'r> {
     }
 
     /// Whether an event is one a rule with this scope and attribution looks at. Who
-    /// acted is the event's `actor` (stamped by [`crate::attribution`] before the event
+    /// acted is the event's `actor` (stamped by [`airlock_events::attribution`] before the event
     /// reaches the rules): harness events never count; toolchain events only for rules
     /// with `attribution = "any"`.
     fn in_scope(scope: Scope, attribution: Attribution, ev: &Event) -> bool {

@@ -26,7 +26,6 @@ use airlock_events::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-pub mod attribution;
 mod compile;
 mod engine;
 mod error;
@@ -39,7 +38,7 @@ pub mod synth;
 mod verdict;
 pub mod waiver;
 
-pub use attribution::{attribute_trace, Attributor};
+pub use airlock_events::attribution::{attribute_trace, Attributor};
 pub use compile::{Attribution, Fixture, Rule, Scope};
 pub use engine::{RunFacts, MAX_EVIDENCE};
 pub use error::{Diagnostics, RuleError};

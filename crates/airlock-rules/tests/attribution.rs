@@ -107,3 +107,23 @@ fn a_downloaded_file_and_what_it_starts_are_dropped() {
         "{a:?}"
     );
 }
+
+/// The engine stamps events with the built-in registry list; judging uses the rules'
+/// list. They must be the same, or a stored trace's actors would change on re-judge.
+#[test]
+fn the_engine_and_the_rules_know_the_same_registries() {
+    let rules = airlock_rules::Ruleset::load_dir(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../rules"),
+    )
+    .unwrap_or_else(|e| panic!("{}", airlock_rules::Diagnostics(&e)));
+    let mut list: Vec<&str> = rules
+        .list(airlock_rules::MANAGER_HOSTS_LIST)
+        .unwrap()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut built_in = airlock_events::attribution::DEFAULT_MANAGER_HOSTS.to_vec();
+    list.sort();
+    built_in.sort();
+    assert_eq!(list, built_in);
+}
