@@ -361,8 +361,22 @@ fn errors_never_print_raw_escapes_or_bidi_overrides() {
         !stderr.contains('\u{202e}'),
         "raw U+202E on stderr: {stderr:?}"
     );
+    assert!(stderr.contains("u{202e}"), "{stderr}");
+    // A file name chosen by whoever sent the sample: quoted raw in the error before.
+    let path = tmp.path().join("sample\u{1b}]0;owned\u{7}\u{202e}gz.tgz");
+    std::fs::write(&path, b"not an archive").unwrap();
+    let out = airlock()
+        .args(["scan", "--no-store", path.to_str().unwrap()])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "raw ESC on stderr: {stderr:?}");
+    assert!(!stderr.contains('\u{7}'), "raw BEL on stderr: {stderr:?}");
     assert!(
-        stderr.contains("\\x1b") && stderr.contains("\\u{202e}"),
-        "{stderr}"
+        !stderr.contains('\u{202e}'),
+        "raw U+202E on stderr: {stderr:?}"
     );
+    assert!(stderr.contains("\\x1b]0;owned\\x07\\u{202e}"), "{stderr}");
 }
