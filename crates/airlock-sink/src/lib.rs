@@ -34,7 +34,8 @@
 //!   peak memory).
 //! * `limit.hit` with `limit: network` when the run flooded the sink (at least
 //!   [`Budgets::flood_connections`] connections, connections closed to make room, or
-//!   events only counted): "N connections to M destinations, K summarised".
+//!   events (not bytes) only counted): "N connections to M destinations, K summarised",
+//!   written as soon as the flood is one; the totals follow in a `sink flood totals` note.
 //!
 //! # Bounded under flood
 //!

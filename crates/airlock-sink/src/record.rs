@@ -251,7 +251,10 @@ impl EventLog {
             .admit(class, &key, dest.as_deref(), line.len() as u64, payload)
         {
             drop(g);
-            self.report_flood("events counted instead of recorded");
+            // Too many events is a flood; too many bytes (a big upload) is only a gap.
+            if matches!(class, Class::Head | Class::Detail) {
+                self.report_flood("events counted instead of recorded");
+            }
             return false;
         }
         g.next_seq += 1;
@@ -384,7 +387,9 @@ impl EventLog {
         let evicted = load(&s.evicted);
         let mem_cut = load(&s.bodies_cut_memory);
         let mut last: Vec<EventKind> = Vec::new();
-        let flooded = connections >= limits.flood_connections || !summary.is_empty() || evicted > 0;
+        let flooded = connections >= limits.flood_connections
+            || evicted > 0
+            || s.flood_reported.load(Ordering::SeqCst);
         let totals = format!(
             "network flood: {connections} connections to {destinations}{} destination(s), {} events summarised as counts; {evicted} connections closed to stay within the open-connection limit; {} request bodies cut to their first {} bytes; {} duplicate bodies recorded once",
             if destinations >= MAX_DESTINATIONS { "+" } else { "" },
@@ -592,6 +597,62 @@ mod tests {
         let back = read_events(&path).unwrap();
         assert_eq!(back.events.len(), 2);
         assert!(back.truncated);
+    }
+
+    fn network_limits(log: &EventLog) -> Vec<String> {
+        log.snapshot()
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                EventKind::LimitHit { limit, detail } if limit == "network" => Some(detail),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn too_many_events_is_a_flood_and_too_many_bytes_only_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        // A big raw upload: its bulk is counted, the record is incomplete, no flood.
+        let path = dir.path().join("upload.jsonl");
+        let log = EventLog::to_file_and_memory(&path).unwrap();
+        log.set_budgets(Budgets {
+            max_record_bytes: 20_000,
+            ..Budgets::default()
+        });
+        let key = Key::new("net.data", "10.0.0.1", 9000);
+        assert!(!log.bulk_ok(&key, 1 << 20));
+        log.finish(vec![]);
+        assert!(network_limits(&log).is_empty());
+        let footer = read_events(&path).unwrap().footer.unwrap();
+        assert!(!footer.complete);
+        assert!(
+            footer.gaps[0].contains("1 events only counted"),
+            "{footer:?}"
+        );
+
+        // Queries past the budget: reported once, right away, then the totals.
+        let log = EventLog::memory();
+        log.set_budgets(Budgets {
+            max_record_bytes: 20_000,
+            ..Budgets::default()
+        });
+        let mut written = 0;
+        for i in 0..200 {
+            if log.emit(EventKind::DnsQuery {
+                name: format!("q{i}.flood.example"),
+                qtype: "A".into(),
+                answers: vec![],
+                rcode: Some("NOERROR".into()),
+            }) {
+                written += 1;
+            }
+        }
+        assert!(written > 10 && written < 200, "{written}");
+        assert_eq!(network_limits(&log).len(), 1);
+        log.finish(vec![]);
+        assert_eq!(network_limits(&log).len(), 1, "reported once");
+        assert!(log.snapshot().iter().any(|e| matches!(&e.kind,
+            EventKind::Note { message } if message.starts_with("sink flood totals: network flood: 0 connections"))));
     }
 
     #[test]
