@@ -167,13 +167,9 @@ fn npm_wrapper_trusts_npms_cafile() {
 }
 
 /// The same for pip: the CA is only in `PIP_CERT` (pip's own setting), the index only in
-/// `--index-url`. Ignored for now: pip 23.2 itself (the wrapper's first step, `pip
-/// install --dry-run --report`) fails certificate verification against this loopback
-/// front with `PIP_CERT` set (`openssl verify -CAfile` accepts the chain); airlock's
-/// side (`trust_pip_cert` → `http::trust_extra_ca_files`, `--cert` for the host-side
-/// `pip download`) is not reached. To be resolved before this runs in CI.
+/// `--index-url`. (`CURL_CA_BUNDLE`/`REQUESTS_CA_BUNDLE` are removed: requests lets them
+/// override pip's `cert`, and CI machines set them to the system bundle.)
 #[test]
-#[ignore = "pip itself rejects the test CA chain; see the doc comment"]
 fn pip_wrapper_trusts_pips_cert() {
     require_docker();
     let tmp = tempfile::tempdir().unwrap();
@@ -203,6 +199,7 @@ fn pip_wrapper_trusts_pips_cert() {
         .env_remove("SSL_CERT_FILE")
         .env_remove("SSL_CERT_DIR")
         .env_remove("REQUESTS_CA_BUNDLE")
+        .env_remove("CURL_CA_BUNDLE")
         .env("PIP_CONFIG_FILE", "/dev/null")
         .env("PIP_CERT", &ca_file)
         .env("PIP_CACHE_DIR", tmp.path().join("pip-cache"))
