@@ -61,6 +61,17 @@ pub trait PackageEcosystem: Send + Sync {
     ) -> Result<InstallPlan, RegistryError>;
     /// Lockfile names this ecosystem reads (`package-lock.json`, …).
     fn lockfiles(&self) -> &'static [&'static str];
+    /// Static signals from the artifact's history: for a version fetched from a registry,
+    /// what changed since the version published before it (`Ok(empty)` when there is
+    /// nothing to compare with or the ecosystem keeps no such history).
+    fn history_signals(
+        &self,
+        artifact: &Artifact,
+        sources: &Sources,
+    ) -> Result<Vec<airlock_events::Event>, RegistryError> {
+        let _ = (artifact, sources);
+        Ok(Vec::new())
+    }
 }
 
 /// Every ecosystem airlock knows.
@@ -122,6 +133,22 @@ impl PackageEcosystem for npm::Npm {
             return Err(wrong_kind(artifact, "npm"));
         };
         Ok(npm::plan::plan(&m.name, p, ctx))
+    }
+
+    fn history_signals(
+        &self,
+        artifact: &Artifact,
+        sources: &Sources,
+    ) -> Result<Vec<airlock_events::Event>, RegistryError> {
+        match (&artifact.kind, &artifact.integrity) {
+            (Kind::Npm(m), Some(_)) => npm::packument::previous_version_signals(
+                &sources.npm_registry,
+                &m.name,
+                &m.version,
+                &artifact.path,
+            ),
+            _ => Ok(Vec::new()),
+        }
     }
 
     fn lockfiles(&self) -> &'static [&'static str] {

@@ -9,7 +9,7 @@ use airlock_rules::Ruleset;
 use airlock_sandbox::{Docker, Tracker};
 use anyhow::{Context, Result};
 
-use airlock_ecosystem::{Artifact, Input, Kind};
+use airlock_ecosystem::{Artifact, Input};
 use airlock_engine::ScanOptions;
 use airlock_events::{Event, EventKind, Source};
 use airlock_sandbox::{DockerBackend, SandboxError};
@@ -70,12 +70,7 @@ fn static_pass(
     opts: &ScanOptions,
 ) -> impl std::future::Future<Output = Vec<Event>> + Send {
     let (tgz, bare) = (artifact.path.clone(), opts.bare);
-    let previous = match (&artifact.kind, &artifact.integrity) {
-        (Kind::Npm(m), Some(_)) if !bare => {
-            Some((opts.registry.clone(), m.name.clone(), m.version.clone()))
-        }
-        _ => None,
-    };
+    let (history, sources) = (artifact.clone(), opts.sources());
     let ts = airlock_events::now();
     let task = tokio::task::spawn_blocking(move || {
         if bare {
@@ -84,16 +79,12 @@ fn static_pass(
         let mut events =
             airlock_static::scan_archive(&tgz, &airlock_static::ScanOptions::default())
                 .map(|r| r.events(ts))?;
-        if let Some((registry, name, version)) = previous {
-            match airlock_ecosystem::npm::packument::previous_version_signals(
-                &registry, &name, &version, &tgz,
-            ) {
-                Ok(more) => events.extend(more),
-                Err(e) => events.push(note(
-                    ts,
-                    format!("no comparison with the previous version: {e:#}"),
-                )),
-            }
+        match airlock_ecosystem::for_artifact(&history).history_signals(&history, &sources) {
+            Ok(more) => events.extend(more),
+            Err(e) => events.push(note(
+                ts,
+                format!("no comparison with the previous version: {e:#}"),
+            )),
         }
         Ok(events)
     });

@@ -1,321 +1,36 @@
-//! Reading an npm lockfile (v2/v3 `packages` map) into the list of registry artifacts an
-//! install would fetch, and the dependency path that pulls each one in. The path is
-//! worked out the way Node resolves `require`: from the dependent's folder up through
-//! each enclosing `node_modules`, so hoisting does not hide who asked for a package.
-
-use std::collections::{BTreeMap, HashMap, VecDeque};
+//! The npm wrapper's view of a lockfile: `airlock_static::lockfile::npm`, the one npm
+//! lockfile parser (the audit reads the same), plus the wrapper's own demand — a
+//! `packages` map (npm 7 or later), since only that names every folder npm installs and
+//! lets the dependency path of each be worked out the way Node resolves `require`.
 
 use anyhow::{bail, Result};
-use serde_json::Value;
 
-/// One package folder of the lockfile.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LockEntry {
-    /// The key in `packages`, e.g. `node_modules/a/node_modules/b`.
-    pub location: String,
-    /// The real package name (an alias's target, when aliased).
-    pub name: String,
-    pub version: String,
-    pub resolved: Option<String>,
-    pub integrity: Option<String>,
-    pub dev: bool,
-    pub optional: bool,
-    pub peer: bool,
-    /// A symlink to a folder elsewhere (workspaces, `file:` directories).
-    pub link: bool,
-    /// Shipped inside its parent's tarball, not fetched on its own.
-    pub in_bundle: bool,
-    pub os: Vec<String>,
-    pub cpu: Vec<String>,
-    /// Names this package depends on (all kinds).
-    pub deps: Vec<String>,
-}
+use airlock_static::lockfile::npm::NpmLockfile;
 
-impl LockEntry {
-    /// The registry base URL this entry's tarball comes from (`resolved` minus the
-    /// `/<name>/-/<file>` tail), when it has that shape.
-    pub fn registry(&self) -> Option<String> {
-        let r = self.resolved.as_deref()?;
-        if !(r.starts_with("http://") || r.starts_with("https://")) {
-            return None;
-        }
-        for name in [
-            self.name.clone(),
-            self.name.replace('/', "%2f"),
-            self.name.replace('/', "%2F"),
-        ] {
-            if let Some(i) = r.find(&format!("/{name}/-/")) {
-                return Some(r[..i].to_string());
-            }
-        }
-        None
-    }
-
-    /// A tarball fetched from a registry by name and version (what airlock analyzes).
-    /// Entries without `resolved` (npm's `omit-lockfile-registry-resolved`) come from
-    /// the configured registry.
-    pub fn is_from_registry(&self) -> bool {
-        !self.link
-            && !self.in_bundle
-            && (self.registry().is_some()
-                || (self.resolved.is_none()
-                    && self.integrity.is_some()
-                    && !self.version.is_empty()
-                    && self.location.contains("node_modules/")))
-    }
-
-    /// Whether npm installs this package on this machine (`os`/`cpu` allow it).
-    pub fn fits_platform(&self) -> bool {
-        let os = match std::env::consts::OS {
-            "macos" => "darwin",
-            "windows" => "win32",
-            o => o,
-        };
-        let cpu = match std::env::consts::ARCH {
-            "x86_64" => "x64",
-            "aarch64" => "arm64",
-            "x86" => "ia32",
-            a => a,
-        };
-        allowed(&self.os, os) && allowed(&self.cpu, cpu)
-    }
-}
-
-/// npm's `os`/`cpu` rule: a `!x` entry excludes x; any plain entry makes the list an
-/// allow-list.
-fn allowed(list: &[String], value: &str) -> bool {
-    if list.iter().any(|v| v.strip_prefix('!') == Some(value)) {
-        return false;
-    }
-    let plain: Vec<&String> = list.iter().filter(|v| !v.starts_with('!')).collect();
-    plain.is_empty() || plain.iter().any(|v| *v == value || *v == "any")
-}
-
-/// A parsed lockfile.
+/// A parsed lockfile the wrapper can work from (all of [`NpmLockfile`], by `Deref`).
 #[derive(Debug, Clone)]
-pub struct Lockfile {
-    /// Name of the root project.
-    pub root_name: String,
-    pub entries: Vec<LockEntry>,
-    root_deps: Vec<String>,
-    by_location: HashMap<String, usize>,
-}
+pub struct Lockfile(NpmLockfile);
 
-fn names(v: &Value, keys: &[&str]) -> Vec<String> {
-    let mut out = Vec::new();
-    for k in keys {
-        if let Some(m) = v.get(*k).and_then(|m| m.as_object()) {
-            out.extend(m.keys().cloned());
-        }
-    }
-    out.sort();
-    out.dedup();
-    out
-}
-
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    match v.get(key) {
-        Some(Value::Array(a)) => a
-            .iter()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
+impl std::ops::Deref for Lockfile {
+    type Target = NpmLockfile;
+    fn deref(&self) -> &NpmLockfile {
+        &self.0
     }
 }
-
-const DEP_KINDS: [&str; 4] = [
-    "dependencies",
-    "optionalDependencies",
-    "peerDependencies",
-    "devDependencies",
-];
 
 impl Lockfile {
     pub fn parse(text: &str) -> Result<Lockfile> {
-        let v: Value = serde_json::from_str(text)?;
-        let Some(packages) = v.get("packages").and_then(|p| p.as_object()) else {
+        let lock = NpmLockfile::parse(text)?;
+        if !lock.has_packages_map {
             bail!(
                 "lockfile version {} has no `packages` map (npm 7 or later writes one; run \
                  `airlock npm install` to upgrade it)",
-                v.get("lockfileVersion").cloned().unwrap_or(Value::Null)
+                lock.lockfile_version
+                    .map(|v| v.to_string())
+                    .unwrap_or_else(|| "null".into())
             );
-        };
-        let root = packages.get("").cloned().unwrap_or(Value::Null);
-        let root_name = root
-            .get("name")
-            .or_else(|| v.get("name"))
-            .and_then(|n| n.as_str())
-            .unwrap_or("(root)")
-            .to_string();
-        let root_deps = names(&root, &DEP_KINDS);
-        let mut entries = Vec::new();
-        for (location, e) in packages {
-            if location.is_empty() {
-                continue;
-            }
-            let b = |k: &str| e.get(k).and_then(|x| x.as_bool()).unwrap_or(false);
-            let s = |k: &str| e.get(k).and_then(|x| x.as_str()).map(String::from);
-            let folder_name = location
-                .rsplit_once("node_modules/")
-                .map(|(_, n)| n.to_string())
-                .unwrap_or_else(|| location.clone());
-            entries.push(LockEntry {
-                location: location.clone(),
-                name: s("name").unwrap_or(folder_name),
-                version: s("version").unwrap_or_default(),
-                resolved: s("resolved"),
-                integrity: s("integrity"),
-                dev: b("dev") || b("devOptional"),
-                optional: b("optional") || b("devOptional"),
-                peer: b("peer"),
-                link: b("link"),
-                in_bundle: b("inBundle"),
-                os: strings(e, "os"),
-                cpu: strings(e, "cpu"),
-                deps: names(e, &DEP_KINDS[..3]),
-            });
         }
-        let by_location = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.location.clone(), i))
-            .collect();
-        Ok(Lockfile {
-            root_name,
-            entries,
-            root_deps,
-            by_location,
-        })
-    }
-
-    /// Where `name` resolves from the folder `from` ("" is the root): the nearest
-    /// `node_modules/<name>` walking up, following links to their target.
-    fn resolve(&self, from: &str, name: &str) -> Option<usize> {
-        let mut base = from.to_string();
-        loop {
-            let candidate = if base.is_empty() {
-                format!("node_modules/{name}")
-            } else {
-                format!("{base}/node_modules/{name}")
-            };
-            if let Some(&i) = self.by_location.get(&candidate) {
-                let e = &self.entries[i];
-                if e.link {
-                    if let Some(target) = e.resolved.as_deref() {
-                        if let Some(&t) = self.by_location.get(target) {
-                            return Some(t);
-                        }
-                    }
-                }
-                return Some(i);
-            }
-            if base.is_empty() {
-                return None;
-            }
-            base = match base.rfind("/node_modules/") {
-                Some(i) => base[..i].to_string(),
-                None => String::new(),
-            };
-        }
-    }
-
-    /// For every entry, the shortest chain of package names from the root that requires
-    /// it (`[root, a, b]` for b required by a, a required by the root). Entries no one
-    /// requires (extraneous) get `[root, name]`.
-    pub fn dependency_paths(&self) -> Vec<Vec<String>> {
-        let n = self.entries.len();
-        let mut parent: Vec<Option<Option<usize>>> = vec![None; n];
-        let mut queue = VecDeque::new();
-        for d in &self.root_deps {
-            if let Some(i) = self.resolve("", d) {
-                if parent[i].is_none() {
-                    parent[i] = Some(None);
-                    queue.push_back(i);
-                }
-            }
-        }
-        while let Some(i) = queue.pop_front() {
-            let e = &self.entries[i];
-            for d in &e.deps {
-                if let Some(j) = self.resolve(&e.location, d) {
-                    if parent[j].is_none() {
-                        parent[j] = Some(Some(i));
-                        queue.push_back(j);
-                    }
-                }
-            }
-        }
-        (0..n)
-            .map(|i| {
-                let mut chain = Vec::new();
-                let mut cur = Some(i);
-                let mut guard = 0;
-                while let Some(c) = cur {
-                    chain.push(self.entries[c].name.clone());
-                    cur = parent[c].flatten();
-                    guard += 1;
-                    if guard > n {
-                        break;
-                    }
-                }
-                chain.push(self.root_name.clone());
-                chain.reverse();
-                chain
-            })
-            .collect()
-    }
-
-    /// The distinct registry artifacts an install fetches on this machine, keyed by
-    /// (name, version, integrity), each with the first dependency path found.
-    /// `omit` holds npm's `--omit` kinds (`dev`, `optional`, `peer`).
-    pub fn artifacts(&self, omit: &[String]) -> Vec<(LockEntry, Vec<String>)> {
-        let paths = self.dependency_paths();
-        let mut seen: BTreeMap<(String, String, String), usize> = BTreeMap::new();
-        let mut out: Vec<(LockEntry, Vec<String>)> = Vec::new();
-        for (e, path) in self.entries.iter().zip(paths) {
-            if !e.is_from_registry() || !e.fits_platform() {
-                continue;
-            }
-            if (e.dev && omit.iter().any(|o| o == "dev"))
-                || (e.optional && omit.iter().any(|o| o == "optional"))
-                || (e.peer && omit.iter().any(|o| o == "peer"))
-            {
-                continue;
-            }
-            let key = (
-                e.name.clone(),
-                e.version.clone(),
-                e.integrity.clone().unwrap_or_default(),
-            );
-            match seen.get(&key) {
-                Some(&i) if out[i].1.len() <= path.len() => {}
-                Some(&i) => out[i].1 = path,
-                None => {
-                    seen.insert(key, out.len());
-                    out.push((e.clone(), path));
-                }
-            }
-        }
-        out
-    }
-
-    /// Entries npm would fetch from somewhere other than a registry by name (git,
-    /// remote tarballs): airlock cannot analyze these by name and version.
-    pub fn unanalyzable(&self) -> Vec<&LockEntry> {
-        self.entries
-            .iter()
-            .filter(|e| {
-                !e.link
-                    && !e.in_bundle
-                    && e.fits_platform()
-                    && e.registry().is_none()
-                    && e.resolved
-                        .as_deref()
-                        .is_some_and(|r| !r.starts_with("file:"))
-                    && e.location.contains("node_modules/")
-            })
-            .collect()
+        Ok(Lockfile(lock))
     }
 }
 
@@ -385,11 +100,18 @@ mod tests {
 
     #[test]
     fn platform_lists() {
+        let allowed = |os: &[&str], value: &str| {
+            airlock_static::lockfile::npm::NpmLockEntry {
+                os: os.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            }
+            .fits(value, "x64")
+        };
         assert!(allowed(&[], "linux"));
-        assert!(allowed(&["linux".into()], "linux"));
-        assert!(!allowed(&["darwin".into()], "linux"));
-        assert!(!allowed(&["!linux".into()], "linux"));
-        assert!(allowed(&["!win32".into()], "linux"));
+        assert!(allowed(&["linux"], "linux"));
+        assert!(!allowed(&["darwin"], "linux"));
+        assert!(!allowed(&["!linux"], "linux"));
+        assert!(allowed(&["!win32"], "linux"));
     }
 
     #[test]
