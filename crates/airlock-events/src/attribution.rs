@@ -151,6 +151,8 @@ pub struct Attributor {
     /// Actor of network events by seq, for `canary.leaked` (`carrier_seq`).
     carriers: HashMap<u64, Actor>,
     decoy: Option<String>,
+    /// The package's own folder (with a trailing `/`).
+    package_dir: Option<String>,
     manager_hosts: Vec<String>,
 }
 
@@ -290,11 +292,28 @@ impl Attributor {
             hosts: HashMap::new(),
             carriers: HashMap::new(),
             decoy: header.notes.get("decoy_process").cloned(),
+            package_dir: header
+                .package_dir
+                .as_ref()
+                .map(|d| format!("{}/", d.trim_end_matches('/'))),
             manager_hosts: manager_hosts
                 .iter()
                 .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
                 .collect(),
         }
+    }
+
+    /// A file the package manager itself wrote into another package's folder under
+    /// `node_modules` (installing a dependency): the toolchain's. The package's own folder,
+    /// `node_modules/.bin` links and files the package's code wrote stay the package's.
+    fn toolchain_installed_dependency(&self, path: &str) -> bool {
+        self.written.get(path) == Some(&Actor::Toolchain)
+            && path.contains("/node_modules/")
+            && !path.contains("/node_modules/.bin/")
+            && !self
+                .package_dir
+                .as_deref()
+                .is_some_and(|d| path.starts_with(d))
     }
 
     fn is_manager_host(&self, host: &str) -> bool {
@@ -436,11 +455,16 @@ impl Attributor {
                 || a.contains("/gyp/gyp_main.py")
                 || a.ends_with("/gyp_main.py")
         });
+        // A package manager run as an interpreter's script: `node /usr/bin/npm …` is what
+        // an `env node` shebang makes of `npm …` (the same process execs again).
         let pm_script = argv.iter().take(3).any(|a| {
             a.contains("/node_modules/npm/")
                 || a.ends_with("/npm-cli.js")
                 || a.ends_with("/npx-cli.js")
-        });
+        }) || ((prog == "node" || is_python(prog))
+            && argv
+                .get(1)
+                .is_some_and(|a| a.starts_with('/') && package_manager(basename(a))));
         let python_module = is_python(prog)
             && argv.windows(2).any(|w| {
                 w[0] == "-m" && matches!(w[1].as_str(), "pip" | "build" | "wheel" | "ensurepip")
@@ -703,7 +727,9 @@ impl Attributor {
                     || self.written.get(path.as_str()) == Some(&Actor::Harness)
                 {
                     Actor::Harness
-                } else if TOOLCHAIN_CACHES.iter().any(|d| path.contains(d)) {
+                } else if TOOLCHAIN_CACHES.iter().any(|d| path.contains(d))
+                    || self.toolchain_installed_dependency(path)
+                {
                     Actor::Toolchain
                 } else {
                     match self.written.get(path.as_str()) {

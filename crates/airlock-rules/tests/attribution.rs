@@ -127,3 +127,27 @@ fn the_engine_and_the_rules_know_the_same_registries() {
     built_in.sort();
     assert_eq!(list, built_in);
 }
+
+#[test]
+fn npm_run_by_the_install_helper_is_the_toolchain_through_its_env_shebang() {
+    // Recorded in the sandbox: `install-npm` runs `npm ci`, whose `env node` shebang makes
+    // the same process exec again as `node /usr/bin/npm ci …`; npm then reads ~/.npmrc.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/false-alarms/npm-ci-env-shebang.jsonl"
+    ))
+    .unwrap();
+    let a = attributed(&text);
+    let kinds: Vec<Actor> = a.iter().map(|(_, x)| *x).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Actor::Harness,   // exec of /opt/airlock/bin/install-npm
+            Actor::Toolchain, // npm ci
+            Actor::Toolchain, // node /usr/bin/npm ci (the shebang's re-exec)
+            Actor::Toolchain, // open ~/.npmrc
+            Actor::Toolchain, // secret.read of it
+        ],
+        "{a:?}"
+    );
+}
