@@ -225,7 +225,15 @@ fn a_bomb_is_never_unpacked_on_the_host() {
     let mut env = npm_env(&reg.url, &npm_dir);
     env.push(("AIRLOCK_NPM_REGISTRY".into(), reg.url.clone()));
     let m = scan_measured(
-        &[path.to_str().unwrap(), "--registry", &reg.url],
+        // A bomb is a finding (suspicious), not proof of harm: the pipeline's gate is
+        // `--fail-on suspicious`, and it must refuse.
+        &[
+            path.to_str().unwrap(),
+            "--registry",
+            &reg.url,
+            "--fail-on",
+            "suspicious",
+        ],
         &scratch,
         &env,
         Duration::from_secs(900),
