@@ -198,7 +198,7 @@ impl LeakSearcher {
     /// is only found by [`LeakSearcher::scan_events`].
     pub fn scan_event(&self, ev: &Event) -> Vec<Event> {
         match self.event_hits(ev) {
-            Some((dest, hits)) => self.leak_events(ev, &dest, hits),
+            Some((dest, hits)) => self.leak_events(ev, ev.seq, &dest, hits),
             None => Vec::new(),
         }
     }
@@ -208,8 +208,26 @@ impl LeakSearcher {
     /// only across queries is reported once for that domain (`dns:<parent>`), carried by
     /// the first of its queries.
     pub fn scan_events<'a, I: IntoIterator<Item = &'a Event>>(&self, events: I) -> Vec<Event> {
+        self.scan_with(events, |_, ev| ev.seq)
+    }
+
+    /// [`LeakSearcher::scan_events`] over a slice whose events are not numbered yet (each
+    /// producer numbered its own): a leak's `carrier_seq` is its carrier's index in
+    /// `events`, for the caller to map when it puts the trace in its final order.
+    pub fn scan_positions(&self, events: &[Event]) -> Vec<Event> {
+        self.scan_with(events, |i, _| i as u64)
+    }
+
+    /// The search of [`LeakSearcher::scan_events`]; `carrier_id` names a carrier (its
+    /// position in `events` and the event) in the leaks' `carrier_seq`.
+    fn scan_with<'a, I: IntoIterator<Item = &'a Event>>(
+        &self,
+        events: I,
+        carrier_id: impl Fn(usize, &Event) -> u64,
+    ) -> Vec<Event> {
         struct Group<'a> {
             first: &'a Event,
+            first_id: u64,
             parent: String,
             names: Vec<Vec<String>>,
             seen: HashSet<String>,
@@ -218,14 +236,15 @@ impl LeakSearcher {
         let mut out = Vec::new();
         let mut groups: Vec<Group<'a>> = Vec::new();
         let mut by_parent: HashMap<String, usize> = HashMap::new();
-        for ev in events {
+        for (i, ev) in events.into_iter().enumerate() {
+            let id = carrier_id(i, ev);
             let hits = self.event_hits(ev);
             let found: Vec<usize> = hits
                 .as_ref()
                 .map(|(_, h)| h.iter().map(|(c, _)| *c).collect())
                 .unwrap_or_default();
             if let Some((dest, hits)) = hits {
-                out.extend(self.leak_events(ev, &dest, hits));
+                out.extend(self.leak_events(ev, id, &dest, hits));
             }
             let EventKind::DnsQuery { name, .. } = &ev.kind else {
                 continue;
@@ -238,6 +257,7 @@ impl LeakSearcher {
             let gi = *by_parent.entry(parent.clone()).or_insert_with(|| {
                 groups.push(Group {
                     first: ev,
+                    first_id: id,
                     parent,
                     names: Vec::new(),
                     seen: HashSet::new(),
@@ -282,7 +302,7 @@ impl LeakSearcher {
                 .collect();
             let parts = [all.into_bytes(), data.into_bytes()];
             let hits = self.search(parts.iter().map(Vec::as_slice), &g.found);
-            out.extend(self.leak_events(g.first, &format!("dns:{}", g.parent), hits));
+            out.extend(self.leak_events(g.first, g.first_id, &format!("dns:{}", g.parent), hits));
         }
         out
     }
@@ -378,7 +398,15 @@ impl LeakSearcher {
         }
     }
 
-    fn leak_events(&self, carrier: &Event, dest: &str, hits: Vec<(usize, String)>) -> Vec<Event> {
+    /// One `canary.leaked` per hit, at the carrier's time, phase and process;
+    /// `carrier_seq` is `carrier_id`.
+    fn leak_events(
+        &self,
+        carrier: &Event,
+        carrier_id: u64,
+        dest: &str,
+        hits: Vec<(usize, String)>,
+    ) -> Vec<Event> {
         hits.into_iter()
             .map(|(c, encoding)| {
                 let canary = &self.canaries[c];
@@ -391,7 +419,7 @@ impl LeakSearcher {
                         kind: canary.kind.clone(),
                         encoding,
                         destination: dest.to_string(),
-                        carrier_seq: Some(carrier.seq),
+                        carrier_seq: Some(carrier_id),
                     },
                 );
                 e.proc = carrier.proc.clone();

@@ -441,6 +441,41 @@ fn leak_events_carry_the_carriers_phase_time_and_process() {
     }
 }
 
+/// `scan_positions` names a carrier by its index in the slice, whatever its producer's
+/// own seq (the engine numbers the merged trace only once, after the search).
+#[test]
+fn scan_positions_names_the_carrier_by_index() {
+    let p = run_plan(3);
+    let s = LeakSearcher::new(&p.canaries);
+    let tok = &p.canary("env-gh-token").unwrap().value;
+    let quiet = http(5, "http://10.1.2.3:8080/a", &[], "");
+    let carrier = http(
+        5,
+        "http://10.1.2.3:8080/x",
+        &[("Authorization", &format!("token {tok}"))],
+        "",
+    );
+    let events = [quiet.clone(), quiet, carrier];
+    let seqs: Vec<Option<u64>> = s
+        .scan_positions(&events)
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::CanaryLeaked { carrier_seq, .. } => *carrier_seq,
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    assert_eq!(seqs, vec![Some(2)]);
+    let by_seq: Vec<Option<u64>> = s
+        .scan_events(&events)
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::CanaryLeaked { carrier_seq, .. } => *carrier_seq,
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    assert_eq!(by_seq, vec![Some(5)]);
+}
+
 #[test]
 fn every_carrier() {
     let p = run_plan(4);

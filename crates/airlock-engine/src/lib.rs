@@ -9,6 +9,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod merge;
+pub mod order;
 pub mod phases;
 pub mod record;
 pub mod sandbox;
@@ -335,12 +336,11 @@ pub async fn analyze_artifact<B: Backend>(
         merge::merge_sink_events(&file, &mut events, &mut gaps);
     }
     // Proof of theft: every canary, in every encoding, in everything the sink captured.
-    // Each producer numbered its own events: number them by position first, so a leak's
-    // `carrier_seq` names its carrier here and can follow it through the sort below.
-    number_by_position(&mut events);
+    // Each producer numbered its own events, so a leak names its carrier by position
+    // here; `order_by_time` maps that position to the carrier's final seq.
     if !header.canaries.is_empty() {
         let searcher = airlock_bait::LeakSearcher::new(&header.canaries);
-        let leaks = searcher.scan_events(events.iter());
+        let leaks = searcher.scan_positions(&events);
         events.extend(leaks);
     }
     let error = match result {
@@ -359,25 +359,8 @@ pub async fn analyze_artifact<B: Backend>(
             Some(msg)
         }
     };
-    // Events from different producers, in time order (stable: a producer's own order
-    // is kept for equal timestamps).
-    number_by_position(&mut events);
-    events.sort_by(|a, b| a.ts.total_cmp(&b.ts));
-    let moved: std::collections::HashMap<u64, u64> = events
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.seq, i as u64))
-        .collect();
-    for (i, e) in events.iter_mut().enumerate() {
-        e.seq = i as u64;
-        if let EventKind::CanaryLeaked {
-            carrier_seq: Some(c),
-            ..
-        } = &mut e.kind
-        {
-            *c = moved.get(c).copied().unwrap_or(*c);
-        }
-    }
+    // Events from different producers, in time order, numbered once.
+    order::order_by_time(&mut events);
     let footer = TraceFooter {
         events: events.len() as u64,
         ended_at: airlock_events::now(),
@@ -433,11 +416,4 @@ fn new_run_id() -> String {
     }
     h.update(buf);
     hex::encode(&h.finalize()[..6])
-}
-
-/// Sets every event's `seq` to its position in `events`.
-fn number_by_position(events: &mut [Event]) {
-    for (i, e) in events.iter_mut().enumerate() {
-        e.seq = i as u64;
-    }
 }
