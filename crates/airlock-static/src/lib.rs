@@ -45,6 +45,7 @@ pub mod diff;
 pub mod js;
 pub mod lockfile;
 pub mod manifest;
+pub mod platform;
 pub mod python;
 pub mod stealer;
 mod text;
@@ -95,6 +96,9 @@ pub mod ids {
     pub const WINDOWS_PERSISTENCE: &str = "windows-persistence";
     pub const EXECUTABLE_DOWNLOAD: &str = "executable-download";
     pub const ANTI_ANALYSIS: &str = "anti-analysis";
+    /// Code aimed at Windows / macOS ([`crate::platform`]): asks for a persona pass.
+    pub const TARGETS_WINDOWS: &str = crate::platform::TARGETS_WINDOWS;
+    pub const TARGETS_MACOS: &str = crate::platform::TARGETS_MACOS;
     pub const BIDI_CONTROL: &str = "bidi-control";
     pub const HOMOGLYPH_IDENTIFIER: &str = "homoglyph-identifier";
     pub const INVISIBLE_CHARACTER: &str = "invisible-character";
@@ -840,11 +844,13 @@ pub fn analyze_file(rel: &str, bytes: &[u8], out: &mut Vec<Signal>) -> JsOutcome
         }
         FileKind::Js | FileKind::Ts => {
             code::text_signals(rel, src, out);
+            platform::analyze(rel, src, out);
             js::analyze(rel, src, kind == FileKind::Ts, out)
         }
         FileKind::Python => {
             code::text_signals(rel, src, out);
             python::analyze(rel, src, out);
+            platform::analyze(rel, src, out);
             if name == "setup.py" {
                 python::setup_py(rel, src, out);
             }
