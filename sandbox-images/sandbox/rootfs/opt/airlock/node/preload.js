@@ -33,6 +33,21 @@
   let fstatSync;
   let openSync;
   let createHash;
+  // Real time for `ts`, even once a harness's virtual clock moved Date forward.
+  const dateNow = Date.now;
+  // A Windows or macOS persona pass (the engine sets that system's own variables: `OS`
+  // on Windows, `__CF_USER_TEXT_ENCODING` on macOS): the package's node processes answer
+  // as that system (persona.js). npm and node-gyp keep the truth, so the install itself
+  // still works on the Linux it really runs on.
+  try {
+    const env = process.env;
+    const os = env.OS === 'Windows_NT' ? 'windows' : env.__CF_USER_TEXT_ENCODING ? 'macos' : null;
+    const main = String(process.argv[1] || '');
+    const toolchain = /\/(npm|npx|npm-cli\.js|npx-cli\.js|node-gyp(\.js)?|yarn(\.js)?|pnpm(\.c?js)?|corepack)$|\/node_modules\/(npm|node-gyp|corepack|yarn|pnpm)\//.test(main);
+    if (os && !toolchain) require('/opt/airlock/node/persona.js').apply(os);
+  } catch (_) {
+    /* ignore */
+  }
   try {
     fs = require('fs');
     writeSync = fs.writeSync;
@@ -157,7 +172,7 @@
       const where = caller();
       if (where) clean.caller = where;
       let line = JSON.stringify({
-        runtime: 'node', event, ts: Date.now() / 1000, pid: process.pid, args: clean,
+        runtime: 'node', event, ts: dateNow() / 1000, pid: process.pid, args: clean,
       });
       if (line.length > MAX_LINE) {
         for (const k of ['preview', 'command', 'argv', 'url']) {
@@ -165,7 +180,7 @@
         }
         clean.truncated = true;
         line = JSON.stringify({
-          runtime: 'node', event, ts: Date.now() / 1000, pid: process.pid, args: clean,
+          runtime: 'node', event, ts: dateNow() / 1000, pid: process.pid, args: clean,
         });
         if (line.length > MAX_LINE) return;
       }

@@ -1,0 +1,509 @@
+// Why this exists: the `exercise` phase calls what a user of the package could call, so
+// payloads that sit in an exported function (`sendReport(privateKey)`, a client's
+// `connect()`), in a constructor or in a timer that fires hours later run under the
+// tracer. It loads the package as import-npm.js does, enumerates module.exports / ESM
+// named exports, classes and their prototype methods, and nested objects two levels deep,
+// then calls each in isolation — constructors first — with arguments made from parameter
+// names, defaults and JSDoc (argsynth.js; canary values where a parameter looks like a
+// secret), a per-call deadline (synchronous code is cut by vm's watchdog, promises by a
+// race) and a phase budget. Afterwards pending timers are fast-forwarded on a virtual
+// clock up to a horizon (vclock.js). Before each call the harness writes the engine's
+// call marker, an `exercise.call` hook line naming `<package>.<export path>`
+// (airlock-engine's persona.rs labels what follows with it), and `exercise.end` after;
+// the last output line is the engine's `exercise-summary {json}`: what was found and
+// called, how calls ended, the virtual time that passed, and the canary values handed to
+// secret-looking parameters (generated here, per run, so nothing the package can read —
+// no file, variable or argument — marks them; the engine adds them to the trace's
+// canaries before the leak search).
+//
+//   exercise-npm.js NAME [--budget-ms=N] [--call-ms=N] [--horizon-ms=N] [--max-calls=N]
+//                        [--persona=browser]
+//
+// Times are on the package's clock (the ×N clock the phase runs on); stdin is /dev/null.
+// The Windows and macOS personas come from the preload (the pass's environment).
+'use strict';
+const path = require('path');
+const fs = require('fs');
+const os = require('os');
+const vm = require('vm');
+const { createRequire } = require('module');
+const { pathToFileURL } = require('url');
+
+const hook = require('/opt/airlock/node/hooklog.js');
+const argsynth = require('/opt/airlock/node/argsynth.js');
+const vclock = require('/opt/airlock/node/vclock.js');
+
+const SELF = '/opt/airlock/bin/exercise-npm.js';
+const opt = { budget: 60000, call: 2000, horizon: 24 * 3600 * 1000, maxCalls: 300, persona: 'linux' };
+const name = process.argv[2];
+for (const a of process.argv.slice(3)) {
+  const m = /^--([a-z-]+)=(.*)$/.exec(a);
+  if (!m) continue;
+  if (m[1] === 'budget-ms') opt.budget = Number(m[2]) || opt.budget;
+  else if (m[1] === 'call-ms') opt.call = Number(m[2]) || opt.call;
+  else if (m[1] === 'horizon-ms') opt.horizon = Number(m[2]) || 0;
+  else if (m[1] === 'max-calls') opt.maxCalls = Number(m[2]) || opt.maxCalls;
+  else if (m[1] === 'persona') opt.persona = m[2];
+}
+// What the package could read in process.argv stays plain.
+process.argv.length = 3;
+
+const MAX_TARGETS = 400;
+const MAX_DEPTH = 2;
+const realSetTimeout = setTimeout;
+const realClearTimeout = clearTimeout;
+const realExit = process.exit.bind(process);
+// The real (sped-up) clock: the virtual clock moves Date.now forward.
+const realNow = Date.now.bind(Date);
+const t0 = realNow();
+const budgetLeft = () => opt.budget - (realNow() - t0);
+const emit = (ev, args) => hook.emit(ev, args, SELF);
+
+// This run's canary arguments: fresh random values of the shapes such secrets have.
+const crypto = require('crypto');
+const rnd = (n, abc) => Array.from(crypto.randomBytes(n), (b) => abc[b % abc.length]).join('');
+const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const WORDS = ('abandon ability absorb access acoustic actor adapt advice aerobic afford agent alarm album ' +
+  'alley amateur anchor angle antique arctic armor arrow artwork asthma atom auction avocado bacon balcony ' +
+  'bamboo banner barrel basket beach benefit bicycle blanket blossom bounce bracket breeze bridge bubble ' +
+  'buffalo cabin cactus canal canyon carbon castle cattle ceiling chalk cherry chimney cinnamon citizen').split(' ');
+const canaries = {
+  private_key: '0x' + crypto.randomBytes(32).toString('hex'),
+  mnemonic: Array.from(crypto.randomBytes(12), (b) => WORDS[b % WORDS.length]).join(' '),
+  api_key: 'sk_live_' + rnd(32, ALNUM),
+  token: 'eyJhbGciOiJIUzI1NiJ9.' + rnd(40, ALNUM) + '.' + rnd(24, ALNUM),
+  password: 'Pw!' + rnd(21, ALNUM),
+  cookie: rnd(32, ALNUM),
+};
+// What the browser persona keeps in the page's cookie and localStorage.
+const pageCanaries = { cookie: rnd(40, 'abcdef0123456789'), token: 'eyJhbGciOiJSUzI1NiJ9.' + rnd(48, ALNUM) };
+const canariesUsed = new Set();
+
+// The browser persona: a page around the package (browser.js), set up before it loads.
+let page = null;
+if (opt.persona === 'browser') {
+  try {
+    page = require('/opt/airlock/node/browser.js').setup({ canaries: pageCanaries });
+  } catch (e) {
+    emit('exercise.note', { note: 'browser persona unavailable: ' + hook.cut((e && e.message) || e, 200) });
+  }
+} else if (opt.persona && opt.persona !== 'linux') {
+  try {
+    require('/opt/airlock/node/persona.js').apply(opt.persona);
+  } catch (_) {
+    /* ignore */
+  }
+}
+
+// A scratch directory for path arguments, with a file in it.
+let scratch = os.tmpdir();
+try {
+  scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'work-'));
+  fs.writeFileSync(path.join(scratch, 'input.txt'), 'hello world\n');
+} catch (_) {
+  /* ignore */
+}
+
+const clock = vclock.install({});
+
+// The package may end the process or throw from a callback; neither ends the phase.
+class ExitAttempt extends Error {}
+let exitAttempts = 0;
+process.exit = function exit() {
+  exitAttempts += 1;
+  throw new ExitAttempt('exit');
+};
+process.on('uncaughtException', () => {});
+process.on('unhandledRejection', () => {});
+
+const projectRequire = createRequire(path.join(process.cwd(), 'airlock-import.js'));
+const pkgDir = path.join(process.cwd(), 'node_modules', name);
+
+function esmEntry() {
+  const pj = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+  const pick = (e) => {
+    if (typeof e === 'string') return e;
+    if (Array.isArray(e)) {
+      for (const x of e) {
+        const r = pick(x);
+        if (r) return r;
+      }
+      return null;
+    }
+    if (e && typeof e === 'object') {
+      if (e['.'] !== undefined) return pick(e['.']);
+      for (const k of ['node', 'import', 'default', 'require']) {
+        if (e[k] !== undefined) {
+          const r = pick(e[k]);
+          if (r) return r;
+        }
+      }
+    }
+    return null;
+  };
+  let target = pj.exports !== undefined ? pick(pj.exports) : null;
+  if (!target) target = pj.module || pj.main || 'index.js';
+  return pathToFileURL(path.resolve(pkgDir, target)).href;
+}
+
+async function load() {
+  if (page) {
+    const entry = require('/opt/airlock/node/browser.js').browserEntry(pkgDir);
+    try {
+      if (entry.esm) return { how: 'browser:' + entry.how, value: await import(pathToFileURL(entry.file).href) };
+      return { how: 'browser:' + entry.how, value: createRequire(entry.file)(entry.file) };
+    } catch (e) {
+      if (!(e && e.code === 'ERR_REQUIRE_ESM')) return { how: 'browser:' + entry.how, error: String((e && e.message) || e).slice(0, 300) };
+      try {
+        return { how: 'browser:' + entry.how, value: await import(pathToFileURL(entry.file).href) };
+      } catch (e2) {
+        return { how: 'browser:' + entry.how, error: String((e2 && e2.message) || e2).slice(0, 300) };
+      }
+    }
+  }
+  try {
+    return { how: 'require', value: projectRequire(name) };
+  } catch (e) {
+    const code = e && e.code;
+    if (!(e instanceof ExitAttempt) && !['ERR_REQUIRE_ESM', 'ERR_PACKAGE_PATH_NOT_EXPORTED', 'MODULE_NOT_FOUND'].includes(code)) {
+      return { how: 'require', error: String((e && e.message) || e).slice(0, 300) };
+    }
+  }
+  try {
+    return { how: 'import', value: await import(esmEntry()) };
+  } catch (e) {
+    return { how: 'import', error: String((e && e.message) || e).slice(0, 300) };
+  }
+}
+
+// ---- enumeration ---------------------------------------------------------------------
+
+const fnToString = Function.prototype.toString;
+function isClass(fn) {
+  try {
+    const src = fnToString.call(fn);
+    if (/^class[\s{]/.test(src)) return true;
+    if (/^(async\s+)?function/.test(src) && fn.prototype && Object.getOwnPropertyNames(fn.prototype).length > 1) return true;
+    return false;
+  } catch (_) {
+    return false;
+  }
+}
+function isNative(fn) {
+  try {
+    return /\{\s*\[native code\]\s*\}\s*$/.test(fnToString.call(fn));
+  } catch (_) {
+    return true;
+  }
+}
+
+const SKIP_KEYS = new Set(['constructor', 'prototype', 'caller', 'callee', 'arguments', 'length', 'name',
+  '__proto__', 'toString', 'valueOf', 'toJSON', 'inspect', 'then']);
+
+/// Targets: {kind: 'construct'|'call'|'get', label, fn, self, depth}.
+function enumerate(root, rootLabel) {
+  const targets = [];
+  const seenFns = new Set();
+  const seenObjs = new Set();
+  const add = (t) => {
+    if (targets.length < MAX_TARGETS) targets.push(t);
+  };
+  const walk = (value, label, depth, self) => {
+    if (targets.length >= MAX_TARGETS || value === null || value === undefined) return;
+    if (typeof value === 'function') {
+      if (seenFns.has(value) || isNative(value)) return;
+      seenFns.add(value);
+      if (isClass(value)) add({ kind: 'construct', label, fn: value, depth });
+      else add({ kind: 'call', label, fn: value, self, depth });
+    } else if (typeof value === 'object') {
+      if (seenObjs.has(value) || Buffer.isBuffer(value) || ArrayBuffer.isView(value)) return;
+      seenObjs.add(value);
+    } else return;
+    if (depth >= MAX_DEPTH + 1) return;
+    let keys = [];
+    try {
+      keys = Object.getOwnPropertyNames(value);
+    } catch (_) {
+      return;
+    }
+    for (const k of keys.slice(0, 100)) {
+      if (SKIP_KEYS.has(k) || k === 'default' && depth > 0) continue;
+      let d;
+      try {
+        d = Object.getOwnPropertyDescriptor(value, k);
+      } catch (_) {
+        continue;
+      }
+      if (!d) continue;
+      const sub = label ? label + '.' + k : k;
+      if (d.get && typeof d.get === 'function' && !isNative(d.get)) {
+        add({ kind: 'get', label: sub, fn: d.get, self: value, depth: depth + 1 });
+        continue;
+      }
+      if ('value' in d) walk(d.value, sub, depth + 1, value);
+    }
+  };
+  walk(root, rootLabel, 0, undefined);
+  return targets;
+}
+
+/// Prototype methods of an instance's class chain (not Object's).
+function methodsOf(instance, label) {
+  const out = [];
+  const seen = new Set();
+  let proto = Object.getPrototypeOf(instance);
+  let hops = 0;
+  while (proto && proto !== Object.prototype && proto !== Function.prototype && hops < 4) {
+    for (const k of Object.getOwnPropertyNames(proto)) {
+      if (SKIP_KEYS.has(k) || seen.has(k)) continue;
+      seen.add(k);
+      let d;
+      try {
+        d = Object.getOwnPropertyDescriptor(proto, k);
+      } catch (_) {
+        continue;
+      }
+      if (d && typeof d.value === 'function' && !isNative(d.value)) {
+        out.push({ kind: 'call', label: label + '#' + k, fn: d.value, self: instance, depth: MAX_DEPTH });
+      } else if (d && d.get && !isNative(d.get)) {
+        out.push({ kind: 'get', label: label + '#' + k, fn: d.get, self: instance, depth: MAX_DEPTH });
+      }
+    }
+    proto = Object.getPrototypeOf(proto);
+    hops += 1;
+  }
+  // Own function-valued properties set in the constructor (this.send = function …).
+  for (const k of Object.keys(instance).slice(0, 50)) {
+    try {
+      const v = instance[k];
+      if (typeof v === 'function' && !seen.has(k) && !isNative(v)) out.push({ kind: 'call', label: label + '.' + k, fn: v, self: instance, depth: MAX_DEPTH });
+    } catch (_) {
+      /* ignore */
+    }
+  }
+  return out;
+}
+
+// ---- calling ---------------------------------------------------------------------------
+
+// Synchronous code is bounded by vm's watchdog: the script runs in a private context and
+// calls the package's function, which runs in its own realm; the timeout holds for
+// everything that runs synchronously meanwhile.
+const Script = vm.Script.__airlockOriginal || vm.Script;
+const runner = new Script('c === 1 ? Reflect.construct(f, a) : c === 2 ? Reflect.apply(f, t, []) : Reflect.apply(f, t, a)');
+const vctx = vm.createContext(Object.create(null));
+
+function deadline(promise, ms) {
+  return new Promise((resolve) => {
+    let done = false;
+    const timer = realSetTimeout(() => {
+      if (!done) {
+        done = true;
+        resolve({ status: 'timeout' });
+      }
+    }, ms);
+    Promise.resolve(promise).then(
+      (v) => {
+        if (!done) {
+          done = true;
+          realClearTimeout(timer);
+          resolve({ status: 'ok', value: v });
+        }
+      },
+      (e) => {
+        if (!done) {
+          done = true;
+          realClearTimeout(timer);
+          resolve({ status: e instanceof ExitAttempt ? 'exit' : 'rejected', error: e });
+        }
+      },
+    );
+  });
+}
+
+const stats = { found: 0, called: 0, ok: 0, threw: 0, timed_out: 0, rejected: 0, skipped_budget: 0, canary_args: 0 };
+const calledLabels = [];
+let jsdocs = new Map();
+
+async function invoke(t, argsOverride) {
+  const made = [];
+  let args = argsOverride;
+  if (!args && t.kind !== 'get') {
+    const r = argsynth.argsFor(t.fn, t.label.split(/[.#]/).pop(), jsdocs, {
+      canaries,
+      scratch,
+      host: 'northwind-analytics.com',
+      record: () => {},
+    });
+    args = r.args;
+    made.push(...r.made);
+  }
+  args = args || [];
+  const canaryArgs = made.filter((m) => m.kind.startsWith('canary:'));
+  if (canaryArgs.length) stats.canary_args += 1;
+  for (const m of canaryArgs) canariesUsed.add(m.kind.slice(7));
+  emit('exercise.call', {
+    call: hook.cut(name + '.' + (t.label || 'default'), 200),
+    how: t.kind,
+    args: made.slice(0, 8).map((m) => m.name + ':' + m.kind),
+    caller: SELF + ':0',
+  });
+  stats.called += 1;
+  if (!calledLabels.includes(t.label)) calledLabels.push(t.label);
+  const started = realNow();
+  let outcome;
+  try {
+    vctx.f = t.fn;
+    vctx.t = t.self;
+    vctx.a = args;
+    vctx.c = t.kind === 'construct' ? 1 : t.kind === 'get' ? 2 : 0;
+    const r = runner.runInContext(vctx, { timeout: opt.call });
+    vctx.f = vctx.t = vctx.a = undefined;
+    if (r && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+      outcome = await deadline(r, Math.max(50, Math.min(opt.call, budgetLeft())));
+    } else outcome = { status: 'ok', value: r };
+  } catch (e) {
+    vctx.f = vctx.t = vctx.a = undefined;
+    if (e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') outcome = { status: 'timeout' };
+    else if (e instanceof ExitAttempt) outcome = { status: 'exit' };
+    else outcome = { status: 'threw', error: e };
+  }
+  if (outcome.status === 'ok') stats.ok += 1;
+  else if (outcome.status === 'timeout') stats.timed_out += 1;
+  else if (outcome.status === 'rejected') stats.rejected += 1;
+  else stats.threw += 1;
+  let error;
+  try {
+    if (outcome.error) error = hook.cut((outcome.error && outcome.error.message) || outcome.error, 160);
+  } catch (_) {
+    error = '?';
+  }
+  emit('exercise.end', {
+    call: hook.cut(name + '.' + (t.label || 'default'), 200),
+    outcome: outcome.status,
+    ms: realNow() - started,
+    error,
+  });
+  return outcome;
+}
+
+async function main() {
+  emit('exercise.start', { package: name, budget_ms: opt.budget, call_ms: opt.call, horizon_ms: opt.horizon });
+  const loaded = await load();
+  if (loaded.error !== undefined) {
+    report({ ok: false, how: loaded.how, error: loaded.error });
+    if (page) page.close();
+    return 3;
+  }
+  if (page) {
+    // What a page does after its scripts ran: a moment for their promises, then the load
+    // events.
+    await new Promise((r) => realSetTimeout(r, Math.min(opt.call, 1000)));
+    page.fireLoad();
+  }
+  try {
+    jsdocs = argsynth.jsdocIndex(fs.realpathSync(pkgDir), 150);
+  } catch (_) {
+    jsdocs = new Map();
+  }
+  // A module that reaches the harness as an ES namespace: its named exports (and the
+  // default export's members).
+  const root = loaded.value;
+  const targets = enumerate(root, '');
+  stats.found = targets.length;
+  // Constructors first: their instances' methods join the queue.
+  const ordered = targets.filter((t) => t.kind === 'construct').concat(targets.filter((t) => t.kind !== 'construct'));
+  const queue = ordered.slice();
+  const extra = new Set();
+  while (queue.length) {
+    if (budgetLeft() <= 0 || stats.called >= opt.maxCalls) {
+      stats.skipped_budget = queue.length;
+      break;
+    }
+    const t = queue.shift();
+    const out = await invoke(t);
+    const v = out.value;
+    // What a call returns (an instance, a client object, a returned function) is what a
+    // user would call next.
+    if (out.status === 'ok' && v && (typeof v === 'object' || typeof v === 'function') && t.depth <= MAX_DEPTH && !extra.has(v)) {
+      extra.add(v);
+      let more = [];
+      if (t.kind === 'construct' || (typeof v === 'object' && Object.getPrototypeOf(v) !== Object.prototype && !Array.isArray(v))) {
+        more = methodsOf(v, t.label || name);
+      } else if (typeof v === 'function' && !isNative(v)) {
+        more = [{ kind: 'call', label: (t.label || name) + '()', fn: v, self: undefined, depth: MAX_DEPTH + 1 }];
+      } else if (typeof v === 'object' && !Array.isArray(v)) {
+        more = enumerate(v, (t.label || name) + '()').map((x) => Object.assign(x, { depth: MAX_DEPTH + 1 }));
+      }
+      more = more.slice(0, 40);
+      stats.found += more.length;
+      queue.push(...more);
+    }
+  }
+  // Timers the module and the calls left behind, on the virtual clock.
+  let tstats = { registered: 0, fired_virtually: 0, virtual_ms: 0 };
+  if (opt.horizon > 0 && budgetLeft() > 0) {
+    tstats = await clock.fastForward(opt.horizon, async (fn, args, entry) => {
+      const label = (entry.interval ? 'interval#' : 'timeout#') + entry.id;
+      await invoke({ kind: 'call', label, fn, self: undefined, depth: MAX_DEPTH + 1, timer: true }, args);
+    }, budgetLeft);
+  }
+  let browser;
+  if (page) {
+    page.sweep();
+    const p = await page.probe(realSetTimeout, Math.max(200, Math.min(opt.call, 3000)));
+    page.sweep();
+    browser = {
+      replaced: page.stats.replaced.map((r) => r.api),
+      calls: page.stats.calls,
+      probes: p.results,
+      rewritten: p.rewritten.length,
+    };
+    page.close();
+  }
+  report({
+    ok: true,
+    browser,
+    how: loaded.how,
+    found: stats.found,
+    called: stats.called,
+    outcomes: { ok: stats.ok, threw: stats.threw, rejected: stats.rejected, timed_out: stats.timed_out },
+    skipped_for_budget: stats.skipped_budget,
+    calls_with_canary_args: stats.canary_args,
+    exit_attempts: exitAttempts,
+    timers: { registered: tstats.registered, fired_virtually: tstats.fired_virtually },
+    virtual_ms: tstats.virtual_ms,
+    targets: calledLabels.slice(0, 60),
+  });
+  return 0;
+}
+
+function report(o) {
+  const r = Object.assign({ package: name, persona: opt.persona }, o);
+  emit('exercise.coverage', r);
+  // The engine's summary line (airlock-engine persona.rs `HarnessSummary`), plus detail.
+  const summary = Object.assign({
+    found: stats.found,
+    called: stats.called,
+    raised: stats.threw + stats.rejected,
+    timed_out: stats.timed_out,
+    virtual_secs: (r.virtual_ms || 0) / 1000,
+    canaries: Object.keys(canaries).filter((k) => canariesUsed.has(k)).map((k) => ['argument_' + k, canaries[k]])
+      .concat(page ? Object.keys(pageCanaries).map((k) => ['browser_' + k, pageCanaries[k]]) : []),
+    calls: calledLabels.slice(0, 40).map((l) => name + '.' + (l || 'default')),
+  }, r, { targets: undefined });
+  try {
+    fs.writeSync(1, '\nexercise-summary ' + JSON.stringify(summary) + '\n');
+  } catch (_) {
+    /* ignore */
+  }
+}
+
+main().then(
+  (code) => {
+    // Let the last requests of the calls reach the sink, then end however busy the loop is.
+    process.exitCode = code;
+    realSetTimeout(() => realExit(code), Math.min(2000, Math.max(200, opt.call))).unref();
+  },
+  () => realExit(4),
+);
