@@ -62,6 +62,22 @@ pub enum StoreError {
     },
     #[error("job {id} is not in the store {path}")]
     UnknownJob { path: PathBuf, id: JobId },
+    #[error("database {location}: {source}")]
+    Postgres {
+        location: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("database {location}: {detail}")]
+    Database { location: String, detail: String },
+    #[error(
+        "the database {location} has schema version {found}, newer than this airlock \
+         understands ({supported}); upgrade airlock or point it at another database"
+    )]
+    DatabaseTooNew {
+        location: String,
+        found: i64,
+        supported: i64,
+    },
     #[error("corrupt row in table {table} of the store {path} (id {id}): {detail}")]
     Corrupt {
         path: PathBuf,

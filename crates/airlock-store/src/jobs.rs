@@ -6,13 +6,13 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use crate::model::{Job, JobId, JobState, QueueDepth, Requeued};
-use crate::{now_ms, sql, Store, StoreError};
+use crate::model::{Job, JobId, JobState, QueueDepth, Requeued, WorkerCount};
+use crate::{now_ms, sql, SqliteStore, StoreError};
 
 const JOB_COLUMNS: &str =
-    "id, kind, payload, state, attempts, created_at, updated_at, result, error";
+    "id, kind, payload, state, attempts, created_at, updated_at, result, error, worker";
 
-impl Store {
+impl SqliteStore {
     /// Queues a job unless `max_queued` jobs are already waiting
     /// ([`StoreError::QueueFull`], HTTP 429 for the service).
     pub fn enqueue(
@@ -178,6 +178,65 @@ impl Store {
     }
 }
 
+impl SqliteStore {
+    /// A queue worker took job `id` (first delivery or a redelivery): running, one more
+    /// attempt, `worker` noted. A job already done or failed is returned unchanged, so the
+    /// caller can treat the delivery as a duplicate; `None` when the job is unknown.
+    pub fn start_attempt(&self, id: JobId, worker: &str) -> Result<Option<Job>, StoreError> {
+        let path = &self.path;
+        let raw = self.write(|tx| {
+            tx.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, worker = ?2,
+                                 updated_at = ?3
+                 WHERE id = ?1 AND state IN ('queued', 'running')",
+                params![id.0, worker, now_ms()],
+            )
+            .map_err(sql(path))?;
+            tx.query_row(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+                [id.0],
+                raw_job,
+            )
+            .optional()
+            .map_err(sql(path))
+        })?;
+        raw.map(|r| decode_job(path, r)).transpose()
+    }
+
+    /// A running job's attempt failed and it will be delivered again: back to queued,
+    /// keeping `error` as the reason of its last attempt.
+    pub fn retry_later(&self, id: JobId, error: &str) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE jobs SET state = 'queued', error = ?2, updated_at = ?3
+                 WHERE id = ?1 AND state IN ('queued', 'running')",
+                params![id.0, error, now_ms()],
+            )
+            .map_err(sql(path))?;
+            Ok(())
+        })
+    }
+
+    /// Finished jobs per worker, by name.
+    pub fn jobs_by_worker(&self) -> Result<Vec<WorkerCount>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT worker, SUM(state = 'done'), SUM(state = 'failed') FROM jobs
+                 WHERE worker IS NOT NULL GROUP BY worker ORDER BY worker",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(WorkerCount {
+                    worker: r.get(0)?,
+                    done: r.get::<_, i64>(1)?.max(0) as u64,
+                    failed: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+}
+
 type RawJob = (
     i64,
     String,
@@ -186,6 +245,7 @@ type RawJob = (
     i64,
     i64,
     i64,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -201,11 +261,12 @@ fn raw_job(r: &Row<'_>) -> rusqlite::Result<RawJob> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
     ))
 }
 
 fn decode_job(path: &std::path::Path, raw: RawJob) -> Result<Job, StoreError> {
-    let (id, kind, payload, state, attempts, created, updated, result, error) = raw;
+    let (id, kind, payload, state, attempts, created, updated, result, error, worker) = raw;
     let corrupt = |detail: String| StoreError::Corrupt {
         path: path.to_path_buf(),
         table: "jobs",
@@ -224,5 +285,6 @@ fn decode_job(path: &std::path::Path, raw: RawJob) -> Result<Job, StoreError> {
         updated_at_ms: updated,
         result,
         error,
+        worker,
     })
 }

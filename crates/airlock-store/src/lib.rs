@@ -34,10 +34,12 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod backend;
 mod codec;
 mod error;
 mod jobs;
 mod model;
+mod pg;
 mod schema;
 mod verdicts;
 
@@ -47,17 +49,19 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+pub use backend::{is_database_url, Backend, Store};
 pub use error::StoreError;
 pub use model::{
     ArtifactKey, ArtifactQuery, CachedVerdict, Detail, Filter, GcStats, Job, JobId, JobState,
     QueueDepth, RejudgeItem, Requeued, RunId, RunRecord, RunSummary, Stats, Summary, VerdictRecord,
-    VerdictSummary,
+    VerdictSummary, WorkerCount,
 };
+pub use pg::PgStore;
 
 /// File name of the store inside the cache directory.
 pub const STORE_FILE: &str = "store.sqlite3";
 
-/// Tunables of [`Store::open_with`].
+/// Tunables of [`Store::open_with`] (SQLite).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreOptions {
     /// How long SQLite itself waits for a lock before answering SQLITE_BUSY.
@@ -75,21 +79,23 @@ impl Default for StoreOptions {
     }
 }
 
-/// An open store. `Send + Sync`: share one behind an `Arc`, or open one per worker; both
-/// are safe, also across processes.
-pub struct Store {
+/// The embedded SQLite backend. `Send + Sync`: share one behind an `Arc`, or open one per
+/// worker; both are safe, also across processes.
+pub struct SqliteStore {
     path: PathBuf,
     opts: StoreOptions,
     conn: Mutex<Connection>,
 }
 
-impl std::fmt::Debug for Store {
+impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
-impl Store {
+impl SqliteStore {
     /// The default location: `$XDG_CACHE_HOME/airlock/store.sqlite3`, else
     /// `$HOME/.cache/airlock/store.sqlite3`; `None` when neither variable is set.
     pub fn default_path() -> Option<PathBuf> {
@@ -106,12 +112,15 @@ impl Store {
     }
 
     /// Opens (creating the file and its directories if needed) and migrates the store.
-    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
-        Store::open_with(path, StoreOptions::default())
+    pub fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, StoreOptions::default())
     }
 
-    /// [`Store::open`] with explicit tunables.
-    pub fn open_with(path: impl AsRef<Path>, opts: StoreOptions) -> Result<Store, StoreError> {
+    /// [`SqliteStore::open`] with explicit tunables.
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        opts: StoreOptions,
+    ) -> Result<SqliteStore, StoreError> {
         let path = path.as_ref().to_path_buf();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -131,7 +140,7 @@ impl Store {
         )
         .map_err(open_err)?;
         conn.busy_timeout(opts.busy_timeout).map_err(open_err)?;
-        let store = Store {
+        let store = SqliteStore {
             path: path.clone(),
             opts,
             conn: Mutex::new(conn),
@@ -262,7 +271,7 @@ impl Store {
         self.read_with(|c| f(c).map_err(sql(&self.path)))
     }
 
-    /// Like [`Store::read`] for closures that can fail with other store errors.
+    /// Like [`SqliteStore::read`] for closures that can fail with other store errors.
     pub(crate) fn read_with<T>(
         &self,
         mut f: impl FnMut(&Connection) -> Result<T, StoreError>,

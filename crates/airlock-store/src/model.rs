@@ -253,8 +253,19 @@ pub struct Job {
     pub updated_at_ms: i64,
     /// What a done job produced, e.g. a run id.
     pub result: Option<String>,
-    /// Why a failed job failed.
+    /// Why a failed job failed (or, while it is queued again, why its last attempt did).
     pub error: Option<String>,
+    /// The worker that last ran it (`airlock worker --name`, or the host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+}
+
+/// Finished jobs of one worker (`/metrics`: per-worker throughput).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerCount {
+    pub worker: String,
+    pub done: u64,
+    pub failed: u64,
 }
 
 /// Jobs per live state.

@@ -75,6 +75,11 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_state ON jobs (state, id);
 "#,
+    // 2: which worker last ran a job (per-worker throughput with `airlock worker`).
+    r#"
+ALTER TABLE jobs ADD COLUMN worker TEXT;
+CREATE INDEX jobs_worker ON jobs (worker, state) WHERE worker IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -12,7 +12,7 @@ use crate::model::{
     ArtifactKey, ArtifactQuery, CachedVerdict, Detail, Filter, GcStats, RejudgeItem, RunId,
     RunRecord, RunSummary, Stats, Summary, VerdictRecord, VerdictSummary,
 };
-use crate::{now_ms, sql, Store, StoreError};
+use crate::{now_ms, sql, SqliteStore, StoreError};
 
 /// The cache lookup. Index use is checked by a test (`lookup_uses_indexes`).
 pub(crate) const LOOKUP_SQL: &str = "
@@ -43,7 +43,7 @@ LEFT JOIN lv ON lv.artifact_id = a.id AND lv.rn = 1
 WHERE (?1 IS NULL OR a.ecosystem = ?1) AND (?2 IS NULL OR a.name = ?2)
   AND (?3 IS NULL OR a.version = ?3) AND (?4 IS NULL OR lv.verdict = ?4)";
 
-impl Store {
+impl SqliteStore {
     /// Stores one judged run — the artifact (created or reused), the run with its
     /// compressed trace, and the verdict — in one transaction.
     pub fn record_run(
@@ -174,7 +174,7 @@ impl Store {
         self.read_with(|c| lookup_in(c, &self.path, &eco, name, version, hash, ruleset_hash))
     }
 
-    /// [`Store::lookup`] for a whole package tree in one read transaction (one
+    /// [`SqliteStore::lookup`] for a whole package tree in one read transaction (one
     /// consistent snapshot, one lock round trip). Results are in the order of `keys`.
     pub fn lookup_many(
         &self,
@@ -601,7 +601,7 @@ fn runs_of(
     Ok(runs)
 }
 
-type RawArtifact = (String, String, String, String, Option<String>);
+pub(crate) type RawArtifact = (String, String, String, String, Option<String>);
 
 /// Reads `ecosystem, name, version, sha256, integrity` starting at column `at`.
 fn artifact_from(r: &Row<'_>, at: usize) -> rusqlite::Result<RawArtifact> {
@@ -614,7 +614,7 @@ fn artifact_from(r: &Row<'_>, at: usize) -> rusqlite::Result<RawArtifact> {
     ))
 }
 
-fn decode_artifact(
+pub(crate) fn decode_artifact(
     path: &std::path::Path,
     id: i64,
     (eco, name, version, sha256, integrity): RawArtifact,
@@ -637,7 +637,7 @@ fn decode_artifact(
     })
 }
 
-fn parse_verdict(
+pub(crate) fn parse_verdict(
     path: &std::path::Path,
     table: &'static str,
     id: i64,
@@ -671,7 +671,7 @@ mod tests {
     #[test]
     fn lookup_uses_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path().join("s.sqlite3")).unwrap();
+        let store = SqliteStore::open(dir.path().join("s.sqlite3")).unwrap();
         let conn = store.lock();
         let mut stmt = conn
             .prepare(&format!("EXPLAIN QUERY PLAN {LOOKUP_SQL}"))
