@@ -32,6 +32,8 @@ const HARNESS_DIRS: &[&str] = &["/opt/airlock/", "/run/airlock/"];
 const IMPORT_HOSTS: &[&str] = &[
     "/opt/airlock/bin/import-npm.js",
     "/opt/airlock/bin/import-py.py",
+    // node has no fork: the npm exercise harness calls every export in its own process.
+    "/opt/airlock/bin/exercise-npm.js",
 ];
 /// An argument the decoy runner process carries (airlock-bait's decoy).
 const DECOY_MARK: &str = "spawnclient 111 114";
