@@ -46,6 +46,26 @@ pub enum PersonaArg {
     Laptop,
 }
 
+/// `--os`: which operating systems the run pretends to be besides Linux.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OsArg {
+    Linux,
+    Windows,
+    Macos,
+    Auto,
+}
+
+impl OsArg {
+    pub fn choice(self) -> airlock_ecosystem::OsChoice {
+        match self {
+            OsArg::Linux => airlock_ecosystem::OsChoice::Linux,
+            OsArg::Windows => airlock_ecosystem::OsChoice::Windows,
+            OsArg::Macos => airlock_ecosystem::OsChoice::Macos,
+            OsArg::Auto => airlock_ecosystem::OsChoice::Auto,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum FailOn {
     Suspicious,
@@ -153,6 +173,14 @@ pub struct ScanArgs {
     /// the phase limit (1 = real time).
     #[arg(long, default_value_t = 20)]
     pub time_speedup: u32,
+    /// Besides Linux, also run as Windows or macOS (`auto`: when the static pass sees
+    /// code aimed at them; `linux`: never).
+    #[arg(long = "os", value_enum, default_value_t = OsArg::Auto)]
+    pub os: OsArg,
+    /// How far the exercise phase fast-forwards timers and sleeps, in seconds of
+    /// virtual time.
+    #[arg(long, default_value_t = 86_400)]
+    pub time_horizon: u64,
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,

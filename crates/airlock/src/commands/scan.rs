@@ -84,6 +84,11 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
             crate::PersonaArg::Laptop => airlock_bait::Persona::Laptop,
         }),
         image: args.image.clone(),
+        os: args.os.choice(),
+        exercise: airlock_ecosystem::ExerciseLimits {
+            horizon_secs: args.time_horizon,
+            ..Default::default()
+        },
     };
     let rules = judging::load_rules(args.rules.as_deref())?;
     let store = open_store(args);

@@ -184,6 +184,8 @@ async fn serve(args: ServeArgs) -> Result<()> {
         time_speedup: args.time_speedup.max(1),
         bare: false,
         image: args.image.clone(),
+        os: Default::default(),
+        exercise: Default::default(),
     };
     let mut pending = HashMap::new();
     for j in store.live_jobs()? {

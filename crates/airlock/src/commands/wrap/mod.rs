@@ -239,6 +239,8 @@ impl Checker {
             time_speedup: opts.time_speedup.max(1),
             image: opts.image.clone(),
             bare: false,
+            os: Default::default(),
+            exercise: Default::default(),
         };
         Ok(Checker {
             opts: opts.clone(),
