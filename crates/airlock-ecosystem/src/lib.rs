@@ -20,7 +20,10 @@ pub mod validate;
 use std::path::PathBuf;
 
 pub use artifact::{Artifact, Input, Kind, Sources};
-pub use plan::{InstallPlan, PhaseFailure, PhasePlan, PlanContext, SetupFailure, SetupStep, Stage};
+pub use plan::{
+    phase_base, phase_name, phase_os, ExerciseLimits, InstallPlan, OsChoice, PhaseFailure,
+    PhasePlan, PlanContext, PlatformHints, SetupFailure, SetupStep, Stage, TargetOs,
+};
 pub use seam::{all, for_artifact, PackageEcosystem, Prepared};
 
 #[derive(Debug, thiserror::Error)]

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-/// Where the run's user lives in the sandbox (from the persona).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the run's user lives in the sandbox (from the persona), which operating systems
+/// the run pretends to be, and what the static pass saw that asks for them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanContext {
     /// The user's home directory.
     pub home: String,
@@ -18,6 +19,131 @@ pub struct PlanContext {
     /// How long the import helper keeps the process alive after loading the package, on
     /// the package's (possibly sped-up) clock, in milliseconds.
     pub import_settle_ms: u64,
+    /// How many times faster than real time the package's clock runs (libfaketime); the
+    /// harnesses' real-time deadlines are multiplied by it. 0 and 1 mean real time.
+    #[serde(default)]
+    pub time_speedup: u32,
+    /// `--os`: which persona passes the run makes besides Linux.
+    #[serde(default)]
+    pub os: OsChoice,
+    /// What the static pass saw of code written for another operating system.
+    #[serde(default)]
+    pub platform: PlatformHints,
+    /// Limits of the exercise phase (calls of what a user could call).
+    #[serde(default)]
+    pub exercise: ExerciseLimits,
+}
+
+impl PlanContext {
+    /// The operating systems the plan should make persona passes for, besides the Linux
+    /// pass every plan makes: `--os windows|macos` always adds that one; `auto` adds the
+    /// ones the static pass saw platform gating or platform APIs for; `linux` none.
+    pub fn persona_passes(&self) -> Vec<TargetOs> {
+        match self.os {
+            OsChoice::Linux => Vec::new(),
+            OsChoice::Windows => vec![TargetOs::Windows],
+            OsChoice::Macos => vec![TargetOs::Macos],
+            OsChoice::Auto => {
+                let mut v = Vec::new();
+                if !self.platform.windows.is_empty() {
+                    v.push(TargetOs::Windows);
+                }
+                if !self.platform.macos.is_empty() {
+                    v.push(TargetOs::Macos);
+                }
+                v
+            }
+        }
+    }
+}
+
+/// The operating system a phase pretends to run on. The sandbox is always Linux; in a
+/// Windows or macOS pass the runtime hooks answer the platform questions as that system
+/// would, its `%APPDATA%`-style paths exist, and its commands (`powershell`, `cmd`,
+/// `certutil`, `osascript`, …) are recording stand-ins on `PATH`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetOs {
+    #[default]
+    Linux,
+    Windows,
+    Macos,
+}
+
+impl TargetOs {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetOs::Linux => "linux",
+            TargetOs::Windows => "windows",
+            TargetOs::Macos => "macos",
+        }
+    }
+
+    /// `linux`, `windows` or `macos` (also `win32`, `darwin`, `mac`).
+    pub fn parse(s: &str) -> Option<TargetOs> {
+        match s.to_ascii_lowercase().as_str() {
+            "linux" => Some(TargetOs::Linux),
+            "windows" | "win32" | "win" => Some(TargetOs::Windows),
+            "macos" | "darwin" | "mac" | "osx" => Some(TargetOs::Macos),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TargetOs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `--os linux|windows|macos|auto`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OsChoice {
+    /// Linux only.
+    Linux,
+    /// Linux, then a Windows pass.
+    Windows,
+    /// Linux, then a macOS pass.
+    Macos,
+    /// Linux, plus a pass for each system the static pass saw the package aim at.
+    #[default]
+    Auto,
+}
+
+/// What the static pass saw of code aimed at another operating system: one reason per
+/// file (`pkg/__init__.py:12: sys.platform == "win32"`). Empty when nothing was seen.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformHints {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub windows: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub macos: Vec<String>,
+}
+
+/// Limits of the exercise phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExerciseLimits {
+    /// Real time one call may take (its own timers included), in milliseconds.
+    pub call_ms: u64,
+    /// Real time the whole phase may spend calling, in milliseconds (the phase timeout
+    /// still applies on top).
+    pub budget_ms: u64,
+    /// How far timers and sleeps are fast-forwarded by virtual time, in seconds.
+    pub horizon_secs: u64,
+    /// At most this many calls per phase.
+    pub max_calls: u32,
+}
+
+impl Default for ExerciseLimits {
+    fn default() -> Self {
+        ExerciseLimits {
+            call_ms: 5_000,
+            budget_ms: 60_000,
+            horizon_secs: 24 * 3600,
+            max_calls: 300,
+        }
+    }
 }
 
 /// Everything an ecosystem wants done in the sandbox for one artifact.
@@ -78,9 +204,14 @@ pub enum SetupFailure {
 }
 
 /// One traced phase.
+///
+/// A phase of a persona pass is named `<phase>@<os>` (`import@windows`,
+/// `exercise@macos`): the engine puts that system's command stand-ins first on `PATH`
+/// and its environment in place, and the harness the argv names makes the runtime answer
+/// as that system. Rules see the phase name as is; [`phase_base`] strips the persona.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhasePlan {
-    /// `install`, `import`, …
+    /// `install`, `import`, `exercise`, `import@windows`, …
     pub name: String,
     pub argv: Vec<String>,
     /// What a non-zero exit of this phase means for the phases after it.
@@ -97,10 +228,43 @@ pub enum PhaseFailure {
     SkipRest,
 }
 
+/// `import` of `import@windows`: the phase without its persona.
+pub fn phase_base(name: &str) -> &str {
+    name.split_once('@').map_or(name, |(b, _)| b)
+}
+
+/// The operating system a phase name asks for (`exercise@windows` → Windows; no
+/// suffix → Linux).
+pub fn phase_os(name: &str) -> TargetOs {
+    name.split_once('@')
+        .and_then(|(_, os)| TargetOs::parse(os))
+        .unwrap_or_default()
+}
+
+/// `import@windows` for (`import`, Windows); `import` for Linux.
+pub fn phase_name(base: &str, os: TargetOs) -> String {
+    match os {
+        TargetOs::Linux => base.to_string(),
+        os => format!("{base}@{os}"),
+    }
+}
+
+impl PhasePlan {
+    /// The phase without its persona suffix.
+    pub fn base_name(&self) -> &str {
+        phase_base(&self.name)
+    }
+
+    /// The operating system this phase pretends to run on.
+    pub fn os(&self) -> TargetOs {
+        phase_os(&self.name)
+    }
+}
+
 impl InstallPlan {
-    /// The plan without the phase named `name` (`--no-import`).
+    /// The plan without the phase named `name` (`--no-import`), in every persona pass.
     pub fn without_phase(mut self, name: &str) -> InstallPlan {
-        self.phases.retain(|p| p.name != name);
+        self.phases.retain(|p| p.base_name() != name);
         self
     }
 

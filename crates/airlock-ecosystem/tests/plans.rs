@@ -16,6 +16,7 @@ fn ctx() -> PlanContext {
         home: "/home/runner".into(),
         project: "/home/runner/work/app/app".into(),
         import_settle_ms: 40_000,
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod merge;
 pub mod order;
+pub mod persona;
 pub mod phases;
 pub mod record;
 pub mod sandbox;
@@ -84,6 +85,10 @@ pub struct ScanOptions {
     /// tracer, no sink, no bait, no speed-up and no static pass. Not an analysis.
     pub bare: bool,
     pub image: Option<String>,
+    /// `--os`: the persona passes besides Linux (`auto`: what the static pass saw).
+    pub os: airlock_ecosystem::OsChoice,
+    /// Limits of the exercise phase (per-call deadline, budget, virtual-time horizon).
+    pub exercise: airlock_ecosystem::ExerciseLimits,
 }
 
 impl ScanOptions {
@@ -263,11 +268,24 @@ pub async fn analyze_artifact<B: Backend>(
             .notes
             .insert("dependencies_missing".into(), prepared.missing().join(", "));
     }
+    let platform = persona::platform_hints(&static_events);
     let ctx = PlanContext {
         home: user.home.clone(),
         project: project.clone(),
         // About two seconds of real time on the package's sped-up clock.
         import_settle_ms: 2000 * u64::from(opts.time_speedup.max(1)),
+        time_speedup: opts.time_speedup.max(1),
+        os: opts.os,
+        platform: platform.clone(),
+        // The harness's own budget stays well inside the phase limit: an exercise phase
+        // that runs into it would make the run `timed out`.
+        exercise: airlock_ecosystem::ExerciseLimits {
+            budget_ms: opts
+                .exercise
+                .budget_ms
+                .min(opts.phase_timeout.as_millis() as u64 / 2),
+            ..opts.exercise
+        },
     };
     let mut plan = match ecosystem.plan(artifact, &prepared, &ctx) {
         Ok(p) => p,
@@ -279,7 +297,22 @@ pub async fn analyze_artifact<B: Backend>(
         }
     };
     if opts.no_import {
-        plan = plan.without_phase("import");
+        plan = plan.without_phase("import").without_phase("exercise");
+    }
+    let mut passes = vec!["linux".to_string()];
+    for p in &plan.phases {
+        let os = p.os().to_string();
+        if !passes.contains(&os) {
+            passes.push(os);
+        }
+    }
+    header.notes.insert("os_passes".into(), passes.join(", "));
+    for (os, why) in [("windows", &platform.windows), ("macos", &platform.macos)] {
+        if !why.is_empty() {
+            header
+                .notes
+                .insert(format!("static_targets.{os}"), why.join("; "));
+        }
     }
     let mut events = static_events;
     let mut gaps = Vec::new();
@@ -317,7 +350,31 @@ pub async fn analyze_artifact<B: Backend>(
                 } else {
                     header.package_dir = Some(plan.package_dir.clone());
                 }
-                phases::run_phases(&run, &plan, &header, &mut events, &mut gaps, progress).await
+                let summaries =
+                    phases::run_phases(&run, &plan, &header, &mut events, &mut gaps, progress)
+                        .await?;
+                for (phase, s) in summaries {
+                    header.notes.insert(
+                        format!("exercise.{phase}"),
+                        format!(
+                            "found {}, called {}, raised {}, cut at the deadline {}",
+                            s.found, s.called, s.raised, s.timed_out
+                        ),
+                    );
+                    header.notes.insert(
+                        format!("virtual_time.{phase}"),
+                        format!("{:.0} s", s.virtual_secs),
+                    );
+                    if !s.calls.is_empty() {
+                        header
+                            .notes
+                            .insert(format!("exercise_calls.{phase}"), s.calls.join(", "));
+                    }
+                    header
+                        .canaries
+                        .extend(persona::argument_canaries(&phase, &s));
+                }
+                Ok(())
             }
             .await;
             progress("removing the sandbox");

@@ -85,7 +85,8 @@ pub async fn prepare<S: Sandbox>(
     Ok(plan)
 }
 
-/// Runs the plan's phases (after [`prepare`]), appending events and gaps.
+/// Runs the plan's phases (after [`prepare`]), appending events and gaps; returns the
+/// exercise harnesses' summaries by phase.
 pub async fn run_phases<S: Sandbox>(
     run: &Run<'_, S>,
     plan: &InstallPlan,
@@ -93,8 +94,10 @@ pub async fn run_phases<S: Sandbox>(
     events: &mut Vec<Event>,
     gaps: &mut Vec<String>,
     progress: &(dyn Fn(&str) + Sync),
-) -> Result<(), EngineError> {
+) -> Result<Vec<(String, crate::persona::HarnessSummary)>, EngineError> {
     let (sandbox, user, opts) = (run.sandbox, run.user, run.opts);
+    let hostname = run.bait.map_or("build-01", |b| b.hostname.as_str());
+    let mut summaries = Vec::new();
     let owner = format!("{}:{}", user.uid, user.gid);
     let mut env = base_env(user);
     for (k, v) in env.iter_mut() {
@@ -167,11 +170,13 @@ pub async fn run_phases<S: Sandbox>(
         }
         progress(&format!("{phase} phase"));
         let trace_file = sandbox.trace_file_for(phase);
+        let mut phase_env = env.clone();
+        crate::persona::persona_env(&mut phase_env, phase_plan.os(), &user.home, hostname);
         let req = PhaseRequest {
             name: phase.into(),
             argv: with_speedup(argv.clone(), if opts.bare { 1 } else { opts.time_speedup }),
             cwd: run.project.to_string(),
-            env: env.clone(),
+            env: phase_env,
             timeout: opts.phase_timeout,
             tracer: (!opts.bare).then(|| airlock_recorder::strace_args(&trace_file)),
             trace_file: (!opts.bare).then_some(trace_file),
@@ -191,6 +196,9 @@ pub async fn run_phases<S: Sandbox>(
             .await
             .map_err(sandbox_err)?;
         record_trace(&outcome, header, run.project, phase, events, gaps)?;
+        if let Some(summary) = crate::persona::harness_summary(&outcome.output_tail) {
+            summaries.push((phase.to_string(), summary));
+        }
         let after = snapshot(sandbox, &roots).await?;
         let deltas = fsdiff::diff(&before, &after);
         let to_hash: Vec<String> = fsdiff::paths_to_hash(&deltas)
@@ -296,7 +304,9 @@ pub async fn run_phases<S: Sandbox>(
     if !opts.bare {
         merge::collect_hooks(sandbox, run.work, events, opts.time_speedup.max(1)).await;
     }
-    Ok(())
+    crate::persona::label_calls(events);
+    crate::persona::decode_powershell(events);
+    Ok(summaries)
 }
 
 async fn snapshot<S: Sandbox>(

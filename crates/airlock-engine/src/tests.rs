@@ -147,6 +147,8 @@ fn opts() -> ScanOptions {
         time_speedup: 1,
         bare: false,
         image: None,
+        os: Default::default(),
+        exercise: Default::default(),
     }
 }
 

@@ -35,6 +35,13 @@ const IMPORT_HOSTS: &[&str] = &[
     // node has no fork: the npm exercise harness calls every export in its own process.
     "/opt/airlock/bin/exercise-npm.js",
 ];
+/// Exercise harnesses: the process that enumerates and schedules calls is the harness's
+/// own; only its per-module children (argv with [`EXERCISE_HOST_FLAG`]) host the
+/// package's code, and so do the processes they fork, one per call (the engine labels
+/// each call's events, `proc.lifecycle = "exercise: module.name"`).
+const EXERCISE_HARNESSES: &[&str] = &["/opt/airlock/bin/exercise-py.py"];
+/// The argument that makes an exercise harness process a host of the package's code.
+pub const EXERCISE_HOST_FLAG: &str = "--module";
 /// An argument the decoy runner process carries (airlock-bait's decoy).
 const DECOY_MARK: &str = "spawnclient 111 114";
 
@@ -335,6 +342,8 @@ impl Attributor {
             p.chain.last().is_some_and(|c| {
                 HARNESS_DIRS.iter().any(|d| c.contains(d))
                     && !IMPORT_HOSTS.iter().any(|h| c.contains(basename(h)))
+                    && !(EXERCISE_HARNESSES.iter().any(|h| c.contains(basename(h)))
+                        && c.contains(EXERCISE_HOST_FLAG))
             })
         });
         let actor = if chain_harness {
@@ -401,8 +410,12 @@ impl Attributor {
             .iter()
             .any(|d| path.starts_with(d) || text.contains(d))
         {
-            let hosts = IMPORT_HOSTS.iter().any(|h| argv.iter().any(|a| a == h))
-                && !argv.iter().any(|a| a == "--unpack");
+            let hosts = (IMPORT_HOSTS.iter().any(|h| argv.iter().any(|a| a == h))
+                && !argv.iter().any(|a| a == "--unpack"))
+                || (EXERCISE_HARNESSES
+                    .iter()
+                    .any(|h| argv.iter().any(|a| a == h))
+                    && argv.iter().any(|a| a == EXERCISE_HOST_FLAG));
             if hosts {
                 return (
                     Actor::Harness,
@@ -780,6 +793,40 @@ mod tests {
         assert_eq!(command_words("cd build && make -j2"), vec!["cd", "make"]);
         assert_eq!(command_words("curl -s http://x | sh"), vec!["curl", "sh"]);
         assert_eq!(command_words("CC=gcc node-gyp rebuild"), vec!["node-gyp"]);
+    }
+
+    /// The exercise harness: its scheduler is the harness; its per-module child (and the
+    /// process it forks for each call) hosts the package's code.
+    #[test]
+    fn exercise_scheduler_is_harness_and_its_module_children_host_the_package() {
+        let header: TraceHeader = serde_json::from_str(
+            r#"{"schema_version":1,"run_id":"r","started_at":0,"package":{"name":"p","version":"1"},"tool_version":"0"}"#,
+        )
+        .unwrap();
+        let lines = [
+            r#"{"seq":0,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":10,"exe":"python3"},"type":"process.exec","path":"/work/.venv/bin/python","argv":["python","/opt/airlock/bin/exercise-py.py","p","4000"],"outcome":"ok"}"#,
+            r#"{"seq":1,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":10,"exe":"python3"},"type":"file.open","path":"/tmp/scratch/notes.txt","flags":"O_WRONLY|O_CREAT","write":true,"create":true,"outcome":"ok"}"#,
+            r#"{"seq":2,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":10,"exe":"python3"},"type":"process.start","pid":11,"ppid":10}"#,
+            r#"{"seq":3,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":11,"ppid":10,"exe":"python3"},"type":"process.exec","path":"/work/.venv/bin/python","argv":["python","/opt/airlock/bin/exercise-py.py","--module","wallet_utils"],"outcome":"ok"}"#,
+            r#"{"seq":4,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":11,"ppid":10,"exe":"python3"},"type":"process.start","pid":12,"ppid":11}"#,
+            r#"{"seq":5,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":12,"ppid":11,"exe":"python3"},"type":"net.connect","family":"AF_INET","addr":"198.18.0.5","port":443,"outcome":"ok"}"#,
+        ];
+        let mut a = Attributor::for_header(&header);
+        let actors: Vec<Actor> = lines
+            .iter()
+            .map(|l| a.attribute(&serde_json::from_str::<Event>(l).unwrap()))
+            .collect();
+        assert_eq!(
+            actors,
+            [
+                Actor::Harness,
+                Actor::Harness,
+                Actor::Harness,
+                Actor::Harness,
+                Actor::Package,
+                Actor::Package
+            ]
+        );
     }
 
     #[test]

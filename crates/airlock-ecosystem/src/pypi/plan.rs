@@ -3,18 +3,23 @@
 //! with the dependency wheels, the audit hook and the system CA bundle in it
 //! (`install-py prepare`, which also asks the interpreter where its site-packages are);
 //! the install phase is `install-py install` (pip, then `setup.py install` when pip
-//! fails on an sdist), the import phase `import-py.py`.
+//! fails on an sdist), the import phase `import-py.py`, the exercise phase
+//! `exercise-py.py` (calls of what a user could call), and one more exercise phase per
+//! persona pass (`exercise@windows`: the same calls with the interpreter answering as
+//! Windows, and an sdist's setup.py run once more under it).
 
 use std::path::{Path, PathBuf};
 
 use crate::plan::{
-    InstallPlan, PhaseFailure, PhasePlan, PlanContext, SetupFailure, SetupStep, Stage,
+    phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, SetupFailure, SetupStep, Stage,
+    TargetOs,
 };
 use crate::pypi::Wheelhouse;
 
 /// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/opt/airlock/bin`).
 const INSTALL: &str = "/opt/airlock/bin/install-py";
 const IMPORT: &str = "/opt/airlock/bin/import-py.py";
+const EXERCISE: &str = "/opt/airlock/bin/exercise-py.py";
 
 /// The plan variable `install-py prepare` sets: the venv's site-packages directory.
 pub const SITE_PACKAGES: &str = "site_packages";
@@ -70,6 +75,61 @@ pub fn plan(
         ctx.import_settle_ms.to_string(),
     ];
     import.extend(prepared.top_level.iter().cloned());
+    let exercise_for = |os: TargetOs| -> PhasePlan {
+        let lim = &ctx.exercise;
+        let mut argv = vec![
+            format!("{venv}/bin/python"),
+            EXERCISE.into(),
+            "--path".into(),
+            format!("{src}/root"),
+            "--os".into(),
+            os.to_string(),
+            "--speedup".into(),
+            ctx.time_speedup.max(1).to_string(),
+            "--call-ms".into(),
+            lim.call_ms.to_string(),
+            "--budget-ms".into(),
+            lim.budget_ms.to_string(),
+            "--horizon".into(),
+            lim.horizon_secs.to_string(),
+            "--max-calls".into(),
+            lim.max_calls.to_string(),
+        ];
+        if os != TargetOs::Linux && !prepared.install_name.ends_with(".whl") {
+            argv.push("--sdist".into());
+            argv.push(format!("{}/{}", ctx.project, prepared.install_name));
+        }
+        argv.push(name.to_string());
+        argv.push(ctx.import_settle_ms.to_string());
+        argv.extend(prepared.top_level.iter().cloned());
+        PhasePlan {
+            name: phase_name("exercise", os),
+            argv,
+            on_failure: PhaseFailure::Continue,
+        }
+    };
+    let mut phases = vec![
+        PhasePlan {
+            name: "install".into(),
+            argv: vec![
+                INSTALL.into(),
+                "install".into(),
+                format!("{venv}/bin/python"),
+                wh.clone(),
+                prepared.install_name.clone(),
+                src.clone(),
+            ],
+            // The import phase still runs: it imports the unpacked sdist.
+            on_failure: PhaseFailure::Continue,
+        },
+        PhasePlan {
+            name: "import".into(),
+            argv: import,
+            on_failure: PhaseFailure::Continue,
+        },
+        exercise_for(TargetOs::Linux),
+    ];
+    phases.extend(ctx.persona_passes().into_iter().map(exercise_for));
     InstallPlan {
         package_dir: format!("${{{SITE_PACKAGES}}}/{top}"),
         stage: vec![
@@ -101,26 +161,7 @@ pub fn plan(
         // script (`os.system('tool')`) reaches it.
         env: vec![("VIRTUAL_ENV".into(), venv.clone())],
         path_prepend: vec![format!("{venv}/bin")],
-        phases: vec![
-            PhasePlan {
-                name: "install".into(),
-                argv: vec![
-                    INSTALL.into(),
-                    "install".into(),
-                    format!("{venv}/bin/python"),
-                    wh,
-                    prepared.install_name.clone(),
-                    src,
-                ],
-                // The import phase still runs: it imports the unpacked sdist.
-                on_failure: PhaseFailure::Continue,
-            },
-            PhasePlan {
-                name: "import".into(),
-                argv: import,
-                on_failure: PhaseFailure::Continue,
-            },
-        ],
+        phases,
         toolchain_paths: Vec::new(),
     }
 }

@@ -967,3 +967,68 @@ fn live_pypi_fetch_and_metadata() {
     let e = fetch(DEFAULT_INDEX, "six", Some("0.0.0.0.1"), dir.path()).unwrap_err();
     assert!(e.to_string().contains("recent"), "{e}");
 }
+
+/// `--os auto` with the static pass's Windows finding: a second exercise phase,
+/// `exercise@windows`, whose harness answers as Windows and re-runs the sdist's setup.py.
+#[test]
+fn persona_pass_follows_the_static_finding() {
+    use crate::plan::{OsChoice, PlanContext, PlatformHints, TargetOs};
+    let prepared = plan::PreparedWheels {
+        wheelhouse: Wheelhouse {
+            dir: "/host/wh".into(),
+            files: Vec::new(),
+            missing: Vec::new(),
+            cached_sets: 0,
+            pip_runs: 0,
+        },
+        install_name: "evil-1.0.tar.gz".into(),
+        top_level: vec!["evil".into()],
+        normalized_name: "evil".into(),
+    };
+    let mut ctx = PlanContext {
+        home: "/home/runner".into(),
+        project: "/work/project".into(),
+        import_settle_ms: 40_000,
+        time_speedup: 20,
+        ..Default::default()
+    };
+    let names = |ctx: &PlanContext| -> Vec<String> {
+        plan::plan("evil", Path::new("/host/evil-1.0.tar.gz"), &prepared, ctx)
+            .phases
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&ctx), ["install", "import", "exercise"]);
+    ctx.platform = PlatformHints {
+        windows: vec!["evil/__init__.py:3: sys.platform == 'win32'".into()],
+        macos: Vec::new(),
+    };
+    assert_eq!(
+        names(&ctx),
+        ["install", "import", "exercise", "exercise@windows"]
+    );
+    let p = plan::plan("evil", Path::new("/host/evil-1.0.tar.gz"), &prepared, &ctx);
+    let win = &p.phases[3];
+    assert_eq!(win.os(), TargetOs::Windows);
+    assert_eq!(win.base_name(), "exercise");
+    let argv = win.argv.join(" ");
+    assert!(argv.contains("--os windows"), "{argv}");
+    assert!(
+        argv.contains("--sdist /work/project/evil-1.0.tar.gz"),
+        "{argv}"
+    );
+    assert!(argv.contains("--speedup 20"), "{argv}");
+    ctx.os = OsChoice::Linux;
+    assert_eq!(names(&ctx), ["install", "import", "exercise"]);
+    ctx.os = OsChoice::Macos;
+    assert_eq!(
+        names(&ctx),
+        ["install", "import", "exercise", "exercise@macos"]
+    );
+    assert_eq!(
+        p.clone().without_phase("exercise").phases.len(),
+        2,
+        "--no-import drops every pass's exercise"
+    );
+}
