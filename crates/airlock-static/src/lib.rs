@@ -96,6 +96,9 @@ pub mod ids {
     pub const WINDOWS_PERSISTENCE: &str = "windows-persistence";
     pub const EXECUTABLE_DOWNLOAD: &str = "executable-download";
     pub const ANTI_ANALYSIS: &str = "anti-analysis";
+    /// JavaScript files of a Python distribution left out of judging: web assets a
+    /// browser loads, never run by pip or by `import` (one summary signal).
+    pub const WEB_ASSETS: &str = "web-assets";
     /// Code aimed at Windows / macOS ([`crate::platform`]): asks for a persona pass.
     pub const TARGETS_WINDOWS: &str = crate::platform::TARGETS_WINDOWS;
     pub const TARGETS_MACOS: &str = crate::platform::TARGETS_MACOS;
@@ -571,7 +574,63 @@ pub fn scan_files(files: &[PackageFile], opts: &ScanOptions, start: Instant) -> 
             )),
         }
     }
+    if is_python_distribution(files) {
+        set_aside_web_assets(&mut scan.report.signals);
+    }
     scan.finish(start)
+}
+
+/// A wheel or sdist (its metadata or build files at the root, no npm manifest there).
+fn is_python_distribution(files: &[PackageFile]) -> bool {
+    let root = |name: &str| files.iter().any(|f| f.rel == name);
+    let dist_info = files.iter().any(|f| {
+        let mut parts = f.rel.split('/');
+        parts.next().is_some_and(|d| d.ends_with(".dist-info")) && parts.next() == Some("METADATA")
+    });
+    !root("package.json")
+        && (dist_info
+            || ["PKG-INFO", "setup.py", "pyproject.toml", "setup.cfg"]
+                .iter()
+                .any(|n| root(n)))
+}
+
+/// The code signals of JavaScript files in a Python distribution, replaced by one
+/// `web-assets` summary: a bundled web UI (mlflow's, gradio's, streamlit's) is minified,
+/// evaluates code it builds and names telemetry hosts, and none of it runs when pip
+/// installs or Python imports the package — a JavaScript payload would need the
+/// package's Python code to start `node`, which the sandbox sees. What the archive
+/// itself is (executables, archive tricks, limits) still counts.
+fn set_aside_web_assets(signals: &mut Vec<Signal>) {
+    const KEEP: &[&str] = &[ids::EMBEDDED_EXECUTABLE, ids::SCAN_LIMIT, ids::FILE_SKIPPED];
+    let is_asset = |s: &Signal| {
+        matches!(FileKind::of(&s.file), FileKind::Js | FileKind::Ts)
+            && !KEEP.contains(&s.signal.as_str())
+            && !s.signal.starts_with("archive-")
+    };
+    let files: std::collections::BTreeSet<String> = signals
+        .iter()
+        .filter(|s| is_asset(s))
+        .map(|s| s.file.clone())
+        .collect();
+    if files.is_empty() {
+        return;
+    }
+    let dropped = signals.iter().filter(|s| is_asset(s)).count();
+    signals.retain(|s| !is_asset(s));
+    let first = files.iter().next().cloned().unwrap_or_default();
+    signals.push(
+        Signal::new(
+            ids::WEB_ASSETS,
+            &first,
+            None,
+            format!(
+                "{} JavaScript file(s) of a Python distribution not judged ({dropped} signal(s)): \
+                 web assets, never run by pip or import",
+                files.len()
+            ),
+        )
+        .with_value(files.len() as f64),
+    );
 }
 
 type FileResult = (Vec<Signal>, JsOutcome);

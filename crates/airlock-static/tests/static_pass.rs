@@ -322,3 +322,58 @@ fn big_files_split_in_two_jobs_give_the_same_signals() {
         assert!(got.iter().any(|s| s.signal == ids::DECODE_EVAL));
     }
 }
+
+/// The obfuscated dropper's JavaScript, shipped inside a Python wheel (a web UI's
+/// assets): pip and import never run it, so its code signals are set aside as one
+/// `web-assets` summary; the same file in an npm package keeps them all.
+#[test]
+fn javascript_in_a_python_distribution_is_a_web_asset() {
+    let js = std::fs::read(fixture("obfuscated-dropper").join("setup.js")).unwrap();
+    let file = |rel: &str, bytes: Vec<u8>| airlock_static::PackageFile {
+        rel: rel.into(),
+        size: bytes.len() as u64,
+        sha256: [0; 32],
+        bytes: Some(bytes),
+        signals: Vec::new(),
+    };
+    let wheel = vec![
+        file("webui/__init__.py", b"import os\n".to_vec()),
+        file("webui/static/js/main.chunk.js", js.clone()),
+        file("webui-1.0.dist-info/METADATA", b"Name: webui\n".to_vec()),
+    ];
+    let opts = ScanOptions::default();
+    let r = airlock_static::scan_files(&wheel, &opts, std::time::Instant::now());
+    assert_none(&r, ids::DECODE_EVAL);
+    assert_none(&r, ids::OBFUSCATED);
+    let assets = find(&r, ids::WEB_ASSETS);
+    assert_eq!(assets.len(), 1, "{:?}", r.signals);
+    assert_eq!(assets[0].value, Some(1.0));
+    assert!(assets[0].detail.contains("1 JavaScript file"), "{assets:?}");
+    // An sdist is a Python distribution too; its Python code is still read.
+    let sdist = vec![
+        file("PKG-INFO", b"Name: webui\n".to_vec()),
+        file(
+            "setup.py",
+            b"import base64\nexec(base64.b64decode('cHJpbnQoMSk='))\n".to_vec(),
+        ),
+        file("webui/static/app.js", js.clone()),
+    ];
+    let r = airlock_static::scan_files(&sdist, &opts, std::time::Instant::now());
+    assert_has(&r, ids::DECODE_EVAL, "setup.py");
+    assert!(find(&r, ids::DECODE_EVAL)
+        .iter()
+        .all(|s| s.file == "setup.py"));
+    assert_eq!(find(&r, ids::WEB_ASSETS).len(), 1);
+    // The same JavaScript in an npm package is the package's code.
+    let npm = vec![
+        file(
+            "package.json",
+            br#"{"name":"x","version":"1.0.0"}"#.to_vec(),
+        ),
+        file("setup.js", js),
+    ];
+    let r = airlock_static::scan_files(&npm, &opts, std::time::Instant::now());
+    assert_has(&r, ids::DECODE_EVAL, "setup.js");
+    assert_has(&r, ids::OBFUSCATED, "setup.js");
+    assert_none(&r, ids::WEB_ASSETS);
+}

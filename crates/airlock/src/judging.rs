@@ -11,6 +11,7 @@ use airlock_events::{Record, Trace, TraceError, TraceFooter, TraceReader, Verdic
 use airlock_report::{
     JudgementInput, Report, ReportBuilder, RunInfo, Timeline, TimelineBuilder, DEFAULT_TIMELINE_CAP,
 };
+use airlock_rules::waiver::{Date, Waivers, WAIVER_FILE};
 use airlock_rules::{Judgement, Ruleset};
 use anyhow::{anyhow, Result};
 
@@ -40,13 +41,105 @@ pub fn load_rules(explicit: Option<&Path>) -> Result<Ruleset> {
     })
 }
 
+/// Where the project's waivers come from (`airlock.toml`, see `airlock_rules::waiver`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct WaiverArgs {
+    /// The project file of waivers (default: `airlock.toml` in the current directory,
+    /// when there is one). A waived finding stays in the report, marked, and no longer
+    /// counts toward the verdict.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_waivers")]
+    pub waivers: Option<PathBuf>,
+    /// Ignore every waiver file.
+    #[arg(long)]
+    pub no_waivers: bool,
+}
+
+impl WaiverArgs {
+    /// The waivers to apply: `--waivers FILE`, else `airlock.toml` in `dir` or a parent
+    /// if present. A file that does not parse, or a waiver of a rule `rules` does not
+    /// have (a typo would never apply), is an error that names its lines (exit 2).
+    pub fn load(&self, dir: &Path, rules: &Ruleset) -> Result<Option<Waivers>> {
+        let waivers = self.parse(dir)?;
+        if let Some(w) = &waivers {
+            let unknown: Vec<String> = (w.waivers.iter())
+                .filter(|w| rules.rule(&w.rule).is_none())
+                .map(|u| {
+                    format!(
+                        "{}:{}: waiver of `{}`: this ruleset has no such rule",
+                        w.file.display(),
+                        u.line,
+                        u.rule
+                    )
+                })
+                .collect();
+            if !unknown.is_empty() {
+                return Err(anyhow!(
+                    "the waiver file {} does not load:\n{}",
+                    w.file.display(),
+                    unknown.join("\n")
+                ));
+            }
+        }
+        Ok(waivers)
+    }
+
+    fn parse(&self, dir: &Path) -> Result<Option<Waivers>> {
+        if self.no_waivers {
+            return Ok(None);
+        }
+        let loaded = match &self.waivers {
+            Some(file) => Waivers::load(file).map(Some),
+            None => Waivers::discover(dir),
+        };
+        loaded.map_err(|errors| {
+            let file = self
+                .waivers
+                .clone()
+                .unwrap_or_else(|| dir.join(WAIVER_FILE));
+            let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+            anyhow!(
+                "the waiver file {} does not load:\n{}",
+                file.display(),
+                text.join("\n")
+            )
+        })
+    }
+}
+
+/// Whether any waiver (live or expired) names this package: only then is a trace
+/// judged again with them (an expired one still earns its warning).
+pub fn waivers_cover(waivers: Option<&Waivers>, package: &airlock_events::PackageRef) -> bool {
+    waivers.is_some_and(|w| {
+        let (live, expired) = w.for_package(package, Date::today());
+        !live.is_empty() || !expired.is_empty()
+    })
+}
+
 /// Judges a trace; a run error overrides the verdict (never benign).
 pub fn judge(rules: &Ruleset, trace: &Trace, error: Option<&str>) -> (Report, Verdict) {
+    judge_waived(rules, trace, error, None)
+}
+
+/// [`judge`], then the project's waivers: the findings they cover are marked and the
+/// verdict is decided again without them (expired waivers become report notes).
+pub fn judge_waived(
+    rules: &Ruleset,
+    trace: &Trace,
+    error: Option<&str>,
+    waivers: Option<&Waivers>,
+) -> (Report, Verdict) {
     // One event copied at a time, not a second copy of the whole trace.
     let records = (trace.events.iter().cloned().map(Record::Event))
         .chain(trace.footer.iter().cloned().map(Record::Footer));
     let j = rules.judge(&trace.header, records);
-    let (input, run) = conclude(&trace.header, trace.footer.as_ref(), j, error);
+    let (input, run) = conclude(
+        rules,
+        &trace.header,
+        trace.footer.as_ref(),
+        j,
+        error,
+        waivers,
+    );
     let report = Report::build(&trace.header, &trace.events, input, run);
     // The report may refine a run state (a benign-looking run with a timed-out phase
     // is `timed-out`); its verdict is the one the exit code follows.
@@ -57,11 +150,17 @@ pub fn judge(rules: &Ruleset, trace: &Trace, error: Option<&str>) -> (Report, Ve
 /// The judgement as the report takes it, and the run's facts: a run error makes the
 /// verdict `error` unless what ran already proved the package malicious.
 fn conclude(
+    rules: &Ruleset,
     header: &airlock_events::TraceHeader,
     footer: Option<&TraceFooter>,
-    j: Judgement,
+    mut j: Judgement,
     error: Option<&str>,
+    waivers: Option<&Waivers>,
 ) -> (JudgementInput, RunInfo) {
+    let mut warnings = Vec::new();
+    if let Some(w) = waivers {
+        warnings = rules.apply_waivers(&mut j, &header.package, w, Date::today());
+    }
     let verdict = if error.is_some() && j.verdict != Verdict::Malicious {
         Verdict::Error
     } else {
@@ -76,6 +175,7 @@ fn conclude(
     let mut run = RunInfo::from_footer(header, footer);
     run.error = error.map(String::from);
     run.notes.extend(j.notes);
+    run.notes.extend(warnings);
     (input, run)
 }
 
@@ -96,6 +196,17 @@ pub fn judge_stream<R: BufRead>(
     input: R,
     timeline: bool,
     error_of: impl FnOnce(Option<&TraceFooter>) -> Option<String>,
+) -> Result<Streamed, TraceError> {
+    judge_stream_waived(rules, input, timeline, error_of, None)
+}
+
+/// [`judge_stream`] with the project's waivers applied (see [`judge_waived`]).
+pub fn judge_stream_waived<R: BufRead>(
+    rules: &Ruleset,
+    input: R,
+    timeline: bool,
+    error_of: impl FnOnce(Option<&TraceFooter>) -> Option<String>,
+    waivers: Option<&Waivers>,
 ) -> Result<Streamed, TraceError> {
     let mut reader = TraceReader::new(input);
     let header = match reader.next() {
@@ -142,7 +253,14 @@ pub fn judge_stream<R: BufRead>(
         return Err(e);
     }
     let error = error_of(footer.as_ref());
-    let (input, run) = conclude(&header, footer.as_ref(), j, error.as_deref());
+    let (input, run) = conclude(
+        rules,
+        &header,
+        footer.as_ref(),
+        j,
+        error.as_deref(),
+        waivers,
+    );
     let report = report.finish(input, run);
     Ok(Streamed {
         verdict: report.verdict,

@@ -115,6 +115,8 @@ enum Command {
     Pip(wrap::PipArgs),
     /// The pre-ingest HTTP service and quarantining npm registry proxy.
     Serve(serve::ServeArgs),
+    /// Run the analysis jobs `airlock serve --queue URL` publishes, in this host's sandbox.
+    Worker(commands::worker::WorkerArgs),
 }
 
 #[derive(Subcommand)]
@@ -192,6 +194,8 @@ pub struct ScanArgs {
     /// Do not record the result in the verdict store.
     #[arg(long)]
     pub no_store: bool,
+    #[command(flatten)]
+    pub waivers: judging::WaiverArgs,
 }
 
 #[derive(clap::Args)]
@@ -206,6 +210,8 @@ pub struct JudgeArgs {
     pub fail_on: FailOn,
     #[arg(long)]
     pub rules: Option<PathBuf>,
+    #[command(flatten)]
+    pub waivers: judging::WaiverArgs,
 }
 
 fn main() -> ExitCode {
@@ -250,6 +256,7 @@ fn main() -> ExitCode {
             Command::Npm(args) => wrap::npm(args).await,
             Command::Pip(args) => wrap::pip(args).await,
             Command::Serve(args) => serve::run(args).await,
+            Command::Worker(args) => commands::worker::run(args).await,
             Command::Sink { .. } => 2,
         }
     });

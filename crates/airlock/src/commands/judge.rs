@@ -7,11 +7,18 @@ use crate::{judging, Format, JudgeArgs};
 pub fn run(args: JudgeArgs) -> u8 {
     let result = (|| {
         let rules = judging::load_rules(args.rules.as_deref())?;
+        let waivers = args.waivers.load(&std::env::current_dir()?, &rules)?;
         let file = std::fs::File::open(&args.trace)
             .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
         let html = args.format == Format::Html;
-        let judged = judging::judge_stream(&rules, std::io::BufReader::new(file), html, |_| None)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
+        let judged = judging::judge_stream_waived(
+            &rules,
+            std::io::BufReader::new(file),
+            html,
+            |_| None,
+            waivers.as_ref(),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", args.trace.display()))?;
         let text = judging::render_with(
             &judged.report,
             judged.timeline.as_ref(),

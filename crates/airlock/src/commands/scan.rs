@@ -91,12 +91,15 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         },
     };
     let rules = judging::load_rules(args.rules.as_deref())?;
+    // Before any sandbox starts: a broken waiver file is a tool error (exit 2).
+    let waivers = args.waivers.load(&std::env::current_dir()?, &rules)?;
     let store = open_store(args);
     let docker = airlock_sandbox::connect().await?;
     let mut code = 0u8;
     let mut rendered = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
-        let o = scan_one(&docker, tracker, input, &opts, args, &rules, i).await?;
+        let judge = (&rules, waivers.as_ref());
+        let o = scan_one(&docker, tracker, input, &opts, args, judge, i).await?;
         if let (Some(store), Some(a)) = (&store, &o.analyzed) {
             if let Err(e) = crate::store_glue::record(store, a, rules.hash()) {
                 eprintln!(
@@ -106,6 +109,8 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
             }
         }
         let complete = o.analyzed.as_ref().is_none_or(|a| a.report.trace_complete);
+        // The store keeps the verdict without this project's waivers (it is shared by
+        // every project); the exit code and the report follow the waived one.
         code = code.max(run_exit_code(o.verdict, complete, args.fail_on));
         rendered.push(o.rendered);
     }
@@ -124,7 +129,7 @@ async fn scan_one(
     input: &Input,
     opts: &ScanOptions,
     args: &ScanArgs,
-    rules: &airlock_rules::Ruleset,
+    (rules, waivers): (&airlock_rules::Ruleset, Option<&airlock_rules::Waivers>),
     index: usize,
 ) -> Result<Outcome> {
     let label = input.label();
@@ -142,9 +147,16 @@ async fn scan_one(
         };
         pipeline::write_trace(&a.trace, &path)?;
     }
-    let rendered = judging::render(&a.report, &a.trace, args.format, args.output.is_none())?;
+    // Waivers are the project's: judged again with them only when one names this package.
+    let waived = judging::waivers_cover(waivers, &a.package)
+        .then(|| judging::judge_waived(rules, &a.trace, a.error.as_deref(), waivers));
+    let (report, verdict) = match &waived {
+        Some((report, verdict)) => (report, *verdict),
+        None => (&a.report, a.verdict),
+    };
+    let rendered = judging::render(report, &a.trace, args.format, args.output.is_none())?;
     Ok(Outcome {
-        verdict: a.verdict,
+        verdict,
         rendered,
         analyzed: Some(a),
     })

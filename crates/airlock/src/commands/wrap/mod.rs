@@ -12,12 +12,13 @@ mod pip;
 mod progress;
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_events::{Ecosystem, Verdict};
-use airlock_rules::Ruleset;
+use airlock_events::{Ecosystem, PackageRef, Verdict};
+use airlock_report::Report;
+use airlock_rules::{Ruleset, Waivers};
 use airlock_sandbox::Tracker;
 use airlock_store::{ArtifactQuery, Store};
 use anyhow::Result;
@@ -71,6 +72,8 @@ pub struct WrapOptions {
     /// The package manager binary to run (default: `npm` / `python3 -m pip`).
     #[arg(long, env = "AIRLOCK_REAL_PM")]
     pub real: Option<String>,
+    #[command(flatten)]
+    pub waivers: crate::judging::WaiverArgs,
 }
 
 #[derive(clap::Args)]
@@ -181,6 +184,9 @@ pub struct Checked {
     pub run_id: Option<String>,
     /// Top findings, `rule (severity): message`.
     pub findings: Vec<String>,
+    /// Findings the project's waivers cover: `rule: reason (until date, file:line)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waived: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -198,8 +204,30 @@ impl Checked {
             from,
             run_id: None,
             findings: Vec::new(),
+            waived: Vec::new(),
             error: None,
         }
+    }
+
+    /// Takes the verdict and findings of a judgement made with the project's waivers.
+    fn waive(&mut self, report: &Report, verdict: Verdict) {
+        if self.verdict == Verdict::Error {
+            return; // a run or hash error is not the rules' to waive
+        }
+        self.verdict = verdict;
+        self.score = report.score;
+        self.findings = top_findings(report);
+        self.waived = report
+            .findings
+            .iter()
+            .filter_map(|f| {
+                let w = f.waived.as_ref()?;
+                Some(format!(
+                    "{}: {} (until {}, {})",
+                    f.rule, w.reason, w.expires, w.source
+                ))
+            })
+            .collect();
     }
 
     fn spec(&self) -> String {
@@ -213,6 +241,27 @@ impl Checked {
 /// How many top findings a refusal shows per package.
 const TOP_FINDINGS: usize = 3;
 
+/// The package a checked candidate names, as waivers match it.
+fn package_ref(ch: &Checked) -> PackageRef {
+    PackageRef {
+        ecosystem: Some(ch.ecosystem),
+        name: ch.name.clone(),
+        version: ch.version.clone(),
+        ..Default::default()
+    }
+}
+
+/// The top findings that still count (waived ones are listed apart).
+fn top_findings(report: &Report) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.waived.is_none())
+        .take(TOP_FINDINGS)
+        .map(|f| format!("{} ({}): {}", f.rule, f.severity, f.message))
+        .collect()
+}
+
 /// What the wrapper needs to run analyses.
 pub struct Checker {
     pub opts: WrapOptions,
@@ -220,11 +269,20 @@ pub struct Checker {
     pub store: Arc<Store>,
     pub tracker: Tracker,
     pub scan: ScanOptions,
+    /// The project's waivers (`airlock.toml` in the project, or `--waivers`).
+    pub waivers: Option<Arc<Waivers>>,
 }
 
 impl Checker {
-    pub fn new(opts: &WrapOptions, tracker: Tracker, pypi_index: &str) -> Result<Checker> {
+    /// `project` is where the project's `airlock.toml` is looked for.
+    pub fn new(
+        opts: &WrapOptions,
+        tracker: Tracker,
+        pypi_index: &str,
+        project: &Path,
+    ) -> Result<Checker> {
         let rules = crate::judging::load_rules(opts.rules.as_deref())?;
+        let waivers = opts.waivers.load(project, &rules)?.map(Arc::new);
         let store = opts.store.open()?;
         let scan = ScanOptions {
             registry: airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string(),
@@ -248,6 +306,7 @@ impl Checker {
             store: Arc::new(store),
             tracker,
             scan,
+            waivers,
         })
     }
 
@@ -298,6 +357,7 @@ impl Checker {
                     ch.run_id = Some(h.run_id.clone());
                     if h.verdict != Verdict::Benign {
                         ch.findings = self.cached_findings(c)?;
+                        self.waive_cached(&mut ch, h.run)?;
                     }
                     out[i] = Some(ch);
                 }
@@ -317,6 +377,28 @@ impl Checker {
             }
         }
         Ok(out.into_iter().flatten().collect())
+    }
+
+    /// A cached verdict with the project's waivers: the stored trace is judged again with
+    /// them when one names the package (the store keeps the unwaived verdict, shared by
+    /// every project).
+    fn waive_cached(&self, ch: &mut Checked, run: airlock_store::RunId) -> Result<()> {
+        let pkg = package_ref(ch);
+        let waivers = self.waivers.as_deref();
+        if !crate::judging::waivers_cover(waivers, &pkg) {
+            return Ok(());
+        }
+        let input = self.store.trace_reader(run)?;
+        let judged = crate::judging::judge_stream_waived(
+            &self.rules,
+            input,
+            false,
+            store_glue::run_error,
+            waivers,
+        )
+        .map_err(|e| anyhow::anyhow!("stored trace of {}: {e}", ch.spec()))?;
+        ch.waive(&judged.report, judged.verdict);
+        Ok(())
     }
 
     fn cached_findings(&self, c: &Candidate) -> Result<Vec<String>> {
@@ -340,6 +422,7 @@ impl Checker {
             let (docker, limit, bars) = (docker.clone(), limit.clone(), bars.clone());
             let (rules, store, tracker) =
                 (self.rules.clone(), self.store.clone(), self.tracker.clone());
+            let waivers = self.waivers.clone();
             let mut scan = self.scan.clone();
             if let Some(r) = &c.registry {
                 scan.registry = r.clone();
@@ -373,14 +456,17 @@ impl Checker {
                         let mut ch = Checked::new(&c, a.verdict, From::Analysis);
                         ch.score = a.report.score;
                         ch.run_id = Some(a.trace.header.run_id.clone());
-                        ch.findings = a
-                            .report
-                            .findings
-                            .iter()
-                            .take(TOP_FINDINGS)
-                            .map(|f| format!("{} ({}): {}", f.rule, f.severity, f.message))
-                            .collect();
+                        ch.findings = top_findings(&a.report);
                         ch.error = a.error.clone();
+                        if crate::judging::waivers_cover(waivers.as_deref(), &a.package) {
+                            let (report, verdict) = crate::judging::judge_waived(
+                                &rules,
+                                &a.trace,
+                                a.error.as_deref(),
+                                waivers.as_deref(),
+                            );
+                            ch.waive(&report, verdict);
+                        }
                         let st = store.clone();
                         let rs = rules.hash().to_string();
                         let rec = tokio::task::spawn_blocking(move || {

@@ -459,7 +459,12 @@ async fn install(
             fetch_url: None,
         });
     }
-    let checker = Checker::new(opts, tracker, airlock_ecosystem::pypi::DEFAULT_INDEX)?;
+    let checker = Checker::new(
+        opts,
+        tracker,
+        airlock_ecosystem::pypi::DEFAULT_INDEX,
+        &project,
+    )?;
     let mut checked = checker.check(cands).await?;
     for f in &known_bad {
         if let Some(c) = checked

@@ -366,7 +366,7 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
             fetch_url: Some(it.download_info.url.clone()),
         });
     }
-    let checker = Checker::new(opts, tracker, &args.pypi_index)?;
+    let checker = Checker::new(opts, tracker, &args.pypi_index, &std::env::current_dir()?)?;
     let checked = checker.check(cands).await?;
     super::report(&checked);
     let decision = super::decide(opts, &checked, 0);
