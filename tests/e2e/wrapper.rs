@@ -180,6 +180,86 @@ fn malicious_dependency_is_refused_and_project_untouched() {
     assert!(!evil["findings"].as_array().unwrap().is_empty());
     assert_eq!(tree_hashes(&project), before);
 
+    // Project waivers (issue 14): the project's airlock.toml waives one rule that fired
+    // for the stealer but leaves a proof standing; the wrapper re-judges the cached trace
+    // with it, lists the waived finding, and still refuses. (`--ignore-scripts` keeps
+    // npm from running any script even if a mistake let the install through.)
+    let shown = airlock()
+        .args(["cache", "show", "wrap-npmrc-stealer@1.0.0", "--json"])
+        .args(["--store", store.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let findings = shown["report"]["findings"].as_array().unwrap().clone();
+    let rule_of = |kind: &str| -> Vec<String> {
+        let mut v: Vec<String> = findings
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| f["rule"].as_str().unwrap().to_string())
+            .collect();
+        v.dedup();
+        v
+    };
+    let (proofs, signals) = (rule_of("proof"), rule_of("signal"));
+    assert!(!proofs.is_empty(), "{findings:#?}");
+    let waive = signals
+        .first()
+        .cloned()
+        .or_else(|| (proofs.len() > 1).then(|| proofs[0].clone()));
+    if let Some(rule) = waive {
+        std::fs::write(
+            project.join("airlock.toml"),
+            format!(
+                "[[waiver]]\nrule = \"{rule}\"\npackage = \"wrap-npmrc-stealer@1.0.0\"\n\
+                 reason = \"test waiver\"\nexpires = 2099-01-01\n"
+            ),
+        )
+        .unwrap();
+        let out = airlock_npm(
+            &reg,
+            tmp.path(),
+            &project,
+            &["--store", store.to_str().unwrap(), "--json", "--offline"],
+            &["install", "--ignore-scripts"],
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let evil = s["packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "wrap-npmrc-stealer")
+            .unwrap();
+        assert_eq!(evil["verdict"], "malicious", "{evil:#}");
+        let waived = evil["waived"].as_array().unwrap();
+        assert!(
+            waived
+                .iter()
+                .any(|w| w.as_str().unwrap().starts_with(&format!("{rule}: test waiver"))),
+            "{evil:#}"
+        );
+        assert!(!project.join("node_modules").exists());
+    }
+    // A broken waiver file is a tool error before anything is analyzed or installed.
+    std::fs::write(project.join("airlock.toml"), "[[waiver]]\nrule = 1\n").unwrap();
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &project,
+        &["--store", store.to_str().unwrap(), "--offline"],
+        &["install", "--ignore-scripts"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("airlock.toml"), "{stderr}");
+    std::fs::remove_file(project.join("airlock.toml")).unwrap();
+    assert_eq!(tree_hashes(&project), before);
+
     // The store knows it: `airlock cache ls/show`.
     let out = airlock()
         .args([

@@ -289,6 +289,7 @@ impl Ctx<'_> {
             package_dir: Some("/p".into()),
             hostname: Some("host-1".into()),
             user: Some("user".into()),
+            package: Some("pkg".into()),
         };
         if let Err((msg, sp)) = bind(&raw, &trial) {
             let code = if msg.contains("regex") {

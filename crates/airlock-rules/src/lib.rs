@@ -52,9 +52,8 @@ pub use waiver::{Waiver, Waivers};
 /// the package manager's own unless a lifecycle process connected to them.
 pub const MANAGER_HOSTS_LIST: &str = "package-manager-hosts";
 
-/// Bound conditions keyed by the header's (home, package_dir).
-/// Rules bound to one trace's variables: (home, package_dir, hostname).
-type BoundKey = (Option<String>, Option<String>, Option<String>);
+/// Rules bound to one trace's variables: (home, package_dir, hostname, package name).
+type BoundKey = (Option<String>, Option<String>, Option<String>, String);
 type BoundCache = HashMap<BoundKey, Arc<engine::Bound>>;
 
 /// A loaded, checked set of rules with its lists and verdict configuration.
@@ -308,6 +307,7 @@ impl Ruleset {
             header.home.clone(),
             header.package_dir.clone(),
             hostname.clone(),
+            header.package.name.clone(),
         );
         let bound = {
             let mut cache = self.bound.lock().unwrap_or_else(|p| p.into_inner());
@@ -327,6 +327,7 @@ impl Ruleset {
                             .and_then(|h| h.trim_end_matches('/').rsplit('/').next())
                             .filter(|u| !u.is_empty())
                             .map(str::to_string),
+                        package: Some(header.package.name.clone()).filter(|n| !n.is_empty()),
                     };
                     Arc::new(engine::bind_rules(&self.rules, &vars))
                 })

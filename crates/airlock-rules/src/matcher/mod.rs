@@ -26,6 +26,9 @@ pub struct Vars {
     pub hostname: Option<String>,
     /// The user name: the last component of the home directory.
     pub user: Option<String>,
+    /// The analyzed package's name (the header's), e.g. to tell a package's command
+    /// named after itself from one named after another tool.
+    pub package: Option<String>,
 }
 
 impl Vars {
@@ -35,13 +38,14 @@ impl Vars {
             "package_dir" => self.package_dir.as_deref(),
             "hostname" => self.hostname.as_deref(),
             "user" => self.user.as_deref(),
+            "package" => self.package.as_deref(),
             _ => None,
         }
     }
 }
 
 /// The variable names a pattern may use.
-pub const VAR_NAMES: &[&str] = &["home", "package_dir", "hostname", "user"];
+pub const VAR_NAMES: &[&str] = &["home", "package_dir", "hostname", "user", "package"];
 
 /// A pattern operator before binding: raw strings (lists already expanded).
 #[derive(Debug, Clone)]
@@ -569,6 +573,7 @@ mod tests {
             package_dir: Some("/p/node_modules/x".into()),
             hostname: Some("build-host-7".into()),
             user: Some("u".into()),
+            package: Some("x".into()),
         }
     }
 
