@@ -95,6 +95,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn retry_later(&self, id: JobId, error: &str) -> Result<(), StoreError>;
     /// Finished jobs per worker.
     fn jobs_by_worker(&self) -> Result<Vec<WorkerCount>, StoreError>;
+    /// Job `job` is about to analyze `artifact` (a key such as `npm:name@version`):
+    /// true when no other job holds a live claim on it (a claim lives `ttl`, so a dead
+    /// worker's claim lapses; the same job may claim again after a redelivery).
+    fn claim_artifact(
+        &self,
+        artifact: &str,
+        job: JobId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+    /// Drops `job`'s claim on `artifact`.
+    fn release_artifact(&self, artifact: &str, job: JobId) -> Result<(), StoreError>;
 }
 
 /// An open verdict store, SQLite or PostgreSQL. Every [`Backend`] method is callable on
@@ -259,5 +271,17 @@ impl Backend for SqliteStore {
     }
     fn jobs_by_worker(&self) -> Result<Vec<WorkerCount>, StoreError> {
         SqliteStore::jobs_by_worker(self)
+    }
+    fn claim_artifact(
+        &self,
+        artifact: &str,
+        job: JobId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        SqliteStore::claim_artifact(self, artifact, job, worker, ttl)
+    }
+    fn release_artifact(&self, artifact: &str, job: JobId) -> Result<(), StoreError> {
+        SqliteStore::release_artifact(self, artifact, job)
     }
 }

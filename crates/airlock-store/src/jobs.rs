@@ -218,11 +218,54 @@ impl SqliteStore {
         })
     }
 
+    /// See [`crate::Backend::claim_artifact`].
+    pub fn claim_artifact(
+        &self,
+        artifact: &str,
+        job: JobId,
+        worker: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let path = &self.path;
+        let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
+        self.write(|tx| {
+            let now = now_ms();
+            tx.query_row(
+                "INSERT INTO artifact_claims (artifact, job, worker, expires_at)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (artifact) DO UPDATE
+                     SET job = excluded.job, worker = excluded.worker,
+                         expires_at = excluded.expires_at
+                 WHERE artifact_claims.expires_at < ?5 OR artifact_claims.job = excluded.job
+                 RETURNING job",
+                params![artifact, job.0, worker, now.saturating_add(ttl), now],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(sql(path))
+        })
+    }
+
+    /// See [`crate::Backend::release_artifact`].
+    pub fn release_artifact(&self, artifact: &str, job: JobId) -> Result<(), StoreError> {
+        let path = &self.path;
+        self.write(|tx| {
+            tx.execute(
+                "DELETE FROM artifact_claims WHERE artifact = ?1 AND job = ?2",
+                params![artifact, job.0],
+            )
+            .map_err(sql(path))?;
+            Ok(())
+        })
+    }
+
     /// Finished jobs per worker, by name.
     pub fn jobs_by_worker(&self) -> Result<Vec<WorkerCount>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT worker, SUM(state = 'done'), SUM(state = 'failed') FROM jobs
+                "SELECT worker, SUM(state = 'done'), SUM(state = 'failed'), SUM(MAX(attempts - 1, 0))
+                 FROM jobs
                  WHERE worker IS NOT NULL GROUP BY worker ORDER BY worker",
             )?;
             let rows = stmt.query_map([], |r| {
@@ -230,6 +273,7 @@ impl SqliteStore {
                     worker: r.get(0)?,
                     done: r.get::<_, i64>(1)?.max(0) as u64,
                     failed: r.get::<_, i64>(2)?.max(0) as u64,
+                    redeliveries: r.get::<_, i64>(3)?.max(0) as u64,
                 })
             })?;
             rows.collect()

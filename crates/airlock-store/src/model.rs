@@ -266,6 +266,8 @@ pub struct WorkerCount {
     pub worker: String,
     pub done: u64,
     pub failed: u64,
+    /// Deliveries beyond the first of the jobs it ran last (redeliveries).
+    pub redeliveries: u64,
 }
 
 /// Jobs per live state.

@@ -93,6 +93,15 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_state ON jobs (state, id);
 CREATE INDEX jobs_worker ON jobs (worker, state) WHERE worker IS NOT NULL;
 "#,
+    // 2: the SQLite schema's version 3 (artifact claims).
+    r#"
+CREATE TABLE artifact_claims (
+    artifact    TEXT PRIMARY KEY,
+    job         BIGINT NOT NULL,
+    worker      TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+"#,
 ];
 
 /// Key of the advisory lock migrations hold ("airlock" in ASCII, as a number).
@@ -1135,6 +1144,20 @@ impl Backend for PgStore {
         }))
     }
 
+    fn claim_artifact(
+        &self,
+        artifact: &str,
+        job: JobId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        self.claim(artifact, job, worker, ttl)
+    }
+
+    fn release_artifact(&self, artifact: &str, job: JobId) -> Result<(), StoreError> {
+        self.release(artifact, job)
+    }
+
     fn jobs_by_worker(&self) -> Result<Vec<WorkerCount>, StoreError> {
         let (pool, loc) = self.ctx();
         self.run(Box::pin(async move {
@@ -1142,7 +1165,8 @@ impl Backend for PgStore {
             let rows = c
                 .query(
                     "SELECT worker, COUNT(*) FILTER (WHERE state = 'done'),
-                            COUNT(*) FILTER (WHERE state = 'failed')
+                            COUNT(*) FILTER (WHERE state = 'failed'),
+                            COALESCE(SUM(GREATEST(attempts - 1, 0)), 0)::BIGINT
                      FROM jobs WHERE worker IS NOT NULL GROUP BY worker ORDER BY worker",
                     &[],
                 )
@@ -1154,6 +1178,7 @@ impl Backend for PgStore {
                     worker: r.get(0),
                     done: r.get::<_, i64>(1).max(0) as u64,
                     failed: r.get::<_, i64>(2).max(0) as u64,
+                    redeliveries: r.get::<_, i64>(3).max(0) as u64,
                 })
                 .collect())
         }))
@@ -1161,6 +1186,51 @@ impl Backend for PgStore {
 }
 
 impl PgStore {
+    fn claim(
+        &self,
+        artifact: &str,
+        job: JobId,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        let (pool, loc) = self.ctx();
+        let (artifact, worker) = (artifact.to_string(), worker.to_string());
+        let ttl = ttl.as_millis().min(i64::MAX as u128) as i64;
+        self.run(Box::pin(async move {
+            let c = get(&pool, &loc).await?;
+            let now = now_ms();
+            let row = c
+                .query_opt(
+                    "INSERT INTO artifact_claims (artifact, job, worker, expires_at)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (artifact) DO UPDATE
+                         SET job = excluded.job, worker = excluded.worker,
+                             expires_at = excluded.expires_at
+                     WHERE artifact_claims.expires_at < $5 OR artifact_claims.job = excluded.job
+                     RETURNING job",
+                    &[&artifact, &job.0, &worker, &now.saturating_add(ttl), &now],
+                )
+                .await
+                .map_err(pg(&loc))?;
+            Ok(row.is_some())
+        }))
+    }
+
+    fn release(&self, artifact: &str, job: JobId) -> Result<(), StoreError> {
+        let (pool, loc) = self.ctx();
+        let artifact = artifact.to_string();
+        self.run(Box::pin(async move {
+            let c = get(&pool, &loc).await?;
+            c.execute(
+                "DELETE FROM artifact_claims WHERE artifact = $1 AND job = $2",
+                &[&artifact, &job.0],
+            )
+            .await
+            .map_err(pg(&loc))?;
+            Ok(())
+        }))
+    }
+
     fn trace_blob(&self, run: RunId) -> Result<(String, Vec<u8>), StoreError> {
         let (pool, loc) = self.ctx();
         self.run(Box::pin(async move {

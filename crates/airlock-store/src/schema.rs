@@ -80,6 +80,16 @@ CREATE INDEX jobs_state ON jobs (state, id);
 ALTER TABLE jobs ADD COLUMN worker TEXT;
 CREATE INDEX jobs_worker ON jobs (worker, state) WHERE worker IS NOT NULL;
 "#,
+    // 3: which job is analyzing an artifact right now (workers wait instead of analyzing
+    // the same artifact twice).
+    r#"
+CREATE TABLE artifact_claims (
+    artifact    TEXT PRIMARY KEY,
+    job         INTEGER NOT NULL,
+    worker      TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+);
+"#,
 ];
 
 /// The schema version this build writes.

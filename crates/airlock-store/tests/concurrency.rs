@@ -480,12 +480,12 @@ fn concurrent_first_opens_migrate_once() {
         h.join().unwrap();
     }
     let store = Store::open(&*path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.stats().unwrap().runs, 4);
     let conn = rusqlite::Connection::open(&*path).unwrap();
     let history: i64 = conn
         .query_row("SELECT COUNT(*) FROM schema_history", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(history, 2, "a migration ran twice");
+    assert_eq!(history, 3, "a migration ran twice");
     check_store(&store);
 }

@@ -251,8 +251,30 @@ fn job_records_agree() {
         store.finish(b, Err("boom")).unwrap();
         let w = store.jobs_by_worker().unwrap();
         assert_eq!(w.len(), 1);
-        assert_eq!((w[0].worker.as_str(), w[0].done, w[0].failed), ("w2", 1, 0));
+        assert_eq!(
+            (
+                w[0].worker.as_str(),
+                w[0].done,
+                w[0].failed,
+                w[0].redeliveries
+            ),
+            ("w2", 1, 0, 1)
+        );
         assert!(store.live_jobs().unwrap().is_empty());
+
+        // Artifact claims: one job at a time; the same job again; a lapsed claim.
+        let ttl = Duration::from_secs(60);
+        assert!(store.claim_artifact("npm:x@1", a, "w1", ttl).unwrap());
+        assert!(!store.claim_artifact("npm:x@1", b, "w2", ttl).unwrap());
+        assert!(store.claim_artifact("npm:x@1", a, "w3", ttl).unwrap());
+        store.release_artifact("npm:x@1", b).unwrap();
+        assert!(!store.claim_artifact("npm:x@1", b, "w2", ttl).unwrap());
+        store.release_artifact("npm:x@1", a).unwrap();
+        assert!(store
+            .claim_artifact("npm:x@1", b, "w2", Duration::ZERO)
+            .unwrap());
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(store.claim_artifact("npm:x@1", a, "w1", ttl).unwrap());
     }
 }
 
@@ -271,7 +293,7 @@ fn concurrent_connects_migrate_once_and_calls_work_inside_a_runtime() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.join().unwrap(), 1);
+        assert_eq!(h.join().unwrap(), 2);
     }
     // The store is blocking; it must also answer when called from an async task.
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -24,11 +24,11 @@ fn open_creates_dirs_sets_pragmas_and_is_idempotent() {
     let path = dir.path().join("cache/airlock/store.sqlite3");
     let store = Store::open(&path).unwrap();
     assert!(path.exists());
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     drop(store);
     // Reopening does not re-run migrations (they would fail on existing tables).
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     assert_eq!(store.integrity_check().unwrap(), vec!["ok".to_string()]);
     let conn = rusqlite::Connection::open(&path).unwrap();
     let mode: String = conn
@@ -43,8 +43,8 @@ fn open_creates_dirs_sets_pragmas_and_is_idempotent() {
     let history: i64 = conn
         .query_row("SELECT COUNT(*) FROM schema_history", [], |r| r.get(0))
         .unwrap();
-    // Migrations 1 (tables) and 2 (jobs.worker).
-    assert_eq!(history, 2);
+    // Migrations 1 (tables), 2 (jobs.worker), 3 (artifact claims).
+    assert_eq!(history, 3);
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn refuses_a_store_from_a_newer_airlock() {
     match Store::open(&path) {
         Err(StoreError::TooNew {
             found: 99,
-            supported: 2,
+            supported: 3,
             path: p,
         }) => assert_eq!(p, path),
         other => panic!("expected TooNew, got {other:?}"),

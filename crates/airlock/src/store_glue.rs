@@ -22,6 +22,15 @@ pub struct StoreArgs {
     /// The verdict store (default: $AIRLOCK_STORE, else ~/.cache/airlock/store.sqlite3).
     #[arg(long, env = "AIRLOCK_STORE", value_name = "PATH", global = true)]
     pub store: Option<PathBuf>,
+    /// A PostgreSQL database instead of the SQLite file: postgres://user:password@host/db.
+    #[arg(
+        long,
+        env = "AIRLOCK_DATABASE",
+        value_name = "URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub database: Option<String>,
 }
 
 impl StoreArgs {
@@ -35,8 +44,11 @@ impl StoreArgs {
         }
     }
 
-    /// Opens (creating if needed) the store.
+    /// Opens (creating if needed) the store: the `--database` one when given.
     pub fn open(&self) -> Result<Store> {
+        if let Some(url) = &self.database {
+            return Store::connect(url).context("connecting to the verdict database");
+        }
         let path = self.path()?;
         Store::open(&path).with_context(|| format!("opening the verdict store {}", path.display()))
     }

@@ -10,6 +10,7 @@ pub mod image;
 pub mod judge;
 pub mod scan;
 pub mod serve;
+pub mod worker;
 pub mod wrap;
 
 /// Prints a one-line error and returns exit status 2.

@@ -1,8 +1,8 @@
 //! The pre-ingest API: submit an analysis (a tarball body, or `{ecosystem, name,
 //! version}` fetched from the configured upstream — never from a URL in the request),
-//! poll it, and read the stored verdict of a version. Submissions go into the store's
-//! bounded queue; a full queue answers 429 with Retry-After, so load never turns into
-//! memory.
+//! poll it, and read the stored verdict of a version. Submissions become job records in
+//! the store and go into the bounded queue (the store's own, or the engine's in queue
+//! mode); a full queue answers 429 with Retry-After, so load never turns into memory.
 
 use std::collections::HashMap;
 
@@ -15,7 +15,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::worker::webhook_allowed;
+use airlock_queue::job::{job_key, webhook_allowed, ANALYZE};
+use airlock_queue::JobMessage;
+
 use super::{blocking, error, pending_key, Shared};
 use crate::store_glue;
 
@@ -104,9 +106,7 @@ pub async fn submit(
             super::unique_name(),
             if zip { "zip" } else { "tgz" }
         );
-        let path = app.uploads.join(&file);
-        let (p, b) = (path.clone(), body.clone());
-        if let Err(e) = blocking(move || Ok(std::fs::write(&p, &b)?)).await {
+        if let Err(e) = app.runner.uploads.put(&file, body.to_vec()).await {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("storing the upload: {e:#}"),
@@ -115,13 +115,13 @@ pub async fn submit(
         (
             json!({ "upload": file, "size": body.len() }),
             q.get("webhook").cloned(),
-            Some(path),
+            Some(file),
         )
     };
     if let Some(w) = &webhook {
         if !webhook_allowed(&app.args.webhook_allow, w) {
-            if let Some(p) = &upload {
-                let _ = std::fs::remove_file(p);
+            if let Some(f) = &upload {
+                app.runner.uploads.remove(f).await;
             }
             app.metrics.rejected("webhook_not_allowed");
             return error(
@@ -134,14 +134,46 @@ pub async fn submit(
     enqueue(&app, payload, upload.as_deref()).await
 }
 
-/// Queues a job; 202 with its id, or 429 when the queue is at its bound.
-pub async fn enqueue(app: &Shared, payload: Value, upload: Option<&std::path::Path>) -> Response {
-    let (store, bound) = (app.store.clone(), app.args.queue);
+/// Queues a job; 202 with its id, or 429 when the queue is at its bound. In queue mode
+/// the record is written first and then published; a refused publish fails the record.
+pub async fn enqueue(app: &Shared, payload: Value, upload: Option<&str>) -> Response {
+    // With an engine, the engine holds the bound.
+    let bound = if app.queue.is_some() {
+        u64::MAX
+    } else {
+        app.queue_limit
+    };
+    let store = app.store.clone();
     let p = payload.clone();
-    let r = blocking(move || Ok(store.enqueue("analyze", &p, bound))).await;
+    let r = blocking(move || Ok(store.enqueue(ANALYZE, &p, bound))).await;
     match r {
         Ok(Ok(id)) => {
-            if let Some(k) = super::worker::job_key(&payload) {
+            if let Some(queue) = &app.queue {
+                let msg = JobMessage {
+                    job: id.0,
+                    kind: ANALYZE.into(),
+                    payload: payload.clone(),
+                };
+                if let Err(e) = queue.publish(&msg).await {
+                    let (store, why) = (app.store.clone(), format!("not queued: {e}"));
+                    let failed = blocking(move || {
+                        store.start_attempt(id, "serve")?;
+                        Ok(store.finish(id, Err(&why))?)
+                    })
+                    .await;
+                    if let Err(e) = failed {
+                        tracing::warn!(job = %id, error = %format!("{e:#}"), "cannot fail the unqueued job");
+                    }
+                    if let Some(f) = upload {
+                        app.runner.uploads.remove(f).await;
+                    }
+                    if e.is_full() {
+                        return queue_full(app);
+                    }
+                    return error(StatusCode::SERVICE_UNAVAILABLE, format!("{e}"));
+                }
+            }
+            if let Some(k) = job_key(&payload) {
                 if let Ok(mut pending) = app.pending.lock() {
                     pending.entry(k).or_insert(id);
                 }
@@ -155,20 +187,24 @@ pub async fn enqueue(app: &Shared, payload: Value, upload: Option<&std::path::Pa
                 .into_response()
         }
         Ok(Err(e)) if e.is_queue_full() => {
-            if let Some(p) = upload {
-                let _ = std::fs::remove_file(p);
+            if let Some(f) = upload {
+                app.runner.uploads.remove(f).await;
             }
-            app.metrics.rejected("queue_full");
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                [(header::RETRY_AFTER, "30")],
-                axum::Json(json!({ "error": "the analysis queue is full; retry later" })),
-            )
-                .into_response()
+            queue_full(app)
         }
         Ok(Err(e)) => error(StatusCode::SERVICE_UNAVAILABLE, format!("{e}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     }
+}
+
+fn queue_full(app: &Shared) -> Response {
+    app.metrics.rejected("queue_full");
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, "30")],
+        axum::Json(json!({ "error": "the analysis queue is full; retry later" })),
+    )
+        .into_response()
 }
 
 pub async fn status(State(app): State<Shared>, Path(id): Path<String>) -> Response {
@@ -188,6 +224,9 @@ pub async fn status(State(app): State<Shared>, Path(id): Path<String>) -> Respon
         "submitted_at_ms": job.created_at_ms,
         "updated_at_ms": job.updated_at_ms,
     });
+    if let Some(w) = &job.worker {
+        out["worker"] = Value::String(w.clone());
+    }
     for k in ["ecosystem", "name", "version"] {
         if let Some(v) = job.payload.get(k) {
             out[k] = v.clone();

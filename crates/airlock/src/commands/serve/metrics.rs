@@ -1,6 +1,9 @@
 //! `/metrics` in the Prometheus text format: queue depth (read from the store, so it is
 //! right across restarts), analyses by verdict, a histogram of sandbox analysis
-//! durations, rejected submissions, proxy decisions and webhook deliveries.
+//! durations, rejected submissions, proxy decisions and webhook deliveries. In queue
+//! mode the depth, in-flight jobs and dead letters are the engine's, and the per-worker
+//! job counts (whose rate is each worker's throughput) and redeliveries come from the
+//! job records that every `airlock worker` writes.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -8,6 +11,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use airlock_events::Verdict;
+use airlock_queue::QueueStats;
+use airlock_store::WorkerCount;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -178,22 +183,104 @@ impl Metrics {
     }
 }
 
+/// The queue-mode section: the engine's view, then each worker's finished jobs.
+pub fn render_queue(stats: Option<&QueueStats>, workers: &[WorkerCount]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "# HELP airlock_queue_up Whether the queue engine answered this scrape."
+    );
+    let _ = writeln!(o, "# TYPE airlock_queue_up gauge");
+    let _ = writeln!(o, "airlock_queue_up {}", stats.is_some() as u8);
+    if let Some(s) = stats {
+        let _ = writeln!(
+            o,
+            "# HELP airlock_queue_in_flight Jobs delivered to a worker and not yet acknowledged."
+        );
+        let _ = writeln!(o, "# TYPE airlock_queue_in_flight gauge");
+        let _ = writeln!(o, "airlock_queue_in_flight {}", s.in_flight);
+        let _ = writeln!(
+            o,
+            "# HELP airlock_queue_redelivered Jobs in flight that are redeliveries."
+        );
+        let _ = writeln!(o, "# TYPE airlock_queue_redelivered gauge");
+        let _ = writeln!(o, "airlock_queue_redelivered {}", s.redelivered);
+        let _ = writeln!(
+            o,
+            "# HELP airlock_queue_dead_letters Jobs in the dead-letter stream."
+        );
+        let _ = writeln!(o, "# TYPE airlock_queue_dead_letters gauge");
+        let _ = writeln!(o, "airlock_queue_dead_letters {}", s.dead_letters);
+    }
+    let _ = writeln!(
+        o,
+        "# HELP airlock_worker_jobs_total Jobs each worker finished, by outcome (rate = throughput)."
+    );
+    let _ = writeln!(o, "# TYPE airlock_worker_jobs_total counter");
+    for w in workers {
+        let name = w.worker.replace(['\\', '"', '\n'], "_");
+        let _ = writeln!(
+            o,
+            "airlock_worker_jobs_total{{worker=\"{name}\",outcome=\"done\"}} {}",
+            w.done
+        );
+        let _ = writeln!(
+            o,
+            "airlock_worker_jobs_total{{worker=\"{name}\",outcome=\"failed\"}} {}",
+            w.failed
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP airlock_job_redeliveries_total Deliveries beyond the first, over all jobs."
+    );
+    let _ = writeln!(o, "# TYPE airlock_job_redeliveries_total counter");
+    let _ = writeln!(
+        o,
+        "airlock_job_redeliveries_total {}",
+        workers.iter().map(|w| w.redeliveries).sum::<u64>()
+    );
+    o
+}
+
 pub async fn handler(State(app): State<Shared>) -> Response {
     let store = app.store.clone();
-    match blocking(move || Ok(store.queue_depth()?)).await {
-        Ok(d) => {
-            let up = app.analyzer_up.load(std::sync::atomic::Ordering::Relaxed);
-            (
-                [(
-                    header::CONTENT_TYPE,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )],
-                app.metrics.render(d.queued, d.running, up),
-            )
-                .into_response()
+    let queued = app.queue.is_some();
+    let r = blocking(move || {
+        let workers = if queued {
+            store.jobs_by_worker()?
+        } else {
+            Vec::new()
+        };
+        Ok((store.queue_depth()?, workers))
+    })
+    .await;
+    let (d, workers) = match r {
+        Ok(x) => x,
+        Err(e) => return super::error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+    };
+    let up = app.analyzer_up.load(std::sync::atomic::Ordering::Relaxed);
+    let body = match &app.queue {
+        None => app.metrics.render(d.queued, d.running, up),
+        Some(q) => {
+            let stats = q.stats().await.ok();
+            // The engine's depth when it answers; the job records' otherwise.
+            let (waiting, running) = stats
+                .map(|s| (s.waiting, s.in_flight))
+                .unwrap_or((d.queued, d.running));
+            let mut text = app.metrics.render(waiting, running, up);
+            text.push_str(&render_queue(stats.as_ref(), &workers));
+            text
         }
-        Err(e) => super::error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
-    }
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -213,5 +300,28 @@ mod tests {
         assert!(t.contains("airlock_analysis_duration_seconds_bucket{le=\"5\"} 1"));
         assert!(t.contains("airlock_analysis_duration_seconds_bucket{le=\"60\"} 2"));
         assert!(t.contains("airlock_analysis_duration_seconds_count 2"));
+    }
+
+    #[test]
+    fn queue_section() {
+        let stats = QueueStats {
+            waiting: 4,
+            in_flight: 2,
+            redelivered: 1,
+            dead_letters: 3,
+        };
+        let w = vec![WorkerCount {
+            worker: "host-a\"x".into(),
+            done: 7,
+            failed: 1,
+            redeliveries: 2,
+        }];
+        let t = render_queue(Some(&stats), &w);
+        assert!(t.contains("airlock_queue_up 1"));
+        assert!(t.contains("airlock_queue_in_flight 2"));
+        assert!(t.contains("airlock_queue_dead_letters 3"));
+        assert!(t.contains("airlock_worker_jobs_total{worker=\"host-a_x\",outcome=\"done\"} 7"));
+        assert!(t.contains("airlock_job_redeliveries_total 2"));
+        assert!(render_queue(None, &[]).contains("airlock_queue_up 0"));
     }
 }

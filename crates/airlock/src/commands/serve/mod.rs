@@ -1,14 +1,19 @@
 //! `airlock serve`: the pre-ingest service a registry mirror calls before it takes in a
 //! version, and (with `--npm-upstream`) a quarantining npm registry proxy.
 //!
-//! Submissions become jobs in the store's durable, bounded queue (429 beyond the bound,
-//! and queued work survives a restart); `--concurrency` workers claim them and run the
-//! usual analysis, recording every verdict in the store. The proxy hides every version
+//! Embedded mode (one host): submissions become jobs in the store's durable, bounded
+//! queue (429 beyond the bound, and queued work survives a restart); `--concurrency`
+//! workers claim them and run the usual analysis, recording every verdict in the store.
+//! Queue mode (`--queue nats://…`, usually with `--database postgres://…`): the service
+//! only records and publishes jobs and reads results; `airlock worker`s on any number of
+//! hosts run them (commands/worker.rs), and `/metrics` shows the queue engine's depth,
+//! in-flight jobs, dead letters and each worker's count. The proxy hides every version
 //! without a clean verdict from packuments and refuses their tarballs (403 when
 //! malicious, 503 + Retry-After while the analysis is pending). The server only ever
 //! fetches from its configured upstreams and from webhook URLs the operator allowed.
 
 mod api;
+pub mod jobs;
 mod metrics;
 mod openapi;
 mod proxy;
@@ -21,6 +26,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use airlock_queue::job::job_key;
+use airlock_queue::JobQueue;
 use airlock_rules::Ruleset;
 use airlock_store::{JobId, Store};
 use anyhow::{Context, Result};
@@ -57,9 +64,17 @@ pub struct ServeArgs {
     /// (another `airlock serve` on the same store runs the jobs).
     #[arg(long)]
     pub concurrency: Option<usize>,
-    /// Most jobs waiting in the queue; submissions beyond get 429.
+    /// The work-queue engine, `nats://host:4222` (NATS JetStream): this service then only
+    /// records and publishes jobs, and `airlock worker`s run them. (A plain number is the
+    /// older spelling of --queue-limit.)
+    #[arg(long, env = "AIRLOCK_QUEUE", value_name = "URL", value_parser = parse_queue)]
+    pub queue: Option<QueueArg>,
+    /// Most jobs waiting in the queue (with an engine: stored, waiting or running);
+    /// submissions beyond get 429.
     #[arg(long, default_value_t = 256)]
-    pub queue: u64,
+    pub queue_limit: u64,
+    #[command(flatten)]
+    pub delivery: DeliveryArgs,
     /// Proxy: pass packuments and tarballs through unfiltered while the analyzer (the
     /// Docker engine) is down, instead of refusing them.
     #[arg(long)]
@@ -103,12 +118,81 @@ pub struct ServeArgs {
     pub image: Option<String>,
 }
 
+/// `--queue`: an engine URL, or (older spelling) the queue bound.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueArg {
+    Url(String),
+    Limit(u64),
+}
+
+fn parse_queue(s: &str) -> Result<QueueArg, String> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(QueueArg::Limit(n));
+    }
+    if s.contains("://") {
+        return Ok(QueueArg::Url(s.to_string()));
+    }
+    Err(format!(
+        "{s:?} is neither a queue URL (nats://host:port) nor a number"
+    ))
+}
+
+/// Delivery settings of the queue engine, shared by `serve` and `worker` (whichever
+/// connects first creates the consumer with them; later ones use the consumer's).
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeliveryArgs {
+    /// Queue mode: seconds a worker may hold a job without a sign of life (it extends
+    /// the deadline while its sandbox runs); then the job goes to another worker.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub ack_wait: u64,
+    /// Queue mode: attempts a job gets before it goes to the dead letters.
+    #[arg(long, default_value_t = 3)]
+    pub max_attempts: u32,
+}
+
+impl DeliveryArgs {
+    pub fn nats_options(&self, max_queued: Option<u64>) -> airlock_queue::NatsOptions {
+        airlock_queue::NatsOptions {
+            ack_wait: Duration::from_secs(self.ack_wait.max(1)),
+            max_attempts: self.max_attempts.max(1),
+            max_queued,
+            ..Default::default()
+        }
+    }
+}
+
+/// The analysis settings of a service job (`serve`'s own workers and `airlock worker`).
+pub fn scan_options(
+    registry: String,
+    pypi_index: String,
+    phase_timeout: u64,
+    persona: PersonaArg,
+    time_speedup: u32,
+    image: Option<String>,
+) -> ScanOptions {
+    ScanOptions {
+        registry,
+        pypi_index,
+        phase_timeout: Duration::from_secs(phase_timeout),
+        no_import: false,
+        no_network: false,
+        persona: Some(match persona {
+            PersonaArg::Ci => airlock_bait::Persona::Ci,
+            PersonaArg::Laptop => airlock_bait::Persona::Laptop,
+        }),
+        time_speedup: time_speedup.max(1),
+        bare: false,
+        image,
+        os: Default::default(),
+        exercise: Default::default(),
+    }
+}
+
 /// Shared state of the server.
 pub struct App {
     pub args: ServeArgs,
     pub store: Arc<Store>,
     pub rules: Arc<Ruleset>,
-    pub scan: ScanOptions,
     pub metrics: metrics::Metrics,
     /// Wakes idle workers when a job is queued.
     pub wake: tokio::sync::Notify,
@@ -116,18 +200,19 @@ pub struct App {
     pub pending: Mutex<HashMap<String, JobId>>,
     /// Whether the Docker engine answered the last health check.
     pub analyzer_up: AtomicBool,
-    pub uploads: PathBuf,
+    /// Runs jobs (embedded mode) and keeps uploads (both modes).
+    pub runner: Arc<jobs::Runner>,
+    /// The work-queue engine (queue mode).
+    pub queue: Option<Arc<dyn JobQueue>>,
+    /// The queue bound.
+    pub queue_limit: u64,
     pub tarballs: PathBuf,
     pub packuments: proxy::PackumentCache,
-    /// The npm registry name@version analyses fetch from.
-    pub npm_registry: String,
 }
 
 pub type Shared = Arc<App>;
 
-pub fn pending_key(ecosystem: &str, name: &str, version: &str) -> String {
-    format!("{ecosystem}:{name}@{version}")
-}
+pub use airlock_queue::job::pending_key;
 
 pub async fn run(args: ServeArgs) -> u8 {
     match serve(args).await {
@@ -141,29 +226,48 @@ pub async fn run(args: ServeArgs) -> u8 {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let rules = crate::judging::load_rules(args.rules.as_deref())?;
-    let store_path = args.store.path()?;
     let store = {
-        let p = store_path.clone();
-        tokio::task::spawn_blocking(move || Store::open(&p))
-            .await?
-            .with_context(|| format!("opening the store {}", store_path.display()))?
+        let sa = args.store.clone();
+        tokio::task::spawn_blocking(move || sa.open()).await??
     };
-    let data = match &args.data_dir {
-        Some(d) => d.clone(),
-        None => store_path.with_extension("serve"),
+    let data = match (&args.data_dir, &args.store.database) {
+        (Some(d), _) => d.clone(),
+        (None, None) => args.store.path()?.with_extension("serve"),
+        (None, Some(_)) => args
+            .store
+            .path()?
+            .parent()
+            .map(|p| p.join("serve"))
+            .unwrap_or_else(|| PathBuf::from("airlock-serve")),
     };
     let uploads = data.join("uploads");
     let tarballs = data.join("tarballs");
     for d in [&uploads, &tarballs] {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    let requeued = store.requeue_running(3)?;
-    if requeued.requeued + requeued.failed > 0 {
-        eprintln!(
-            "airlock: {} interrupted job(s) queued again, {} given up",
-            requeued.requeued, requeued.failed
-        );
-    }
+    let (queue_url, queue_limit) = match &args.queue {
+        Some(QueueArg::Url(u)) => (Some(u.clone()), args.queue_limit),
+        Some(QueueArg::Limit(n)) => (None, *n),
+        None => (None, args.queue_limit),
+    };
+    let queue = match &queue_url {
+        Some(url) => Some(
+            airlock_queue::connect(url, args.delivery.nats_options(Some(queue_limit)))
+                .await
+                .with_context(|| format!("connecting to the queue {url}"))?,
+        ),
+        None => {
+            // Embedded mode: this service owns every running job of the store.
+            let requeued = store.requeue_running(3)?;
+            if requeued.requeued + requeued.failed > 0 {
+                eprintln!(
+                    "airlock: {} interrupted job(s) queued again, {} given up",
+                    requeued.requeued, requeued.failed
+                );
+            }
+            None
+        }
+    };
     let npm_registry = args
         .npm_registry
         .clone()
@@ -171,49 +275,62 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string())
         .trim_end_matches('/')
         .to_string();
-    let scan = ScanOptions {
-        registry: npm_registry.clone(),
-        pypi_index: args.pypi_index.clone(),
-        phase_timeout: Duration::from_secs(args.phase_timeout),
-        no_import: false,
-        no_network: false,
-        persona: Some(match args.persona {
-            PersonaArg::Ci => airlock_bait::Persona::Ci,
-            PersonaArg::Laptop => airlock_bait::Persona::Laptop,
-        }),
-        time_speedup: args.time_speedup.max(1),
-        bare: false,
-        image: args.image.clone(),
-        os: Default::default(),
-        exercise: Default::default(),
-    };
+    let scan = scan_options(
+        npm_registry,
+        args.pypi_index.clone(),
+        args.phase_timeout,
+        args.persona,
+        args.time_speedup,
+        args.image.clone(),
+    );
     let mut pending = HashMap::new();
     for j in store.live_jobs()? {
-        if let Some(k) = worker::job_key(&j.payload) {
+        if let Some(k) = job_key(&j.payload) {
             pending.insert(k, j.id);
         }
     }
+    let store = Arc::new(store);
+    let rules = Arc::new(rules);
+    let runner = Arc::new(jobs::Runner {
+        store: store.clone(),
+        rules: rules.clone(),
+        scan,
+        uploads: match &queue {
+            Some(q) => jobs::Uploads::Queue {
+                queue: q.clone(),
+                scratch: uploads.clone(),
+            },
+            None => jobs::Uploads::Dir(uploads.clone()),
+        },
+        webhook_allow: args.webhook_allow.clone(),
+    });
     let app: Shared = Arc::new(App {
         metrics: metrics::Metrics::default(),
         wake: tokio::sync::Notify::new(),
         pending: Mutex::new(pending),
         analyzer_up: AtomicBool::new(false),
         packuments: proxy::PackumentCache::new(Duration::from_secs(args.packument_ttl)),
-        uploads,
+        runner,
+        queue: queue.clone(),
+        queue_limit,
         tarballs,
-        npm_registry,
-        store: Arc::new(store),
-        rules: Arc::new(rules),
-        scan,
+        store,
+        rules,
         args: args.clone(),
     });
     let tracker = airlock_sandbox::Tracker::new();
-    tokio::spawn(health(app.clone()));
-    let workers = args.concurrency.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    });
+    let workers = if app.queue.is_some() {
+        tokio::spawn(queue_health(app.clone()));
+        tokio::spawn(sync_pending(app.clone()));
+        0
+    } else {
+        tokio::spawn(health(app.clone()));
+        args.concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+    };
     let handles: Vec<_> = (0..workers)
         .map(|n| tokio::spawn(worker::run(app.clone(), tracker.clone(), n)))
         .collect();
@@ -222,9 +339,13 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    let mode = match &queue_url {
+        Some(u) => format!("jobs on {u} for airlock workers"),
+        None => format!("{workers} worker(s)"),
+    };
     eprintln!(
-        "airlock: serving on http://{addr} ({workers} worker(s), queue bound {}{})",
-        args.queue,
+        "airlock: serving on http://{addr} ({mode}, verdicts in {}, queue bound {queue_limit}{})",
+        app.store.location(),
         match &args.npm_upstream {
             Some(u) => format!(", npm proxy of {u}"),
             None => String::new(),
@@ -326,6 +447,53 @@ async fn health(app: Shared) {
             }
         }
         tokio::time::sleep(Duration::from_secs(if up { 10 } else { 3 })).await;
+    }
+}
+
+/// Queue mode: `analyzer_up` says whether the queue engine answers (the analyzers are
+/// the workers, which the queue feeds).
+async fn queue_health(app: Shared) {
+    let Some(queue) = app.queue.clone() else {
+        return;
+    };
+    loop {
+        let up = queue.stats().await.is_ok();
+        let was = app.analyzer_up.swap(up, Ordering::Relaxed);
+        if was != up {
+            tracing::warn!(up, "queue engine state changed");
+        }
+        tokio::time::sleep(Duration::from_secs(if up { 5 } else { 2 })).await;
+    }
+}
+
+/// Queue mode: workers finish jobs elsewhere, so the view of pending analyses is rebuilt
+/// from the job records; when one finished, filtered packuments are stale.
+async fn sync_pending(app: Shared) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let store = app.store.clone();
+        let live = match blocking(move || Ok(store.live_jobs()?)).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "cannot read the live jobs");
+                continue;
+            }
+        };
+        let fresh: HashMap<String, JobId> = live
+            .iter()
+            .filter_map(|j| job_key(&j.payload).map(|k| (k, j.id)))
+            .collect();
+        let changed = match app.pending.lock() {
+            Ok(mut p) => {
+                let gone = p.keys().any(|k| !fresh.contains_key(k));
+                *p = fresh;
+                gone
+            }
+            Err(_) => false,
+        };
+        if changed {
+            app.packuments.bump();
+        }
     }
 }
 
