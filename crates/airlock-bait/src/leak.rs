@@ -235,7 +235,10 @@ impl LeakSearcher {
         }
         let mut out = Vec::new();
         let mut groups: Vec<Group<'a>> = Vec::new();
-        let mut by_parent: HashMap<String, usize> = HashMap::new();
+        // Per phase: each phase is a new session of the payload (the exercise phase and
+        // its persona passes call the same function with other canaries), and numbered
+        // chunks of two sessions would interleave.
+        let mut by_parent: HashMap<(String, String), usize> = HashMap::new();
         for (i, ev) in events.into_iter().enumerate() {
             let id = carrier_id(i, ev);
             let hits = self.event_hits(ev);
@@ -254,17 +257,19 @@ impl LeakSearcher {
             if left.is_empty() {
                 continue;
             }
-            let gi = *by_parent.entry(parent.clone()).or_insert_with(|| {
-                groups.push(Group {
-                    first: ev,
-                    first_id: id,
-                    parent,
-                    names: Vec::new(),
-                    seen: HashSet::new(),
-                    found: HashSet::new(),
+            let gi = *by_parent
+                .entry((parent.clone(), ev.phase.clone()))
+                .or_insert_with(|| {
+                    groups.push(Group {
+                        first: ev,
+                        first_id: id,
+                        parent,
+                        names: Vec::new(),
+                        seen: HashSet::new(),
+                        found: HashSet::new(),
+                    });
+                    groups.len() - 1
                 });
-                groups.len() - 1
-            });
             let g = &mut groups[gi];
             g.found.extend(found);
             if g.names.len() < self.limits.max_dns_group && g.seen.insert(lower) {

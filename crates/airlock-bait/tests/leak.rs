@@ -815,3 +815,35 @@ fn short_canaries_are_ignored_and_limits_hold() {
     assert_eq!(found_as(&s, &post(&body), "env-npm-token"), "base64(gzip)");
     assert!(t.elapsed().as_secs() < 30, "took {:?}", t.elapsed());
 }
+
+/// The exercise phase and its persona passes call the same function with other canaries:
+/// numbered chunks of two phases' sessions must not interleave (before, the two runs of a
+/// DNS-exfiltrating wallet constructor hid each other's key).
+#[test]
+fn dns_chunks_of_two_phases_are_reassembled_per_phase() {
+    let p = run_plan(6);
+    let s = LeakSearcher::new(&p.canaries);
+    let mut events = Vec::new();
+    let mut seq = 10;
+    for (phase, id) in [
+        ("exercise", "env-npm-token"),
+        ("exercise@browser", "env-gh-token"),
+    ] {
+        let hexed = hex::encode(&p.canary(id).unwrap().value);
+        for (i, chunk) in hexed.as_bytes().chunks(30).enumerate() {
+            let mut e = dns(
+                seq,
+                &format!("{i}.{}.chain.example", std::str::from_utf8(chunk).unwrap()),
+            );
+            e.phase = phase.into();
+            events.push(e);
+            seq += 1;
+        }
+    }
+    let mut found: Vec<String> = leaks(&s.scan_events(&events))
+        .into_iter()
+        .map(|(id, ..)| id)
+        .collect();
+    found.sort();
+    assert_eq!(found, ["env-gh-token", "env-npm-token"]);
+}
