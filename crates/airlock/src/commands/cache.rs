@@ -141,7 +141,7 @@ pub fn cache(store: &StoreArgs, action: CacheAction) -> u8 {
                     bail!("refusing to clear the whole store without --all");
                 }
                 let n = s.clear(&filter.filter())?;
-                println!("removed {n} artifact(s) from {}", s.path().display());
+                println!("removed {n} artifact(s) from {}", s.location());
                 Ok(0)
             }
             CacheAction::Gc { older_than_days } => {
@@ -166,7 +166,7 @@ fn ls(s: &Store, filter: &FilterArgs, json: bool) -> Result<u8> {
     if rows.is_empty() {
         eprintln!(
             "airlock: the store {} holds no matching artifact",
-            s.path().display()
+            s.location()
         );
         return Ok(0);
     }
@@ -204,7 +204,7 @@ fn show(s: &Store, spec: &str, hash: Option<String>, json: bool) -> Result<u8> {
         hash,
     };
     let Some(d) = s.show(&q)? else {
-        eprintln!("airlock: {spec} is not in the store {}", s.path().display());
+        eprintln!("airlock: {spec} is not in the store {}", s.location());
         return Ok(1);
     };
     if json {
