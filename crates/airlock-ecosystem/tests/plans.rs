@@ -33,7 +33,30 @@ fn npm_plan() {
     let plan = npm::plan::plan("@scope/evil", &prepared, &ctx());
     insta::assert_json_snapshot!(plan);
     let import_less = plan.without_phase("import");
-    assert_eq!(import_less.phases.len(), 1);
+    // install, exercise, exercise@browser
+    assert_eq!(import_less.phases.len(), 3);
+    // A Windows persona pass: the lifecycle scripts, the import and the exercise again.
+    let windows = npm::plan::plan(
+        "@scope/evil",
+        &prepared,
+        &PlanContext {
+            os: airlock_ecosystem::OsChoice::Windows,
+            ..ctx()
+        },
+    );
+    let names: Vec<&str> = windows.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "install",
+            "import",
+            "exercise",
+            "exercise@browser",
+            "install@windows",
+            "import@windows",
+            "exercise@windows"
+        ]
+    );
 }
 
 #[test]

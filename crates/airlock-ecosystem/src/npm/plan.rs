@@ -1,13 +1,25 @@
 //! The npm install plan: the project and the offline cache the host prepared go into the
 //! sandbox; the install phase is the image's `install-npm` helper (`npm ci` offline with
-//! scripts off, then the target's own lifecycle scripts), the import phase `import-npm.js`.
+//! scripts off, then the target's own lifecycle scripts), the import phase `import-npm.js`,
+//! the exercise phase `exercise-npm.js` (every export called, timers fast-forwarded), then
+//! the same harness in the browser persona (`exercise@browser`: the package's browser
+//! entry in a page with an instrumented `fetch`, `XMLHttpRequest`, wallet…). A Windows or
+//! macOS persona pass (`PlanContext::persona_passes`) runs the target's lifecycle scripts
+//! again (`npm rebuild`), the import and the exercise as that system: the preload makes
+//! node answer as it, the engine puts its command stand-ins on `PATH`.
 
 use crate::npm::PreparedProject;
-use crate::plan::{InstallPlan, PhaseFailure, PhasePlan, PlanContext, Stage};
+use crate::plan::{phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, Stage, TargetOs};
 
 /// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/opt/airlock/bin`).
 const INSTALL: &str = "/opt/airlock/bin/install-npm";
 const IMPORT: &str = "/opt/airlock/bin/import-npm.js";
+pub const EXERCISE: &str = "/opt/airlock/bin/exercise-npm.js";
+/// Real time one call's promise is awaited at most (the per-call deadline still bounds
+/// synchronous code).
+const AWAIT_MS: u64 = 1_500;
+/// The phase of the browser persona (npm only; the phase's system is still Linux).
+pub const BROWSER_PHASE: &str = "exercise@browser";
 
 /// The plan for the npm package `name` whose project the host prepared.
 pub fn plan(name: &str, prepared: &PreparedProject, ctx: &PlanContext) -> InstallPlan {
@@ -28,25 +40,82 @@ pub fn plan(name: &str, prepared: &PreparedProject, ctx: &PlanContext) -> Instal
         setup: Vec::new(),
         env: Vec::new(),
         path_prepend: Vec::new(),
-        phases: vec![
-            PhasePlan {
-                name: "install".into(),
-                argv: vec![INSTALL.into(), name.into()],
-                // Nothing to load when the install failed.
-                on_failure: PhaseFailure::SkipRest,
-            },
-            PhasePlan {
-                name: "import".into(),
-                // Settling time after the import is on the package's (sped-up) clock.
-                argv: vec![
-                    "node".into(),
-                    IMPORT.into(),
-                    name.into(),
-                    ctx.import_settle_ms.to_string(),
-                ],
-                on_failure: PhaseFailure::Continue,
-            },
-        ],
+        phases: phases(name, ctx),
         toolchain_paths: vec![npm_cache],
+    }
+}
+
+/// The phases: install, import, exercise, the browser persona, then each persona pass.
+fn phases(name: &str, ctx: &PlanContext) -> Vec<PhasePlan> {
+    let import = |os| PhasePlan {
+        name: phase_name("import", os),
+        // Settling time after the import is on the package's (sped-up) clock.
+        argv: vec![
+            "node".into(),
+            IMPORT.into(),
+            name.into(),
+            ctx.import_settle_ms.to_string(),
+        ],
+        on_failure: PhaseFailure::Continue,
+    };
+    let mut phases = vec![
+        PhasePlan {
+            name: "install".into(),
+            argv: vec![INSTALL.into(), name.into()],
+            // Nothing to load when the install failed.
+            on_failure: PhaseFailure::SkipRest,
+        },
+        import(TargetOs::Linux),
+        exercise(name, "exercise".into(), ctx, None),
+        exercise(name, BROWSER_PHASE.into(), ctx, Some("browser")),
+    ];
+    for os in ctx.persona_passes() {
+        phases.push(PhasePlan {
+            name: phase_name("install", os),
+            // The target's own lifecycle scripts once more (the tree is installed); npm
+            // itself keeps to Linux, the scripts' node processes answer as `os`.
+            argv: vec![
+                "npm".into(),
+                "rebuild".into(),
+                name.into(),
+                "--foreground-scripts".into(),
+                "--offline".into(),
+            ],
+            on_failure: PhaseFailure::Continue,
+        });
+        phases.push(import(os));
+        phases.push(exercise(name, phase_name("exercise", os), ctx, None));
+    }
+    phases
+}
+
+/// The exercise harness's phase. Its limits are real time in the context; the harness
+/// measures on the package's clock, which runs `import_settle_ms / 2000` times fast (the
+/// settling time is two real seconds on that clock).
+fn exercise(name: &str, phase: String, ctx: &PlanContext, persona: Option<&str>) -> PhasePlan {
+    let speedup = (ctx.import_settle_ms / 2000).max(1);
+    let limits = &ctx.exercise;
+    let mut argv = vec![
+        "node".into(),
+        EXERCISE.into(),
+        name.into(),
+        format!("--budget-ms={}", limits.budget_ms.saturating_mul(speedup)),
+        format!("--call-ms={}", limits.call_ms.saturating_mul(speedup)),
+        // A promise that never settles (a server's `listen`, a client's reconnect loop)
+        // is common in SDKs; what a call sends has reached the sink long before this.
+        format!(
+            "--await-ms={}",
+            limits.call_ms.min(AWAIT_MS).saturating_mul(speedup)
+        ),
+        format!("--horizon-ms={}", limits.horizon_secs.saturating_mul(1000)),
+        format!("--max-calls={}", limits.max_calls),
+    ];
+    if let Some(p) = persona {
+        argv.push(format!("--persona={p}"));
+    }
+    PhasePlan {
+        name: phase,
+        argv,
+        on_failure: PhaseFailure::Continue,
     }
 }
