@@ -31,11 +31,11 @@ fn packages() -> PathBuf {
 }
 
 fn lockfiles() -> PathBuf {
-    repo().join("crates/airlock-static/tests/fixtures/lockfiles")
+    repo().join("crates/airlock-ecosystem/tests/fixtures/lockfiles")
 }
 
 fn osv() -> PathBuf {
-    repo().join("crates/airlock-static/tests/fixtures/osv")
+    repo().join("crates/airlock-ecosystem/tests/fixtures/osv")
 }
 
 /// `--rules` of this checkout: the binary in a shared target dir may have been built

@@ -1,10 +1,11 @@
 //! Audits a lockfile (or a directory holding lockfiles) and prints one finding a line:
-//! `cargo run -p airlock-static --example audit -- <path> [--osv DIR|ZIP] [--registry URL]`.
+//! `cargo run -p airlock-ecosystem --example audit -- <path> [--osv DIR|ZIP] [--registry URL]`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use airlock_static::audit::{audit_path, AuditOptions, OsvDb};
+use airlock_ecosystem::lockfiles::{audit_path, osv_db};
+use airlock_static::audit::AuditOptions;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
@@ -12,7 +13,7 @@ fn main() -> ExitCode {
     let mut opts = AuditOptions::default();
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--osv" => match args.next().map(|p| OsvDb::load(&PathBuf::from(p))) {
+            "--osv" => match args.next().map(|p| osv_db(&PathBuf::from(p))) {
                 Some(Ok(db)) => opts.osv = Some(db),
                 Some(Err(e)) => {
                     eprintln!("error: {e}");

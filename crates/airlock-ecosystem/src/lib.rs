@@ -8,6 +8,7 @@
 pub mod artifact;
 pub mod http;
 pub mod limits;
+pub mod lockfiles;
 pub mod npm;
 pub mod plan;
 pub mod pypi;

@@ -4,9 +4,11 @@
 //! a third ecosystem is one more folder and one more entry in [`all`]. Callers outside
 //! this crate go through [`for_artifact`] and never match on the ecosystem themselves.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use airlock_events::Ecosystem;
+use airlock_static::audit::RegistryFacts;
+use airlock_static::lockfile::{LockfileFormat, ReadLockfile};
 
 use crate::artifact::{Artifact, Input, Kind, Sources};
 use crate::plan::{InstallPlan, PlanContext};
@@ -59,8 +61,28 @@ pub trait PackageEcosystem: Send + Sync {
         prepared: &Prepared,
         ctx: &PlanContext,
     ) -> Result<InstallPlan, RegistryError>;
-    /// Lockfile names this ecosystem reads (`package-lock.json`, …).
+    /// Lockfile names this ecosystem reads (`package-lock.json`, …), in the order a
+    /// directory is searched.
     fn lockfiles(&self) -> &'static [&'static str];
+    /// The format of a lockfile of this ecosystem, by its lowercased file name.
+    fn lockfile_format(&self, file_name: &str) -> Option<LockfileFormat>;
+    /// The lockfiles of this ecosystem directly inside `dir`.
+    fn lockfiles_in(&self, dir: &Path) -> Vec<PathBuf> {
+        self.lockfiles()
+            .iter()
+            .map(|n| dir.join(n))
+            .filter(|p| p.is_file())
+            .collect()
+    }
+    /// Reads a lockfile of this ecosystem: the packages it pins (each with its line) and
+    /// what the parser did not understand. `None` when `path` is not one of its
+    /// lockfiles.
+    fn read_lockfile(&self, path: &Path, text: &str) -> Option<Result<ReadLockfile, String>> {
+        let name = path.file_name()?.to_string_lossy().to_ascii_lowercase();
+        self.lockfile_format(&name).map(|f| f.read(text))
+    }
+    /// The registry its lockfiles are checked against (`airlock audit`).
+    fn registry(&self) -> &'static RegistryFacts;
     /// Static signals from the artifact's history: for a version fetched from a registry,
     /// what changed since the version published before it (`Ok(empty)` when there is
     /// nothing to compare with or the ecosystem keeps no such history).
@@ -153,11 +175,38 @@ impl PackageEcosystem for npm::Npm {
 
     fn lockfiles(&self) -> &'static [&'static str] {
         &[
-            "package-lock.json",
             "npm-shrinkwrap.json",
+            "package-lock.json",
             "yarn.lock",
             "pnpm-lock.yaml",
         ]
+    }
+
+    fn lockfile_format(&self, file_name: &str) -> Option<LockfileFormat> {
+        match file_name {
+            "package-lock.json" | "npm-shrinkwrap.json" => Some(LockfileFormat::PackageLock),
+            "yarn.lock" => Some(LockfileFormat::YarnLock),
+            "pnpm-lock.yaml" => Some(LockfileFormat::PnpmLock),
+            _ => None,
+        }
+    }
+
+    /// npm reads `npm-shrinkwrap.json` instead of `package-lock.json` when both exist.
+    fn lockfiles_in(&self, dir: &Path) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = self
+            .lockfiles()
+            .iter()
+            .map(|n| dir.join(n))
+            .filter(|p| p.is_file())
+            .collect();
+        if v.iter().any(|p| p.ends_with("npm-shrinkwrap.json")) {
+            v.retain(|p| !p.ends_with("package-lock.json"));
+        }
+        v
+    }
+
+    fn registry(&self) -> &'static RegistryFacts {
+        &npm::REGISTRY
     }
 }
 
@@ -244,6 +293,20 @@ impl PackageEcosystem for pypi::Pypi {
     }
 
     fn lockfiles(&self) -> &'static [&'static str] {
-        &["requirements.txt", "poetry.lock", "uv.lock", "Pipfile.lock"]
+        &["requirements.txt", "poetry.lock", "uv.lock"]
+    }
+
+    /// Any `.txt` named as a lockfile is read as a requirements file.
+    fn lockfile_format(&self, file_name: &str) -> Option<LockfileFormat> {
+        match file_name {
+            "poetry.lock" => Some(LockfileFormat::PoetryLock),
+            "uv.lock" => Some(LockfileFormat::UvLock),
+            n if n.ends_with(".txt") => Some(LockfileFormat::Requirements),
+            _ => None,
+        }
+    }
+
+    fn registry(&self) -> &'static RegistryFacts {
+        &pypi::REGISTRY
     }
 }

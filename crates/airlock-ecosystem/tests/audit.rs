@@ -4,8 +4,10 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use airlock_ecosystem::lockfiles::{audit_path, osv_db};
+use airlock_ecosystem::{npm, pypi};
 use airlock_events::Severity;
-use airlock_static::audit::{audit_path, codes, AuditError, AuditOptions, AuditReport, OsvDb};
+use airlock_static::audit::{codes, AuditError, AuditOptions, AuditReport};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
@@ -14,7 +16,7 @@ fn fixtures() -> PathBuf {
 fn opts() -> AuditOptions {
     AuditOptions {
         registry: None,
-        osv: Some(OsvDb::load(&fixtures().join("osv")).expect("osv")),
+        osv: Some(osv_db(&fixtures().join("osv")).expect("osv")),
     }
 }
 
@@ -251,30 +253,17 @@ fn osv_from_zip_and_errors() {
         }
         w.finish().expect("finish");
     }
-    let db = OsvDb::load(&zip_path).expect("zip");
+    let db = osv_db(&zip_path).expect("zip");
     assert_eq!(db.records, 2);
+    assert_eq!(db.lookup(&npm::REGISTRY, "evil-pkg", "6.6.6").len(), 1);
+    assert!(db.lookup(&npm::REGISTRY, "evil-pkg", "6.6.7").is_empty());
+    assert!(db.lookup(&pypi::REGISTRY, "evil-pkgx", "9.0").is_empty());
     assert_eq!(
-        db.lookup(airlock_events::Ecosystem::Npm, "evil-pkg", "6.6.6")
-            .len(),
-        1
-    );
-    assert!(db
-        .lookup(airlock_events::Ecosystem::Npm, "evil-pkg", "6.6.7")
-        .is_empty());
-    assert!(db
-        .lookup(airlock_events::Ecosystem::Pypi, "evil-pkgx", "9.0")
-        .is_empty());
-    assert_eq!(
-        db.lookup(airlock_events::Ecosystem::Pypi, "EvilPkg", "9.0")
-            .len(),
+        db.lookup(&pypi::REGISTRY, "EvilPkg", "9.0").len(),
         1,
         "PyPI names are case-insensitive"
     );
-    assert_eq!(
-        db.lookup(airlock_events::Ecosystem::Pypi, "evilpkg", "9.0")
-            .len(),
-        1
-    );
+    assert_eq!(db.lookup(&pypi::REGISTRY, "evilpkg", "9.0").len(), 1);
 
     let empty = tempfile::tempdir().expect("tmp");
     assert!(matches!(
@@ -297,7 +286,7 @@ fn osv_from_zip_and_errors() {
 
 /// Audits `text` as a lockfile named `name` (the name picks the format).
 fn audit_str(name: &str, text: &str) -> Vec<(String, String, u32)> {
-    let (_, findings) = airlock_static::audit::audit_text(
+    let (_, findings) = airlock_ecosystem::lockfiles::audit_text(
         std::path::Path::new(name),
         text,
         &AuditOptions::default(),
@@ -405,4 +394,27 @@ fn package_lock_v2_tree_only_entry_is_checked() {
         f.iter().any(|x| x.0 == codes::LOCKFILE_NOT_UNDERSTOOD),
         "{f:?}"
     );
+}
+
+/// The seam reads each ecosystem's own lockfiles and no other's.
+#[test]
+fn each_ecosystem_reads_its_own_lockfiles() {
+    use airlock_ecosystem::PackageEcosystem;
+    let lock = fixtures().join("lockfiles/npm-v3/package-lock.json");
+    let text = std::fs::read_to_string(&lock).expect("read");
+    let (entries, problems) = npm::NPM
+        .read_lockfile(&lock, &text)
+        .expect("npm's lockfile")
+        .expect("parsed");
+    assert!(!entries.is_empty());
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(pypi::PYPI.read_lockfile(&lock, &text).is_none());
+    let poetry = fixtures().join("lockfiles/poetry/poetry.lock");
+    let text = std::fs::read_to_string(&poetry).expect("read");
+    assert!(npm::NPM.read_lockfile(&poetry, &text).is_none());
+    let (entries, _) = pypi::PYPI
+        .read_lockfile(&poetry, &text)
+        .expect("PyPI's lockfile")
+        .expect("parsed");
+    assert!(!entries.is_empty());
 }

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use airlock_static::audit::{audit_text, AuditOptions};
+use airlock_static::audit::{audit_lockfile, AuditOptions, RegistryFacts};
+use airlock_static::lockfile::LockfileFormat;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 /// A v3 package-lock with `n` entries shaped like npm writes them: sorted keys, one in
@@ -46,6 +47,16 @@ pub fn package_lock(n: usize) -> String {
     s
 }
 
+/// The public npm registry as `airlock_ecosystem::npm::REGISTRY` describes it (that
+/// crate depends on this one).
+const NPM: RegistryFacts = RegistryFacts {
+    osv_ecosystem: "npm",
+    default_hosts: &["registry.npmjs.org"],
+    file_hosts: &[],
+    registry_url_markers: &["/-/"],
+    normalize_name: str::to_string,
+};
+
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("audit-package-lock");
     g.sample_size(10);
@@ -54,9 +65,11 @@ fn bench(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::from_parameter(n), &text, |b, text| {
             b.iter(|| {
-                let (entries, _) = audit_text(
+                let (entries, _) = audit_lockfile(
                     Path::new("package-lock.json"),
                     text,
+                    LockfileFormat::PackageLock,
+                    &NPM,
                     &AuditOptions::default(),
                 )
                 .expect("audit");

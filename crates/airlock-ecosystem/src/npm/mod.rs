@@ -33,6 +33,20 @@ pub struct Npm;
 /// The npm ecosystem.
 pub static NPM: Npm = Npm;
 
+/// The public npm registry, as the lockfile audit checks sources against it.
+pub static REGISTRY: airlock_static::audit::RegistryFacts = airlock_static::audit::RegistryFacts {
+    osv_ecosystem: "npm",
+    default_hosts: &[
+        "registry.npmjs.org",
+        "registry.yarnpkg.com",
+        "registry.npmjs.com",
+    ],
+    file_hosts: &[],
+    // Registry tarballs live under `<name>/-/<file>.tgz`.
+    registry_url_markers: &["/-/"],
+    normalize_name: str::to_string,
+};
+
 /// The parts of package.json airlock uses.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Manifest {

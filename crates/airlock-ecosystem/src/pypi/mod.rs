@@ -172,3 +172,12 @@ pub struct Pypi;
 
 /// The PyPI ecosystem.
 pub static PYPI: Pypi = Pypi;
+
+/// PyPI, as the lockfile audit checks sources against it.
+pub static REGISTRY: airlock_static::audit::RegistryFacts = airlock_static::audit::RegistryFacts {
+    osv_ecosystem: "PyPI",
+    default_hosts: &["pypi.org", "files.pythonhosted.org", "pypi.python.org"],
+    file_hosts: &[("pypi.org", "files.pythonhosted.org")],
+    registry_url_markers: &["/packages/", "/simple"],
+    normalize_name,
+};

@@ -9,16 +9,57 @@
 //!
 //! - [`npm`]: package-lock / shrinkwrap v1-v3, the full model the install wrapper needs
 //!   ([`NpmLockfile`]: entries with install flags, dependency paths, artifacts);
-//! - [`yarn`] (v1 and berry) and [`pnpm`]: [`LockedPackage`]s with where each comes from.
+//! - [`yarn`] (v1 and berry) and [`pnpm`]: [`LockedPackage`]s with where each comes from;
+//! - [`python`]: `poetry.lock` and `uv.lock`.
 //!
-//! Python lockfiles (`poetry.lock`, `uv.lock`, requirements) are read by
-//! [`crate::audit`] alone.
+//! Requirements files are read line by line by [`crate::audit`]. Which file names have
+//! which [`LockfileFormat`] is the ecosystem seam's knowledge, not this module's.
 
 pub mod npm;
 pub mod pnpm;
+pub mod python;
 pub mod yarn;
 
 pub use npm::{NpmLockEntry, NpmLockfile};
+
+/// What reading a lockfile gives: the packages it pins (each with its line) and what the
+/// parser did not understand.
+pub type ReadLockfile = (Vec<LockedPackage>, Vec<Problem>);
+
+/// A lockfile format airlock reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LockfileFormat {
+    /// `package-lock.json` / `npm-shrinkwrap.json` (v1-v3).
+    PackageLock,
+    /// `yarn.lock`, classic and berry.
+    YarnLock,
+    /// `pnpm-lock.yaml`.
+    PnpmLock,
+    /// `poetry.lock`.
+    PoetryLock,
+    /// `uv.lock`.
+    UvLock,
+    /// `requirements*.txt`: audited line by line ([`crate::audit`]), not read here.
+    Requirements,
+}
+
+impl LockfileFormat {
+    /// The packages `text` pins, and what the parser did not understand; `Err` when the
+    /// text is not the format at all (and for [`LockfileFormat::Requirements`], whose
+    /// options only its audit reads).
+    pub fn read(self, text: &str) -> Result<ReadLockfile, String> {
+        match self {
+            LockfileFormat::PackageLock => npm::read_package_lock(text).map_err(|e| e.to_string()),
+            LockfileFormat::YarnLock => Ok(yarn::parse(text)),
+            LockfileFormat::PnpmLock => Ok(pnpm::parse(text)),
+            LockfileFormat::PoetryLock => python::parse_poetry(text).map(|e| (e, Vec::new())),
+            LockfileFormat::UvLock => python::parse_uv(text).map(|e| (e, Vec::new())),
+            LockfileFormat::Requirements => {
+                Err("a requirements file is audited line by line, not read as a lockfile".into())
+            }
+        }
+    }
+}
 
 /// Something in a lockfile the parser did not understand, or that two readers of the
 /// format would read differently.

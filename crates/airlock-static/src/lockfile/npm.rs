@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use serde_json::{Map, Value};
 
-use super::{LockfileError, Problem};
+use super::{is_git, LockedPackage, LockfileError, Problem};
 
 /// One package folder of the lockfile.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -651,6 +651,73 @@ pub(crate) fn key_lines(text: &str) -> KeyLines {
         i += 1;
     }
     out
+}
+
+impl NpmLockfile {
+    /// The entries as the audit checks them ([`LockedPackage`]): with a packages map, one
+    /// per location plus what only npm 6 would install from the legacy tree; the root's
+    /// specs say which top-level entries came from git, URLs or optional dependencies.
+    pub fn locked_packages(&self) -> Vec<LockedPackage> {
+        let lock = self;
+        let mut out = Vec::with_capacity(lock.entries.len() + lock.legacy_entries.len());
+        let tree_entry = |e: &NpmLockEntry| {
+            let git = is_git(&e.version);
+            LockedPackage {
+                name: e.name.clone(),
+                version: Some(e.version.clone()).filter(|v| !git && !v.is_empty()),
+                resolved: e
+                    .resolved
+                    .clone()
+                    .or_else(|| git.then(|| e.version.clone())),
+                integrity: e.integrity.clone(),
+                line: e.line,
+                optional: e.optional,
+                spec: e
+                    .from
+                    .clone()
+                    .filter(|f| is_git(f))
+                    .or_else(|| git.then(|| e.version.clone())),
+                local: e.version.starts_with("file:") || e.version.starts_with("link:"),
+            }
+        };
+        if lock.has_packages_map {
+            for e in &lock.entries {
+                let top = e.location.matches("node_modules/").count() == 1;
+                let (spec, root_optional) = match lock.root_spec(&e.name).filter(|_| top) {
+                    Some((s, o)) => (Some(s.to_string()), o),
+                    None => (None, false),
+                };
+                let local = e.link
+                    || !e.location.contains("node_modules/")
+                    || e.resolved
+                        .as_deref()
+                        .is_some_and(|r| r.starts_with("file:"));
+                out.push(LockedPackage {
+                    name: e.name.clone(),
+                    version: Some(e.version.clone()).filter(|v| !v.is_empty()),
+                    resolved: e.resolved.clone(),
+                    integrity: e.integrity.clone(),
+                    line: e.line,
+                    optional: e.optional || root_optional,
+                    spec: spec.filter(|s| is_git(s) || s.starts_with("http") || s.contains('/')),
+                    local,
+                });
+            }
+            // npm 6 reads the v2 tree: what only it would install is checked too.
+            out.extend(lock.legacy_entries.iter().map(tree_entry));
+        } else {
+            out.extend(lock.entries.iter().map(tree_entry));
+        }
+        out
+    }
+}
+
+/// A package-lock's (or shrinkwrap's) entries as the audit checks them, plus what the
+/// parser did not understand.
+pub fn read_package_lock(text: &str) -> Result<(Vec<LockedPackage>, Vec<Problem>), LockfileError> {
+    let lock = NpmLockfile::parse(text)?;
+    let entries = lock.locked_packages();
+    Ok((entries, lock.problems))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use airlock_events::Severity;
-use airlock_static::audit::{self, AuditFinding, AuditOptions, AuditReport, OsvDb};
+use airlock_static::audit::{self, AuditFinding, AuditOptions, AuditReport};
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use serde_json::{json, Value};
@@ -96,7 +96,7 @@ fn audit_cmd(args: &AuditArgs) -> Result<u8> {
     };
     let osv = match &args.osv {
         Some(p) => {
-            let db = OsvDb::load(p)?;
+            let db = airlock_ecosystem::lockfiles::osv_db(p)?;
             tracing::info!(records = db.records, path = %p.display(), "OSV export loaded");
             Some(db)
         }
@@ -128,7 +128,7 @@ fn color(args: &AuditArgs) -> bool {
 /// Audits `path`: one lockfile, or every lockfile found under a directory.
 pub fn audit_tree(path: &Path, opts: &AuditOptions) -> Result<AuditReport> {
     if path.is_file() {
-        return Ok(audit::audit_path(path, opts)?);
+        return Ok(airlock_ecosystem::lockfiles::audit_path(path, opts)?);
     }
     if !path.is_dir() {
         bail!("{}: no such file or directory", path.display());
@@ -138,12 +138,12 @@ pub fn audit_tree(path: &Path, opts: &AuditOptions) -> Result<AuditReport> {
         bail!(
             "{}: no lockfile found (looked for {}, requirements*.txt)",
             path.display(),
-            audit::LOCKFILE_NAMES.join(", ")
+            airlock_ecosystem::lockfiles::lockfile_names().join(", ")
         );
     }
     let mut report = AuditReport::default();
     for f in files {
-        let r = audit::audit_path(&f, opts)?;
+        let r = airlock_ecosystem::lockfiles::audit_path(&f, opts)?;
         report.packages += r.packages;
         report.findings.extend(r.findings);
         report.lockfiles.extend(r.lockfiles);
@@ -153,7 +153,7 @@ pub fn audit_tree(path: &Path, opts: &AuditOptions) -> Result<AuditReport> {
 
 fn is_lockfile(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    audit::LOCKFILE_NAMES.contains(&lower.as_str())
+    airlock_ecosystem::lockfiles::lockfile_names().contains(&lower.as_str())
         || (lower.starts_with("requirements") && lower.ends_with(".txt"))
 }
 

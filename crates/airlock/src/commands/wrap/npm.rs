@@ -408,9 +408,9 @@ async fn install(
         osv: None,
     };
     if let Some(osv) = &opts.osv {
-        audit_opts.osv = Some(airlock_static::audit::OsvDb::load(osv)?);
+        audit_opts.osv = Some(airlock_ecosystem::lockfiles::osv_db(osv)?);
     }
-    let audit = airlock_static::audit::audit_path(&lock_path, &audit_opts)?;
+    let audit = airlock_ecosystem::lockfiles::audit_path(&lock_path, &audit_opts)?;
     let known_bad: Vec<_> = audit
         .findings
         .iter()
