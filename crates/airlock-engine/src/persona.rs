@@ -108,14 +108,16 @@ pub fn platform_hints(static_events: &[Event]) -> PlatformHints {
 /// Sets `proc.lifecycle = "exercise: <call>"` on every event of a process that announced
 /// a call (see the module docs) and of its descendants. Returns how many calls were seen.
 pub fn label_calls(events: &mut [Event]) -> usize {
+    let (ordered, ordered_calls) = label_ordered_calls(events);
     let mut own: HashMap<u32, String> = HashMap::new();
     let mut parent: HashMap<u32, u32> = HashMap::new();
     for e in events.iter() {
         match &e.kind {
             EventKind::Hook { event, args, .. } if event == CALL_MARKER => {
-                if let (Some(pid), Some(call)) =
-                    (e.pid(), args.get("call").and_then(|c| c.as_str()))
-                {
+                if let (Some(pid), Some(call)) = (
+                    e.pid().filter(|p| !ordered.contains(p)),
+                    args.get("call").and_then(|c| c.as_str()),
+                ) {
                     let call: String = call.chars().take(200).collect();
                     own.insert(pid, call);
                 }
@@ -127,7 +129,7 @@ pub fn label_calls(events: &mut [Event]) -> usize {
         }
     }
     if own.is_empty() {
-        return 0;
+        return ordered_calls;
     }
     let mut memo: HashMap<u32, Option<String>> = HashMap::new();
     let mut label_of = |pid: u32| -> Option<String> {
@@ -157,7 +159,85 @@ pub fn label_calls(events: &mut [Event]) -> usize {
             }
         }
     }
-    own.len()
+    own.len() + ordered_calls
+}
+
+/// Where a harness that makes many calls in one process (node has no fork:
+/// exercise-npm.js) marks each call in the tracer's own order: a failed open of this
+/// path followed by the call, percent-encoded. Its hook line alone could only be placed
+/// by time, and calls follow each other within milliseconds.
+pub const CALL_PATH: &str = "/run/airlock/call/";
+
+/// Labels the events of processes that mark their calls with [`CALL_PATH`] opens, in
+/// order: the tracer's events by the last marker before them in the process's own
+/// sequence (processes it starts take the call current at their start), its hook lines
+/// by the last `exercise.call` line before them. Returns those processes and how many
+/// calls they marked; [`label_calls`] leaves them alone.
+fn label_ordered_calls(events: &mut [Event]) -> (std::collections::HashSet<u32>, usize) {
+    let hosts: std::collections::HashSet<u32> = events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::FileOpen { path, .. } if path.starts_with(CALL_PATH) => e.pid(),
+            _ => None,
+        })
+        .collect();
+    if hosts.is_empty() {
+        return (hosts, 0);
+    }
+    let mut calls = 0;
+    let mut traced: HashMap<u32, String> = HashMap::new();
+    let mut hooked: HashMap<u32, String> = HashMap::new();
+    for e in events.iter_mut() {
+        let Some(pid) = e.pid() else { continue };
+        match &e.kind {
+            EventKind::FileOpen { path, .. } if hosts.contains(&pid) => {
+                if let Some(rest) = path.strip_prefix(CALL_PATH) {
+                    traced.insert(pid, percent_decode(rest).chars().take(200).collect());
+                    calls += 1;
+                }
+            }
+            EventKind::Hook { event, args, .. } if event == CALL_MARKER && hosts.contains(&pid) => {
+                if let Some(c) = args.get("call").and_then(|c| c.as_str()) {
+                    hooked.insert(pid, c.chars().take(200).collect());
+                }
+            }
+            EventKind::ProcessStart { pid: child, .. } => {
+                if let Some(l) = traced.get(&pid).cloned() {
+                    traced.insert(*child, l);
+                }
+            }
+            _ => {}
+        }
+        let label = if e.source == Source::Hook {
+            hooked.get(&pid).or_else(|| traced.get(&pid))
+        } else {
+            traced.get(&pid)
+        };
+        if let (Some(l), Some(p)) = (label.cloned(), e.proc.as_mut()) {
+            p.lifecycle = Some(format!("exercise: {l}"));
+        }
+    }
+    (hosts, calls)
+}
+
+/// `%XX` sequences decoded (what `encodeURIComponent` wrote); anything else kept.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What a PowerShell command line runs when it passes `-EncodedCommand` (any
@@ -326,6 +406,70 @@ mod tests {
             .collect();
         let call = Some("exercise: wallet_utils.send_transaction".to_string());
         assert_eq!(labels, [None, call.clone(), call.clone(), call, None]);
+    }
+
+    /// node's harness makes every call in one process: the tracer's events follow the
+    /// open markers in order, hook lines follow the hook markers (before, every event of
+    /// the process carried the last call's label).
+    #[test]
+    fn calls_in_one_process_are_labelled_in_order() {
+        let open = |path: &str| EventKind::FileOpen {
+            path: path.into(),
+            flags: "O_RDONLY".into(),
+            write: false,
+            create: false,
+            outcome: airlock_events::Outcome::Err("ENOENT".into()),
+        };
+        let connect = || EventKind::NetConnect {
+            family: "AF_INET".into(),
+            addr: "198.18.0.5".into(),
+            port: 443,
+            name: None,
+            outcome: airlock_events::Outcome::Ok,
+        };
+        let hook = |event: &str, call: &str| EventKind::Hook {
+            runtime: "node".into(),
+            event: event.into(),
+            args: serde_json::json!({ "call": call }),
+        };
+        let mut events = vec![
+            ev(connect(), 20),
+            ev(open("/run/airlock/call/w.signTransaction"), 20),
+            ev(connect(), 20),
+            ev(open("/run/airlock/call/w.Client%23ping"), 20),
+            ev(EventKind::ProcessStart { pid: 21, ppid: 20 }, 20),
+            ev(connect(), 21),
+            ev(connect(), 20),
+        ];
+        let mut h1 = ev(hook(CALL_MARKER, "w.signTransaction"), 20);
+        h1.source = Source::Hook;
+        let mut h2 = ev(hook("https.request", ""), 20);
+        h2.source = Source::Hook;
+        let mut h3 = ev(hook(CALL_MARKER, "w.Client#ping"), 20);
+        h3.source = Source::Hook;
+        events.extend([h1, h2, h3]);
+        assert_eq!(label_calls(&mut events), 2);
+        let labels: Vec<Option<String>> = events
+            .iter()
+            .map(|e| e.proc.as_ref().and_then(|p| p.lifecycle.clone()))
+            .collect();
+        let sign = Some("exercise: w.signTransaction".to_string());
+        let ping = Some("exercise: w.Client#ping".to_string());
+        assert_eq!(
+            labels,
+            [
+                None,
+                sign.clone(),
+                sign.clone(),
+                ping.clone(),
+                ping.clone(),
+                ping.clone(),
+                ping.clone(),
+                sign.clone(),
+                sign,
+                ping
+            ]
+        );
     }
 
     #[test]
