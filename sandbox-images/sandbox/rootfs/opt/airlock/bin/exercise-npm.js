@@ -16,8 +16,8 @@
 // no file, variable or argument — marks them; the engine adds them to the trace's
 // canaries before the leak search).
 //
-//   exercise-npm.js NAME [--budget-ms=N] [--call-ms=N] [--horizon-ms=N] [--max-calls=N]
-//                        [--persona=browser]
+//   exercise-npm.js NAME [--budget-ms=N] [--call-ms=N] [--await-ms=N] [--horizon-ms=N]
+//                        [--max-calls=N] [--persona=browser]
 //
 // Times are on the package's clock (the ×N clock the phase runs on); stdin is /dev/null.
 // The Windows and macOS personas come from the preload (the pass's environment).
@@ -34,13 +34,14 @@ const argsynth = require('/opt/airlock/node/argsynth.js');
 const vclock = require('/opt/airlock/node/vclock.js');
 
 const SELF = '/opt/airlock/bin/exercise-npm.js';
-const opt = { budget: 60000, call: 2000, horizon: 24 * 3600 * 1000, maxCalls: 300, persona: 'linux' };
+const opt = { budget: 60000, call: 2000, await: 0, horizon: 24 * 3600 * 1000, maxCalls: 300, persona: 'linux' };
 const name = process.argv[2];
 for (const a of process.argv.slice(3)) {
   const m = /^--([a-z-]+)=(.*)$/.exec(a);
   if (!m) continue;
   if (m[1] === 'budget-ms') opt.budget = Number(m[2]) || opt.budget;
   else if (m[1] === 'call-ms') opt.call = Number(m[2]) || opt.call;
+  else if (m[1] === 'await-ms') opt.await = Number(m[2]) || 0;
   else if (m[1] === 'horizon-ms') opt.horizon = Number(m[2]) || 0;
   else if (m[1] === 'max-calls') opt.maxCalls = Number(m[2]) || opt.maxCalls;
   else if (m[1] === 'persona') opt.persona = m[2];
@@ -58,6 +59,17 @@ const realNow = Date.now.bind(Date);
 const t0 = realNow();
 const budgetLeft = () => opt.budget - (realNow() - t0);
 const emit = (ev, args) => hook.emit(ev, args, SELF);
+// The call marker the tracer sees in this process's own syscall order: a failed open of
+// /run/airlock/call/<call>. The hook line can only be placed by time, and the package's
+// calls follow each other within milliseconds; this open sits exactly between them.
+const rawOpen = fs.openSync.__airlockOriginal || fs.openSync;
+function markCall(call) {
+  try {
+    rawOpen('/run/airlock/call/' + encodeURIComponent(call).slice(0, 200), 'r');
+  } catch (_) {
+    /* ENOENT: the point is the attempt */
+  }
+}
 
 // This run's canary arguments: fresh random values of the shapes such secrets have.
 const crypto = require('crypto');
@@ -342,8 +354,10 @@ async function invoke(t, argsOverride) {
   const canaryArgs = made.filter((m) => m.kind.startsWith('canary:'));
   if (canaryArgs.length) stats.canary_args += 1;
   for (const m of canaryArgs) canariesUsed.add(m.kind.slice(7));
+  const call = hook.cut(name + '.' + (t.label || 'default'), 200);
+  markCall(call);
   emit('exercise.call', {
-    call: hook.cut(name + '.' + (t.label || 'default'), 200),
+    call,
     how: t.kind,
     args: made.slice(0, 8).map((m) => m.name + ':' + m.kind),
     caller: SELF + ':0',
@@ -360,7 +374,7 @@ async function invoke(t, argsOverride) {
     const r = runner.runInContext(vctx, { timeout: opt.call });
     vctx.f = vctx.t = vctx.a = undefined;
     if (r && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-      outcome = await deadline(r, Math.max(50, Math.min(opt.call, budgetLeft())));
+      outcome = await deadline(r, Math.max(50, Math.min(opt.await || opt.call, budgetLeft())));
     } else outcome = { status: 'ok', value: r };
   } catch (e) {
     vctx.f = vctx.t = vctx.a = undefined;
@@ -415,12 +429,21 @@ async function main() {
   const ordered = targets.filter((t) => t.kind === 'construct').concat(targets.filter((t) => t.kind !== 'construct'));
   const queue = ordered.slice();
   const extra = new Set();
+  // Methods that end what earlier calls started (`stop()` on the scheduler a call
+  // returned, `close()` on a client) wait until the virtual clock has run the timers.
+  const teardown = [];
+  const TEARDOWN = /^(stop|close|destroy|dispose|cancel|abort|clear|clearall|shutdown|end|unsubscribe|off|removelistener|removealllisteners|kill|quit|exit|teardown|reset|terminate|disconnect|unref|unmount|uninstall|detach|release)$/i;
   while (queue.length) {
     if (budgetLeft() <= 0 || stats.called >= opt.maxCalls) {
       stats.skipped_budget = queue.length;
       break;
     }
     const t = queue.shift();
+    if (TEARDOWN.test(t.label.split(/[.#]/).pop()) && !t.deferred) {
+      t.deferred = true;
+      teardown.push(t);
+      continue;
+    }
     const out = await invoke(t);
     const v = out.value;
     // What a call returns (an instance, a client object, a returned function) is what a
@@ -440,6 +463,13 @@ async function main() {
       queue.push(...more);
     }
   }
+  // The browser persona probes the page's APIs twice: now, while the package's intervals
+  // still run for real, and after the virtual clock fired its delayed timers.
+  let probes = [];
+  if (page) {
+    page.sweep();
+    probes.push(await page.probe(realSetTimeout, Math.max(200, Math.min(opt.call, 3000))));
+  }
   // Timers the module and the calls left behind, on the virtual clock.
   let tstats = { registered: 0, fired_virtually: 0, virtual_ms: 0 };
   if (opt.horizon > 0 && budgetLeft() > 0) {
@@ -448,16 +478,19 @@ async function main() {
       await invoke({ kind: 'call', label, fn, self: undefined, depth: MAX_DEPTH + 1, timer: true }, args);
     }, budgetLeft);
   }
+  for (const t of teardown) {
+    if (budgetLeft() <= 0 || stats.called >= opt.maxCalls) break;
+    await invoke(t);
+  }
   let browser;
   if (page) {
     page.sweep();
-    const p = await page.probe(realSetTimeout, Math.max(200, Math.min(opt.call, 3000)));
-    page.sweep();
+    probes.push(await page.probe(realSetTimeout, Math.max(200, Math.min(opt.call, 3000))));
     browser = {
       replaced: page.stats.replaced.map((r) => r.api),
       calls: page.stats.calls,
-      probes: p.results,
-      rewritten: p.rewritten.length,
+      probes: probes.map((p) => p.results),
+      rewritten: probes[probes.length - 1].rewritten.length,
     };
     page.close();
   }

@@ -66,8 +66,28 @@ function balanced(src, open) {
   return null;
 }
 
+/// `s` without comments; string literals are kept as they are.
 function stripComments(s) {
-  return s.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/[^\n]*/g, '');
+  let out = '';
+  let quote = null;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (quote) {
+      out += c;
+      if (c === '\\') out += s[++i] || '';
+      else if (c === quote) quote = null;
+    } else if (c === '"' || c === "'" || c === '`') {
+      quote = c;
+      out += c;
+    } else if (c === '/' && s[i + 1] === '*') {
+      const j = s.indexOf('*/', i + 2);
+      i = j < 0 ? s.length : j + 1;
+    } else if (c === '/' && s[i + 1] === '/') {
+      const j = s.indexOf('\n', i);
+      i = j < 0 ? s.length : j;
+    } else out += c;
+  }
+  return out;
 }
 
 /// The parameters of `fn` (a function or class): [{name, def, pattern, rest, keys}].
@@ -174,16 +194,22 @@ function jsdocIndex(dir, maxFiles) {
 }
 
 /// Which canary kind a parameter name asks for, or null.
+/// Which canary kind a parameter name asks for, or null. Wallet secrets (`private_key`,
+/// `mnemonic`) are the kinds whose leaving is proof anywhere, so only names that can mean
+/// nothing else get them (`key`, `pk`, `secretKey` are a cache key, a database primary key,
+/// a service's API secret as often as a wallet's).
 function secretKind(name) {
   const n = String(name).toLowerCase().replace(/[^a-z0-9]/g, '');
   if (!n) return null;
-  if (/mnemonic|seedphrase|recoveryphrase|secretphrase|^seed$|seedwords|phrase$/.test(n)) return 'mnemonic';
-  if (/privatekey|privkey|^pk$|^prv|secretkey|signingkey|walletkey|^key$|keypair/.test(n)) return 'private_key';
-  if (/wallet/.test(n)) return 'private_key';
+  // Names of a secret's neighbours, not of the secret.
+  if (/(name|type|length|size|count|address|addr|izer|format|path|file|url|uri|field|header|prefix|suffix|storage|store|provider|manager|index|hash|id)$/.test(n) &&
+    !/sessionid$/.test(n)) return null;
+  if (/mnemonic|seedphrase|recoveryphrase|secretphrase|^seed$|seedwords|^phrase$|walletseed/.test(n)) return 'mnemonic';
+  if (/privatekey|privkey|^prv|walletkey|walletsecret|^wallet$|ethkey|solkey|^keypair$|signingkey/.test(n)) return 'private_key';
   if (/password|passwd|^pass$|passphrase|^pw$|^pwd$/.test(n)) return 'password';
-  if (/cookie|session(id|token)?$|^sid$/.test(n)) return 'cookie';
-  if (/apikey|accesskey|apisecret|clientsecret|^secret$|secret$|^auth$|authorization|bearer|credential|creds/.test(n)) return 'api_key';
-  if (/token|jwt/.test(n)) return 'token';
+  if (/cookie|^session$|session(id|token)$|^sid$/.test(n)) return 'cookie';
+  if (/apikey|accesskey|apisecret|clientsecret|secretkey|^secret$|secret$|^auth$|authorization|bearer|credential|creds|writekey/.test(n)) return 'api_key';
+  if (/token$|^token|jwt/.test(n)) return 'token';
   return null;
 }
 

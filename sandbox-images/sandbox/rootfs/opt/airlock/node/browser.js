@@ -133,6 +133,9 @@ function setup(opts) {
     settings: {
       navigator: { userAgent: CHROME_UA },
       disableErrorCapturing: true,
+      // What the page sends is what matters, not whether a browser would have let the
+      // page read the answer: no CORS preflight stands between the package and the sink.
+      fetch: { disableSameOriginPolicy: true },
       handleDisabledFileLoadingAsSuccess: true,
     },
   });
@@ -452,10 +455,12 @@ function setup(opts) {
 
   // ---- clipboard ---------------------------------------------------------------------
   let clipboardText = '';
+  let clipboardWriter = null; // the package code that last wrote the clipboard
   const clipboard = {
     writeText: async function writeText(t) {
       clipboardText = String(t);
       const by = where();
+      if (by) clipboardWriter = by;
       if (by && !probing) {
         count('clipboard.write');
         emit('browser.clipboard.write', { text: hook.cut(clipboardText, 200), caller: by }, by);
@@ -669,7 +674,9 @@ function setup(opts) {
       const c = g.navigator && g.navigator.clipboard;
       if (c && typeof c.writeText === 'function') {
         await withDeadline(c.writeText(addr.recipient), ms, realSetTimeout);
-        results.clipboard = clipboardText === addr.recipient ? 'intact' : check('clipboard', clipboardText, replacer('navigator.clipboard'));
+        // A hijacker that polls the clipboard gets a moment to act, as a user pastes later.
+        await new Promise((r) => realSetTimeout(r, Math.min(ms, 1500)));
+        results.clipboard = clipboardText === addr.recipient ? 'intact' : check('clipboard', clipboardText, replacer('navigator.clipboard') || clipboardWriter);
       }
     } catch (_) {
       results.clipboard = 'error';

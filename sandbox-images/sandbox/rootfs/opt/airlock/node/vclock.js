@@ -161,7 +161,11 @@ function install(opts) {
           real.clearInterval(next.handle);
         } else {
           const k = next.fired - regularFirings;
-          next.due = now() + (k > 0 ? next.ms * Math.pow(2, Math.min(k, 40)) : next.ms);
+          const due = now() + (k > 0 ? next.ms * Math.pow(2, Math.min(k, 40)) : next.ms);
+          // The last doubling step lands on the horizon itself, so a check for "N hours
+          // later" below the horizon always sees a time past it.
+          if (due > end && now() < end) next.due = end;
+          else next.due = due;
         }
       } else {
         pending.delete(next.id);
