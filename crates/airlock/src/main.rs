@@ -143,9 +143,8 @@ pub struct ScanArgs {
     /// Exit 1 when the verdict is at or above this level.
     #[arg(long, value_enum, default_value_t = FailOn::Malicious)]
     pub fail_on: FailOn,
-    /// Time limit of each sandbox phase, in seconds.
-    #[arg(long, default_value_t = 120)]
-    pub phase_timeout: u64,
+    #[command(flatten)]
+    pub sandbox: commands::sandbox_args::SandboxArgs,
     /// npm registry to fetch name@version from (and to resolve dependencies against).
     #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_ecosystem::npm::DEFAULT_REGISTRY)]
     pub registry: String,
@@ -165,16 +164,9 @@ pub struct ScanArgs {
     /// No network sink: the sandbox gets loopback only (`--network none`).
     #[arg(long)]
     pub no_network: bool,
-    /// Who the sandbox pretends to be: a GitHub Actions job or a developer laptop.
-    #[arg(long, value_enum, default_value_t = PersonaArg::Ci)]
-    pub persona: PersonaArg,
     /// Plant no bait (no canary credentials, no persona environment).
     #[arg(long)]
     pub no_bait: bool,
-    /// Speed up the package's clock this many times, so payloads that wait act within
-    /// the phase limit (1 = real time).
-    #[arg(long, default_value_t = 20)]
-    pub time_speedup: u32,
     /// Besides Linux, also run as Windows or macOS (`auto`: when the static pass sees
     /// code aimed at them; `linux`: never).
     #[arg(long = "os", value_enum, default_value_t = OsArg::Auto)]
@@ -183,9 +175,6 @@ pub struct ScanArgs {
     /// virtual time.
     #[arg(long, default_value_t = 86_400)]
     pub time_horizon: u64,
-    /// Use this sandbox image instead of the built-in recipe's.
-    #[arg(long, env = "AIRLOCK_IMAGE")]
-    pub image: Option<String>,
     /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,

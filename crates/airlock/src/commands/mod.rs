@@ -8,6 +8,7 @@ pub mod diff;
 pub mod gc;
 pub mod image;
 pub mod judge;
+pub mod sandbox_args;
 pub mod scan;
 pub mod serve;
 pub mod worker;

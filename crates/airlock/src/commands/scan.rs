@@ -3,7 +3,6 @@
 //! run in flight before exiting with 128 + the signal's number.
 
 use std::io::Write;
-use std::time::Duration;
 
 use airlock_events::Verdict;
 use airlock_sandbox::Tracker;
@@ -72,23 +71,18 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         inputs.push(Input::classify(arg)?);
     }
     let opts = ScanOptions {
-        registry: args.registry.clone(),
-        pypi_index: args.pypi_index.clone(),
-        phase_timeout: Duration::from_secs(args.phase_timeout),
         no_import: args.no_import,
         no_network: args.no_network,
-        time_speedup: args.time_speedup.max(1),
         bare: args.bare,
-        persona: (!args.no_bait).then_some(match args.persona {
-            crate::PersonaArg::Ci => airlock_bait::Persona::Ci,
-            crate::PersonaArg::Laptop => airlock_bait::Persona::Laptop,
-        }),
-        image: args.image.clone(),
+        persona: (!args.no_bait).then_some(args.sandbox.persona()),
         os: args.os.choice(),
         exercise: airlock_ecosystem::ExerciseLimits {
             horizon_secs: args.time_horizon,
             ..Default::default()
         },
+        ..args
+            .sandbox
+            .scan_options(args.registry.clone(), args.pypi_index.clone())
     };
     let rules = judging::load_rules(args.rules.as_deref())?;
     // Before any sandbox starts: a broken waiver file is a tool error (exit 2).

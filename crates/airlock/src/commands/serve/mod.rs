@@ -107,15 +107,8 @@ pub struct ServeArgs {
     /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// Time limit of each sandbox phase, in seconds.
-    #[arg(long, default_value_t = 120)]
-    pub phase_timeout: u64,
-    #[arg(long, value_enum, default_value_t = PersonaArg::Ci)]
-    pub persona: PersonaArg,
-    #[arg(long, default_value_t = 20)]
-    pub time_speedup: u32,
-    #[arg(long, env = "AIRLOCK_IMAGE")]
-    pub image: Option<String>,
+    #[command(flatten)]
+    pub sandbox: crate::commands::sandbox_args::SandboxArgs,
 }
 
 /// `--queue`: an engine URL, or (older spelling) the queue bound.
@@ -278,10 +271,10 @@ async fn serve(args: ServeArgs) -> Result<()> {
     let scan = scan_options(
         npm_registry,
         args.pypi_index.clone(),
-        args.phase_timeout,
-        args.persona,
-        args.time_speedup,
-        args.image.clone(),
+        args.sandbox.phase_timeout,
+        args.sandbox.persona,
+        args.sandbox.time_speedup,
+        args.sandbox.image.clone(),
     );
     let mut pending = HashMap::new();
     for j in store.live_jobs()? {

@@ -14,7 +14,6 @@ mod progress;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use airlock_events::{Ecosystem, PackageRef, Verdict};
 use airlock_report::Report;
@@ -25,7 +24,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::store_glue::{self, StoreArgs};
-use crate::{pipeline, FailOn, PersonaArg};
+use crate::{pipeline, FailOn};
 use airlock_ecosystem::Input;
 use airlock_engine::ScanOptions;
 
@@ -57,18 +56,8 @@ pub struct WrapOptions {
     /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// Time limit of each sandbox phase, in seconds.
-    #[arg(long, default_value_t = 120)]
-    pub phase_timeout: u64,
-    /// Who the sandbox pretends to be.
-    #[arg(long, value_enum, default_value_t = PersonaArg::Ci)]
-    pub persona: PersonaArg,
-    /// Clock speed-up of the package's processes inside the sandbox.
-    #[arg(long, default_value_t = 20)]
-    pub time_speedup: u32,
-    /// Use this sandbox image instead of the built-in recipe's.
-    #[arg(long, env = "AIRLOCK_IMAGE")]
-    pub image: Option<String>,
+    #[command(flatten)]
+    pub sandbox: crate::commands::sandbox_args::SandboxArgs,
     /// The package manager binary to run (default: `npm` / `python3 -m pip`).
     #[arg(long, env = "AIRLOCK_REAL_PM")]
     pub real: Option<String>,
@@ -284,22 +273,10 @@ impl Checker {
         let rules = crate::judging::load_rules(opts.rules.as_deref())?;
         let waivers = opts.waivers.load(project, &rules)?.map(Arc::new);
         let store = opts.store.open()?;
-        let scan = ScanOptions {
-            registry: airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string(),
-            pypi_index: pypi_index.to_string(),
-            phase_timeout: Duration::from_secs(opts.phase_timeout),
-            no_import: false,
-            no_network: false,
-            persona: Some(match opts.persona {
-                PersonaArg::Ci => airlock_bait::Persona::Ci,
-                PersonaArg::Laptop => airlock_bait::Persona::Laptop,
-            }),
-            time_speedup: opts.time_speedup.max(1),
-            image: opts.image.clone(),
-            bare: false,
-            os: Default::default(),
-            exercise: Default::default(),
-        };
+        let scan = opts.sandbox.scan_options(
+            airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string(),
+            pypi_index.to_string(),
+        );
         Ok(Checker {
             opts: opts.clone(),
             rules: Arc::new(rules),

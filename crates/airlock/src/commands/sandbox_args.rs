@@ -1,0 +1,109 @@
+//! The sandbox flags every command that runs analyses shares (`scan`, the wrappers,
+//! `serve`): one definition, flattened into each command's arguments, so their names,
+//! defaults and help never drift apart.
+
+use std::time::Duration;
+
+use airlock_engine::ScanOptions;
+
+use crate::PersonaArg;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct SandboxArgs {
+    /// Time limit of each sandbox phase, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub phase_timeout: u64,
+    /// Who the sandbox pretends to be: a GitHub Actions job or a developer laptop.
+    #[arg(long, value_enum, default_value_t = PersonaArg::Ci)]
+    pub persona: PersonaArg,
+    /// Speed up the package's clock this many times, so payloads that wait act within
+    /// the phase limit (1 = real time).
+    #[arg(long, default_value_t = 20)]
+    pub time_speedup: u32,
+    /// Use this sandbox image instead of the built-in recipe's.
+    #[arg(long, env = "AIRLOCK_IMAGE")]
+    pub image: Option<String>,
+}
+
+impl SandboxArgs {
+    /// The persona the flags ask for.
+    pub fn persona(&self) -> airlock_bait::Persona {
+        match self.persona {
+            PersonaArg::Ci => airlock_bait::Persona::Ci,
+            PersonaArg::Laptop => airlock_bait::Persona::Laptop,
+        }
+    }
+
+    /// The engine's options for these flags, fetching from `registry` and `pypi_index`;
+    /// every other option at its default (import on, network sink, bait, Linux only).
+    pub fn scan_options(&self, registry: String, pypi_index: String) -> ScanOptions {
+        ScanOptions {
+            registry,
+            pypi_index,
+            phase_timeout: Duration::from_secs(self.phase_timeout),
+            no_import: false,
+            no_network: false,
+            persona: Some(self.persona()),
+            time_speedup: self.time_speedup.max(1),
+            bare: false,
+            image: self.image.clone(),
+            os: Default::default(),
+            exercise: Default::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use clap::Parser;
+
+    use super::*;
+    use crate::{Cli, Command};
+
+    /// `scan`, the wrappers and `serve` read the same sandbox flags the same way.
+    #[test]
+    fn scan_wrappers_and_serve_share_the_sandbox_flags() {
+        let flags = [
+            "--phase-timeout",
+            "7",
+            "--persona",
+            "laptop",
+            "--time-speedup",
+            "3",
+            "--image",
+            "img:1",
+        ];
+        let parse = |head: &[&str], tail: &[&str]| {
+            let argv = [&["airlock"], head, &flags, tail].concat();
+            Cli::try_parse_from(argv).unwrap().command
+        };
+        let got: Vec<SandboxArgs> = vec![
+            match parse(&["scan"], &["x.tgz"]) {
+                Command::Scan(a) => a.sandbox,
+                _ => panic!("scan"),
+            },
+            match parse(&["npm"], &["install"]) {
+                Command::Npm(a) => a.opts.sandbox,
+                _ => panic!("npm"),
+            },
+            match parse(&["pip"], &["install", "six"]) {
+                Command::Pip(a) => a.opts.sandbox,
+                _ => panic!("pip"),
+            },
+            match parse(&["serve"], &[]) {
+                Command::Serve(a) => a.sandbox,
+                _ => panic!("serve"),
+            },
+        ];
+        for s in got {
+            assert_eq!(s.phase_timeout, 7);
+            assert!(matches!(s.persona, PersonaArg::Laptop));
+            assert_eq!(s.time_speedup, 3);
+            assert_eq!(s.image.as_deref(), Some("img:1"));
+            let o = s.scan_options("r".into(), "i".into());
+            assert_eq!(o.phase_timeout, Duration::from_secs(7));
+            assert!(matches!(o.persona, Some(airlock_bait::Persona::Laptop)));
+        }
+    }
+}
