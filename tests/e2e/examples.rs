@@ -56,7 +56,8 @@ fn example_dirs() -> Vec<PathBuf> {
     for kind in ["malicious", "benign"] {
         for entry in std::fs::read_dir(repo().join("examples").join(kind)).unwrap() {
             let p = entry.unwrap().path();
-            if p.is_dir() {
+            // Python examples (a setup.py) are tests/e2e/exercise_py.rs's.
+            if p.is_dir() && !p.join("setup.py").is_file() {
                 dirs.push(p);
             }
         }

@@ -30,6 +30,7 @@ regexes! {
       | \bcmd(?:\.exe)?\s+/[ck]\b
       | HKEY_(?:CURRENT_USER|LOCAL_MACHINE)
       | \bos\.startfile\b
+      | \bCREATE_NO_WINDOW\b | \bSTARTUPINFO\b | \bStart-Process\b | \bpythonw(?:\.exe)?\b
       | %(?:APPDATA|LOCALAPPDATA|USERPROFILE|TEMP)%
       | ['"](?:APPDATA|LOCALAPPDATA|USERPROFILE)['"]
     "#;

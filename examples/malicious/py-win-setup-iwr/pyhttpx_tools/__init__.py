@@ -1,0 +1,5 @@
+"""HTTP helpers."""
+
+
+def get(url):
+    return url

@@ -1,0 +1,7 @@
+from setuptools import setup
+
+setup(
+    name="pyiniter-tools",
+    version="0.1.4",
+    packages=['pyiniter_tools'],
+)
