@@ -705,6 +705,27 @@ def import_module(name, own):
     return importlib.import_module(name)
 
 
+def bare_package(name):
+    """The package `name` as a module object with its `__path__` but without running its
+    `__init__` (which failed), so its submodules can still be imported."""
+    import importlib.util
+    import types
+
+    for m in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        del sys.modules[m]
+    try:
+        spec = importlib.util.find_spec(name)
+    except BaseException:  # noqa: BLE001
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    mod = types.ModuleType(name)
+    mod.__path__ = list(spec.submodule_search_locations)
+    mod.__spec__ = spec
+    sys.modules[name] = mod
+    return mod
+
+
 def synthesize(param, annotation, doc, scratch, secrets_, used):
     """A value for one parameter, from its name, annotation and the docstring."""
     import inspect
@@ -883,8 +904,12 @@ def module_child(flag, target):
     try:
         top = import_module(target, target)
     except BaseException as e:  # noqa: BLE001 — the package's own failure
-        result({"found": 0, "import_error": short(e), "virtual": clock.offset})
-        return
+        # A package whose __init__ fails (a typo, a missing name) still has modules a
+        # user could import one by one: a bare package object stands in for it.
+        top = bare_package(target)
+        if top is None:
+            result({"found": 0, "import_error": short(e), "virtual": clock.offset})
+            return
     mods = [top]
     if hasattr(top, "__path__"):
         try:
