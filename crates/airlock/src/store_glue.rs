@@ -127,6 +127,26 @@ pub fn rejudge_run(store: &Store, rules: &Ruleset, run: RunId) -> Result<(Report
     Ok((report, verdict))
 }
 
+/// A stored run under a project's waivers. The store keeps the unwaived verdict (one
+/// store serves many projects); when a waiver (live or expired) names `package`, the
+/// stored trace is judged again with the waivers and that judgement is returned.
+/// `None`: no waiver names the package, the stored verdict stands.
+pub fn waived(
+    store: &Store,
+    rules: &Ruleset,
+    waivers: Option<&airlock_rules::Waivers>,
+    run: RunId,
+    package: &PackageRef,
+) -> Result<Option<(Report, Verdict)>> {
+    if !judging::waivers_cover(waivers, package) {
+        return Ok(None);
+    }
+    let input = store.trace_reader(run)?;
+    let judged = judging::judge_stream_waived(rules, input, false, run_error, waivers)
+        .map_err(|e| anyhow!("stored trace of run {run}: {e}"))?;
+    Ok(Some((judged.report, judged.verdict)))
+}
+
 /// Whether a cached verdict can stand in for an analysis: a finished run with a real
 /// verdict. Errors, time-outs and incomplete runs are analyzed again.
 pub fn usable(hit: &CachedVerdict) -> bool {
