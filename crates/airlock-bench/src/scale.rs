@@ -560,6 +560,20 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
+/// `n (p %)`: a count and its share of `d`.
+fn share(n: usize, d: usize) -> String {
+    format!("{n} ({})", pct(n, d))
+}
+
+/// Writes a Markdown table: the header, its separator, one line per row.
+fn table(m: &mut String, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let _ = writeln!(m, "| {} |", header.join(" | "));
+    let _ = writeln!(m, "|{}", "---|".repeat(header.len()));
+    for r in rows {
+        let _ = writeln!(m, "| {} |", r.join(" | "));
+    }
+}
+
 pub fn render(s: &ScaleSummary) -> String {
     let mut m = String::new();
     let _ = writeln!(
@@ -585,112 +599,118 @@ pub fn render(s: &ScaleSummary) -> String {
         "\nMalware corpora are split by their `MANIFEST.tsv` line (header = line 1): even lines are the **tuning** half, odd lines the **held-out** half, reported apart.\n"
     );
     let _ = writeln!(m, "## Verdicts per corpus (airlock)\n");
-    let _ = writeln!(
-        m,
-        "| corpus | done / total | benign | suspicious | malicious | error | timed-out | ≥ suspicious | median scan |"
+    table(
+        &mut m,
+        &[
+            "corpus",
+            "done / total",
+            "benign",
+            "suspicious",
+            "malicious",
+            "error",
+            "timed-out",
+            "≥ suspicious",
+            "median scan",
+        ],
+        s.corpora.iter().map(|c| {
+            let v = |k: &str| c.verdicts.get(k).copied().unwrap_or(0);
+            let flagged = v("suspicious") + v("malicious");
+            vec![
+                c.corpus.clone(),
+                format!("{} / {}", c.done, c.listed),
+                v("benign").to_string(),
+                v("suspicious").to_string(),
+                v("malicious").to_string(),
+                v("error").to_string(),
+                v("timed-out").to_string(),
+                pct(flagged, c.done),
+                c.wall_median_ms
+                    .map(|w| format!("{:.1} s", w / 1000.0))
+                    .unwrap_or("–".into()),
+            ]
+        }),
     );
-    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|");
-    for c in &s.corpora {
-        let v = |k: &str| c.verdicts.get(k).copied().unwrap_or(0);
-        let flagged = v("suspicious") + v("malicious");
-        let _ = writeln!(
-            m,
-            "| {} | {} / {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.corpus,
-            c.done,
-            c.listed,
-            v("benign"),
-            v("suspicious"),
-            v("malicious"),
-            v("error"),
-            v("timed-out"),
-            pct(flagged, c.done),
-            c.wall_median_ms
-                .map(|w| format!("{:.1} s", w / 1000.0))
-                .unwrap_or("–".into())
-        );
-    }
     let _ = writeln!(m, "\n## airlock next to GuardDog (same artifact files)\n");
     let _ = writeln!(
         m,
         "Benign corpora: every flag is a false alarm; malware corpora: every flag is a detection. GuardDog's verdict is its own risk label (`risk_score.label`): \"≥ suspicious\" = `suspicious` or `high_risk`, \"high risk\" = `high_risk` (set beside airlock's `malicious`); \"threat rule\" = any `threat-*` rule with a result whatever the label. Metadata rules do not run on a local file.\n"
     );
-    let _ = writeln!(
-        m,
-        "| corpus | set | airlock done | airlock ≥ suspicious | airlock malicious | GuardDog done | GuardDog ≥ suspicious | GuardDog high risk | GuardDog threat rule | GuardDog failed |"
-    );
-    let _ = writeln!(m, "|---|---|---|---|---|---|---|---|---|---|");
+    let mut rows = Vec::new();
     for c in &s.corpora {
         if c.malware {
             for (split, e) in &c.splits {
-                let _ = writeln!(
-                    m,
-                    "| {} | {split} ({} samples) | {} | {} ({}) | {} ({}) | {} | {} ({}) | {} ({}) | {} ({}) | – |",
-                    c.corpus,
-                    e.samples,
-                    e.airlock_done,
-                    e.airlock_suspicious_or_worse,
-                    pct(e.airlock_suspicious_or_worse, e.airlock_done),
-                    e.airlock_malicious,
-                    pct(e.airlock_malicious, e.airlock_done),
-                    e.guarddog_done,
-                    e.guarddog_flagged,
-                    pct(e.guarddog_flagged, e.guarddog_done),
-                    e.guarddog_high_risk,
-                    pct(e.guarddog_high_risk, e.guarddog_done),
-                    e.guarddog_threat,
-                    pct(e.guarddog_threat, e.guarddog_done),
-                );
+                rows.push(vec![
+                    c.corpus.clone(),
+                    format!("{split} ({} samples)", e.samples),
+                    e.airlock_done.to_string(),
+                    share(e.airlock_suspicious_or_worse, e.airlock_done),
+                    share(e.airlock_malicious, e.airlock_done),
+                    e.guarddog_done.to_string(),
+                    share(e.guarddog_flagged, e.guarddog_done),
+                    share(e.guarddog_high_risk, e.guarddog_done),
+                    share(e.guarddog_threat, e.guarddog_done),
+                    "–".into(),
+                ]);
             }
         } else {
             let v = |k: &str| c.verdicts.get(k).copied().unwrap_or(0);
             let flagged = v("suspicious") + v("malicious");
-            let _ = writeln!(
-                m,
-                "| {} | benign | {} | {} ({}) | {} ({}) | {} | {} ({}) | {} ({}) | {} ({}) | {} |",
-                c.corpus,
-                c.done,
-                flagged,
-                pct(flagged, c.done),
-                v("malicious"),
-                pct(v("malicious"), c.done),
-                c.guarddog_done,
-                c.guarddog_flagged,
-                pct(c.guarddog_flagged, c.guarddog_done),
-                c.guarddog_high_risk,
-                pct(c.guarddog_high_risk, c.guarddog_done),
-                c.guarddog_threat,
-                pct(c.guarddog_threat, c.guarddog_done),
-                c.guarddog_failed
-            );
+            rows.push(vec![
+                c.corpus.clone(),
+                "benign".into(),
+                c.done.to_string(),
+                share(flagged, c.done),
+                share(v("malicious"), c.done),
+                c.guarddog_done.to_string(),
+                share(c.guarddog_flagged, c.guarddog_done),
+                share(c.guarddog_high_risk, c.guarddog_done),
+                share(c.guarddog_threat, c.guarddog_done),
+                c.guarddog_failed.to_string(),
+            ]);
         }
     }
+    table(
+        &mut m,
+        &[
+            "corpus",
+            "set",
+            "airlock done",
+            "airlock ≥ suspicious",
+            "airlock malicious",
+            "GuardDog done",
+            "GuardDog ≥ suspicious",
+            "GuardDog high risk",
+            "GuardDog threat rule",
+            "GuardDog failed",
+        ],
+        rows,
+    );
     let _ = writeln!(
         m,
         "\n### Same packages only\n\nThe packages both tools finished (airlock: a verdict, not error/timed-out; GuardDog: a report).\n"
     );
-    let _ = writeln!(
-        m,
-        "| corpus | packages | airlock ≥ suspicious | airlock malicious | GuardDog ≥ suspicious | GuardDog high risk |"
+    table(
+        &mut m,
+        &[
+            "corpus",
+            "packages",
+            "airlock ≥ suspicious",
+            "airlock malicious",
+            "GuardDog ≥ suspicious",
+            "GuardDog high risk",
+        ],
+        s.corpora.iter().map(|c| {
+            let p = &c.paired;
+            vec![
+                c.corpus.clone(),
+                p.packages.to_string(),
+                share(p.airlock_suspicious_or_worse, p.packages),
+                share(p.airlock_malicious, p.packages),
+                share(p.guarddog_suspicious_or_worse, p.packages),
+                share(p.guarddog_high_risk, p.packages),
+            ]
+        }),
     );
-    let _ = writeln!(m, "|---|---|---|---|---|---|");
-    for c in &s.corpora {
-        let p = &c.paired;
-        let _ = writeln!(
-            m,
-            "| {} | {} | {} ({}) | {} ({}) | {} ({}) | {} ({}) |",
-            c.corpus,
-            p.packages,
-            p.airlock_suspicious_or_worse,
-            pct(p.airlock_suspicious_or_worse, p.packages),
-            p.airlock_malicious,
-            pct(p.airlock_malicious, p.packages),
-            p.guarddog_suspicious_or_worse,
-            pct(p.guarddog_suspicious_or_worse, p.packages),
-            p.guarddog_high_risk,
-            pct(p.guarddog_high_risk, p.packages),
-        );
-    }
     for c in &s.corpora {
         let _ = writeln!(m, "\n## {}\n", c.corpus);
         if !c.malware {
@@ -698,12 +718,14 @@ pub fn render(s: &ScaleSummary) -> String {
                 let _ = writeln!(m, "Every package done is `benign`.\n");
             } else {
                 let _ = writeln!(m, "Every package not judged `benign`:\n");
-                let _ = writeln!(m, "| package | verdict | findings |");
-                let _ = writeln!(m, "|---|---|---|");
-                for n in &c.non_benign {
-                    let f: Vec<String> = n.findings.iter().map(|f| cell(f)).collect();
-                    let _ = writeln!(m, "| {} | {} | {} |", n.id, n.verdict, f.join("<br>"));
-                }
+                table(
+                    &mut m,
+                    &["package", "verdict", "findings"],
+                    c.non_benign.iter().map(|n| {
+                        let f: Vec<String> = n.findings.iter().map(|f| cell(f)).collect();
+                        vec![n.id.clone(), n.verdict.clone(), f.join("<br>")]
+                    }),
+                );
                 let _ = writeln!(m);
             }
         }
@@ -829,5 +851,73 @@ mod tests {
                 .unwrap()
                 .len();
         assert!(hard >= 150, "{hard} hard cases");
+    }
+
+    /// Every table of `scale.md`: headers, separators and rows with their shares.
+    #[test]
+    fn renders_every_table() {
+        let mut benign = ScaleCorpus {
+            corpus: "top-npm".into(),
+            listed: 4,
+            done: 3,
+            guarddog_done: 3,
+            guarddog_flagged: 1,
+            guarddog_failed: 1,
+            non_benign: vec![NonBenign {
+                id: "a@1".into(),
+                verdict: "suspicious".into(),
+                findings: vec!["r1 | x".into(), "r2".into()],
+            }],
+            wall_median_ms: Some(1500.0),
+            paired: Paired {
+                packages: 2,
+                airlock_suspicious_or_worse: 1,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        benign.verdicts.insert("benign".into(), 2);
+        benign.verdicts.insert("suspicious".into(), 1);
+        let mut malware = ScaleCorpus {
+            corpus: "pypi-malware".into(),
+            malware: true,
+            listed: 10,
+            done: 10,
+            ..Default::default()
+        };
+        malware.verdicts.insert("malicious".into(), 10);
+        malware.splits.insert(
+            "tuning".into(),
+            SplitCounts {
+                samples: 5,
+                airlock_done: 5,
+                airlock_suspicious_or_worse: 4,
+                airlock_malicious: 3,
+                guarddog_done: 5,
+                guarddog_flagged: 2,
+                ..Default::default()
+            },
+        );
+        let m = render(&ScaleSummary {
+            airlock_bin: "bin".into(),
+            airlock_commit: "abc".into(),
+            guarddog: None,
+            partial: false,
+            corpora: vec![benign, malware],
+        });
+        for line in [
+            "| corpus | done / total | benign | suspicious | malicious | error | timed-out | ≥ suspicious | median scan |",
+            "|---|---|---|---|---|---|---|---|---|",
+            "| top-npm | 3 / 4 | 2 | 1 | 0 | 0 | 0 | 33.3 % | 1.5 s |",
+            "| pypi-malware | 10 / 10 | 0 | 0 | 10 | 0 | 0 | 100.0 % | – |",
+            "| top-npm | benign | 3 | 1 (33.3 %) | 0 (0.0 %) | 3 | 1 (33.3 %) | 0 (0.0 %) | 0 (0.0 %) | 1 |",
+            "| pypi-malware | tuning (5 samples) | 5 | 4 (80.0 %) | 3 (60.0 %) | 5 | 2 (40.0 %) | 0 (0.0 %) | 0 (0.0 %) | – |",
+            "| top-npm | 2 | 1 (50.0 %) | 0 (0.0 %) | 0 (0.0 %) | 0 (0.0 %) |",
+            "| pypi-malware | 0 | 0 (–) | 0 (–) | 0 (–) | 0 (–) |",
+            "| package | verdict | findings |",
+            "| a@1 | suspicious | r1 \\| x<br>r2 |",
+        ] {
+            assert!(m.lines().any(|l| l == line), "missing {line:?} in:\n{m}");
+        }
     }
 }
