@@ -656,5 +656,19 @@ pub(super) fn sdist_tree_top_level(files: &[String], root: &str) -> Vec<String> 
             }
         }
     }
+    if out.is_empty() {
+        // A package one directory further down (`package_dir={"": "lib"}`, a
+        // pyproject's `where = ["python"]`): the import name is still the package's.
+        for f in files {
+            let Some(rel) = f.strip_prefix(root) else {
+                continue;
+            };
+            if let [dir, pkg, "__init__.py"] = rel.split('/').collect::<Vec<_>>().as_slice() {
+                if !NOT_TOP_LEVEL.contains(dir) && !NOT_TOP_LEVEL.contains(pkg) {
+                    push_top(&mut out, pkg);
+                }
+            }
+        }
+    }
     out
 }

@@ -1032,3 +1032,31 @@ fn persona_pass_follows_the_static_finding() {
         "--no-import drops every pass's exercise"
     );
 }
+
+/// A package below a custom package directory (`package_dir={"": "lib"}`) still has
+/// its import name found, so the import and exercise phases import it.
+#[test]
+fn sdist_tree_top_level_finds_a_package_one_level_down() {
+    let files: Vec<String> = [
+        "p-1/setup.py",
+        "p-1/lib/wallet_core/__init__.py",
+        "p-1/lib/wallet_core/x.py",
+        "p-1/tests/t/__init__.py",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(
+        metadata::sdist_tree_top_level(&files, "p-1/"),
+        ["wallet_core"]
+    );
+    let flat: Vec<String> = [
+        "p-1/setup.py",
+        "p-1/evil/__init__.py",
+        "p-1/lib/other/__init__.py",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    assert_eq!(metadata::sdist_tree_top_level(&flat, "p-1/"), ["evil"]);
+}

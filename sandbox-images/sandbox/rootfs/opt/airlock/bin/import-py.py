@@ -57,7 +57,37 @@ def modules_in(root):
                 names.append(e[:-3])
             elif os.path.isfile(os.path.join(p, "__init__.py")):
                 names.append(e)
+    if not names:
+        # A package one directory further down (package_dir={"": "lib"}).
+        for d in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+            sub = os.path.join(root, d)
+            if d.startswith((".", "test", "doc", "example")) or not os.path.isdir(sub):
+                continue
+            for e in sorted(os.listdir(sub)):
+                if os.path.isfile(os.path.join(sub, e, "__init__.py")) and not e.startswith("test"):
+                    names.append(e)
     return names
+
+
+def package_parents(root):
+    """Directories right below `root` that hold a package (package_dir={"": "lib"})."""
+    out = []
+    try:
+        entries = sorted(os.listdir(root))
+    except OSError:
+        return out
+    for d in entries:
+        sub = os.path.join(root, d)
+        if d in ("src",) or d.startswith((".", "test", "doc", "example")) or not os.path.isdir(sub):
+            continue
+        if os.path.isfile(os.path.join(sub, "__init__.py")):
+            continue
+        try:
+            if any(os.path.isfile(os.path.join(sub, e, "__init__.py")) for e in os.listdir(sub)):
+                out.append(sub)
+        except OSError:
+            pass
+    return out
 
 
 def unpack(archive, dest):
@@ -125,6 +155,7 @@ def main():
             names.extend(modules_in(root))
         env["PYTHONPATH"] = os.pathsep.join(
             [p for p in [env.get("PYTHONPATH", "")] if p] + sources + [os.path.join(s, "src") for s in sources]
+            + [d for s in sources for d in package_parents(s)]
         )
         report({"name": name, "ok": True, "error": "importing from the source tree: %s" % ", ".join(sources)})
     for n in extra:
