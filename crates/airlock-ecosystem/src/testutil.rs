@@ -1,4 +1,4 @@
-//! Test helpers shared by the PyPI and sample-zip tests: archives built in memory from
+//! Test helpers shared by the npm, PyPI and sample-zip tests: archives built in memory from
 //! text, and a loopback-only HTTP server that serves fixed responses.
 
 use std::collections::BTreeMap;
@@ -56,8 +56,15 @@ pub type Routes = BTreeMap<String, (u16, &'static str, Vec<u8>)>;
 /// A loopback HTTP/1.1 server answering from `routes` (404 otherwise), one request per
 /// connection. Returns its base URL and the log of requested paths.
 pub fn serve(routes: Routes) -> (String, Arc<Mutex<Vec<String>>>) {
+    serve_at(|_| routes)
+}
+
+/// [`serve`] with routes made knowing the server's base URL (a packument names tarballs
+/// on the registry that serves it).
+pub fn serve_at(routes: impl FnOnce(&str) -> Routes) -> (String, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
+    let routes = routes(&base);
     let log = Arc::new(Mutex::new(Vec::new()));
     let log2 = log.clone();
     std::thread::spawn(move || {

@@ -210,60 +210,14 @@ mod tests {
         assert!(!pm.meta.has_provenance["1.0.1"]);
     }
 
-    type Routes = std::sync::Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>;
-
-    /// A loopback npm registry answering from `routes` (404 otherwise), one request per
-    /// connection; `routes` gets the base URL so the packument can name tarballs on it.
-    fn registry(routes: impl FnOnce(&str) -> Vec<(String, Vec<u8>)>) -> String {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let table: Routes = Default::default();
-        *table.lock().expect("lock") = routes(&base);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(mut s) = stream else { continue };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut chunk) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let req = String::from_utf8_lossy(&buf).to_string();
-                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let body = table
-                    .lock()
-                    .ok()
-                    .and_then(|t| t.iter().find(|(p, _)| *p == path).map(|(_, b)| b.clone()));
-                let (status, body) = match body {
-                    Some(b) => ("200 OK", b),
-                    None => ("404 Not Found", b"not found".to_vec()),
-                };
-                let head = format!(
-                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                let _ = s.write_all(head.as_bytes());
-                let _ = s.write_all(&body);
-            }
-        });
-        base
-    }
-
+    /// A package tarball: `files` under `package/`.
     fn tgz(files: &[(&str, &str)]) -> Vec<u8> {
-        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let mut tar = tar::Builder::new(gz);
-        for (name, text) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_size(text.len() as u64);
-            h.set_mode(0o644);
-            h.set_cksum();
-            tar.append_data(&mut h, format!("package/{name}"), text.as_bytes())
-                .expect("append");
-        }
-        tar.into_inner().expect("tar").finish().expect("gz")
+        let files: Vec<(String, &str)> = files
+            .iter()
+            .map(|(name, text)| (format!("package/{name}"), *text))
+            .collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+        crate::testutil::tar_gz(&files)
     }
 
     /// `scan name@version`'s comparison: the previous version comes from the registry
@@ -289,7 +243,7 @@ mod tests {
         let new_path = dir.path().join("tinted-1.1.0.tgz");
         std::fs::write(&new_path, &new).expect("write");
         let sha1 = hex::encode(sha1::Sha1::digest(&old));
-        let base = registry(|base| {
+        let (base, _) = crate::testutil::serve_at(|base| {
             let packument = format!(
                 r#"{{"name":"tinted","dist-tags":{{"latest":"1.1.0"}},"versions":{{
                   "0.9.0":{{"maintainers":[{{"name":"alice"}}],"dist":{{"tarball":"{base}/t-0.9.0.tgz"}}}},
@@ -298,10 +252,13 @@ mod tests {
                   "1.0.5-beta.1":{{"dist":{{"tarball":"{base}/none.tgz"}}}}
                 }}}}"#
             );
-            vec![
-                ("/tinted".to_string(), packument.into_bytes()),
-                ("/t-1.0.0.tgz".to_string(), old.clone()),
+            [
+                ("/tinted", packument.into_bytes()),
+                ("/t-1.0.0.tgz", old.clone()),
             ]
+            .into_iter()
+            .map(|(p, b)| (p.to_string(), (200, "application/octet-stream", b)))
+            .collect()
         });
         let events =
             previous_version_signals(&base, "tinted", "1.1.0", &new_path).expect("signals");
