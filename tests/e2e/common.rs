@@ -1,17 +1,27 @@
-//! Shared helpers of the end-to-end tests: the airlock binary, the repository paths, and
-//! the check that a Docker engine answers (a missing engine fails the suite: these tests
+//! Shared helpers of the end-to-end tests: the airlock binary, the repository paths, a
+//! running child's output collected as it comes, polling with a deadline, and the check
+//! that a Docker engine answers (a missing engine fails the suite: these tests
 //! exist to exercise the real sandbox, and CI must never skip them).
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::io::Read;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Child, Output};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap()
+}
+
+/// The airlock binary cargo built for these tests.
+pub fn airlock_bin() -> PathBuf {
+    assert_cmd::cargo::cargo_bin("airlock")
 }
 
 pub fn airlock() -> assert_cmd::Command {
@@ -85,4 +95,77 @@ pub fn phase<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::V
         .iter()
         .find(|p| p["name"] == name)
         .unwrap_or_else(|| panic!("no phase {name} in {:#}", report["phases"]))
+}
+
+/// Polls `f` every 100 ms until it holds (returning how long that took) or `limit` passes.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// A child's stdout and stderr (when piped), read as they come: the child never blocks
+/// on a full pipe, and a test can look at the output while the child runs.
+pub struct Collected {
+    stdout: Arc<Mutex<Vec<u8>>>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Collected {
+    /// Takes the child's piped stdout and stderr and reads them on threads of their own.
+    pub fn start(child: &mut Child) -> Collected {
+        fn reader(
+            mut pipe: impl Read + Send + 'static,
+            into: Arc<Mutex<Vec<u8>>>,
+        ) -> JoinHandle<()> {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    into.lock().unwrap().extend_from_slice(&buf[..n]);
+                }
+            })
+        }
+        let (stdout, stderr) = (Arc::default(), Arc::default());
+        let mut readers = Vec::new();
+        if let Some(p) = child.stdout.take() {
+            readers.push(reader(p, Arc::clone(&stdout)));
+        }
+        if let Some(p) = child.stderr.take() {
+            readers.push(reader(p, Arc::clone(&stderr)));
+        }
+        Collected {
+            stdout,
+            stderr,
+            readers,
+        }
+    }
+
+    /// stdout so far.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.stdout.lock().unwrap()).into_owned()
+    }
+
+    /// stderr so far.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// (stdout, stderr) once both pipes are closed.
+    pub fn finish(self) -> (String, String) {
+        for r in self.readers {
+            r.join().unwrap();
+        }
+        let text =
+            |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+        (text(&self.stdout), text(&self.stderr))
+    }
 }

@@ -10,7 +10,7 @@ mod common;
 #[path = "localreg.rs"]
 mod localreg;
 
-use std::io::Write;
+use std::io::{Read as _, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,8 +64,6 @@ fn bomb(manifest: &serde_json::Value, files: usize, each: u64) -> Vec<u8> {
     assert!(out.status.success());
     out.stdout
 }
-
-use std::io::Read as _;
 
 /// Bytes of every file under `dir` (0 when it is gone).
 fn tree_size(dir: &Path) -> u64 {
@@ -140,8 +138,7 @@ fn scan_measured(
     deadline: Duration,
 ) -> Measured {
     require_docker();
-    let bin = assert_cmd::cargo::cargo_bin("airlock");
-    let mut cmd = Command::new(bin);
+    let mut cmd = Command::new(airlock_bin());
     cmd.arg("scan")
         .args(["--format", "json", "--no-store"])
         .args(args)
@@ -154,18 +151,7 @@ fn scan_measured(
     }
     let t0 = Instant::now();
     let mut child = cmd.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let o = std::thread::spawn(move || {
-        let mut s = String::new();
-        out.read_to_string(&mut s).unwrap();
-        s
-    });
-    let e = std::thread::spawn(move || {
-        let mut s = String::new();
-        err.read_to_string(&mut s).unwrap();
-        s
-    });
+    let output = Collected::start(&mut child);
     let (mut peak_disk, mut peak_rss_kb) = (0, 0);
     let status = loop {
         if let Some(st) = child.try_wait().unwrap() {
@@ -180,8 +166,7 @@ fn scan_measured(
         std::thread::sleep(Duration::from_millis(100));
     };
     let wall = t0.elapsed();
-    let stdout = o.join().unwrap();
-    let stderr = e.join().unwrap();
+    let (stdout, stderr) = output.finish();
     let report = serde_json::from_str(&stdout).unwrap_or_else(|err| {
         panic!("stdout is not one JSON report ({err}):\n{stdout}\nstderr:\n{stderr}")
     });

@@ -15,14 +15,10 @@ use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn bin() -> PathBuf {
-    assert_cmd::cargo::cargo_bin("airlock")
-}
 
 /// Containers (id, state) whose `airlock.pid` label is `pid`.
 fn containers_of(pid: u32) -> Vec<(String, String)> {
@@ -53,25 +49,14 @@ fn work_dirs(tmp: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if f() {
-            return Some(t0.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
 }
 
-/// A running `airlock scan` with its stderr collected.
+/// A running `airlock scan` with its output collected.
 struct Scan {
     child: Child,
-    stderr: Arc<Mutex<String>>,
+    output: Collected,
 }
 
 impl Scan {
@@ -82,21 +67,8 @@ impl Scan {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        Scan { child, stderr }
+        let output = Collected::start(&mut child);
+        Scan { child, output }
     }
 
     fn pid(&self) -> u32 {
@@ -104,7 +76,7 @@ impl Scan {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.output.stderr()
     }
 
     /// Waits until the install phase runs in both containers (sink and sandbox).
@@ -163,7 +135,7 @@ impl Drop for Scan {
 
 /// `airlock scan` of the package whose postinstall never ends, with its temp dir in `tmp`.
 fn hanging_scan(tmp: &Path) -> Command {
-    let mut c = Command::new(bin());
+    let mut c = Command::new(airlock_bin());
     c.args([
         "scan",
         "--no-store",
@@ -246,7 +218,7 @@ fn after_kill_9_the_containers_stop_by_themselves_and_the_next_start_removes_the
     eprintln!("kill -9: both containers gone {took:?} after the kill");
     // The dead process could not remove its work directory; the next airlock start does.
     assert_eq!(work_dirs(tmp.path()).len(), 1);
-    let out = Command::new(bin())
+    let out = Command::new(airlock_bin())
         .args(["image", "ensure"])
         .env("TMPDIR", tmp.path())
         .env_remove("DOCKER_HOST")
@@ -286,7 +258,10 @@ fn start_time(pid: u32) -> u64 {
 }
 
 fn image() -> String {
-    let out = Command::new(bin()).args(["image", "tag"]).output().unwrap();
+    let out = Command::new(airlock_bin())
+        .args(["image", "tag"])
+        .output()
+        .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -356,7 +331,7 @@ fn the_reaper_removes_only_containers_of_dead_owners() {
         &format!("airlock-test-other-user-{tag}"),
         &format!("{scope}/{dead_pid}/1/{}", uid + 4242),
     );
-    let out = Command::new(bin())
+    let out = Command::new(airlock_bin())
         .args(["image", "ensure"])
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
@@ -426,10 +401,10 @@ fn scan_https_checking_modes(as_user: Option<(u32, u32)>, key_mode: u32) -> serd
                 "--inh-caps=-all",
                 "--",
             ])
-            .arg(bin());
+            .arg(airlock_bin());
             c
         }
-        None => Command::new(bin()),
+        None => Command::new(airlock_bin()),
     };
     cmd.args([
         "scan",
@@ -505,7 +480,7 @@ fn work_dir_is_private_and_the_sink_still_reads_the_key_as_a_plain_user() {
 }
 
 fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, Duration) {
-    let mut c = Command::new(bin());
+    let mut c = Command::new(airlock_bin());
     c.args(args)
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
@@ -842,7 +817,7 @@ fn serve_reaps_orphans_periodically_and_stops_on_sigterm() {
     require_docker();
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store.sqlite3");
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(airlock_bin());
     cmd.args([
         "serve",
         "--listen",
@@ -904,7 +879,7 @@ fn sigterm_during_host_resolution_ends_npm_and_leaves_no_work_dir() {
     .unwrap();
     let temp = tmp.path().join("tmp");
     std::fs::create_dir_all(&temp).unwrap();
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(airlock_bin());
     cmd.args(["scan", "--no-store", "--no-import"])
         .arg(&pkg)
         .env("TMPDIR", &temp)
@@ -964,7 +939,7 @@ fn serve_stopped_mid_job_removes_its_sandboxes_and_keeps_the_job() {
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store.sqlite3");
     let start = |concurrency: &str| {
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(airlock_bin());
         cmd.args([
             "serve",
             "--listen",
@@ -1061,7 +1036,7 @@ fn npm_wrapper_scratch_is_private_and_sigterm_installs_nothing() {
     let before = localreg::tree_hashes(&project);
     let temp = tmp.path().join("t");
     std::fs::create_dir_all(&temp).unwrap();
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(airlock_bin());
     cmd.current_dir(&project)
         .args(["npm", "--store"])
         .arg(tmp.path().join("s.sqlite3"))
