@@ -44,6 +44,7 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/opt/airlock/python/airlock-hook.pth",
     "rootfs/opt/airlock/python/airlock_audit.py",
     "rootfs/opt/airlock/python/sitecustomize.py",
+    "rootfs/usr/bin/ping",
 ];
 
 /// The builder script, embedded for the same reason.
