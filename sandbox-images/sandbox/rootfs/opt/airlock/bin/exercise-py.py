@@ -284,6 +284,7 @@ class Clock:
         self.jumps = 0
         self.lock = threading.Lock()
         self.real = {n: getattr(time, n) for n in ("sleep", "time", "monotonic", "perf_counter", "time_ns", "monotonic_ns")}
+        CLOCK_REAL_SLEEP[:] = [self.real["sleep"]]
 
     def advance(self, secs):
         """True when the wait was fast-forwarded; False when it must really wait."""
@@ -332,7 +333,8 @@ class Clock:
 
         def wait(self, timeout=None):
             if timeout is not None and not self.is_set() and clock.advance(timeout):
-                return event_wait(self, 0.001)
+                real["sleep"](0.001)
+                return self.is_set()
             return event_wait(self, timeout)
 
         threading.Event.wait = wait
@@ -885,16 +887,18 @@ def run_call(kind, obj, cls, scratch, secrets_, used):
 
 
 def wait_threads(deadline, real_mono):
+    """Lets the threads started so far run until they end or `deadline` (polled: timed
+    lock waits are unreliable under the sped-up clock)."""
     import threading
+    import time
 
+    real_sleep = CLOCK_REAL_SLEEP[0] if CLOCK_REAL_SLEEP else time.sleep
     me = threading.current_thread()
-    for t in threading.enumerate():
-        if t is me or not t.is_alive():
-            continue
-        left = deadline - real_mono()
-        if left <= 0:
-            return
-        t.join(left)
+    while real_mono() < deadline and any(t.is_alive() and t is not me for t in threading.enumerate()):
+        real_sleep(0.005)
+
+
+CLOCK_REAL_SLEEP = []
 
 
 def module_child(flag, target):

@@ -123,12 +123,78 @@ def unpack(archive, dest):
     print(root)
 
 
+def fast_forward_timers(horizon=86400.0, max_jumps=200):
+    """Timers and sleeps the import arms fire now instead of after the phase: a
+    `threading.Timer(3600, f)` or a thread's `time.sleep(600)` jumps a virtual clock
+    forward (time.time/monotonic include the jumps), up to a horizon."""
+    import threading
+    import time
+
+    real_sleep, real_time, real_mono = time.sleep, time.time, time.monotonic
+    state = {"offset": 0.0, "jumps": 0}
+    lock = threading.Lock()
+
+    def advance(secs):
+        try:
+            secs = float(secs)
+        except (TypeError, ValueError):
+            return False
+        with lock:
+            if secs < 0 or state["offset"] + secs > horizon or state["jumps"] >= max_jumps:
+                return False
+            state["offset"] += secs
+            state["jumps"] += 1
+        return True
+
+    def sleep(secs):
+        real_sleep(0.001 if advance(secs) else secs)
+
+    def timer_run(self):
+        if not self.finished.is_set():
+            sleep(self.interval)
+        if not self.finished.is_set():
+            self.function(*self.args, **self.kwargs)
+        self.finished.set()
+
+    time.sleep = sleep
+    time.time = lambda: real_time() + state["offset"]
+    time.monotonic = lambda: real_mono() + state["offset"]
+    threading.Timer.run = timer_run
+
+
+def import_one(module, grace):
+    """Imports `module` with timers fast-forwarded, lets the threads it started finish
+    for up to `grace` seconds (polled: timed lock waits are unreliable under the sped-up
+    clock), then exits without waiting for the rest."""
+    import importlib
+    import threading
+    import time
+
+    real_sleep, real_mono = time.sleep, time.monotonic
+    fast_forward_timers()
+    rc = 0
+    try:
+        importlib.import_module(module)
+    except BaseException:  # noqa: BLE001 — reported like an uncaught import error
+        import traceback
+
+        traceback.print_exc()
+        rc = 1
+    deadline = real_mono() + grace
+    me = threading.current_thread()
+    while real_mono() < deadline and any(t.is_alive() and t is not me for t in threading.enumerate()):
+        real_sleep(0.01)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    finally:
+        os._exit(rc)
+
+
 def main():
     args = sys.argv[1:]
     if args[:1] == ["--one"]:
-        import importlib
-
-        importlib.import_module(args[1])
+        import_one(args[1], float(args[2]) if len(args) > 2 else 5.0)
         return
     if args[:1] == ["--unpack"]:
         unpack(args[1], args[2])
@@ -165,7 +231,7 @@ def main():
     failed = 0
     for module in names:
         try:
-            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", module],
+            r = subprocess.run([sys.executable, os.path.abspath(__file__), "--one", module, str(grace)],
                                timeout=60 * grace, capture_output=True, text=True, env=env)
             ok = r.returncode == 0
             report({"module": module, "ok": ok, "error": (r.stderr or "")[-400:] if not ok else ""})
