@@ -19,10 +19,10 @@ use airlock_sandbox::{Docker, Tracker};
 use airlock_store::{JobId, JobState};
 use anyhow::{Context, Result};
 
+use super::sandbox_args::SandboxArgs;
 use super::serve::jobs::{claim_key, Outcome, Runner, Uploads};
-use super::serve::{blocking, scan_options, DeliveryArgs};
+use super::serve::{blocking, DeliveryArgs};
 use crate::store_glue::StoreArgs;
-use crate::PersonaArg;
 
 /// How long a claim on an artifact outlives a worker that died holding it.
 const CLAIM_TTL: Duration = Duration::from_secs(15 * 60);
@@ -57,15 +57,8 @@ pub struct WorkerArgs {
     /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,
-    /// Time limit of each sandbox phase, in seconds.
-    #[arg(long, default_value_t = 120)]
-    pub phase_timeout: u64,
-    #[arg(long, value_enum, default_value_t = PersonaArg::Ci)]
-    pub persona: PersonaArg,
-    #[arg(long, default_value_t = 20)]
-    pub time_speedup: u32,
-    #[arg(long, env = "AIRLOCK_IMAGE")]
-    pub image: Option<String>,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
 }
 
 pub async fn run(args: WorkerArgs) -> u8 {
@@ -105,13 +98,9 @@ async fn work(args: WorkerArgs) -> Result<()> {
         None => std::env::temp_dir().join(format!("airlock-worker-{}", std::process::id())),
     };
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
-    let scan = scan_options(
+    let scan = args.sandbox.scan_options(
         args.npm_registry.trim_end_matches('/').to_string(),
         args.pypi_index.clone(),
-        args.phase_timeout,
-        args.persona,
-        args.time_speedup,
-        args.image.clone(),
     );
     let store = Arc::new(store);
     let tracker = Tracker::new();

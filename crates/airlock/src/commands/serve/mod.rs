@@ -39,8 +39,6 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::store_glue::StoreArgs;
-use crate::PersonaArg;
-use airlock_engine::ScanOptions;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -154,33 +152,6 @@ impl DeliveryArgs {
     }
 }
 
-/// The analysis settings of a service job (`serve`'s own workers and `airlock worker`).
-pub fn scan_options(
-    registry: String,
-    pypi_index: String,
-    phase_timeout: u64,
-    persona: PersonaArg,
-    time_speedup: u32,
-    image: Option<String>,
-) -> ScanOptions {
-    ScanOptions {
-        registry,
-        pypi_index,
-        phase_timeout: Duration::from_secs(phase_timeout),
-        no_import: false,
-        no_network: false,
-        persona: Some(match persona {
-            PersonaArg::Ci => airlock_bait::Persona::Ci,
-            PersonaArg::Laptop => airlock_bait::Persona::Laptop,
-        }),
-        time_speedup: time_speedup.max(1),
-        bare: false,
-        image,
-        os: Default::default(),
-        exercise: Default::default(),
-    }
-}
-
 /// Shared state of the server.
 pub struct App {
     pub args: ServeArgs,
@@ -268,14 +239,9 @@ async fn serve(args: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string())
         .trim_end_matches('/')
         .to_string();
-    let scan = scan_options(
-        npm_registry,
-        args.pypi_index.clone(),
-        args.sandbox.phase_timeout,
-        args.sandbox.persona,
-        args.sandbox.time_speedup,
-        args.sandbox.image.clone(),
-    );
+    let scan = args
+        .sandbox
+        .scan_options(npm_registry, args.pypi_index.clone());
     let mut pending = HashMap::new();
     for j in store.live_jobs()? {
         if let Some(k) = job_key(&j.payload) {
