@@ -167,14 +167,6 @@ pub struct ScanArgs {
     /// Plant no bait (no canary credentials, no persona environment).
     #[arg(long)]
     pub no_bait: bool,
-    /// Besides Linux, also run as Windows or macOS (`auto`: when the static pass sees
-    /// code aimed at them; `linux`: never).
-    #[arg(long = "os", value_enum, default_value_t = OsArg::Auto)]
-    pub os: OsArg,
-    /// How far the exercise phase fast-forwards timers and sleeps, in seconds of
-    /// virtual time.
-    #[arg(long, default_value_t = 86_400)]
-    pub time_horizon: u64,
     /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
     #[arg(long)]
     pub rules: Option<PathBuf>,

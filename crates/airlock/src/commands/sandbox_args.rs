@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use airlock_engine::ScanOptions;
 
-use crate::PersonaArg;
+use crate::{OsArg, PersonaArg};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SandboxArgs {
@@ -23,6 +23,14 @@ pub struct SandboxArgs {
     /// Use this sandbox image instead of the built-in recipe's.
     #[arg(long, env = "AIRLOCK_IMAGE")]
     pub image: Option<String>,
+    /// Besides Linux, also run as Windows or macOS (`auto`: when the static pass sees
+    /// code aimed at them; `linux`: never).
+    #[arg(long = "os", value_enum, default_value_t = OsArg::Auto)]
+    pub os: OsArg,
+    /// How far the exercise phase fast-forwards timers and sleeps, in seconds of
+    /// virtual time.
+    #[arg(long, default_value_t = 86_400)]
+    pub time_horizon: u64,
 }
 
 impl SandboxArgs {
@@ -35,7 +43,7 @@ impl SandboxArgs {
     }
 
     /// The engine's options for these flags, fetching from `registry` and `pypi_index`;
-    /// every other option at its default (import on, network sink, bait, Linux only).
+    /// every other option at its default (import on, network sink, bait).
     pub fn scan_options(&self, registry: String, pypi_index: String) -> ScanOptions {
         ScanOptions {
             registry,
@@ -47,8 +55,11 @@ impl SandboxArgs {
             time_speedup: self.time_speedup.max(1),
             bare: false,
             image: self.image.clone(),
-            os: Default::default(),
-            exercise: Default::default(),
+            os: self.os.choice(),
+            exercise: airlock_ecosystem::ExerciseLimits {
+                horizon_secs: self.time_horizon,
+                ..Default::default()
+            },
         }
     }
 }
@@ -73,6 +84,10 @@ mod tests {
             "3",
             "--image",
             "img:1",
+            "--os",
+            "windows",
+            "--time-horizon",
+            "3600",
         ];
         let parse = |head: &[&str], tail: &[&str]| {
             let argv = [&["airlock"], head, &flags, tail].concat();
@@ -104,6 +119,8 @@ mod tests {
             let o = s.scan_options("r".into(), "i".into());
             assert_eq!(o.phase_timeout, Duration::from_secs(7));
             assert!(matches!(o.persona, Some(airlock_bait::Persona::Laptop)));
+            assert_eq!(o.os, airlock_ecosystem::OsChoice::Windows);
+            assert_eq!(o.exercise.horizon_secs, 3600);
         }
     }
 }

@@ -75,11 +75,6 @@ async fn scan_all(args: &ScanArgs, tracker: &Tracker) -> Result<u8> {
         no_network: args.no_network,
         bare: args.bare,
         persona: (!args.no_bait).then_some(args.sandbox.persona()),
-        os: args.os.choice(),
-        exercise: airlock_ecosystem::ExerciseLimits {
-            horizon_secs: args.time_horizon,
-            ..Default::default()
-        },
         ..args
             .sandbox
             .scan_options(args.registry.clone(), args.pypi_index.clone())
