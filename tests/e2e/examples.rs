@@ -185,6 +185,25 @@ examples! {
     benign_native_addon => "benign/native-addon",
     benign_funding_banner => "benign/funding-banner",
     benign_npmrc_registry_reader => "benign/npmrc-registry-reader",
+    // Issue 15: call-time, platform-gated, browser-only and timer-delayed npm payloads
+    // (tests/e2e/exercise_npm.rs checks how each is caught).
+    malicious_wallet_sign_stealer => "malicious/wallet-sign-stealer",
+    malicious_mnemonic_telegram_exfil => "malicious/mnemonic-telegram-exfil",
+    malicious_wallet_ctor_keylogger => "malicious/wallet-ctor-keylogger",
+    malicious_sdk_init_webhook => "malicious/sdk-init-webhook",
+    malicious_chalk_wallet_swap => "malicious/chalk-wallet-swap",
+    malicious_clipboard_address_hijacker => "malicious/clipboard-address-hijacker",
+    malicious_browser_session_stealer => "malicious/browser-session-stealer",
+    malicious_delayed_env_beacon => "malicious/delayed-env-beacon",
+    malicious_interval_date_bomb => "malicious/interval-date-bomb",
+    malicious_darwin_launchagent_implant => "malicious/darwin-launchagent-implant",
+    malicious_win_rundll32_install => "malicious/win-rundll32-install",
+    malicious_win_powershell_dropper => "malicious/win-powershell-dropper",
+    benign_analytics_sdk => "benign/analytics-sdk",
+    benign_fetch_retry_polyfill => "benign/fetch-retry-polyfill",
+    benign_usage_telemetry_timer => "benign/usage-telemetry-timer",
+    benign_local_tx_signer => "benign/local-tx-signer",
+    benign_open_url_crossplatform => "benign/open-url-crossplatform",
 }
 
 #[test]

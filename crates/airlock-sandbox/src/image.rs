@@ -31,6 +31,7 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/opt/airlock/bin/hook-log",
     "rootfs/opt/airlock/bin/import-npm.js",
     "rootfs/opt/airlock/bin/import-py.py",
+    "rootfs/opt/airlock/bin/rebuild-npm",
     "rootfs/opt/airlock/bin/install-npm",
     "rootfs/opt/airlock/bin/install-py",
     "rootfs/opt/airlock/bin/exercise-py.py",

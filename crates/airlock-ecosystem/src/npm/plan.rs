@@ -14,10 +14,14 @@ use crate::plan::{phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext,
 /// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/opt/airlock/bin`).
 const INSTALL: &str = "/opt/airlock/bin/install-npm";
 const IMPORT: &str = "/opt/airlock/bin/import-npm.js";
+const REBUILD: &str = "/opt/airlock/bin/rebuild-npm";
 pub const EXERCISE: &str = "/opt/airlock/bin/exercise-npm.js";
 /// Real time one call's promise is awaited at most (the per-call deadline still bounds
 /// synchronous code).
 const AWAIT_MS: u64 = 1_500;
+/// Real time a call that started I/O gets before the next call's marker, so the
+/// connect it set going is labelled with it.
+const SETTLE_MS: u64 = 50;
 /// The phase of the browser persona (npm only; the phase's system is still Linux).
 pub const BROWSER_PHASE: &str = "exercise@browser";
 
@@ -74,13 +78,7 @@ fn phases(name: &str, ctx: &PlanContext) -> Vec<PhasePlan> {
             name: phase_name("install", os),
             // The target's own lifecycle scripts once more (the tree is installed); npm
             // itself keeps to Linux, the scripts' node processes answer as `os`.
-            argv: vec![
-                "npm".into(),
-                "rebuild".into(),
-                name.into(),
-                "--foreground-scripts".into(),
-                "--offline".into(),
-            ],
+            argv: vec![REBUILD.into(), name.into()],
             on_failure: PhaseFailure::Continue,
         });
         phases.push(import(os));
@@ -107,6 +105,8 @@ fn exercise(name: &str, phase: String, ctx: &PlanContext, persona: Option<&str>)
             "--await-ms={}",
             limits.call_ms.min(AWAIT_MS).saturating_mul(speedup)
         ),
+        // After a call that set I/O going, before the next call's marker.
+        format!("--settle-ms={}", SETTLE_MS.saturating_mul(speedup)),
         format!("--horizon-ms={}", limits.horizon_secs.saturating_mul(1000)),
         format!("--max-calls={}", limits.max_calls),
     ];

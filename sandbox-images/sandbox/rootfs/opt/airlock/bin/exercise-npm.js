@@ -16,8 +16,8 @@
 // no file, variable or argument — marks them; the engine adds them to the trace's
 // canaries before the leak search).
 //
-//   exercise-npm.js NAME [--budget-ms=N] [--call-ms=N] [--await-ms=N] [--horizon-ms=N]
-//                        [--max-calls=N] [--persona=browser]
+//   exercise-npm.js NAME [--budget-ms=N] [--call-ms=N] [--await-ms=N] [--settle-ms=N]
+//                        [--horizon-ms=N] [--max-calls=N] [--persona=browser]
 //
 // Times are on the package's clock (the ×N clock the phase runs on); stdin is /dev/null.
 // The Windows and macOS personas come from the preload (the pass's environment).
@@ -34,7 +34,7 @@ const argsynth = require('/opt/airlock/node/argsynth.js');
 const vclock = require('/opt/airlock/node/vclock.js');
 
 const SELF = '/opt/airlock/bin/exercise-npm.js';
-const opt = { budget: 60000, call: 2000, await: 0, horizon: 24 * 3600 * 1000, maxCalls: 300, persona: 'linux' };
+const opt = { budget: 60000, call: 2000, await: 0, settle: 1000, horizon: 24 * 3600 * 1000, maxCalls: 300, persona: 'linux' };
 const name = process.argv[2];
 for (const a of process.argv.slice(3)) {
   const m = /^--([a-z-]+)=(.*)$/.exec(a);
@@ -42,6 +42,7 @@ for (const a of process.argv.slice(3)) {
   if (m[1] === 'budget-ms') opt.budget = Number(m[2]) || opt.budget;
   else if (m[1] === 'call-ms') opt.call = Number(m[2]) || opt.call;
   else if (m[1] === 'await-ms') opt.await = Number(m[2]) || 0;
+  else if (m[1] === 'settle-ms') opt.settle = Number(m[2]) || 0;
   else if (m[1] === 'horizon-ms') opt.horizon = Number(m[2]) || 0;
   else if (m[1] === 'max-calls') opt.maxCalls = Number(m[2]) || opt.maxCalls;
   else if (m[1] === 'persona') opt.persona = m[2];
@@ -63,6 +64,14 @@ const emit = (ev, args) => hook.emit(ev, args, SELF);
 // /run/airlock/call/<call>. The hook line can only be placed by time, and the package's
 // calls follow each other within milliseconds; this open sits exactly between them.
 const rawOpen = fs.openSync.__airlockOriginal || fs.openSync;
+/// Sockets, timers and requests (DNS lookups, writes) the event loop is waiting on.
+function activeCount() {
+  try {
+    return process._getActiveHandles().length + process._getActiveRequests().length;
+  } catch (_) {
+    return 0;
+  }
+}
 function markCall(call) {
   try {
     rawOpen('/run/airlock/call/' + encodeURIComponent(call).slice(0, 200), 'r');
@@ -355,6 +364,7 @@ async function invoke(t, argsOverride) {
   if (canaryArgs.length) stats.canary_args += 1;
   for (const m of canaryArgs) canariesUsed.add(m.kind.slice(7));
   const call = hook.cut(name + '.' + (t.label || 'default'), 200);
+  const activeBefore = activeCount();
   markCall(call);
   emit('exercise.call', {
     call,
@@ -381,6 +391,11 @@ async function invoke(t, argsOverride) {
     if (e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') outcome = { status: 'timeout' };
     else if (e instanceof ExitAttempt) outcome = { status: 'exit' };
     else outcome = { status: 'threw', error: e };
+  }
+  // What the call set going (a DNS lookup, a socket) gets a moment to reach the kernel
+  // before the next call's marker, so its connect is labelled with this call.
+  if (opt.settle > 0 && activeCount() > activeBefore) {
+    await new Promise((r) => realSetTimeout(r, opt.settle));
   }
   if (outcome.status === 'ok') stats.ok += 1;
   else if (outcome.status === 'timeout') stats.timed_out += 1;

@@ -1,0 +1,2 @@
+'use strict';
+module.exports = { required: (v) => v !== undefined && v !== null && String(v).length > 0 };

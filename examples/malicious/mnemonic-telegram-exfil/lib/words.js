@@ -1,0 +1,1 @@
+module.exports = ['abandon', 'ability', 'able', 'about', 'above', 'absent', 'absorb', 'abstract'];
