@@ -10,6 +10,7 @@ pub mod http;
 pub mod limits;
 pub mod lockfiles;
 pub mod npm;
+pub mod pinned;
 pub mod plan;
 pub mod pypi;
 pub mod sample_zip;
@@ -21,11 +22,12 @@ pub mod validate;
 use std::path::PathBuf;
 
 pub use artifact::{Artifact, Input, Kind, Sources};
+pub use pinned::Pinned;
 pub use plan::{
     phase_base, phase_name, phase_os, ExerciseLimits, InstallPlan, OsChoice, PhaseFailure,
     PhasePlan, PlanContext, PlatformHints, SetupFailure, SetupStep, Stage, TargetOs,
 };
-pub use seam::{all, for_artifact, PackageEcosystem, Prepared};
+pub use seam::{all, by_id, for_artifact, PackageEcosystem, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use airlock_events::Ecosystem;
+use airlock_events::{Ecosystem, PackageRef};
 use airlock_static::audit::RegistryFacts;
 use airlock_static::lockfile::{LockfileFormat, ReadLockfile};
 
@@ -83,6 +83,13 @@ pub trait PackageEcosystem: Send + Sync {
     }
     /// The registry its lockfiles are checked against (`airlock audit`).
     fn registry(&self) -> &'static RegistryFacts;
+    /// A pinned requirement as this ecosystem writes it (`left-pad@1.3.0`,
+    /// `six==1.16.0`).
+    fn spec(&self, name: &str, version: &str) -> String;
+    /// Why an analyzed artifact (`analyzed`) is not the one a resolution pinned by
+    /// `pinned` (the hash it recorded), if it is not; `None` when they agree or cannot be
+    /// compared.
+    fn pinned_hash_mismatch(&self, analyzed: &PackageRef, pinned: &str) -> Option<String>;
     /// Static signals from the artifact's history: for a version fetched from a registry,
     /// what changed since the version published before it (`Ok(empty)` when there is
     /// nothing to compare with or the ecosystem keeps no such history).
@@ -99,6 +106,14 @@ pub trait PackageEcosystem: Send + Sync {
 /// Every ecosystem airlock knows.
 pub fn all() -> [&'static dyn PackageEcosystem; 2] {
     [&npm::NPM, &pypi::PYPI]
+}
+
+/// The ecosystem named `id`.
+pub fn by_id(id: Ecosystem) -> &'static dyn PackageEcosystem {
+    match id {
+        Ecosystem::Npm => &npm::NPM,
+        Ecosystem::Pypi => &pypi::PYPI,
+    }
 }
 
 /// The ecosystem of an artifact.
@@ -208,6 +223,38 @@ impl PackageEcosystem for npm::Npm {
     fn registry(&self) -> &'static RegistryFacts {
         &npm::REGISTRY
     }
+
+    fn spec(&self, name: &str, version: &str) -> String {
+        format!("{name}@{version}")
+    }
+
+    /// Subresource-integrity strings agree when every algorithm both name has the same
+    /// digest (and cannot be compared when they share none).
+    fn pinned_hash_mismatch(&self, analyzed: &PackageRef, pinned: &str) -> Option<String> {
+        let got_sri = analyzed.integrity.as_deref()?;
+        let parse = |s: &str| -> Vec<(String, String)> {
+            s.split_whitespace()
+                .filter_map(|h| h.split_once('-'))
+                .map(|(a, d)| (a.to_ascii_lowercase(), d.to_string()))
+                .collect()
+        };
+        let (w, g) = (parse(pinned), parse(got_sri));
+        let shared: Vec<_> = w
+            .iter()
+            .filter(|(a, _)| g.iter().any(|(b, _)| a == b))
+            .collect();
+        if shared.is_empty() {
+            return None;
+        }
+        let agree = shared
+            .iter()
+            .all(|(a, d)| g.iter().any(|(b, e)| a == b && d == e));
+        (!agree).then(|| {
+            format!(
+                "the registry served bytes with integrity {got_sri}, the lockfile pins {pinned}"
+            )
+        })
+    }
 }
 
 /// Wheels every PyPI run gets, whatever the artifact declares: setup scripts import what
@@ -308,5 +355,15 @@ impl PackageEcosystem for pypi::Pypi {
 
     fn registry(&self) -> &'static RegistryFacts {
         &pypi::REGISTRY
+    }
+
+    fn spec(&self, name: &str, version: &str) -> String {
+        format!("{name}=={version}")
+    }
+
+    fn pinned_hash_mismatch(&self, analyzed: &PackageRef, pinned: &str) -> Option<String> {
+        let sha = analyzed.sha256.as_deref()?;
+        (!sha.eq_ignore_ascii_case(pinned))
+            .then(|| format!("the analyzed file has sha256 {sha}, the resolution pinned {pinned}"))
     }
 }

@@ -6,9 +6,11 @@
 //! unpacked on the host, and its name and version are validated before they name a file.
 
 pub mod packument;
+mod pinned;
 pub mod plan;
 mod prepare;
 
+pub use pinned::pinned_artifacts;
 pub use prepare::{non_registry_spec, prepare_project, PreparedProject};
 
 use std::collections::BTreeMap;

@@ -154,6 +154,7 @@ pub fn parse_spec(spec: &str) -> Option<(String, Option<String>)> {
 mod cache;
 mod download;
 mod index;
+mod install_report;
 mod metadata;
 pub mod plan;
 mod tags;
@@ -163,6 +164,7 @@ mod tests;
 pub use cache::*;
 pub use download::*;
 pub use index::*;
+pub use install_report::*;
 pub use metadata::*;
 pub use tags::*;
 

@@ -117,36 +117,8 @@ async fn guarded(tracker: &Tracker, work: impl std::future::Future<Output = Resu
     }
 }
 
-/// One artifact of the resolved tree.
-#[derive(Debug, Clone)]
-pub struct Candidate {
-    pub ecosystem: Ecosystem,
-    pub name: String,
-    pub version: String,
-    /// What the store is searched by and the analysis must match: npm's integrity
-    /// string, or a PyPI file's sha256 hex.
-    pub hash: Option<String>,
-    /// How the sandbox gets it.
-    pub input: Input,
-    /// npm registry the tarball comes from.
-    pub registry: Option<String>,
-    /// Who pulls it in, from the root project.
-    pub path: Vec<String>,
-    /// A reason airlock cannot analyze it (not from a registry).
-    pub unanalyzable: Option<String>,
-    /// Download this exact file (checked against `hash`) and analyze it, instead of
-    /// fetching `input` (pip's resolved distributions).
-    pub fetch_url: Option<String>,
-}
-
-impl Candidate {
-    pub fn spec(&self) -> String {
-        match self.ecosystem {
-            Ecosystem::Npm => format!("{}@{}", self.name, self.version),
-            Ecosystem::Pypi => format!("{}=={}", self.name, self.version),
-        }
-    }
-}
+/// One artifact of the resolved tree (each ecosystem makes its own).
+pub use airlock_ecosystem::Pinned as Candidate;
 
 /// Where a verdict came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -220,10 +192,7 @@ impl Checked {
     }
 
     fn spec(&self) -> String {
-        match self.ecosystem {
-            Ecosystem::Npm => format!("{}@{}", self.name, self.version),
-            Ecosystem::Pypi => format!("{}=={}", self.name, self.version),
-        }
+        airlock_ecosystem::by_id(self.ecosystem).spec(&self.name, &self.version)
     }
 }
 
@@ -410,7 +379,7 @@ impl Checker {
                             let (url, sha, dir) =
                                 (url.clone(), sha.clone(), dl.path().to_path_buf());
                             let path = tokio::task::spawn_blocking(move || {
-                                pip::download(&url, &sha, &dir)
+                                airlock_ecosystem::pypi::download_resolved(&url, &sha, &dir)
                             })
                             .await??;
                             Input::Tarball(path)
@@ -453,8 +422,8 @@ impl Checker {
                                 None
                             }
                         };
-                        if let (Some(a), Some(want)) = (a.as_ref(), c.hash.as_deref()) {
-                            if let Some(why) = hash_mismatch(&c, &a.package, want) {
+                        if let Some(a) = a.as_ref() {
+                            if let Some(why) = c.hash_mismatch(&a.package) {
                                 ch.verdict = Verdict::Error;
                                 ch.error = Some(why);
                             }
@@ -520,43 +489,6 @@ fn refresh_all(
         }
     });
     slots.into_iter().map(|s| s.unwrap_or(Ok(None))).collect()
-}
-
-/// Why the analyzed bytes are not the ones the lockfile pins, if they are not.
-fn hash_mismatch(c: &Candidate, got: &airlock_events::PackageRef, want: &str) -> Option<String> {
-    match c.ecosystem {
-        Ecosystem::Pypi => {
-            let sha = got.sha256.as_deref()?;
-            (!sha.eq_ignore_ascii_case(want)).then(|| {
-                format!("the analyzed file has sha256 {sha}, the resolution pinned {want}")
-            })
-        }
-        Ecosystem::Npm => {
-            let got_sri = got.integrity.as_deref()?;
-            let parse = |s: &str| -> Vec<(String, String)> {
-                s.split_whitespace()
-                    .filter_map(|h| h.split_once('-'))
-                    .map(|(a, d)| (a.to_ascii_lowercase(), d.to_string()))
-                    .collect()
-            };
-            let (w, g) = (parse(want), parse(got_sri));
-            let shared: Vec<_> = w
-                .iter()
-                .filter(|(a, _)| g.iter().any(|(b, _)| a == b))
-                .collect();
-            if shared.is_empty() {
-                return None;
-            }
-            let agree = shared
-                .iter()
-                .all(|(a, d)| g.iter().any(|(b, e)| a == b && d == e));
-            (!agree).then(|| {
-                format!(
-                    "the registry served bytes with integrity {got_sri}, the lockfile pins {want}"
-                )
-            })
-        }
-    }
 }
 
 /// The outcome of the checks, before the real install.

@@ -15,7 +15,6 @@ use anyhow::{bail, Context, Result};
 
 use super::lockfile::Lockfile;
 use super::{Candidate, Checker, Decision, NpmArgs, Summary};
-use airlock_ecosystem::Input;
 
 /// What the wrapper does with an npm command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,47 +417,10 @@ async fn install(
         .collect();
     print_audit(&audit, lock_name);
     // 3. Look up or analyze every artifact.
-    let mut cands: Vec<Candidate> = lock
-        .artifacts(&p.omit())
-        .into_iter()
-        .map(|(e, path)| Candidate {
-            ecosystem: Ecosystem::Npm,
-            input: Input::Npm {
-                name: e.name.clone(),
-                version: e.version.clone(),
-            },
-            registry: e
-                .registry()
-                .or_else(|| configured.as_ref().map(|c| c.for_package(&e.name))),
-            hash: e.integrity.clone(),
-            name: e.name,
-            version: e.version,
-            path,
-            unanalyzable: None,
-            fetch_url: None,
-        })
-        .collect();
-    let paths = lock.dependency_paths();
-    for e in lock.unanalyzable() {
-        let i = lock.entries.iter().position(|x| x.location == e.location);
-        cands.push(Candidate {
-            ecosystem: Ecosystem::Npm,
-            name: e.name.clone(),
-            version: e.version.clone(),
-            hash: e.integrity.clone(),
-            input: Input::Npm {
-                name: e.name.clone(),
-                version: e.version.clone(),
-            },
-            registry: None,
-            path: i.map(|i| paths[i].clone()).unwrap_or_default(),
-            unanalyzable: Some(format!(
-                "fetched from {} rather than from a registry by name and version",
-                e.resolved.as_deref().unwrap_or("?")
-            )),
-            fetch_url: None,
+    let cands: Vec<Candidate> =
+        airlock_ecosystem::npm::pinned_artifacts(&lock, &p.omit(), &|name: &str| {
+            configured.as_ref().map(|c| c.for_package(name))
         });
-    }
     let checker = Checker::new(
         opts,
         tracker,

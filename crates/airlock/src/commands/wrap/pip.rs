@@ -5,18 +5,15 @@
 //! each distribution to its version and sha256 (`--require-hashes --no-deps`), so pip
 //! installs exactly the files analyzed. Other pip commands run unchanged.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use airlock_ecosystem::pypi::normalize_name;
+use airlock_ecosystem::pypi::{pinned_requirements, InstallReport, ReportItem};
 use airlock_events::Ecosystem;
 use airlock_sandbox::Tracker;
-use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use anyhow::{Context, Result};
 
 use super::{Candidate, Checker, Decision, PipArgs, Summary};
-use airlock_ecosystem::Input;
 
 /// pip flags whose value is the next argument.
 const VALUE_FLAGS: &[&str] = &[
@@ -129,107 +126,6 @@ impl Parsed {
     }
 }
 
-/// The parts of pip's installation report (`--report`, format version 1) used here.
-#[derive(Debug, Deserialize)]
-pub struct Report {
-    #[serde(default)]
-    pub install: Vec<ReportItem>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ReportItem {
-    pub download_info: DownloadInfo,
-    #[serde(default)]
-    pub requested: bool,
-    pub metadata: ItemMeta,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DownloadInfo {
-    pub url: String,
-    #[serde(default)]
-    pub archive_info: Option<ArchiveInfo>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ArchiveInfo {
-    #[serde(default)]
-    pub hash: Option<String>,
-    #[serde(default)]
-    pub hashes: HashMap<String, String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ItemMeta {
-    pub name: String,
-    pub version: String,
-    #[serde(default)]
-    pub requires_dist: Vec<String>,
-}
-
-impl ReportItem {
-    fn sha256(&self) -> Option<String> {
-        let a = self.download_info.archive_info.as_ref()?;
-        a.hashes.get("sha256").cloned().or_else(|| {
-            a.hash
-                .as_deref()
-                .and_then(|h| h.strip_prefix("sha256="))
-                .map(String::from)
-        })
-    }
-}
-
-/// The project name at the start of a requirement string.
-fn req_name(req: &str) -> String {
-    let end = req
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')))
-        .unwrap_or(req.len());
-    normalize_name(&req[..end])
-}
-
-/// For every item, the chain of names from the requested ones that pulls it in.
-pub fn paths(items: &[ReportItem]) -> Vec<Vec<String>> {
-    let idx: HashMap<String, usize> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| (normalize_name(&it.metadata.name), i))
-        .collect();
-    let mut parent: Vec<Option<Option<usize>>> = vec![None; items.len()];
-    let mut q = VecDeque::new();
-    for (i, it) in items.iter().enumerate() {
-        if it.requested {
-            parent[i] = Some(None);
-            q.push_back(i);
-        }
-    }
-    while let Some(i) = q.pop_front() {
-        for r in &items[i].metadata.requires_dist {
-            if let Some(&j) = idx.get(&req_name(r)) {
-                if parent[j].is_none() {
-                    parent[j] = Some(Some(i));
-                    q.push_back(j);
-                }
-            }
-        }
-    }
-    (0..items.len())
-        .map(|i| {
-            let mut chain = Vec::new();
-            let mut cur = Some(i);
-            while let Some(c) = cur {
-                chain.push(items[c].metadata.name.clone());
-                cur = parent[c].flatten();
-                if chain.len() > items.len() {
-                    break;
-                }
-            }
-            chain.push("(requirements)".into());
-            chain.reverse();
-            chain
-        })
-        .collect()
-}
-
 pub async fn run(args: PipArgs, tracker: Tracker) -> Result<u8> {
     let pip: Vec<String> = match &args.opts.real {
         Some(r) => vec![r.clone()],
@@ -332,7 +228,7 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
     }
     let text = std::fs::read_to_string(&report_path)
         .with_context(|| format!("reading {}", report_path.display()))?;
-    let report: Report =
+    let report: InstallReport =
         serde_json::from_str(&text).context("parsing pip's installation report")?;
     if report.install.is_empty() {
         eprintln!("airlock: nothing to install (pip says every requirement is already satisfied)");
@@ -341,31 +237,7 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
     // airlock's own downloads trust what pip was told to trust.
     trust_pip_cert(pip, p)?;
     // 2. Look up or analyze every file.
-    let chains = paths(&report.install);
-    let mut cands = Vec::new();
-    for (it, path) in report.install.iter().zip(chains) {
-        let Some(sha) = it.sha256() else {
-            bail!(
-                "{}: pip's report has no sha256 for {}",
-                it.metadata.name,
-                it.download_info.url
-            );
-        };
-        cands.push(Candidate {
-            ecosystem: Ecosystem::Pypi,
-            name: it.metadata.name.clone(),
-            version: it.metadata.version.clone(),
-            hash: Some(sha),
-            input: Input::Pypi {
-                name: it.metadata.name.clone(),
-                version: Some(it.metadata.version.clone()),
-            },
-            registry: None,
-            path,
-            unanalyzable: None,
-            fetch_url: Some(it.download_info.url.clone()),
-        });
-    }
+    let cands: Vec<Candidate> = report.pinned()?;
     let checker = Checker::new(opts, tracker, &args.pypi_index, &std::env::current_dir()?)?;
     let checked = checker.check(cands).await?;
     super::report(&checked);
@@ -436,16 +308,8 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
 }
 
 fn write_pinned(path: &Path, items: &[ReportItem]) -> Result<()> {
-    let mut text = String::new();
-    for it in items {
-        if let Some(sha) = it.sha256() {
-            text.push_str(&format!(
-                "{}=={} --hash=sha256:{sha}\n",
-                it.metadata.name, it.metadata.version
-            ));
-        }
-    }
-    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(path, pinned_requirements(items))
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// pip's own CA setting — `--cert`, `PIP_CERT`, `cert` in pip's configuration files, or
@@ -493,55 +357,10 @@ fn pip_cert(pip: &[String], p: &Parsed) -> Option<String> {
     listed.or_else(|| env("REQUESTS_CA_BUNDLE"))
 }
 
-/// Downloads a distribution pip resolved into `dir` and checks its sha256.
-pub fn download(url: &str, sha256: &str, dir: &Path) -> Result<PathBuf> {
-    use sha2::Digest;
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        bail!("{url}: not an http(s) URL");
-    }
-    let file = url
-        .split(['#', '?'])
-        .next()
-        .and_then(|u| u.rsplit('/').next())
-        .filter(|f| !f.is_empty() && !f.contains(".."))
-        .unwrap_or("dist");
-    let bytes = airlock_ecosystem::http::download(url, 512 << 20, "distribution")
-        .with_context(|| format!("downloading {url}"))?;
-    let got = hex::encode(sha2::Sha256::digest(&bytes));
-    if !got.eq_ignore_ascii_case(sha256) {
-        bail!("{url}: sha256 is {got}, pip resolved {sha256}");
-    }
-    let path = dir.join(file);
-    std::fs::write(&path, &bytes).with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    const REPORT: &str = r#"{"version":"1","install":[
-      {"download_info":{"url":"https://files.example/a-1.0-py3-none-any.whl",
-        "archive_info":{"hash":"sha256=aa","hashes":{"sha256":"aa"}}},
-       "requested":true,"metadata":{"name":"A","version":"1.0","requires_dist":["b-pkg>=1 ; python_version>'3'"]}},
-      {"download_info":{"url":"https://files.example/b_pkg-2.0-py3-none-any.whl",
-        "archive_info":{"hash":"sha256=bb"}},
-       "requested":false,"metadata":{"name":"b_pkg","version":"2.0"}}
-    ]}"#;
-
-    #[test]
-    fn report_paths_and_hashes() {
-        let r: Report = serde_json::from_str(REPORT).unwrap();
-        let p = paths(&r.install);
-        assert_eq!(p[1], vec!["(requirements)", "A", "b_pkg"]);
-        assert_eq!(r.install[1].sha256().as_deref(), Some("bb"));
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("pinned.txt");
-        write_pinned(&f, &r.install).unwrap();
-        let t = std::fs::read_to_string(f).unwrap();
-        assert!(t.contains("A==1.0 --hash=sha256:aa\n"));
-    }
 
     #[test]
     fn flags_are_split() {
