@@ -16,23 +16,19 @@ use common::{key, run, trace, verdict};
 
 const ADMIN_URL: &str = "postgres://airlock:airlock@127.0.0.1:5432/airlock";
 
-fn port_open(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(1),
-    )
-    .is_ok()
-}
-
 /// A URL of a new, empty database (the servers started first if needed).
 pub fn fresh_database() -> String {
-    if !port_open(5432) {
+    // The project's script: idempotent, it installs and starts what is missing and makes
+    // sure the `airlock` role exists (once per test process).
+    static UP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    UP.get_or_init(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../sandbox-images/services");
         let st = Command::new(script)
+            .stdout(std::process::Stdio::null())
             .status()
             .expect("running sandbox-images/services");
         assert!(st.success(), "sandbox-images/services failed");
-    }
+    });
     static N: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "t_store_{}_{}_{}",

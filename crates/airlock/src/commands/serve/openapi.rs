@@ -43,6 +43,7 @@ pub fn document() -> Value {
                         "id": { "type": "integer" },
                         "status": { "type": "string", "enum": ["queued", "running", "done", "failed"] },
                         "attempts": { "type": "integer" },
+                        "worker": { "type": "string", "description": "the airlock worker that last ran it (queue mode)" },
                         "submitted_at_ms": { "type": "integer" },
                         "updated_at_ms": { "type": "integer" },
                         "ecosystem": { "type": "string" }, "name": { "type": "string" }, "version": { "type": "string" },
