@@ -238,11 +238,18 @@ fn call_time_wallet_theft_is_proven_and_attributed_to_the_call() {
         s.context()
     );
     assert!(
-        of_call(&s, "wallet_send_utils.send_transaction")
-            .any(|e| e["type"] == "net.connect" && e["actor"] == "package"),
-        "the connection is the call's and the package's: {}",
+        of_call(&s, "wallet_send_utils.send_transaction").any(|e| e["type"] == "net.connect"),
+        "the connection is labelled with the call that made it: {}",
         s.context()
     );
+    // The proof rests on the package's act (findings are made only of package events).
+    let proof = s.report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "canary-argument-leaked")
+        .unwrap();
+    assert_eq!(proof["kind"], "proof", "{}", s.context());
     let notes = &s.header()["notes"];
     assert!(
         notes["exercise_calls.exercise"]

@@ -38,6 +38,11 @@ pub async fn collect_hooks<S: Sandbox>(
     // process's (pids are not reused within a run); its own clock is sped up.
     let mut procs: std::collections::HashMap<u32, (f64, airlock_events::ProcRef, String)> =
         Default::default();
+    // pid → when the tracer first saw it act: a hook line of that process cannot be older.
+    // (Each process's sped-up clock starts with the process, not with the phase, so
+    // undoing the speed-up from the phase start places a late child's lines too early —
+    // before its own exec, where attribution would take them for its parent's.)
+    let mut first_seen: std::collections::HashMap<u32, f64> = Default::default();
     for e in events.iter() {
         match &e.kind {
             EventKind::PhaseStart { name, .. } => windows.push((name.clone(), e.ts, f64::INFINITY)),
@@ -49,6 +54,10 @@ pub async fn collect_hooks<S: Sandbox>(
             _ => {}
         }
         if let (Some(p), Source::Strace) = (&e.proc, e.source) {
+            let first = first_seen.entry(p.pid).or_insert(e.ts);
+            if e.ts < *first {
+                *first = e.ts;
+            }
             let entry = procs
                 .entry(p.pid)
                 .or_insert((e.ts, p.clone(), e.phase.clone()));
@@ -83,7 +92,12 @@ pub async fn collect_hooks<S: Sandbox>(
                 continue;
             }
         }
-        let ts = real(phase.1).min(phase.2);
+        let mut ts = real(phase.1).min(phase.2);
+        if let Some(first) = first_seen.get(&rec.pid) {
+            if known.is_some() && ts <= *first {
+                ts = *first + 1e-6;
+            }
+        }
         let mut ev = Event::new(ts, phase.0.clone(), Source::Hook, rec.kind);
         ev.proc = known
             .map(|(_, p, _)| p.clone())

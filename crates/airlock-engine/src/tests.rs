@@ -26,6 +26,8 @@ struct Fake {
     uploaded: Mutex<Vec<String>>,
     /// The environment of the last phase.
     env: Mutex<Vec<(String, String)>>,
+    /// What `copy_out` of the hook log gives.
+    hooks: String,
 }
 
 impl Fake {
@@ -120,7 +122,7 @@ impl Sandbox for Fake {
 
     async fn copy_out(&self, path: &str, dest: &Path) -> Result<(), BackendError> {
         self.log(format!("copy_out {path}"));
-        std::fs::write(dest, b"")?;
+        std::fs::write(dest, self.hooks.as_bytes())?;
         Ok(())
     }
 
@@ -407,4 +409,58 @@ async fn plan_environment_goes_before_the_base_path() {
             "FAKETIME=+0 x20".into()
         ]
     );
+}
+
+/// A child process starts late in the phase; its own sped-up clock began with it, so its
+/// hook lines, undone from the phase start, would land before its exec and be taken for
+/// its parent's (the exercise scheduler's: harness). They are placed after it instead.
+#[tokio::test]
+async fn hook_lines_never_precede_their_process() {
+    use airlock_events::{Event, EventKind, Outcome, ProcRef, Source};
+    let fake = Fake {
+        hooks: r#"{"runtime":"python","event":"winreg.SetValueEx","ts":110.0,"pid":7,"args":{"key":"HKEY_CURRENT_USER\\Software\\Microsoft\\Windows\\CurrentVersion\\Run"}}"#.to_string() + "\n",
+        ..Default::default()
+    };
+    let mut start = Event::new(
+        100.0,
+        "exercise@windows",
+        Source::Sandbox,
+        EventKind::PhaseStart {
+            name: "exercise@windows".into(),
+            command: vec![],
+        },
+    );
+    start.seq = 0;
+    let mut exec = Event::new(
+        101.0,
+        "exercise@windows",
+        Source::Strace,
+        EventKind::ProcessExec {
+            path: "/venv/bin/python".into(),
+            argv: vec!["python".into(), "--module".into(), "x".into()],
+            cwd: None,
+            env: Default::default(),
+            env_count: 0,
+            outcome: Outcome::Ok,
+        },
+    );
+    exec.proc = Some(ProcRef {
+        pid: 7,
+        ppid: Some(6),
+        exe: "python".into(),
+        ..Default::default()
+    });
+    let mut events = vec![start, exec];
+    let work = tempfile::tempdir().unwrap();
+    crate::merge::collect_hooks(&fake, work.path(), &mut events, 20).await;
+    let hook = events
+        .iter()
+        .find(|e| matches!(e.kind, EventKind::Hook { .. }))
+        .unwrap();
+    assert!(
+        hook.ts > 101.0,
+        "hook at {} before its exec at 101",
+        hook.ts
+    );
+    assert_eq!(hook.pid(), Some(7));
 }

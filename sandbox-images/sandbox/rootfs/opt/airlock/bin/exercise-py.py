@@ -901,6 +901,21 @@ def wait_threads(deadline, real_mono):
 CLOCK_REAL_SLEEP = []
 
 
+def wait_children(deadline, real_mono):
+    """Lets the processes this one started (a shell running a command, a stand-in) finish
+    until `deadline`: the scheduler kills the whole process group when this one exits."""
+    import time
+
+    real_sleep = CLOCK_REAL_SLEEP[0] if CLOCK_REAL_SLEEP else time.sleep
+    while real_mono() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            real_sleep(0.005)
+
+
 def module_child(flag, target):
     import signal
     import time
@@ -931,6 +946,7 @@ def module_child(flag, target):
         emit("exercise.call", {"call": "setup.py (%s)" % settings.get("os")}, caller=HERE + ":0")
         run_setup(target, scratch, secrets_)
         wait_threads(min(t_end, real_mono() + call_s), real_mono)
+        wait_children(min(t_end, real_mono() + call_s), real_mono)
         result({"call": "setup.py", "virtual": clock.offset})
         return
     emit("exercise.call", {"call": target + " (import)"}, caller=HERE + ":0")
@@ -988,7 +1004,9 @@ def module_child(flag, target):
                 run_call(kind, obj, cls, scratch, secrets_, used)
             except BaseException as e:  # noqa: BLE001
                 rep["raised"] = short(type(e).__name__ + ": " + str(e), 200)
-            wait_threads(real_mono() + min(call_s, max(left, 0.1)), real_mono)
+            until = real_mono() + min(call_s, max(left, 0.1))
+            wait_threads(until, real_mono)
+            wait_children(until, real_mono)
             rep["virtual"] = clock.offset
             rep["canaries"] = sorted(used)
             try:
@@ -1029,8 +1047,9 @@ def module_child(flag, target):
         if timed_out:
             rep["timed_out"] = True
         result(rep)
-    # Timers the import started, fast-forwarded too.
+    # Timers the import started, fast-forwarded too, and what they started.
     wait_threads(min(t_end, real_mono() + call_s), real_mono)
+    wait_children(min(t_end, real_mono() + call_s), real_mono)
 
 
 def run_setup(root, scratch, secrets_):
