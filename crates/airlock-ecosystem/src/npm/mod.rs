@@ -9,9 +9,14 @@ pub mod packument;
 mod pinned;
 pub mod plan;
 mod prepare;
+mod project;
 
 pub use pinned::pinned_artifacts;
 pub use prepare::{non_registry_spec, prepare_project, PreparedProject};
+pub use project::{
+    check_project_manifest, lock_pins_manifest, main_registry, NpmRegistries, ProjectError,
+    PROJECT_LOCKFILES,
+};
 
 use std::collections::BTreeMap;
 use std::io::Read;

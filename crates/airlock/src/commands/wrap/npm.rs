@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 
 use airlock_events::{Ecosystem, Verdict};
 use airlock_sandbox::Tracker;
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
 use super::lockfile::Lockfile;
 use super::{Candidate, Checker, Decision, NpmArgs, Summary};
@@ -271,7 +271,7 @@ fn pass(npm: &str, args: &[String]) -> Result<u8> {
     Ok(st.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(2))
 }
 
-const LOCKFILES: [&str; 2] = ["npm-shrinkwrap.json", "package-lock.json"];
+use airlock_ecosystem::npm::PROJECT_LOCKFILES as LOCKFILES;
 
 async fn install(
     args: &NpmArgs,
@@ -312,7 +312,7 @@ async fn install(
     let manifest = project.join("package.json");
     let had_manifest = manifest.is_file();
     if had_manifest {
-        check_manifest(&manifest, kind)?;
+        airlock_ecosystem::npm::check_project_manifest(&manifest, kind == Kind::Install)?;
     }
     for f in ["package.json", ".npmrc", LOCKFILES[0], LOCKFILES[1]] {
         let src = project.join(f);
@@ -331,8 +331,9 @@ async fn install(
     // `npm ci` installs exactly it (and fails if it is out of sync), so npm need not
     // resolve again. Anything else (new specs, no lockfile, edited package.json) is
     // resolved in the scratch copy.
-    let pinned =
-        kind == Kind::Install && p.positionals.is_empty() && lock_pins_manifest(scratch.path());
+    let pinned = kind == Kind::Install
+        && p.positionals.is_empty()
+        && airlock_ecosystem::npm::lock_pins_manifest(scratch.path());
     if pinned {
         tracing::info!("the lockfile already pins the tree; no resolution needed");
     }
@@ -396,12 +397,16 @@ async fn install(
         .iter()
         .any(|e| e.is_from_registry() && e.registry().is_none())
     {
-        Some(npm_registries(npm, scratch.path())?)
+        Some(airlock_ecosystem::npm::NpmRegistries::from_npm_config(
+            npm,
+            scratch.path(),
+        )?)
     } else {
         None
     };
     // 2. Audit the lockfile.
-    let registry = main_registry(&lock).or_else(|| configured.as_ref().map(|c| c.default.clone()));
+    let registry = airlock_ecosystem::npm::main_registry(&lock)
+        .or_else(|| configured.as_ref().map(|c| c.default.clone()));
     let mut audit_opts = airlock_static::audit::AuditOptions {
         registry: registry.clone(),
         osv: None,
@@ -506,78 +511,6 @@ async fn install(
     }
 }
 
-/// Whether the lockfile in `dir` (v2+) was written for exactly the package.json there:
-/// same dependency specs at the root, and every fetched entry pinned by integrity.
-fn lock_pins_manifest(dir: &Path) -> bool {
-    let read = |f: &str| -> Option<serde_json::Value> {
-        serde_json::from_slice(&std::fs::read(dir.join(f)).ok()?).ok()
-    };
-    let (Some(manifest), Some(lock)) =
-        (read("package.json"), LOCKFILES.iter().find_map(|f| read(f)))
-    else {
-        return false;
-    };
-    if lock["lockfileVersion"].as_u64().unwrap_or(0) < 2 {
-        return false;
-    }
-    let Some(root) = lock["packages"].get("") else {
-        return false;
-    };
-    let empty = serde_json::Value::Object(Default::default());
-    let same_specs = [
-        "dependencies",
-        "devDependencies",
-        "optionalDependencies",
-        "peerDependencies",
-    ]
-    .iter()
-    .all(|k| manifest.get(*k).unwrap_or(&empty) == root.get(*k).unwrap_or(&empty));
-    let pinned = lock["packages"].as_object().is_some_and(|m| {
-        m.iter().all(|(loc, e)| {
-            loc.is_empty()
-                || e["link"].as_bool() == Some(true)
-                || e["inBundle"].as_bool() == Some(true)
-                || !loc.contains("node_modules/")
-                || (e["resolved"].is_string() && e["integrity"].is_string())
-        })
-    });
-    same_specs && pinned
-}
-
-/// Refuses project shapes the scratch resolution cannot reproduce.
-fn check_manifest(path: &Path, kind: Kind) -> Result<()> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    if v.get("workspaces").is_some() {
-        bail!(
-            "npm workspaces are not supported by the wrapper yet ({})",
-            path.display()
-        );
-    }
-    if kind == Kind::Install {
-        for k in ["dependencies", "devDependencies", "optionalDependencies"] {
-            if let Some(m) = v.get(k).and_then(|m| m.as_object()) {
-                for (name, spec) in m {
-                    let s = spec.as_str().unwrap_or("");
-                    if s.starts_with("file:")
-                        || s.starts_with("link:")
-                        || s.starts_with('.')
-                        || s.starts_with('/')
-                    {
-                        bail!(
-                            "{name}: local dependency {s:?} cannot be resolved in a scratch copy; \
-                             use `airlock npm ci` with a lockfile"
-                        );
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 /// npm's own CA setting — `--cafile`, or `cafile` in any .npmrc npm reads for the
 /// project — added to airlock's one HTTP client, so its downloads (and the host-side
 /// dependency resolution) trust the same CA as npm (issue 19).
@@ -603,62 +536,6 @@ fn trust_npm_cafile(npm: &str, dir: &Path, project: &Path, p: &Parsed) -> Result
         .with_context(|| format!("npm's cafile {file}"))?;
     tracing::info!(cafile = %file, certificates = n, "trusting npm's CA setting");
     Ok(())
-}
-
-/// The registries npm is configured with (in the project, so its .npmrc counts).
-struct Registries {
-    default: String,
-    /// `@scope` → registry.
-    scoped: std::collections::HashMap<String, String>,
-}
-
-impl Registries {
-    fn for_package(&self, name: &str) -> String {
-        name.split_once('/')
-            .filter(|(s, _)| s.starts_with('@'))
-            .and_then(|(s, _)| self.scoped.get(s))
-            .unwrap_or(&self.default)
-            .clone()
-    }
-}
-
-fn npm_registries(npm: &str, dir: &Path) -> Result<Registries> {
-    let out = Command::new(npm)
-        .args(["config", "list", "--json"])
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {npm} config list"))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).context("reading `npm config list --json`")?;
-    let clean = |s: &str| s.trim_end_matches('/').to_string();
-    let default = v["registry"]
-        .as_str()
-        .map(clean)
-        .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string());
-    let scoped = v
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, val)| {
-                    let scope = k.strip_suffix(":registry")?;
-                    Some((scope.to_string(), clean(val.as_str()?)))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    Ok(Registries { default, scoped })
-}
-
-/// The registry most of the lockfile comes from.
-fn main_registry(lock: &Lockfile) -> Option<String> {
-    let mut counts = std::collections::BTreeMap::<String, usize>::new();
-    for e in &lock.entries {
-        if let Some(r) = e.registry() {
-            *counts.entry(r).or_default() += 1;
-        }
-    }
-    counts.into_iter().max_by_key(|(_, n)| *n).map(|(r, _)| r)
 }
 
 fn print_audit(audit: &airlock_static::audit::AuditReport, lock_name: &str) {
@@ -715,33 +592,6 @@ mod tests {
         assert_eq!(p.omit(), s(&["dev"]));
         assert_eq!(p.without(&["--registry"]), s(&["-D", "--omit=dev"]));
         assert!(p.has(&["-D"]));
-    }
-
-    #[test]
-    fn lockfile_pinning_the_manifest() {
-        let d = tempfile::tempdir().unwrap();
-        let pj = r#"{"name":"a","dependencies":{"x":"^1.0.0"}}"#;
-        std::fs::write(d.path().join("package.json"), pj).unwrap();
-        let lock = |root_spec: &str, integrity: bool| {
-            let mut e =
-                serde_json::json!({"version": "1.0.1", "resolved": "http://r/x/-/x-1.0.1.tgz"});
-            if integrity {
-                e["integrity"] = "sha512-x".into();
-            }
-            serde_json::json!({"lockfileVersion": 3, "packages": {
-                "": {"name": "a", "dependencies": {"x": root_spec}},
-                "node_modules/x": e
-            }})
-            .to_string()
-        };
-        std::fs::write(d.path().join("package-lock.json"), lock("^1.0.0", true)).unwrap();
-        assert!(lock_pins_manifest(d.path()));
-        std::fs::write(d.path().join("package-lock.json"), lock("^2.0.0", true)).unwrap();
-        assert!(!lock_pins_manifest(d.path()));
-        std::fs::write(d.path().join("package-lock.json"), lock("^1.0.0", false)).unwrap();
-        assert!(!lock_pins_manifest(d.path()));
-        std::fs::remove_file(d.path().join("package-lock.json")).unwrap();
-        assert!(!lock_pins_manifest(d.path()));
     }
 
     #[test]
