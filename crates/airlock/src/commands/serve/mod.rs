@@ -493,6 +493,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn queue_flag_takes_an_engine_url_or_the_older_bound() {
+        assert_eq!(parse_queue("256"), Ok(QueueArg::Limit(256)));
+        assert_eq!(
+            parse_queue("nats://127.0.0.1:4222"),
+            Ok(QueueArg::Url("nats://127.0.0.1:4222".into()))
+        );
+        assert!(parse_queue("fast").is_err());
+    }
+
+    #[test]
     fn token_compare() {
         assert!(same(b"abc", b"abc"));
         assert!(!same(b"abc", b"abd"));
