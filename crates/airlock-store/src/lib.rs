@@ -1,7 +1,11 @@
 //! The airlock verdict store: an embedded SQLite file (by default
 //! `$XDG_CACHE_HOME/airlock/store.sqlite3`) that keeps, per analyzed artifact, every
 //! sandbox run's compressed trace and every verdict a ruleset gave it, plus the durable
-//! job queue of `airlock serve`.
+//! job queue of `airlock serve`. The same data can live in PostgreSQL instead ([`PgStore`],
+//! for `airlock serve --queue` and its workers on many hosts); both sit behind the
+//! [`Backend`] trait and are opened as a [`Store`] (`backend.rs`). What follows describes
+//! the SQLite backend; the PostgreSQL one keeps the same schema and transaction
+//! boundaries (`pg.rs`).
 //!
 //! Why it exists: the install wrapper looks every package of a tree up before deciding
 //! (so lookups must be cheap), `airlock rejudge` re-judges stored traces when the rules

@@ -108,7 +108,7 @@ pub struct CachedVerdict {
     pub integrity: Option<String>,
 }
 
-/// Filter for [`crate::Store::list`] and [`crate::Store::clear`]; `None` matches all.
+/// Filter for [`crate::Backend::list`] and [`crate::Backend::clear`]; `None` matches all.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     pub ecosystem: Option<Ecosystem>,
@@ -179,7 +179,7 @@ pub struct RejudgeItem {
     pub artifact: ArtifactKey,
 }
 
-/// What [`crate::Store::gc`] removed.
+/// What [`crate::Backend::gc`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct GcStats {
     pub traces_removed: u64,
@@ -277,7 +277,7 @@ pub struct QueueDepth {
     pub running: u64,
 }
 
-/// What [`crate::Store::requeue_running`] did with jobs left running by a stopped service.
+/// What [`crate::Backend::requeue_running`] did with jobs left running by a stopped service.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Requeued {
     /// Put back in the queue.
