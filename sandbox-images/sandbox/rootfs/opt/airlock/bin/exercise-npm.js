@@ -440,8 +440,18 @@ async function main() {
   const root = loaded.value;
   const targets = enumerate(root, '');
   stats.found = targets.length;
-  // Constructors first: their instances' methods join the queue.
-  const ordered = targets.filter((t) => t.kind === 'construct').concat(targets.filter((t) => t.kind !== 'construct'));
+  // Constructors first (their instances' methods are called right after them), error
+  // classes last: `new StripeAuthenticationError()` shows nothing and used up the calls.
+  const isErrorClass = (t) => {
+    try {
+      return t.kind === 'construct' && t.fn.prototype instanceof Error;
+    } catch (_) {
+      return false;
+    }
+  };
+  const ordered = targets.filter((t) => t.kind === 'construct' && !isErrorClass(t))
+    .concat(targets.filter((t) => t.kind !== 'construct'))
+    .concat(targets.filter(isErrorClass));
   const queue = ordered.slice();
   const extra = new Set();
   // Methods that end what earlier calls started (`stop()` on the scheduler a call
@@ -475,7 +485,9 @@ async function main() {
       }
       more = more.slice(0, 40);
       stats.found += more.length;
-      queue.push(...more);
+      // What a constructor made is used next, as a user would; returned values later.
+      if (t.kind === 'construct') queue.unshift(...more);
+      else queue.push(...more);
     }
   }
   // The browser persona probes the page's APIs twice: now, while the package's intervals

@@ -586,9 +586,21 @@ function setup(opts) {
     ethereum.request(a).then((r) => cb(null, { id: a.id, jsonrpc: '2.0', result: r }), (e) => cb(e));
   });
   watch(g, 'ethereum', 'window.ethereum', ethereum);
-  // The user's wallet also announces itself the EIP-6963 way.
+  // The user's wallet also announces itself the EIP-6963 way (how current dapps and
+  // drainers find wallets): on request, and once at load.
+  const announce = () => {
+    try {
+      const detail = Object.freeze({
+        info: Object.freeze({ uuid: '5d8a6f3e-4c1b-4e7a-9f2d-8b0c6a1e3f57', name: 'MetaMask', icon: 'data:image/svg+xml,', rdns: 'io.metamask' }),
+        provider: g.ethereum,
+      });
+      win.dispatchEvent(new win.CustomEvent('eip6963:announceProvider', { detail }));
+    } catch (_) {
+      /* ignore */
+    }
+  };
   try {
-    win.addEventListener('eip6963:requestProvider', () => {});
+    win.addEventListener('eip6963:requestProvider', announce);
   } catch (_) {
     /* ignore */
   }
@@ -710,6 +722,7 @@ function setup(opts) {
 
   /// The page's load events, as a browser fires them after the scripts ran.
   function fireLoad() {
+    announce();
     try {
       win.document.dispatchEvent(new win.Event('DOMContentLoaded'));
       win.dispatchEvent(new win.Event('load'));
