@@ -1020,6 +1020,12 @@ def module_child(flag, target):
         while True:
             done, _ = os.waitpid(pid, os.WNOHANG)
             if done:
+                # What the call left running in its process group (a server, a
+                # background shell) ends with it: the phase waits for every process.
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
                 break
             if real_mono() > deadline:
                 timed_out = True
