@@ -526,6 +526,15 @@ fn fifty_submissions_three_workers_restart_and_poison() {
     let rows = ls.as_array().unwrap();
     assert_eq!(rows.len(), 10, "{ls:#}");
     assert!(rows.iter().all(|r| r["runs"] == 1), "{ls:#}");
+    let out = Command::new(airlock_bin())
+        .args(["rejudge", "--database", &db, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "rejudge on PostgreSQL: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let pids: Vec<u32> = workers.iter().map(|w| w.child.id()).collect();
     drop(workers);
@@ -573,6 +582,26 @@ fn a_worker_killed_mid_job_has_its_job_redelivered() {
         "{m}"
     );
     assert_eq!(metric(&m, "airlock_queue_dead_letters"), Some(0.0), "{m}");
+
+    // An uploaded tarball reaches the worker through the queue's object store.
+    let packed = pack(&repo().join("examples/benign/plain-lib"), |m| {
+        m["name"] = serde_json::Value::String("upload-lib".into());
+        m["version"] = serde_json::Value::String("4.0.0".into());
+    });
+    let (code, resp) = http(
+        "POST",
+        &format!("{}/v1/analyses", svc.url),
+        Some(("application/octet-stream", &packed.tgz)),
+    );
+    assert_eq!(code, 202, "{}", String::from_utf8_lossy(&resp));
+    let up = json(&resp)["id"].as_i64().unwrap();
+    let s = wait_for("the upload's job to finish", &logs, || {
+        let s = status(&svc, up);
+        (s["status"] == "done" || s["status"] == "failed").then_some(s)
+    });
+    assert_eq!(s["status"], "done", "{s:#}\n{}", logs());
+    assert_eq!(s["verdict"], "benign", "{s:#}");
+    assert_eq!(s["package"]["name"], "upload-lib", "{s:#}");
     let rescuer_pid = rescuer.child.id();
     drop(rescuer);
     // The victim's sandboxes go too (they remove themselves; workers reap leftovers).
