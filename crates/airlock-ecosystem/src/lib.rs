@@ -27,7 +27,7 @@ pub use plan::{
     phase_base, phase_name, phase_os, ExerciseLimits, InstallPlan, OsChoice, PhaseFailure,
     PhasePlan, PlanContext, PlatformHints, SetupFailure, SetupStep, Stage, TargetOs,
 };
-pub use seam::{all, by_id, for_artifact, PackageEcosystem, Prepared};
+pub use seam::{all, by_id, for_artifact, for_package_files, PackageEcosystem, Prepared};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

@@ -83,6 +83,9 @@ pub trait PackageEcosystem: Send + Sync {
     }
     /// The registry its lockfiles are checked against (`airlock audit`).
     fn registry(&self) -> &'static RegistryFacts;
+    /// Whether a package's files (paths relative to its root) are this ecosystem's: its
+    /// manifest is among them.
+    fn owns_package_files(&self, rels: &[&str]) -> bool;
     /// A pinned requirement as this ecosystem writes it (`left-pad@1.3.0`,
     /// `six==1.16.0`).
     fn spec(&self, name: &str, version: &str) -> String;
@@ -114,6 +117,16 @@ pub fn by_id(id: Ecosystem) -> &'static dyn PackageEcosystem {
         Ecosystem::Npm => &npm::NPM,
         Ecosystem::Pypi => &pypi::PYPI,
     }
+}
+
+/// The ecosystem a package's files (paths relative to its root) belong to: the first
+/// whose manifest is among them, else PyPI, whose distributions come in several shapes
+/// (sdist, wheel, a bare `setup.py`).
+pub fn for_package_files(rels: &[&str]) -> &'static dyn PackageEcosystem {
+    all()
+        .into_iter()
+        .find(|e| e.owns_package_files(rels))
+        .unwrap_or(&pypi::PYPI)
 }
 
 /// The ecosystem of an artifact.
@@ -222,6 +235,10 @@ impl PackageEcosystem for npm::Npm {
 
     fn registry(&self) -> &'static RegistryFacts {
         &npm::REGISTRY
+    }
+
+    fn owns_package_files(&self, rels: &[&str]) -> bool {
+        rels.contains(&"package.json")
     }
 
     fn spec(&self, name: &str, version: &str) -> String {
@@ -357,6 +374,16 @@ impl PackageEcosystem for pypi::Pypi {
         &pypi::REGISTRY
     }
 
+    fn owns_package_files(&self, rels: &[&str]) -> bool {
+        rels.iter().any(|r| {
+            let base = r.rsplit('/').next().unwrap_or(r);
+            matches!(
+                base,
+                "setup.py" | "pyproject.toml" | "PKG-INFO" | "METADATA"
+            )
+        })
+    }
+
     fn spec(&self, name: &str, version: &str) -> String {
         format!("{name}=={version}")
     }
@@ -365,5 +392,26 @@ impl PackageEcosystem for pypi::Pypi {
         let sha = analyzed.sha256.as_deref()?;
         (!sha.eq_ignore_ascii_case(pinned))
             .then(|| format!("the analyzed file has sha256 {sha}, the resolution pinned {pinned}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn package_files_name_their_ecosystem() {
+        assert_eq!(
+            for_package_files(&["package.json", "index.js"]).id(),
+            Ecosystem::Npm
+        );
+        assert_eq!(
+            for_package_files(&["evil-1.0/setup.py", "evil-1.0/PKG-INFO"]).id(),
+            Ecosystem::Pypi
+        );
+        // Neither manifest: PyPI, as `airlock diff` always assumed.
+        assert_eq!(for_package_files(&["README"]).id(), Ecosystem::Pypi);
+        assert_eq!(by_id(Ecosystem::Npm).spec("a", "1"), "a@1");
+        assert_eq!(by_id(Ecosystem::Pypi).spec("a", "1"), "a==1");
     }
 }

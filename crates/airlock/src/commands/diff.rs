@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use airlock_ecosystem::npm;
 use airlock_ecosystem::npm::packument::{fetch_meta, previous_version, PackageMeta};
-use airlock_events::Ecosystem;
 use airlock_static::diff::{self, DiffSummary};
 use airlock_static::{PackageFile, ScanOptions};
 use anyhow::{bail, Context, Result};
@@ -159,11 +158,8 @@ fn diff_cmd(args: &DiffArgs) -> Result<u8> {
     let new_scan = airlock_static::scan_files(&n.files, &opts, std::time::Instant::now());
     let mut events = new_scan.events(airlock_events::now());
     events.extend(d.signals.iter().map(|s| s.to_event(airlock_events::now())));
-    let eco = if n.files.iter().any(|f| f.rel == "package.json") {
-        Ecosystem::Npm
-    } else {
-        Ecosystem::Pypi
-    };
+    let rels: Vec<&str> = n.files.iter().map(|f| f.rel.as_str()).collect();
+    let eco = airlock_ecosystem::for_package_files(&rels).id();
     let j = rules.judge_static(&n.name, eco, events);
     let text = match args.format {
         DiffFormat::Human => render_human(&o, &n, &d, &j, color(args)),
