@@ -457,4 +457,61 @@ fn proxy_quarantines_until_clean_and_hides_malicious_versions() {
         "{:?}",
         reg.log()
     );
+
+    // Waivers (issue 14): the mirror waives every rule that fired for 1.1.0. After a
+    // restart on the same store the proxy offers and serves it; the stored verdict is
+    // still the unwaived one (a store serves many policies).
+    let shown = Command::new(assert_cmd::cargo::cargo_bin("airlock"))
+        .args(["cache", "show", "wrap-proxied@1.1.0", "--json", "--store"])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let mut fired: Vec<String> = shown["report"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap().to_string())
+        .collect();
+    fired.sort();
+    fired.dedup();
+    assert!(!fired.is_empty(), "{shown:#}");
+    let waivers = tmp.path().join("mirror-waivers.toml");
+    let body: String = fired
+        .iter()
+        .map(|r| {
+            format!(
+                "[[waiver]]\nrule = \"{r}\"\npackage = \"wrap-proxied@1.1.0\"\n\
+                 reason = \"mirror policy test\"\nexpires = 2099-01-01\n\n"
+            )
+        })
+        .collect();
+    std::fs::write(&waivers, body).unwrap();
+    drop(s);
+    let s = Server::start(&[
+        "--store",
+        store.to_str().unwrap(),
+        "--npm-upstream",
+        &reg.url,
+        "--concurrency",
+        "1",
+        "--prefetch",
+        "0",
+        "--waivers",
+        waivers.to_str().unwrap(),
+    ]);
+    let url = format!("{}/wrap-proxied/-/wrap-proxied-1.1.0.tgz", s.url);
+    let r = request("GET", &url, None, None);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.body, evil.tgz);
+    let doc = request("GET", &format!("{}/wrap-proxied", s.url), None, None).json();
+    assert!(doc["versions"].get("1.1.0").is_some(), "{doc:#}");
+    let v = request(
+        "GET",
+        &format!("{}/v1/verdicts/npm/wrap-proxied/1.1.0", s.url),
+        None,
+        None,
+    )
+    .json();
+    assert_eq!(v["verdict"], "malicious", "{v:#}");
 }

@@ -107,6 +107,10 @@ pub struct ServeArgs {
     pub rules: Option<PathBuf>,
     #[command(flatten)]
     pub sandbox: crate::commands::sandbox_args::SandboxArgs,
+    /// The mirror's waivers (the proxy's refusals honour them; stored verdicts stay
+    /// unwaived, see `airlock_rules::waiver`).
+    #[command(flatten)]
+    pub waivers: crate::judging::WaiverArgs,
 }
 
 /// `--queue`: an engine URL, or (older spelling) the queue bound.
@@ -172,6 +176,9 @@ pub struct App {
     pub queue_limit: u64,
     pub tarballs: PathBuf,
     pub packuments: proxy::PackumentCache,
+    /// `--waivers` (or `airlock.toml` where serve was started), applied when the proxy
+    /// decides.
+    pub waivers: Option<Arc<airlock_rules::Waivers>>,
 }
 
 pub type Shared = Arc<App>;
@@ -190,6 +197,10 @@ pub async fn run(args: ServeArgs) -> u8 {
 
 async fn serve(args: ServeArgs) -> Result<()> {
     let rules = crate::judging::load_rules(args.rules.as_deref())?;
+    let waivers = args
+        .waivers
+        .load(&std::env::current_dir()?, &rules)?
+        .map(Arc::new);
     let store = {
         let sa = args.store.clone();
         tokio::task::spawn_blocking(move || sa.open()).await??
@@ -275,6 +286,7 @@ async fn serve(args: ServeArgs) -> Result<()> {
         tarballs,
         store,
         rules,
+        waivers,
         args: args.clone(),
     });
     let tracker = airlock_sandbox::Tracker::new();

@@ -288,7 +288,11 @@ fn version_states(app: &App, name: &str, doc: &Value) -> anyhow::Result<HashMap<
     let mut out = HashMap::new();
     for ((v, _), hit) in versions.into_iter().zip(hits) {
         let hit = store_glue::refresh(&app.store, &app.rules, hit)?;
-        let st = match hit.map(|h| h.verdict) {
+        let verdict = match &hit {
+            Some(h) => Some(waived_verdict(app, name, &v, h)?),
+            None => None,
+        };
+        let st = match verdict {
             Some(Verdict::Benign) => State2::Clean,
             Some(Verdict::Suspicious) if app.args.allow_suspicious => State2::Clean,
             Some(v) => State2::Bad(v),
@@ -297,6 +301,32 @@ fn version_states(app: &App, name: &str, doc: &Value) -> anyhow::Result<HashMap<
         out.insert(v, st);
     }
     Ok(out)
+}
+
+/// A stored verdict under the mirror's waivers (`serve --waivers`): the stored trace is
+/// judged again with them when one names this version.
+fn waived_verdict(
+    app: &App,
+    name: &str,
+    version: &str,
+    hit: &airlock_store::CachedVerdict,
+) -> anyhow::Result<Verdict> {
+    if hit.verdict == Verdict::Benign {
+        return Ok(hit.verdict);
+    }
+    let package = airlock_events::PackageRef {
+        ecosystem: Some(Ecosystem::Npm),
+        name: name.to_string(),
+        version: version.to_string(),
+        ..Default::default()
+    };
+    let waivers = app.waivers.as_deref();
+    Ok(
+        match store_glue::waived(&app.store, &app.rules, waivers, hit.run, &package)? {
+            Some((_, verdict)) => verdict,
+            None => hit.verdict,
+        },
+    )
 }
 
 async fn packument(app: &Shared, upstream: &str, name: &str, corgi: bool, base: &str) -> Response {
@@ -542,8 +572,11 @@ async fn tarball(app: &Shared, upstream: &str, name: &str, file: &str) -> Respon
         integrity.clone(),
     );
     let hit = blocking(move || {
-        let h =
+        let mut h =
             store_glue::lookup_current(&a.store, &a.rules, Ecosystem::Npm, &n, &v, i.as_deref())?;
+        if let Some(h) = h.as_mut() {
+            h.verdict = waived_verdict(&a, &n, &v, h)?;
+        }
         let findings = match &h {
             Some(h) if h.verdict != Verdict::Benign => a
                 .store
