@@ -264,16 +264,19 @@ impl SqliteStore {
     pub fn jobs_by_worker(&self) -> Result<Vec<WorkerCount>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT worker, SUM(state = 'done'), SUM(state = 'failed'), SUM(MAX(attempts - 1, 0))
+                "SELECT worker, SUM(state = 'done'), SUM(state = 'failed'), SUM(MAX(attempts - 1, 0)),
+                        SUM(state = 'done' AND updated_at >= ?1)
                  FROM jobs
                  WHERE worker IS NOT NULL GROUP BY worker ORDER BY worker",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let since = now_ms() - crate::THROUGHPUT_WINDOW_MS;
+            let rows = stmt.query_map([since], |r| {
                 Ok(WorkerCount {
                     worker: r.get(0)?,
                     done: r.get::<_, i64>(1)?.max(0) as u64,
                     failed: r.get::<_, i64>(2)?.max(0) as u64,
                     redeliveries: r.get::<_, i64>(3)?.max(0) as u64,
+                    done_recently: r.get::<_, i64>(4)?.max(0) as u64,
                 })
             })?;
             rows.collect()

@@ -62,6 +62,9 @@ pub use model::{
 };
 pub use pg::PgStore;
 
+/// The window of [`WorkerCount::done_recently`]: ten minutes.
+pub const THROUGHPUT_WINDOW_MS: i64 = 10 * 60 * 1000;
+
 /// File name of the store inside the cache directory.
 pub const STORE_FILE: &str = "store.sqlite3";
 

@@ -268,6 +268,8 @@ pub struct WorkerCount {
     pub failed: u64,
     /// Deliveries beyond the first of the jobs it ran last (redeliveries).
     pub redeliveries: u64,
+    /// Jobs it finished done in the last [`crate::THROUGHPUT_WINDOW_MS`] (throughput).
+    pub done_recently: u64,
 }
 
 /// Jobs per live state.

@@ -1166,9 +1166,10 @@ impl Backend for PgStore {
                 .query(
                     "SELECT worker, COUNT(*) FILTER (WHERE state = 'done'),
                             COUNT(*) FILTER (WHERE state = 'failed'),
-                            COALESCE(SUM(GREATEST(attempts - 1, 0)), 0)::BIGINT
+                            COALESCE(SUM(GREATEST(attempts - 1, 0)), 0)::BIGINT,
+                            COUNT(*) FILTER (WHERE state = 'done' AND updated_at >= $1)
                      FROM jobs WHERE worker IS NOT NULL GROUP BY worker ORDER BY worker",
-                    &[],
+                    &[&(now_ms() - crate::THROUGHPUT_WINDOW_MS)],
                 )
                 .await
                 .map_err(pg(&loc))?;
@@ -1179,6 +1180,7 @@ impl Backend for PgStore {
                     done: r.get::<_, i64>(1).max(0) as u64,
                     failed: r.get::<_, i64>(2).max(0) as u64,
                     redeliveries: r.get::<_, i64>(3).max(0) as u64,
+                    done_recently: r.get::<_, i64>(4).max(0) as u64,
                 })
                 .collect())
         }))

@@ -252,9 +252,10 @@ fn job_records_agree() {
                 w[0].worker.as_str(),
                 w[0].done,
                 w[0].failed,
-                w[0].redeliveries
+                w[0].redeliveries,
+                w[0].done_recently
             ),
-            ("w2", 1, 0, 1)
+            ("w2", 1, 0, 1, 1)
         );
         assert!(store.live_jobs().unwrap().is_empty());
 

@@ -232,6 +232,20 @@ pub fn render_queue(stats: Option<&QueueStats>, workers: &[WorkerCount]) -> Stri
     }
     let _ = writeln!(
         o,
+        "# HELP airlock_worker_jobs_per_minute Jobs each worker finished done, per minute over the last 10 minutes."
+    );
+    let _ = writeln!(o, "# TYPE airlock_worker_jobs_per_minute gauge");
+    let window_min = airlock_store::THROUGHPUT_WINDOW_MS as f64 / 60_000.0;
+    for w in workers {
+        let name = w.worker.replace(['\\', '"', '\n'], "_");
+        let _ = writeln!(
+            o,
+            "airlock_worker_jobs_per_minute{{worker=\"{name}\"}} {}",
+            w.done_recently as f64 / window_min
+        );
+    }
+    let _ = writeln!(
+        o,
         "# HELP airlock_job_redeliveries_total Deliveries beyond the first, over all jobs."
     );
     let _ = writeln!(o, "# TYPE airlock_job_redeliveries_total counter");
@@ -315,6 +329,7 @@ mod tests {
             done: 7,
             failed: 1,
             redeliveries: 2,
+            done_recently: 5,
         }];
         let t = render_queue(Some(&stats), &w);
         assert!(t.contains("airlock_queue_up 1"));
@@ -322,6 +337,7 @@ mod tests {
         assert!(t.contains("airlock_queue_dead_letters 3"));
         assert!(t.contains("airlock_worker_jobs_total{worker=\"host-a_x\",outcome=\"done\"} 7"));
         assert!(t.contains("airlock_job_redeliveries_total 2"));
+        assert!(t.contains("airlock_worker_jobs_per_minute{worker=\"host-a_x\"} 0.5"));
         assert!(render_queue(None, &[]).contains("airlock_queue_up 0"));
     }
 }
