@@ -6,6 +6,7 @@
 //! decision (refuse, ask, go) and the summary; `npm` and `pip` hold the resolution and
 //! the real install.
 
+mod argv;
 mod lockfile;
 mod npm;
 mod pip;

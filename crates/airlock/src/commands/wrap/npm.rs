@@ -13,6 +13,7 @@ use airlock_events::{Ecosystem, Verdict};
 use airlock_sandbox::Tracker;
 use anyhow::{Context, Result};
 
+use super::argv::Argv;
 use super::lockfile::Lockfile;
 use super::{Candidate, Checker, Decision, NpmArgs, Summary};
 
@@ -94,122 +95,33 @@ const VALUE_FLAGS: &[&str] = &[
     "--userconfig",
 ];
 
-/// The command line split into flags (each with its value) and positionals.
-#[derive(Debug, Default, Clone, PartialEq)]
-struct Parsed {
-    /// Flags, with `--k v` kept as two elements.
-    flags: Vec<String>,
-    positionals: Vec<String>,
-}
+/// npm's command line (everything after `--` is positional).
+type Parsed = Argv;
 
 fn parse(args: &[String]) -> Parsed {
-    let mut p = Parsed::default();
-    let mut it = args.iter().peekable();
-    let mut rest_positional = false;
-    while let Some(a) = it.next() {
-        if rest_positional {
-            p.positionals.push(a.clone());
-        } else if a == "--" {
-            rest_positional = true;
-        } else if a.starts_with('-') && a.len() > 1 {
-            p.flags.push(a.clone());
-            if VALUE_FLAGS.contains(&a.as_str()) {
-                if let Some(v) = it.next() {
-                    p.flags.push(v.clone());
-                }
-            }
-        } else {
-            p.positionals.push(a.clone());
-        }
-    }
-    p
+    Argv::parse(args, VALUE_FLAGS, true)
 }
 
-impl Parsed {
-    /// The value of a flag (`--k v` or `--k=v`), last one winning.
-    fn value(&self, names: &[&str]) -> Option<String> {
-        let mut found = None;
-        let mut i = 0;
-        while i < self.flags.len() {
-            let f = &self.flags[i];
-            for n in names {
-                if f == n {
-                    found = self.flags.get(i + 1).cloned();
-                } else if let Some(v) = f.strip_prefix(&format!("{n}=")) {
-                    found = Some(v.to_string());
-                }
-            }
-            i += 1;
-        }
-        found
+/// npm's `--omit` kinds in effect (flags, then npm's environment defaults).
+fn omit(p: &Parsed) -> Vec<String> {
+    let mut omit: Vec<String> = p
+        .values("--omit")
+        .iter()
+        .flat_map(|v| v.split(',').map(|s| s.trim().to_string()))
+        .collect();
+    if p.has(&["--production"]) || p.value(&["--only"]).is_some_and(|v| v.starts_with("prod")) {
+        omit.push("dev".into());
     }
-
-    fn has(&self, names: &[&str]) -> bool {
-        self.flags.iter().any(|f| names.contains(&f.as_str()))
-    }
-
-    /// All values of a repeatable flag.
-    fn values(&self, name: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        for (i, f) in self.flags.iter().enumerate() {
-            if f == name {
-                out.extend(self.flags.get(i + 1).cloned());
-            } else if let Some(v) = f.strip_prefix(&format!("{name}=")) {
-                out.push(v.to_string());
-            }
-        }
-        out
-    }
-
-    /// The flags without the named ones (and their values).
-    fn without(&self, names: &[&str]) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.flags.len() {
-            let f = &self.flags[i];
-            let bare = names.contains(&f.as_str());
-            let eq = names.iter().any(|n| f.starts_with(&format!("{n}=")));
-            if bare {
-                i += if VALUE_FLAGS.contains(&f.as_str()) {
-                    2
-                } else {
-                    1
-                };
-                continue;
-            }
-            if !eq {
-                out.push(f.clone());
-            }
-            i += 1;
-        }
-        out
-    }
-
-    /// npm's `--omit` kinds in effect (flags, then npm's environment defaults).
-    fn omit(&self) -> Vec<String> {
-        let mut omit: Vec<String> = self
-            .values("--omit")
-            .iter()
-            .flat_map(|v| v.split(',').map(|s| s.trim().to_string()))
-            .collect();
-        if self.has(&["--production"])
-            || self
-                .value(&["--only"])
-                .is_some_and(|v| v.starts_with("prod"))
-        {
+    if omit.is_empty() && p.values("--include").is_empty() {
+        if let Ok(v) = std::env::var("npm_config_omit") {
+            omit.extend(v.split(',').map(|s| s.trim().to_string()));
+        } else if std::env::var("NODE_ENV").is_ok_and(|v| v == "production") {
             omit.push("dev".into());
         }
-        if omit.is_empty() && self.values("--include").is_empty() {
-            if let Ok(v) = std::env::var("npm_config_omit") {
-                omit.extend(v.split(',').map(|s| s.trim().to_string()));
-            } else if std::env::var("NODE_ENV").is_ok_and(|v| v == "production") {
-                omit.push("dev".into());
-            }
-        }
-        let include = self.values("--include");
-        omit.retain(|o| !include.contains(o));
-        omit
     }
+    let include = p.values("--include");
+    omit.retain(|o| !include.contains(o));
+    omit
 }
 
 pub async fn run(args: NpmArgs, tracker: Tracker) -> Result<u8> {
@@ -423,7 +335,7 @@ async fn install(
     print_audit(&audit, lock_name);
     // 3. Look up or analyze every artifact.
     let cands: Vec<Candidate> =
-        airlock_ecosystem::npm::pinned_artifacts(&lock, &p.omit(), &|name: &str| {
+        airlock_ecosystem::npm::pinned_artifacts(&lock, &omit(p), &|name: &str| {
             configured.as_ref().map(|c| c.for_package(name))
         });
     let checker = Checker::new(
@@ -589,7 +501,7 @@ mod tests {
         ]));
         assert_eq!(p.positionals, s(&["lodash", "left-pad@1"]));
         assert_eq!(p.value(&["--registry"]).as_deref(), Some("http://r"));
-        assert_eq!(p.omit(), s(&["dev"]));
+        assert_eq!(omit(&p), s(&["dev"]));
         assert_eq!(p.without(&["--registry"]), s(&["-D", "--omit=dev"]));
         assert!(p.has(&["-D"]));
     }

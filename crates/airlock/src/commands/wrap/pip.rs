@@ -13,6 +13,7 @@ use airlock_events::Ecosystem;
 use airlock_sandbox::Tracker;
 use anyhow::{Context, Result};
 
+use super::argv::Argv;
 use super::{Candidate, Checker, Decision, PipArgs, Summary};
 
 /// pip flags whose value is the next argument.
@@ -70,60 +71,11 @@ const INPUT_FLAGS: &[&str] = &[
     "--only-binary",
 ];
 
-#[derive(Debug, Default)]
-struct Parsed {
-    flags: Vec<String>,
-    positionals: Vec<String>,
-}
+/// pip's command line.
+type Parsed = Argv;
 
 fn parse(args: &[String]) -> Parsed {
-    let mut p = Parsed::default();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a.starts_with('-') && a.len() > 1 {
-            p.flags.push(a.clone());
-            if VALUE_FLAGS.contains(&a.as_str()) {
-                if let Some(v) = it.next() {
-                    p.flags.push(v.clone());
-                }
-            }
-        } else {
-            p.positionals.push(a.clone());
-        }
-    }
-    p
-}
-
-impl Parsed {
-    fn has(&self, names: &[&str]) -> bool {
-        self.flags.iter().any(|f| {
-            names
-                .iter()
-                .any(|n| f == n || f.starts_with(&format!("{n}=")))
-        })
-    }
-
-    /// Flags without the named ones and their values.
-    fn without(&self, names: &[&str]) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < self.flags.len() {
-            let f = &self.flags[i];
-            if names.contains(&f.as_str()) {
-                i += if VALUE_FLAGS.contains(&f.as_str()) {
-                    2
-                } else {
-                    1
-                };
-                continue;
-            }
-            if !names.iter().any(|n| f.starts_with(&format!("{n}="))) {
-                out.push(f.clone());
-            }
-            i += 1;
-        }
-        out
-    }
+    Argv::parse(args, VALUE_FLAGS, false)
 }
 
 pub async fn run(args: PipArgs, tracker: Tracker) -> Result<u8> {
@@ -141,10 +93,10 @@ pub async fn run(args: PipArgs, tracker: Tracker) -> Result<u8> {
         rest.remove(pos);
     }
     let p = parse(&rest);
-    if p.has(&["--dry-run"]) {
+    if p.has_any_form(&["--dry-run"]) {
         return pass(&pip, &args.args);
     }
-    if p.has(&["-e", "--editable"]) {
+    if p.has_any_form(&["-e", "--editable"]) {
         eprintln!("airlock: refusing `pip install -e`: building a local project runs its code on the host");
         return Ok(2);
     }
