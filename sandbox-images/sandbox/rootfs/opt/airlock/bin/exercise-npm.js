@@ -46,9 +46,14 @@ for (const a of process.argv.slice(3)) {
   else if (m[1] === 'horizon-ms') opt.horizon = Number(m[2]) || 0;
   else if (m[1] === 'max-calls') opt.maxCalls = Number(m[2]) || opt.maxCalls;
   else if (m[1] === 'persona') opt.persona = m[2];
+  else if (m[1] === 'start') opt.start = Number(m[2]) || 0;
 }
+opt.child = process.argv.includes('--child');
+const forward = process.argv.slice(3).filter((a) => a !== '--child' && !a.startsWith('--start='));
 // What the package could read in process.argv stays plain.
 process.argv.length = 3;
+const writeSync = fs.writeSync;
+const readSync = fs.readSync;
 
 const MAX_TARGETS = 400;
 const MAX_DEPTH = 2;
@@ -88,17 +93,167 @@ const WORDS = ('abandon ability absorb access acoustic actor adapt advice aerobi
   'alley amateur anchor angle antique arctic armor arrow artwork asthma atom auction avocado bacon balcony ' +
   'bamboo banner barrel basket beach benefit bicycle blanket blossom bounce bracket breeze bridge bubble ' +
   'buffalo cabin cactus canal canyon carbon castle cattle ceiling chalk cherry chimney cinnamon citizen').split(' ');
-const canaries = {
-  private_key: '0x' + crypto.randomBytes(32).toString('hex'),
-  mnemonic: Array.from(crypto.randomBytes(12), (b) => WORDS[b % WORDS.length]).join(' '),
-  api_key: 'sk_live_' + rnd(32, ALNUM),
-  token: 'eyJhbGciOiJIUzI1NiJ9.' + rnd(40, ALNUM) + '.' + rnd(24, ALNUM),
-  password: 'Pw!' + rnd(21, ALNUM),
-  cookie: rnd(32, ALNUM),
-};
-// What the browser persona keeps in the page's cookie and localStorage.
-const pageCanaries = { cookie: rnd(40, 'abcdef0123456789'), token: 'eyJhbGciOiJSUzI1NiJ9.' + rnd(48, ALNUM) };
+function makeCanaries() {
+  return {
+    args: {
+      private_key: '0x' + crypto.randomBytes(32).toString('hex'),
+      mnemonic: Array.from(crypto.randomBytes(12), (b) => WORDS[b % WORDS.length]).join(' '),
+      api_key: 'sk_live_' + rnd(32, ALNUM),
+      token: 'eyJhbGciOiJIUzI1NiJ9.' + rnd(40, ALNUM) + '.' + rnd(24, ALNUM),
+      password: 'Pw!' + rnd(21, ALNUM),
+      cookie: rnd(32, ALNUM),
+    },
+    // What the browser persona keeps in the page's cookie and localStorage.
+    page: { cookie: rnd(40, 'abcdef0123456789'), token: 'eyJhbGciOiJSUzI1NiJ9.' + rnd(48, ALNUM) },
+  };
+}
+
+// ---- the supervisor ---------------------------------------------------------------------
+// The calls run in a child process (this file with --child). A call that starves the
+// event loop (an endless chain of resolved awaits, a busy loop in a callback) cannot be
+// cut from inside: the supervisor sees no progress line past the call's deadline, kills
+// the child and starts another that skips what was done. The canaries go to the child
+// over a pipe it reads before the package loads.
+if (!opt.child) {
+  supervise().then(
+    (code) => realExit(code),
+    () => realExit(4),
+  );
+  return;
+}
+
+async function supervise() {
+  const { spawn } = require('child_process');
+  const made = makeCanaries();
+  const agg = { found: 0, called: 0, ok: 0, threw: 0, rejected: 0, timed_out: 0, killed: 0, restarts: 0 };
+  const labels = [];
+  const used = new Set();
+  let done = null;
+  let start = 0;
+  const stall = opt.call + (opt.await || opt.call) + 4 * opt.settle + Math.max(1000, opt.call / 4);
+  for (let round = 0; round < 25; round++) {
+    const child = spawn(process.execPath, [SELF, name, ...forward, '--child', '--start=' + start], {
+      stdio: ['ignore', 'inherit', 'inherit', 'pipe'],
+      env: process.env,
+    });
+    const ch = child.stdio[3];
+    ch.on('error', () => {});
+    ch.write(JSON.stringify(made) + '\n');
+    let current = null;
+    let since = 0;
+    let buf = '';
+    let result = null;
+    ch.on('data', (d) => {
+      buf += d.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        const sp = line.indexOf(' ');
+        const cmd = sp < 0 ? line : line.slice(0, sp);
+        const rest = sp < 0 ? '' : line.slice(sp + 1);
+        try {
+          if (cmd === 'begin') {
+            const m = JSON.parse(rest);
+            current = m;
+            since = realNow();
+            agg.called += 1;
+            if (!labels.includes(m.label)) labels.push(m.label);
+          } else if (cmd === 'end') {
+            const m = JSON.parse(rest);
+            current = null;
+            if (m.status === 'ok') agg.ok += 1;
+            else if (m.status === 'timeout') agg.timed_out += 1;
+            else if (m.status === 'rejected') agg.rejected += 1;
+            else agg.threw += 1;
+          } else if (cmd === 'found') agg.found = Math.max(agg.found, Number(rest) || 0);
+          else if (cmd === 'canary') used.add(rest);
+          else if (cmd === 'done') result = JSON.parse(rest);
+        } catch (_) {
+          /* a line the package forged or cut */
+        }
+      }
+    });
+    const exited = new Promise((r) => child.on('exit', r));
+    let killedAt = null;
+    const watch = setInterval(() => {
+      const overBudget = budgetLeft() < -Math.max(opt.call, 2000);
+      if ((current && realNow() - since > stall) || overBudget) {
+        killedAt = current;
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch (_) {
+          /* gone */
+        }
+      }
+    }, 100);
+    await exited;
+    clearInterval(watch);
+    if (result) {
+      done = result;
+      break;
+    }
+    const at = killedAt || current;
+    if (at) {
+      agg.timed_out += 1;
+      agg.killed += 1;
+      start = at.seq + 1;
+    } else {
+      break; // ended without a report and not inside a call: nothing more to learn
+    }
+    if (budgetLeft() <= 0) break;
+    agg.restarts += 1;
+  }
+  const r = Object.assign({ package: name, persona: opt.persona }, done || { ok: agg.called > 0, error: 'no report' });
+  const summary = Object.assign({}, r, {
+    found: agg.found,
+    called: agg.called,
+    raised: agg.threw + agg.rejected,
+    timed_out: agg.timed_out,
+    virtual_secs: ((done && done.virtual_ms) || 0) / 1000,
+    canaries: Object.keys(made.args).filter((k) => used.has(k)).map((k) => ['argument_' + k, made.args[k]])
+      .concat(opt.persona === 'browser' ? Object.keys(made.page).map((k) => ['browser_' + k, made.page[k]]) : []),
+    calls: labels.slice(0, 40).map((l) => name + '.' + (l || 'default')),
+    outcomes: { ok: agg.ok, threw: agg.threw, rejected: agg.rejected, timed_out: agg.timed_out, killed: agg.killed },
+    restarts: agg.restarts,
+  });
+  emit('exercise.coverage', summary);
+  try {
+    writeSync(1, '\nexercise-summary ' + JSON.stringify(summary) + '\n');
+  } catch (_) {
+    /* ignore */
+  }
+  return done && done.ok !== false ? 0 : 3;
+}
+
+// ---- the child ---------------------------------------------------------------------------
+/// One line to the supervisor.
+function tell(cmd, v) {
+  try {
+    writeSync(3, cmd + ' ' + (typeof v === 'string' ? v : JSON.stringify(v)) + '\n');
+  } catch (_) {
+    /* the supervisor is gone */
+  }
+}
+function readHandoff() {
+  let text = '';
+  const b = Buffer.alloc(4096);
+  try {
+    while (!text.includes('\n') && text.length < 65536) {
+      const n = readSync(3, b, 0, b.length, null);
+      if (n <= 0) break;
+      text += b.toString('utf8', 0, n);
+    }
+    return JSON.parse(text.slice(0, text.indexOf('\n')));
+  } catch (_) {
+    return makeCanaries();
+  }
+}
+const handoff = readHandoff();
+const canaries = handoff.args;
+const pageCanaries = handoff.page;
 const canariesUsed = new Set();
+let seqNo = 0;
 
 // The browser persona: a page around the package (browser.js), set up before it loads.
 let page = null;
@@ -360,9 +515,15 @@ async function invoke(t, argsOverride) {
     made.push(...r.made);
   }
   args = args || [];
+  const seq = seqNo++;
+  if (seq < (opt.start || 0)) return { status: 'skipped' };
   const canaryArgs = made.filter((m) => m.kind.startsWith('canary:'));
   if (canaryArgs.length) stats.canary_args += 1;
-  for (const m of canaryArgs) canariesUsed.add(m.kind.slice(7));
+  for (const m of canaryArgs) {
+    if (!canariesUsed.has(m.kind.slice(7))) tell('canary', m.kind.slice(7));
+    canariesUsed.add(m.kind.slice(7));
+  }
+  tell('begin', { seq, label: t.label });
   const call = hook.cut(name + '.' + (t.label || 'default'), 200);
   const activeBefore = activeCount();
   markCall(call);
@@ -397,6 +558,7 @@ async function invoke(t, argsOverride) {
   if (opt.settle > 0 && activeCount() > activeBefore) {
     await new Promise((r) => realSetTimeout(r, opt.settle));
   }
+  tell('end', { seq, status: outcome.status });
   if (outcome.status === 'ok') stats.ok += 1;
   else if (outcome.status === 'timeout') stats.timed_out += 1;
   else if (outcome.status === 'rejected') stats.rejected += 1;
@@ -440,6 +602,7 @@ async function main() {
   const root = loaded.value;
   const targets = enumerate(root, '');
   stats.found = targets.length;
+  tell('found', String(stats.found));
   // Constructors first (their instances' methods are called right after them), error
   // classes last: `new StripeAuthenticationError()` shows nothing and used up the calls.
   const isErrorClass = (t) => {
@@ -485,6 +648,7 @@ async function main() {
       }
       more = more.slice(0, 40);
       stats.found += more.length;
+      tell('found', String(stats.found));
       // What a constructor made is used next, as a user would; returned values later.
       if (t.kind === 'construct') queue.unshift(...more);
       else queue.push(...more);
@@ -539,24 +703,7 @@ async function main() {
 }
 
 function report(o) {
-  const r = Object.assign({ package: name, persona: opt.persona }, o);
-  emit('exercise.coverage', r);
-  // The engine's summary line (airlock-engine persona.rs `HarnessSummary`), plus detail.
-  const summary = Object.assign({
-    found: stats.found,
-    called: stats.called,
-    raised: stats.threw + stats.rejected,
-    timed_out: stats.timed_out,
-    virtual_secs: (r.virtual_ms || 0) / 1000,
-    canaries: Object.keys(canaries).filter((k) => canariesUsed.has(k)).map((k) => ['argument_' + k, canaries[k]])
-      .concat(page ? Object.keys(pageCanaries).map((k) => ['browser_' + k, pageCanaries[k]]) : []),
-    calls: calledLabels.slice(0, 40).map((l) => name + '.' + (l || 'default')),
-  }, r, { targets: undefined });
-  try {
-    fs.writeSync(1, '\nexercise-summary ' + JSON.stringify(summary) + '\n');
-  } catch (_) {
-    /* ignore */
-  }
+  tell('done', Object.assign({ package: name, persona: opt.persona }, o, { targets: undefined }));
 }
 
 main().then(
