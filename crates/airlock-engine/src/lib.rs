@@ -373,6 +373,20 @@ pub async fn analyze_artifact<B: Backend>(
                     header
                         .canaries
                         .extend(persona::argument_canaries(&phase, &s));
+                    if !s.hosts.is_empty() {
+                        let note = airlock_events::attribution::EXERCISE_HOSTS_NOTE;
+                        let mut hosts: Vec<String> = header
+                            .notes
+                            .get(note)
+                            .map(|v| v.split(',').map(String::from).collect())
+                            .unwrap_or_default();
+                        for h in &s.hosts {
+                            if !hosts.contains(h) && h.contains('.') && h.len() < 100 {
+                                hosts.push(h.clone());
+                            }
+                        }
+                        header.notes.insert(note.into(), hosts.join(","));
+                    }
                 }
                 Ok(())
             }

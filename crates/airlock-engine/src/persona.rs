@@ -326,6 +326,10 @@ pub struct HarnessSummary {
     /// Up to a few dozen `module.name` that were called.
     #[serde(default)]
     pub calls: Vec<String>,
+    /// The made-up domains of the URLs, hosts and e-mail addresses the harness handed to
+    /// the package (header note `exercise_hosts`: traffic there is the harness's).
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 /// The summary in a phase's output tail, if the harness printed one.

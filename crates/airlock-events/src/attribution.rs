@@ -40,6 +40,8 @@ const IMPORT_HOSTS: &[&str] = &[
 /// package's code, and so do the processes they fork, one per call (the engine labels
 /// each call's events, `proc.lifecycle = "exercise: module.name"`).
 const EXERCISE_HARNESSES: &[&str] = &["/opt/airlock/bin/exercise-py.py"];
+/// The header note listing the hosts the exercise harness used in arguments.
+pub const EXERCISE_HOSTS_NOTE: &str = "exercise_hosts";
 /// The argument that makes an exercise harness process a host of the package's code.
 pub const EXERCISE_HOST_FLAG: &str = "--module";
 /// An argument the decoy runner process carries (airlock-bait's decoy).
@@ -160,6 +162,12 @@ pub struct Attributor {
     /// Actor of network events by seq, for `canary.leaked` (`carrier_seq`).
     carriers: HashMap<u64, Actor>,
     decoy: Option<String>,
+    /// Hosts the exercise harness handed to the package's functions as arguments (URLs,
+    /// host names, e-mail domains; header note `exercise_hosts`), and the addresses they
+    /// resolved to: traffic there is the call doing what the harness asked (an HTTP
+    /// client fetching the URL it is given), so it is the harness's, never a finding.
+    exercise_hosts: Vec<String>,
+    exercise_addrs: std::collections::HashSet<String>,
     /// The package's own folder (with a trailing `/`).
     package_dir: Option<String>,
     manager_hosts: Vec<String>,
@@ -301,6 +309,17 @@ impl Attributor {
             hosts: HashMap::new(),
             carriers: HashMap::new(),
             decoy: header.notes.get("decoy_process").cloned(),
+            exercise_hosts: header
+                .notes
+                .get(EXERCISE_HOSTS_NOTE)
+                .map(|v| {
+                    v.split(',')
+                        .map(|h| h.trim().trim_end_matches('.').to_ascii_lowercase())
+                        .filter(|h| h.contains('.'))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            exercise_addrs: Default::default(),
             package_dir: header
                 .package_dir
                 .as_ref()
@@ -333,6 +352,22 @@ impl Attributor {
                     && h.ends_with(d.as_str())
                     && h[..h.len() - d.len()].ends_with('.'))
         })
+    }
+
+    /// A host (name or address) the exercise harness handed to the package.
+    fn is_exercise_host(&self, host: &str) -> bool {
+        if self.exercise_hosts.is_empty() {
+            return false;
+        }
+        let h = host.trim_end_matches('.').to_ascii_lowercase();
+        let h = h.split(':').next().unwrap_or(&h).to_string();
+        self.exercise_addrs.contains(&h)
+            || self.exercise_hosts.iter().any(|d| {
+                h == *d
+                    || (h.len() > d.len()
+                        && h.ends_with(d.as_str())
+                        && h[..h.len() - d.len()].ends_with('.'))
+            })
     }
 
     /// What a process with no recorded start is: what its `ProcRef` says.
@@ -558,6 +593,9 @@ impl Attributor {
     /// Who sent or received a sink-side network event: the processes that contacted the
     /// host; else, in the install phase, the package manager for its registries.
     fn network_actor(&self, ev: &Event, host: Option<&str>) -> Actor {
+        if host.is_some_and(|h| self.is_exercise_host(h)) {
+            return Actor::Harness;
+        }
         if let Some(h) = host {
             let key = h.trim_end_matches('.').to_ascii_lowercase();
             let key = key.split(':').next().unwrap_or(&key).to_string();
@@ -649,6 +687,24 @@ impl Attributor {
                     state.actor
                 }
             }
+            EventKind::NetSendto { dns: Some(q), .. } if self.is_exercise_host(&q.name) => {
+                if !self.procs.contains_key(&pid) {
+                    self.set_proc(pid, state);
+                }
+                Actor::Harness
+            }
+            EventKind::NetConnect { addr, name, .. }
+                if name.as_deref().is_some_and(|n| self.is_exercise_host(n))
+                    || self.is_exercise_host(addr) =>
+            {
+                if !self.procs.contains_key(&pid) {
+                    self.set_proc(pid, state);
+                }
+                if self.exercise_addrs.len() < MAX_HOSTS {
+                    self.exercise_addrs.insert(addr.to_ascii_lowercase());
+                }
+                Actor::Harness
+            }
             _ => {
                 if !self.procs.contains_key(&pid) {
                     self.set_proc(pid, state);
@@ -720,6 +776,9 @@ impl Attributor {
                 ..
             } => {
                 let host = destination_host(destination);
+                if host.is_some_and(|h| self.is_exercise_host(h)) {
+                    return Actor::Harness;
+                }
                 let carrier = carrier_seq.and_then(|s| self.carriers.get(&s).copied());
                 match carrier {
                     Some(Actor::Harness) => Actor::Harness,
@@ -820,6 +879,39 @@ mod tests {
             actors,
             [
                 Actor::Harness,
+                Actor::Harness,
+                Actor::Harness,
+                Actor::Harness,
+                Actor::Package,
+                Actor::Package
+            ]
+        );
+    }
+
+    /// Traffic to the host the exercise harness handed over as an argument (an HTTP
+    /// client fetching the URL it is given) is the harness's; the package's own host stays
+    /// the package's.
+    #[test]
+    fn traffic_to_the_exercise_hosts_is_the_harness() {
+        let header: TraceHeader = serde_json::from_str(
+            r#"{"schema_version":1,"run_id":"r","started_at":0,"package":{"name":"p","version":"1"},"tool_version":"0","notes":{"exercise_hosts":"api.harbor-ledger.com"}}"#,
+        )
+        .unwrap();
+        let lines = [
+            r#"{"seq":0,"ts":1,"phase":"exercise","source":"strace","proc":{"pid":12,"ppid":11,"exe":"python3","lifecycle":"exercise: requests.get"},"type":"net.connect","family":"AF_INET","addr":"198.18.0.1","port":443,"name":"api.harbor-ledger.com","outcome":"ok"}"#,
+            r#"{"seq":1,"ts":2,"phase":"exercise","source":"sink","type":"http.request","conn_id":1,"method":"GET","url":"https://api.harbor-ledger.com/v1/items","host":"api.harbor-ledger.com","path":"/v1/items","headers":[],"body":"","body_bytes":0,"tls":true}"#,
+            r#"{"seq":2,"ts":3,"phase":"exercise","source":"analysis","type":"canary.leaked","canary_id":"arg-exercise-cookie","kind":"cookie","encoding":"plain","destination":"https://198.18.0.1/v1/items"}"#,
+            r#"{"seq":3,"ts":4,"phase":"exercise","source":"strace","proc":{"pid":12,"ppid":11,"exe":"python3"},"type":"net.connect","family":"AF_INET","addr":"198.18.0.2","port":443,"name":"collector.evil.example","outcome":"ok"}"#,
+            r#"{"seq":4,"ts":5,"phase":"exercise","source":"sink","type":"http.request","conn_id":2,"method":"POST","url":"https://collector.evil.example/k","host":"collector.evil.example","path":"/k","headers":[],"body":"x","body_bytes":1,"tls":true}"#,
+        ];
+        let mut a = Attributor::for_header(&header);
+        let actors: Vec<Actor> = lines
+            .iter()
+            .map(|l| a.attribute(&serde_json::from_str::<Event>(l).unwrap()))
+            .collect();
+        assert_eq!(
+            actors,
+            [
                 Actor::Harness,
                 Actor::Harness,
                 Actor::Harness,

@@ -29,6 +29,7 @@ import subprocess
 import sys
 
 HERE = os.path.abspath(__file__)
+DOMAIN = ["example.com"]
 SECRET_WORDS = (
     ("private_key", ("private_key", "privatekey", "priv_key", "privkey", "secret_key", "secretkey", "signing_key", "wallet_key", "pk", "sk", "keypair", "wallet", "keystore", "wif")),
     ("mnemonic", ("mnemonic", "seed_phrase", "seedphrase", "phrase", "recovery", "words", "bip39")),
@@ -62,6 +63,16 @@ def canaries():
         "token": "ghp_" + rnd(36),
         "cookie": "sessionid=" + secrets.token_hex(20),
     }
+
+
+def made_up_domain():
+    """The domain of the URLs, hosts and e-mail addresses handed to the package, new for
+    every run (the engine is told: traffic there is the call doing what it was asked)."""
+    import secrets
+
+    first = ("harbor", "lumen", "cobalt", "meridian", "orchid", "summit", "vertex", "juniper", "granite", "willow")
+    second = ("ledger", "labs", "cloud", "works", "data", "systems", "apps", "hq")
+    return "%s%s.com" % (secrets.choice(first), secrets.choice(second))
 
 
 def dist_modules(name):
@@ -214,8 +225,9 @@ def schedule(argv):
     except OSError:
         pass
     secrets_ = canaries()
+    domain = made_up_domain()
     summary = {"found": 0, "called": 0, "raised": 0, "timed_out": 0, "virtual_secs": 0.0,
-               "canaries": sorted(secrets_.items()), "calls": []}
+               "canaries": sorted(secrets_.items()), "calls": [], "hosts": [domain]}
     jobs = [("--module", n) for n in names]
     if opts["os"] != "linux" and opts["sdist"]:
         root = unpack_sdist(opts["sdist"], "/tmp/pip-req-build-src/tree")
@@ -227,7 +239,8 @@ def schedule(argv):
         if left <= 0 or calls_left <= 0:
             break
         settings = {"os": opts["os"], "speedup": scale, "call_ms": opts["call_ms"], "horizon": opts["horizon"],
-                    "max_calls": calls_left, "deadline_s": left, "canaries": secrets_, "scratch": scratch}
+                    "max_calls": calls_left, "deadline_s": left, "canaries": secrets_, "scratch": scratch,
+                    "domain": domain}
         try:
             p = subprocess.Popen([sys.executable, HERE, flag, target], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                  stderr=subprocess.DEVNULL, env=env, start_new_session=True)
@@ -786,11 +799,11 @@ def synthesize(param, annotation, doc, scratch, secrets_, used):
     if tname == "bytes" or words in ("buf", "buffer", "raw"):
         return b"example"
     if any(w in words for w in ("url", "uri", "endpoint", "webhook", "rpc", "link", "href")):
-        return "https://api.northwind-apps.test/v1/items"
+        return "https://api.%s/v1/items" % DOMAIN[0]
     if words in ("host", "hostname", "server", "domain"):
-        return "api.northwind-apps.test"
+        return "api." + DOMAIN[0]
     if words in ("email", "mail", "recipient"):
-        return "dev@northwind-apps.test"
+        return "dev@" + DOMAIN[0]
     if "address" in words or words in ("to", "recipient_address", "receiver", "from_address"):
         return "0x52908400098527886E0F7030069857D2E4169EE7"
     if tname in ("path", "posixpath", "purepath") or any(w in words for w in ("path", "file", "dir", "folder", "filename", "dest", "src", "output", "input")):
@@ -933,6 +946,7 @@ def module_child(flag, target):
     call_s = settings.get("call_ms", 5000) / 1000.0 * scale
     scratch = settings.get("scratch", "/tmp")
     secrets_ = settings.get("canaries", {})
+    DOMAIN[0] = settings.get("domain", DOMAIN[0])
     emit = emitter()
 
     def result(r):
