@@ -348,6 +348,12 @@ fn constructor_sends_its_token_to_a_webhook() {
     check("malicious/py-ctor-webhook-token");
 }
 
+/// The notebook persona: the input history of a Jupyter kernel holds a canary key.
+#[test]
+fn notebook_history_key_theft() {
+    check("malicious/py-jupyter-history-key");
+}
+
 #[test]
 fn benign_analytics_sdk() {
     check("benign/py-analytics-sdk");

@@ -62,7 +62,18 @@ def canaries():
         "api_key": "sk-proj-" + rnd(48),
         "token": "ghp_" + rnd(36),
         "cookie": "sessionid=" + secrets.token_hex(20),
+        "solana_private_key": b58(secrets.token_bytes(64)),
     }
+
+
+def b58(data):
+    alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+    n = int.from_bytes(data, "big")
+    out = ""
+    while n:
+        n, r = divmod(n, 58)
+        out = alphabet[r] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
 
 
 def made_up_domain():
@@ -523,6 +534,42 @@ def expand_percent(s):
     return re.sub(r"%([A-Za-z_][A-Za-z0-9_()]*)%", lambda mm: os.environ.get(mm.group(1), os.environ.get(mm.group(1).upper(), mm.group(0))), s)
 
 
+def notebook_persona(secret):
+    """The interpreter looks like a Jupyter kernel whose earlier cells hold a wallet key
+    (a canary): stealers that read the notebook's input history when `ipykernel` is
+    loaded (the 2025 Solana/web3 "SDK" typosquats) find one. Only the parts such code
+    touches exist, and only when the real modules are not installed."""
+    import builtins
+    import importlib.util
+    import types
+
+    cells = ["from solana.rpc.api import Client", 'PRIVATE_KEY = "%s"' % secret, "client = Client(RPC)"]
+
+    class History:
+        input_hist_raw = cells
+        input_hist_parsed = cells
+
+    class Shell:
+        history_manager = History()
+        user_ns = {"In": cells, "_ih": cells}
+
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return Stub()
+
+    shell = Shell()
+    if importlib.util.find_spec("IPython") is None:
+        ipy = types.ModuleType("IPython")
+        ipy.get_ipython = lambda: shell
+        ipy.version_info = (8, 20, 0)
+        ipy.__version__ = "8.20.0"
+        sys.modules["IPython"] = ipy
+    if importlib.util.find_spec("ipykernel") is None:
+        sys.modules["ipykernel"] = types.ModuleType("ipykernel")
+    builtins.get_ipython = lambda: shell
+
+
 def persona(target, emit):
     """Makes the interpreter answer as `target` (windows, macos). Every standard module
     that decides at import time how to work on this system is imported first, so it keeps
@@ -954,6 +1001,11 @@ def module_child(flag, target):
 
     clock = Clock(settings.get("horizon", 86400))
     persona(settings.get("os", "linux"), emit)
+    if secrets_.get("solana_private_key"):
+        try:
+            notebook_persona(secrets_["solana_private_key"])
+        except Exception:
+            pass
     clock.install()
     sys.argv = [target if flag == "--module" else "setup.py"]
     if flag == "--setup":
