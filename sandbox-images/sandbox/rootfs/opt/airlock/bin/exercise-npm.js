@@ -325,16 +325,27 @@ function esmEntry() {
 async function load() {
   if (page) {
     const entry = require('/opt/airlock/node/browser.js').browserEntry(pkgDir);
+    const how = 'browser:' + entry.how;
+    let first;
     try {
-      if (entry.esm) return { how: 'browser:' + entry.how, value: await import(pathToFileURL(entry.file).href) };
-      return { how: 'browser:' + entry.how, value: createRequire(entry.file)(entry.file) };
+      if (entry.esm) return { how, value: await import(pathToFileURL(entry.file).href) };
+      return { how, value: createRequire(entry.file)(entry.file) };
     } catch (e) {
-      if (!(e && e.code === 'ERR_REQUIRE_ESM')) return { how: 'browser:' + entry.how, error: String((e && e.message) || e).slice(0, 300) };
+      first = e;
+    }
+    if (first && first.code === 'ERR_REQUIRE_ESM') {
       try {
-        return { how: 'browser:' + entry.how, value: await import(pathToFileURL(entry.file).href) };
+        return { how, value: await import(pathToFileURL(entry.file).href) };
       } catch (e2) {
-        return { how: 'browser:' + entry.how, error: String((e2 && e2.message) || e2).slice(0, 300) };
+        first = e2;
       }
+    }
+    // ES module syntax in a `.js` file of a CommonJS package (a `module` entry meant for
+    // bundlers) loads in no node loader: the same code's CommonJS build, as node has it.
+    try {
+      return { how: how + '>main', value: projectRequire(name) };
+    } catch (_) {
+      return { how, error: String((first && first.message) || first).slice(0, 300) };
     }
   }
   try {
