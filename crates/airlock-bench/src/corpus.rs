@@ -210,7 +210,15 @@ fn pypi_malware(corpus: Corpus, src: &Sources, extract_dir: &Path) -> Result<Vec
             .find(|(path, _)| {
                 e.entry.name.ends_with(path.as_str()) || path.ends_with(&e.entry.name)
             })
-            .map(|(_, s)| s.clone());
+            .map(|(_, s)| s.clone())
+            // Inert placeholders (nothing that can run) are reported apart in each half.
+            .map(|s| {
+                if crate::pyinspect::inert(&bytes) {
+                    format!("{s}, inert")
+                } else {
+                    s
+                }
+            });
         out.push(Sample {
             corpus,
             id,

@@ -2,6 +2,10 @@
 //! malware corpus is full of near-identical typosquats, so recall is also reported per
 //! distinct `setup.py` (its sha256). Wheels have no `setup.py`; they are keyed by the
 //! hash of their Python sources instead.
+//!
+//! Also whether an artifact is an *inert placeholder* ([`inert`]): nothing in it can run
+//! at install or import, so no behavioural analysis can ever prove it malicious; the
+//! evaluation counts those apart (issue 15, "inert name placeholders counted apart").
 
 use std::io::{Cursor, Read};
 
@@ -21,9 +25,13 @@ pub fn group_key(bytes: &[u8]) -> String {
     } else {
         None
     };
-    let Some(mut members) = members else {
+    let Some(members) = members else {
         return "unreadable".into();
     };
+    let mut members: Vec<(String, Vec<u8>)> = members
+        .into_iter()
+        .filter_map(|(p, c)| Some((p, c?)))
+        .collect();
     members.sort_by(|a, b| a.0.cmp(&b.0));
     for wanted in ["setup.py", "pyproject.toml"] {
         let best = members
@@ -61,7 +69,105 @@ fn interesting(path: &str) -> bool {
     path.ends_with(".py") || path.ends_with("pyproject.toml")
 }
 
-fn tar_gz_members(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+/// Every file of the archive, with its content when [`interesting`].
+type Members = Vec<(String, Option<Vec<u8>>)>;
+
+/// File extensions of things that run: code, native libraries, scripts, executables.
+const RUNNABLE: &[&str] = &[
+    ".py", ".pyw", ".pth", ".pyc", ".so", ".pyd", ".dll", ".dylib", ".exe", ".scr", ".bat", ".cmd",
+    ".ps1", ".vbs", ".sh", ".js", ".mjs", ".cjs", ".jar", ".bin", ".elf", ".msi",
+];
+
+/// What a `setup.py` may contain and still do nothing but declare metadata: any of
+/// these tokens is an act (a process, the network, decoding, dynamic code, a custom
+/// command, native calls, threads, the registry).
+const SETUP_ACTS: &[&str] = &[
+    "subprocess",
+    "os.system",
+    "os.popen",
+    "os.exec",
+    "os.spawn",
+    "startfile",
+    "socket",
+    "urllib",
+    "requests",
+    "http",
+    "base64",
+    "b64decode",
+    "zlib",
+    "marshal",
+    "codecs.decode",
+    "exec(",
+    "eval(",
+    "compile(",
+    "__import__",
+    "importlib",
+    "ctypes",
+    "cmdclass",
+    "threading",
+    "winreg",
+    "platform.",
+    "sys.platform",
+    "os.name",
+    "getenv",
+    "environ",
+    "open(",
+    "shutil",
+    "pty",
+    "webbrowser",
+    "smtplib",
+    "ftplib",
+    "telnet",
+    "pickle",
+    "Popen",
+    "getattr(",
+    "chr(",
+    "bytes.fromhex",
+    "Fernet",
+    "AES",
+];
+
+/// Whether an artifact is an inert placeholder: its archive holds no file that could
+/// run (no Python module besides a root `setup.py`, no `.pth`, no native library,
+/// script or executable), and its `setup.py`, if any, only declares metadata (none of
+/// [`SETUP_ACTS`] outside comments — reading a README with `open(` counts as an act, on
+/// purpose: better to call a real package active than to hide malware as inert).
+/// Unreadable archives are not inert.
+pub fn inert(bytes: &[u8]) -> bool {
+    let members = if bytes.starts_with(b"PK") {
+        zip_members(bytes)
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        tar_gz_members(bytes)
+    } else {
+        None
+    };
+    let Some(members) = members else {
+        return false;
+    };
+    for (path, content) in &members {
+        let lower = path.to_ascii_lowercase();
+        let name = lower.rsplit('/').next().unwrap_or(&lower);
+        let in_metadata = lower.contains(".dist-info/") || lower.contains(".egg-info/");
+        if name == "setup.py" && depth(path) <= 1 {
+            let text = String::from_utf8_lossy(content.as_deref().unwrap_or_default());
+            let code: String = text
+                .lines()
+                .map(|l| l.split('#').next().unwrap_or(""))
+                .collect::<Vec<_>>()
+                .join("\n");
+            if SETUP_ACTS.iter().any(|t| code.contains(t)) {
+                return false;
+            }
+            continue;
+        }
+        if !in_metadata && RUNNABLE.iter().any(|e| name.ends_with(e)) {
+            return false;
+        }
+    }
+    true
+}
+
+fn tar_gz_members(bytes: &[u8]) -> Option<Members> {
     let gz = flate2::read::GzDecoder::new(Cursor::new(bytes));
     let mut ar = tar::Archive::new(gz);
     let mut out = Vec::new();
@@ -74,19 +180,21 @@ fn tar_gz_members(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
             Ok(p) => p.to_string_lossy().into_owned(),
             Err(_) => continue,
         };
+        let path = path.trim_start_matches("./").to_string();
         if !interesting(&path) {
+            out.push((path, None));
             continue;
         }
         let mut content = Vec::new();
         if entry.take(MAX_MEMBER).read_to_end(&mut content).is_err() {
             break;
         }
-        out.push((path.trim_start_matches("./").to_string(), content));
+        out.push((path, Some(content)));
     }
     Some(out)
 }
 
-fn zip_members(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+fn zip_members(bytes: &[u8]) -> Option<Members> {
     let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).ok()?;
     let mut out = Vec::new();
     for i in 0..zip.len() {
@@ -96,13 +204,14 @@ fn zip_members(bytes: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
         }
         let path = String::from_utf8_lossy(f.name_raw()).into_owned();
         if !interesting(&path) {
+            out.push((path, None));
             continue;
         }
         let mut content = Vec::new();
         if f.take(MAX_MEMBER).read_to_end(&mut content).is_err() {
             continue;
         }
-        out.push((path, content));
+        out.push((path, Some(content)));
     }
     Some(out)
 }
@@ -151,6 +260,45 @@ mod tests {
             ("p-1/pyproject.toml", b"[x]"),
         ]);
         assert!(group_key(&a).starts_with("pyproject.toml:"));
+    }
+
+    #[test]
+    fn inert_placeholders_and_active_packages() {
+        // A name held with metadata only: setup() and nothing else.
+        let placeholder = tar_gz(&[
+            (
+                "held-99.99.99/setup.py",
+                b"from setuptools import setup\nsetup(name='held', version='99.99.99')  # open( in a comment\n",
+            ),
+            ("held-99.99.99/PKG-INFO", b"Name: held\n"),
+            ("held-99.99.99/held.egg-info/SOURCES.txt", b"setup.py\n"),
+        ]);
+        assert!(inert(&placeholder));
+        // A module to import: not inert, however empty its setup.py.
+        let module = tar_gz(&[
+            (
+                "m-1/setup.py",
+                b"from setuptools import setup\nsetup(name='m')\n",
+            ),
+            ("m-1/m/__init__.py", b""),
+        ]);
+        assert!(!inert(&module));
+        // setup.py that acts (a process, the network, a custom command).
+        for body in [
+            &b"import os\nos.system('id')\nsetup()"[..],
+            b"from urllib.request import urlopen\nsetup()",
+            b"setup(cmdclass={'install': X})",
+        ] {
+            let a = tar_gz(&[("a-1/setup.py", body)]);
+            assert!(!inert(&a), "{}", String::from_utf8_lossy(body));
+        }
+        // A shipped executable or .pth is something that runs.
+        let exe = tar_gz(&[
+            ("e-1/setup.py", b"from setuptools import setup\nsetup()"),
+            ("e-1/data/tool.exe", b"MZ"),
+        ]);
+        assert!(!inert(&exe));
+        assert!(!inert(b"hello"));
     }
 
     #[test]
