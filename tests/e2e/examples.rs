@@ -199,6 +199,7 @@ examples! {
     malicious_darwin_launchagent_implant => "malicious/darwin-launchagent-implant",
     malicious_win_rundll32_install => "malicious/win-rundll32-install",
     malicious_win_powershell_dropper => "malicious/win-powershell-dropper",
+    malicious_win_appdata_exe_dropper => "malicious/win-appdata-exe-dropper",
     benign_analytics_sdk => "benign/analytics-sdk",
     benign_fetch_retry_polyfill => "benign/fetch-retry-polyfill",
     benign_usage_telemetry_timer => "benign/usage-telemetry-timer",
