@@ -93,8 +93,19 @@ const WORDS = ('abandon ability absorb access acoustic actor adapt advice aerobi
   'alley amateur anchor angle antique arctic armor arrow artwork asthma atom auction avocado bacon balcony ' +
   'bamboo banner barrel basket beach benefit bicycle blanket blossom bounce bracket breeze bridge bubble ' +
   'buffalo cabin cactus canal canyon carbon castle cattle ceiling chalk cherry chimney cinnamon citizen').split(' ');
+// The made-up domain of the URLs, hosts and e-mail addresses handed to the package, and
+// of the browser persona's page: new for every run, reported as the summary's `hosts`
+// (traffic there is the call doing what it was asked: the harness's, never a finding).
+const NAMES = ('harbor ledger northwind summit cedar quartz beacon meadow pioneer vertex ' +
+  'atlas copper granite willow orbit lumen fjord delta maple prairie').split(' ');
+function makeHost() {
+  const pick = () => NAMES[crypto.randomBytes(1)[0] % NAMES.length];
+  const tld = ['com', 'io', 'net', 'dev'][crypto.randomBytes(1)[0] % 4];
+  return pick() + '-' + pick() + '-' + rnd(3, 'abcdefghijklmnopqrstuvwxyz') + '.' + tld;
+}
 function makeCanaries() {
   return {
+    host: makeHost(),
     args: {
       private_key: '0x' + crypto.randomBytes(32).toString('hex'),
       mnemonic: Array.from(crypto.randomBytes(12), (b) => WORDS[b % WORDS.length]).join(' '),
@@ -214,6 +225,7 @@ async function supervise() {
     canaries: Object.keys(made.args).filter((k) => used.has(k)).map((k) => ['argument_' + k, made.args[k]])
       .concat(opt.persona === 'browser' ? Object.keys(made.page).map((k) => ['browser_' + k, made.page[k]]) : []),
     calls: labels.slice(0, 40).map((l) => name + '.' + (l || 'default')),
+    hosts: [made.host],
     outcomes: { ok: agg.ok, threw: agg.threw, rejected: agg.rejected, timed_out: agg.timed_out, killed: agg.killed },
     restarts: agg.restarts,
   });
@@ -252,6 +264,7 @@ function readHandoff() {
 const handoff = readHandoff();
 const canaries = handoff.args;
 const pageCanaries = handoff.page;
+const exerciseHost = handoff.host || makeHost();
 const canariesUsed = new Set();
 let seqNo = 0;
 
@@ -259,7 +272,7 @@ let seqNo = 0;
 let page = null;
 if (opt.persona === 'browser') {
   try {
-    page = require('/opt/airlock/node/browser.js').setup({ canaries: pageCanaries });
+    page = require('/opt/airlock/node/browser.js').setup({ canaries: pageCanaries, host: 'app.' + exerciseHost });
   } catch (e) {
     emit('exercise.note', { note: 'browser persona unavailable: ' + hook.cut((e && e.message) || e, 200) });
   }
@@ -519,7 +532,7 @@ async function invoke(t, argsOverride) {
     const r = argsynth.argsFor(t.fn, t.label.split(/[.#]/).pop(), jsdocs, {
       canaries,
       scratch,
-      host: 'northwind-analytics.com',
+      host: exerciseHost,
       record: () => {},
     });
     args = r.args;
