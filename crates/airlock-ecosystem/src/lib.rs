@@ -5,6 +5,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod approve;
 pub mod artifact;
 pub mod http;
 pub mod limits;
