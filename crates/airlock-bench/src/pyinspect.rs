@@ -91,7 +91,9 @@ const SETUP_ACTS: &[&str] = &[
     "socket",
     "urllib",
     "requests",
-    "http",
+    "http.client",
+    "httpx",
+    "aiohttp",
     "base64",
     "b64decode",
     "zlib",
@@ -111,7 +113,9 @@ const SETUP_ACTS: &[&str] = &[
     "os.name",
     "getenv",
     "environ",
-    "open(",
+    "expanduser",
+    "Path.home",
+    "write(",
     "shutil",
     "pty",
     "webbrowser",
@@ -130,8 +134,8 @@ const SETUP_ACTS: &[&str] = &[
 /// Whether an artifact is an inert placeholder: its archive holds no file that could
 /// run (no Python module besides a root `setup.py`, no `.pth`, no native library,
 /// script or executable), and its `setup.py`, if any, only declares metadata (none of
-/// [`SETUP_ACTS`] outside comments — reading a README with `open(` counts as an act, on
-/// purpose: better to call a real package active than to hide malware as inert).
+/// [`SETUP_ACTS`] outside comments: reading its README is not an act, writing a file,
+/// reading the environment or the home directory is).
 /// Unreadable archives are not inert.
 pub fn inert(bytes: &[u8]) -> bool {
     let members = if bytes.starts_with(b"PK") {
@@ -160,7 +164,63 @@ pub fn inert(bytes: &[u8]) -> bool {
             }
             continue;
         }
-        if !in_metadata && RUNNABLE.iter().any(|e| name.ends_with(e)) {
+        if in_metadata {
+            continue;
+        }
+        let empty_module = (name.ends_with(".py") || name.ends_with(".pyw"))
+            && content.as_deref().is_some_and(declares_only);
+        if !empty_module && RUNNABLE.iter().any(|e| name.ends_with(e)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A Python file that only declares: comments, docstrings, `pass`, and dunder metadata
+/// (`__version__ = "1.0"`, `__all__ = [...]`) — the empty `__init__.py` of a name
+/// placeholder. Any other statement (an import, a call, a definition) is code.
+fn declares_only(src: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(src) else {
+        return false;
+    };
+    let mut in_doc: Option<&str> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(q) = in_doc {
+            if t.contains(q) {
+                in_doc = None;
+            }
+            continue;
+        }
+        if t.is_empty() || t.starts_with('#') || t == "pass" {
+            continue;
+        }
+        let quote = ["\"\"\"", "'''"].into_iter().find(|q| t.starts_with(q));
+        if let Some(q) = quote {
+            if !(t.len() >= 6 && t[3..].contains(q)) {
+                in_doc = Some(q);
+            }
+            continue;
+        }
+        if (t.starts_with('"') && t.ends_with('"')) || (t.starts_with('\'') && t.ends_with('\'')) {
+            continue;
+        }
+        let dunder = t.starts_with("__")
+            && t.split_once('=').is_some_and(|(k, v)| {
+                let (k, v) = (k.trim(), v.trim());
+                let name_ok =
+                    k.ends_with("__") && k.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+                let literal = v.starts_with(['"', '\'', '[', '('])
+                    || v.chars().all(|c| c.is_ascii_digit() || c == '.');
+                // A literal, not a call: no `name(` anywhere in the value.
+                let call = v.char_indices().any(|(i, c)| {
+                    c == '('
+                        && i > 0
+                        && v[..i].ends_with(|p: char| p.is_alphanumeric() || p == '_' || p == ')')
+                });
+                name_ok && literal && !call
+            });
+        if !dunder {
             return false;
         }
     }
@@ -280,9 +340,26 @@ mod tests {
                 "m-1/setup.py",
                 b"from setuptools import setup\nsetup(name='m')\n",
             ),
-            ("m-1/m/__init__.py", b""),
+            ("m-1/m/__init__.py", b"import os\nprint(os.getcwd())\n"),
         ]);
         assert!(!inert(&module));
+        // An empty package (docstring, version, pass) is still a placeholder.
+        let empty = tar_gz(&[
+            ("m-1/setup.py", b"from setuptools import setup\nsetup(name='m')\n"),
+            (
+                "m-1/m/__init__.py",
+                b"\"\"\"Reserved.\n\nNothing here.\"\"\"\n__version__ = '0.0.1'\n__all__ = []\npass\n",
+            ),
+            ("m-1/m/empty.py", b""),
+        ]);
+        assert!(inert(&empty));
+        let defines = tar_gz(&[("m-1/m/__init__.py", b"def f():\n    return 1\n")]);
+        assert!(!inert(&defines));
+        let dunder_call = tar_gz(&[(
+            "m-1/m/__init__.py",
+            b"__x__ = __import__('os').system('id')\n",
+        )]);
+        assert!(!inert(&dunder_call));
         // setup.py that acts (a process, the network, a custom command).
         for body in [
             &b"import os\nos.system('id')\nsetup()"[..],

@@ -498,16 +498,18 @@ fn write_scale(
             gds.insert((s.corpus, s.id.clone()), g);
         }
     }
-    // The split comes from the sample (results written before splits existed lack it).
+    // The split comes from the sample, which knows it now (results written before
+    // splits, or before inert placeholders were told apart, carry an older one).
     let results: Vec<SampleResult> = results
         .iter()
         .map(|r| {
             let mut r = r.clone();
-            if r.split.is_none() {
-                r.split = samples
-                    .iter()
-                    .find(|s| s.corpus == r.corpus && s.id == r.id)
-                    .and_then(|s| s.split.clone());
+            let now = samples
+                .iter()
+                .find(|s| s.corpus == r.corpus && s.id == r.id)
+                .and_then(|s| s.split.clone());
+            if now.is_some() {
+                r.split = now;
             }
             r
         })
