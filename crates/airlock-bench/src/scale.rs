@@ -21,6 +21,7 @@ use serde_json::Value;
 use crate::corpus::{self, Corpus, Fetch, Sample};
 use crate::eval::SampleResult;
 use crate::runner::{self, Airlock};
+use crate::stats::table;
 
 /// Fetches (once) the pinned artifact of `f` into `cache`; returns the file.
 pub fn fetch(f: &Fetch, cache: &Path) -> Result<PathBuf> {
@@ -563,15 +564,6 @@ fn cell(s: &str) -> String {
 /// `n (p %)`: a count and its share of `d`.
 fn share(n: usize, d: usize) -> String {
     format!("{n} ({})", pct(n, d))
-}
-
-/// Writes a Markdown table: the header, its separator, one line per row.
-fn table(m: &mut String, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
-    let _ = writeln!(m, "| {} |", header.join(" | "));
-    let _ = writeln!(m, "|{}", "---|".repeat(header.len()));
-    for r in rows {
-        let _ = writeln!(m, "| {} |", r.join(" | "));
-    }
 }
 
 pub fn render(s: &ScaleSummary) -> String {

@@ -1,4 +1,7 @@
-//! Small statistics helpers shared by the reports: medians, percentiles, ratios.
+//! Small helpers shared by the reports: medians, percentiles, ratios, and the one
+//! Markdown table writer.
+
+use std::fmt::Write as _;
 
 /// The `p`-th percentile (0..=100) of `xs` by nearest rank; `None` when empty.
 pub fn percentile(xs: &[f64], p: f64) -> Option<f64> {
@@ -41,6 +44,15 @@ pub fn pct(x: Option<f64>) -> String {
 pub fn secs(ms: Option<f64>) -> String {
     ms.map(|v| format!("{:.1} s", v / 1000.0))
         .unwrap_or_else(|| "–".into())
+}
+
+/// Writes a Markdown table: the header, its separator, one line per row.
+pub fn table(m: &mut String, header: &[&str], rows: impl IntoIterator<Item = Vec<String>>) {
+    let _ = writeln!(m, "| {} |", header.join(" | "));
+    let _ = writeln!(m, "|{}", "---|".repeat(header.len()));
+    for r in rows {
+        let _ = writeln!(m, "| {} |", r.join(" | "));
+    }
 }
 
 #[cfg(test)]
