@@ -534,11 +534,11 @@ fn windows_dropper_at_import_is_caught() {
     s.assert_fired_in("windows-executable-fetched", "import");
     s.assert_fired_in("windows-payload-dropped", "import");
     s.assert_fired_in("import-network-contact", "import");
-    // The proof-based verdict model (issue 14): a Windows program downloaded and written
-    // to AppData at import is a strong signal, not proof — on Linux the payload never gets
-    // to run it. It is suspicious (a gate at `--fail-on suspicious` refuses it); proof of
-    // the run needs the Windows persona of issue 15, which records the attempt.
-    assert_eq!(verdict(&s), "suspicious", "{}", s.summary());
+    // The proof-based verdict model (issue 14): the download and the write alone are
+    // strong signals; the attempt to start the fetched program (recorded even though the
+    // exec fails on Linux) is proof since issue 15 — `windows-program-fetched-run`.
+    s.assert_fired_in("windows-program-fetched-run", "import");
+    assert_eq!(verdict(&s), "malicious", "{}", s.summary());
     assert!(
         s.events_of("http.request").any(
             |e| e["phase"] == "import" && e["url"] == "https://cdn.example.net/a/PythonLIB.exe"
