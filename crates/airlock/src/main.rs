@@ -81,6 +81,9 @@ enum Command {
     /// Audit lockfiles: git refs, foreign tarballs, weak integrity, known-malicious
     /// versions (from a local OSV export).
     Audit(audit::AuditArgs),
+    /// Decide which dependency install scripts may run (npm allowScripts, pnpm
+    /// allowBuilds, Bun trustedDependencies, yarn dependenciesMeta), from verdicts.
+    Approve(commands::approve::ApproveArgs),
     /// Compare two versions of a package without running or unpacking them.
     Diff(diff::DiffArgs),
     /// Remove containers left behind by crashed runs.
@@ -229,6 +232,7 @@ fn main() -> ExitCode {
             Command::Scan(args) => scan::run(args).await,
             Command::Judge(args) => commands::judge::run(args),
             Command::Audit(args) => audit::run(args),
+            Command::Approve(args) => commands::approve::run(args).await,
             Command::Diff(args) => tokio::task::block_in_place(|| diff::run(args)),
             Command::Gc { all } => commands::gc::run(all).await,
             Command::Image { action } => commands::image::run(action).await,

@@ -266,6 +266,9 @@ pub fn pnpm10_decision(doc: &Document, name: &str, version: &str) -> Decision {
 /// trusted only when every version of it in the tree is allowed. The field is always
 /// written, so Bun's built-in default list no longer applies.
 fn apply_bun(doc: &mut Document, approvals: &[Approval]) -> Vec<String> {
+    if approvals.is_empty() {
+        return Vec::new();
+    }
     let Some(list) = string_list(&mut doc.root, &["trustedDependencies"]) else {
         return vec!["package.json is not a JSON object; nothing written".into()];
     };

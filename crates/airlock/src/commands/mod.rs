@@ -2,6 +2,7 @@
 //! status of the contract: 0 clean, 1 findings at or above `--fail-on` (or refused), 2 a
 //! tool or sandbox error, 128+N after signal N. The work is in the library crates.
 
+pub mod approve;
 pub mod audit;
 pub mod cache;
 pub mod diff;

@@ -1,0 +1,318 @@
+//! End-to-end test of `airlock approve` (issue 17): a project whose lockfile pins a
+//! benign package with a postinstall and a malicious one with a postinstall, served by
+//! a loopback registry. airlock analyzes both in the real sandbox and writes npm 12's
+//! `package.json#allowScripts`; then the real npm 12.2.0 (from the cached registry
+//! tarball) installs the project and runs exactly the approved script. The malicious
+//! script never runs on the host: npm's `script-shell` is a recorder that only writes
+//! down which scripts npm chose to run, so the test sees npm 12's own decision without
+//! executing any package code; the allowed script really runs in a second install of
+//! the benign package alone. `--check` passes, and fails after a version bump.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod localreg;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use localreg::*;
+
+const NPM12_TGZ: &str = "/work/evalrun/cache/npm/npm@12.2.0/npm-12.2.0.tgz";
+
+/// The npm 12 CLI, unpacked from its registry tarball into `dir` (its dependencies are
+/// bundled, so nothing is fetched).
+fn npm12(dir: &Path) -> PathBuf {
+    let st = std::process::Command::new("tar")
+        .args(["xzf", NPM12_TGZ, "-C"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cannot unpack {NPM12_TGZ}");
+    dir.join("package/bin/npm-cli.js")
+}
+
+fn npm_cmd(
+    cli: Option<&Path>,
+    reg: &Registry,
+    home: &Path,
+    project: &Path,
+) -> std::process::Command {
+    let mut c = match cli {
+        Some(cli) => {
+            let mut c = std::process::Command::new("node");
+            c.arg(cli);
+            c
+        }
+        None => std::process::Command::new("npm"),
+    };
+    c.current_dir(project).env("HOME", home);
+    for (k, v) in npm_env(&reg.url, home) {
+        c.env(k, v);
+    }
+    c
+}
+
+fn ok(out: Output, what: &str) -> Output {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn airlock_approve(reg: &Registry, home: &Path, project: &Path, flags: &[&str]) -> Output {
+    require_docker();
+    let mut c = airlock();
+    c.current_dir(project)
+        .env_remove("CI")
+        .arg("approve")
+        .args(flags);
+    for (k, v) in npm_env(&reg.url, home) {
+        c.env(k, v);
+    }
+    c.output().unwrap()
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn package<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("{name} not in {s:#}"))
+}
+
+#[test]
+fn approve_allows_the_benign_script_denies_the_stealer_and_npm12_obeys() {
+    let reg = Registry::start();
+    let hello = pack(&repo().join("examples/benign/hello-postinstall"), |_| {});
+    let stealer = pack(&repo().join("tests/packages/wrap-npmrc-stealer"), |_| {});
+    reg.publish(&hello);
+    reg.publish(&stealer);
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let store = tmp.path().join("store.sqlite3");
+    let store = store.to_str().unwrap();
+    let project = tmp.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    // Hand-written, with its own key order; only `allowScripts` may be added to it.
+    let manifest = "{\n  \"name\": \"approve-app\",\n  \"version\": \"1.0.0\",\n  \"private\": true,\n  \"dependencies\": {\n    \"wrap-npmrc-stealer\": \"1.0.0\",\n    \"hello-postinstall\": \"^1.0.0\"\n  },\n  \"license\": \"MIT\"\n}\n";
+    std::fs::write(project.join("package.json"), manifest).unwrap();
+    ok(
+        npm_cmd(None, &reg, &home, &project)
+            .args(["install", "--package-lock-only", "--ignore-scripts"])
+            .output()
+            .unwrap(),
+        "npm install --package-lock-only",
+    );
+
+    // 1. approve: both analyzed in the sandbox, the benign one allowed, the stealer denied.
+    let out = airlock_approve(&reg, &home, &project, &["--store", store, "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json(&out);
+    assert_eq!(s["manager"], "npm");
+    assert_eq!(s["written"], true);
+    assert_eq!(s["packages"].as_array().unwrap().len(), 2, "{s:#}");
+    let h = package(&s, "hello-postinstall");
+    assert_eq!(h["verdict"], "benign", "{h:#}");
+    assert_eq!(h["decision"], "allow");
+    assert_eq!(h["from"], "analysis");
+    assert_eq!(h["integrity"], hello.integrity());
+    let e = package(&s, "wrap-npmrc-stealer");
+    assert_eq!(e["verdict"], "malicious", "{e:#}");
+    assert_eq!(e["decision"], "deny");
+    assert!(!e["findings"].as_array().unwrap().is_empty(), "{e:#}");
+    assert!(
+        e["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("malicious (analyzed now): "),
+        "{e:#}"
+    );
+    let written = std::fs::read_to_string(project.join("package.json")).unwrap();
+    assert_eq!(
+        written,
+        manifest.replace(
+            "  \"license\": \"MIT\"\n}\n",
+            "  \"license\": \"MIT\",\n  \"allowScripts\": {\n    \"hello-postinstall@1.0.0\": true,\n    \"wrap-npmrc-stealer\": false\n  }\n}\n"
+        )
+    );
+
+    // 2. The human output names each package, its decision and why (from the store now).
+    let out = airlock_approve(&reg, &home, &project, &["--store", store]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("allowed    hello-postinstall@1.0.0  benign (verdict store)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("denied     wrap-npmrc-stealer@1.0.0  malicious (verdict store): "),
+        "{text}"
+    );
+    assert!(text.contains("already says this"), "{text}");
+    assert_eq!(
+        std::fs::read_to_string(project.join("package.json")).unwrap(),
+        written
+    );
+
+    // 3. --check: every approval matches.
+    let out = airlock_approve(&reg, &home, &project, &["--store", store, "--check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // 4. Real npm 12 installs the project with these approvals. Its script shell is a
+    // recorder: it notes every script npm chose to run and runs none of them.
+    let npm_dir = tmp.path().join("npm12");
+    std::fs::create_dir_all(&npm_dir).unwrap();
+    let cli = npm12(&npm_dir);
+    let log = tmp.path().join("scripts.log");
+    let recorder = tmp.path().join("record-script.sh");
+    std::fs::write(
+        &recorder,
+        format!(
+            "#!/bin/sh\necho \"$npm_package_name@$npm_package_version $npm_lifecycle_event\" >> '{}'\nexit 0\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut std::fs::metadata(&recorder).unwrap().permissions(),
+        0o755,
+    );
+    std::fs::set_permissions(
+        &recorder,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = ok(
+        npm_cmd(Some(&cli), &reg, &home, &project)
+            .arg("ci")
+            .env("npm_config_script_shell", &recorder)
+            .output()
+            .unwrap(),
+        "npm 12 ci",
+    );
+    let ran = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        ran.contains("hello-postinstall@1.0.0 postinstall"),
+        "npm 12 did not run the approved script; ran:\n{ran}\nnpm stderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !ran.contains("wrap-npmrc-stealer"),
+        "npm 12 ran the denied script:\n{ran}"
+    );
+    assert!(project
+        .join("node_modules/wrap-npmrc-stealer/steal.js")
+        .exists());
+    assert!(!home.join(".hello-postinstall").exists());
+
+    // 5. The allowed script really runs under npm 12 (the benign package alone, with the
+    // approval airlock wrote for it).
+    let solo = tmp.path().join("solo");
+    std::fs::create_dir_all(&solo).unwrap();
+    std::fs::write(
+        solo.join("package.json"),
+        "{\n  \"name\": \"solo\",\n  \"version\": \"1.0.0\",\n  \"dependencies\": {\n    \"hello-postinstall\": \"1.0.0\"\n  }\n}\n",
+    )
+    .unwrap();
+    ok(
+        npm_cmd(None, &reg, &home, &solo)
+            .args(["install", "--package-lock-only", "--ignore-scripts"])
+            .output()
+            .unwrap(),
+        "npm install --package-lock-only (solo)",
+    );
+    let out = airlock_approve(&reg, &home, &solo, &["--store", store, "--json"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(package(&json(&out), "hello-postinstall")["from"], "cache");
+    ok(
+        npm_cmd(Some(&cli), &reg, &home, &solo)
+            .arg("ci")
+            .output()
+            .unwrap(),
+        "npm 12 ci (solo)",
+    );
+    assert_eq!(
+        std::fs::read_to_string(home.join(".hello-postinstall"))
+            .unwrap()
+            .trim(),
+        "installed"
+    );
+    assert!(solo
+        .join("node_modules/hello-postinstall/config.json")
+        .exists());
+
+    // 6. A version bump in the lockfile: the approval no longer matches, --check fails
+    // (the new version is analyzed, benign, and not yet approved); approve fixes it.
+    let hello2 = pack(&repo().join("examples/benign/hello-postinstall"), |m| {
+        m["version"] = "1.0.1".into()
+    });
+    reg.publish(&hello2);
+    ok(
+        npm_cmd(None, &reg, &home, &project)
+            .args([
+                "install",
+                "--package-lock-only",
+                "--ignore-scripts",
+                "hello-postinstall@1.0.1",
+            ])
+            .output()
+            .unwrap(),
+        "npm install hello-postinstall@1.0.1 --package-lock-only",
+    );
+    let out = airlock_approve(
+        &reg,
+        &home,
+        &project,
+        &["--store", store, "--check", "--json"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json(&out);
+    let h = package(&s, "hello-postinstall");
+    assert_eq!(h["version"], "1.0.1");
+    assert_eq!(h["decision"], "allow");
+    assert_eq!(h["configured"], "undecided");
+    assert_eq!(h["matches"], false);
+    assert_eq!(package(&s, "wrap-npmrc-stealer")["matches"], true);
+    let out = airlock_approve(&reg, &home, &project, &["--store", store]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = airlock_approve(&reg, &home, &project, &["--store", store, "--check"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
