@@ -23,6 +23,11 @@ module.exports = {
   eThrow() {
     throw new Error('no');
   },
+  async fStarve() {
+    // Endless resolved awaits: the event loop never reaches a timer again, and vm's
+    // watchdog has long returned. Only the supervisor can end this call.
+    for (;;) await null;
+  },
   zLast(a, b) {
     return String(a) + String(b);
   },
