@@ -5,7 +5,7 @@
 //! for `airlock serve --queue` and its workers on many hosts); both sit behind the
 //! [`Backend`] trait and are opened as a [`Store`] (`backend.rs`). What follows describes
 //! the SQLite backend; the PostgreSQL one keeps the same schema and transaction
-//! boundaries (`pg.rs`).
+//! boundaries (`pg/`).
 //!
 //! Why it exists: the install wrapper looks every package of a tree up before deciding
 //! (so lookups must be cheap), `airlock rejudge` re-judges stored traces when the rules
