@@ -249,6 +249,21 @@ fn approve_allows_the_benign_script_denies_the_stealer_and_npm12_obeys() {
             .unwrap(),
         "npm install --package-lock-only (solo)",
     );
+    // Without an approval npm 12 blocks the script (the control for what follows).
+    ok(
+        npm_cmd(Some(&cli), &reg, &home, &solo)
+            .arg("ci")
+            .output()
+            .unwrap(),
+        "npm 12 ci (solo, nothing approved)",
+    );
+    assert!(solo
+        .join("node_modules/hello-postinstall/setup.js")
+        .exists());
+    assert!(!home.join(".hello-postinstall").exists());
+    assert!(!solo
+        .join("node_modules/hello-postinstall/config.json")
+        .exists());
     let out = airlock_approve(&reg, &home, &solo, &["--store", store, "--json"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(package(&json(&out), "hello-postinstall")["from"], "cache");
@@ -308,6 +323,13 @@ fn approve_allows_the_benign_script_denies_the_stealer_and_npm12_obeys() {
     assert_eq!(package(&s, "wrap-npmrc-stealer")["matches"], true);
     let out = airlock_approve(&reg, &home, &project, &["--store", store]);
     assert_eq!(out.status.code(), Some(0));
+    // The new version is pinned in place of the old one; the denial stays.
+    let pj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("package.json")).unwrap()).unwrap();
+    assert_eq!(
+        pj["allowScripts"],
+        serde_json::json!({ "wrap-npmrc-stealer": false, "hello-postinstall@1.0.1": true })
+    );
     let out = airlock_approve(&reg, &home, &project, &["--store", store, "--check"]);
     assert_eq!(
         out.status.code(),

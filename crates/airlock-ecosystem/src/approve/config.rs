@@ -137,6 +137,21 @@ pub fn apply_package_json(
     }
 }
 
+/// Whether `key` is a stale allow: a single pinned version of a package the approvals
+/// cover, at a version the tree no longer has (what a version bump leaves behind).
+/// Denials stay: a record of a version known to be malicious does no harm.
+fn stale_allow(key: &str, value: Option<bool>, approvals: &[Approval]) -> bool {
+    let (name, Some(spec)) = split_key(key) else {
+        return false;
+    };
+    value == Some(true)
+        && semver::Version::parse(spec.trim()).is_ok()
+        && approvals.iter().any(|a| a.name == name)
+        && !approvals
+            .iter()
+            .any(|a| a.name == name && a.version == spec.trim())
+}
+
 fn apply_npm(doc: &mut Document, approvals: &[Approval]) -> Vec<String> {
     if approvals.is_empty() && doc.root.get("allowScripts").is_none() {
         return Vec::new();
@@ -154,6 +169,9 @@ fn apply_npm(doc: &mut Document, approvals: &[Approval]) -> Vec<String> {
                 policy.remove(&key);
             }
         }
+    }
+    if let Json::Object(m) = policy {
+        m.retain(|(k, v)| !stale_allow(k, v.as_bool(), approvals));
     }
     let mut warnings = Vec::new();
     for a in approvals {
@@ -385,6 +403,7 @@ pub fn apply_pnpm_workspace(text: &str, approvals: &[Approval]) -> String {
             None => entries.retain(|(k, _)| *k != key),
         }
     }
+    entries.retain(|(k, v)| !stale_allow(k, v.parse::<bool>().ok(), approvals));
     let mut out = String::new();
     for l in &before {
         out.push_str(l);
@@ -525,6 +544,30 @@ mod tests {
         assert_eq!(npm_decision(&doc, "b", "1.2.0"), Decision::Undecided);
         let doc = Document::parse("{\"allowScripts\":{\"@s/x@1.0.0\":true}}").unwrap();
         assert_eq!(npm_decision(&doc, "@s/x", "1.0.0"), Decision::Allow);
+    }
+
+    #[test]
+    fn npm_version_bump_replaces_the_stale_pinned_allow() {
+        let text = "{\n  \"allowScripts\": {\n    \"hello@0.9.0\": true,\n    \"other@1.0.0\": true,\n    \"evil@1.0.0\": false\n  }\n}\n";
+        let mut doc = Document::parse(text).unwrap();
+        apply_package_json(
+            &mut doc,
+            Manager::Npm,
+            &[
+                ap("hello", "1.0.0", Decision::Allow),
+                ap("evil", "2.0.0", Decision::Deny),
+            ],
+        );
+        // The old pin of a package in the tree goes; others' entries and denials stay.
+        assert_eq!(
+            doc.render(),
+            "{\n  \"allowScripts\": {\n    \"other@1.0.0\": true,\n    \"evil@1.0.0\": false,\n    \"hello@1.0.0\": true,\n    \"evil\": false\n  }\n}\n"
+        );
+        let ws = apply_pnpm_workspace(
+            "allowBuilds:\n  'hello@0.9.0': true\n",
+            &[ap("hello", "1.0.0", Decision::Allow)],
+        );
+        assert_eq!(ws, "allowBuilds:\n  'hello@1.0.0': true\n");
     }
 
     #[test]
