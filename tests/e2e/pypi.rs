@@ -383,9 +383,12 @@ fn wheel_exec_of_decoded_stage_at_import_is_caught() {
         !sink.is_empty(),
         "the sink saw nothing of telemetry.example"
     );
-    for e in sink {
-        assert_eq!(e["phase"], "import", "{e}");
+    // (The exercise phase imports the module again, so the stage may call out there too;
+    // never at install: the wheel's install runs no code.)
+    for e in &sink {
+        assert_ne!(e["phase"], "install", "{e}");
     }
+    assert!(sink.iter().any(|e| e["phase"] == "import"), "{sink:?}");
 }
 
 fn scan_pth() -> Scan {
@@ -415,9 +418,11 @@ fn pth_payload_runs_at_interpreter_start_in_the_import_phase() {
         .filter(|e| e["path"] == marker.as_str() && e["write"] == true)
         .collect();
     assert!(!writes.is_empty(), "no write of {marker}:\n{}", s.summary());
+    // (The exercise phases start interpreters too; pip's install never runs the line.)
     for w in &writes {
-        assert_eq!(w["phase"], "import", "{w}");
+        assert_ne!(w["phase"], "install", "{w}");
     }
+    assert!(writes.iter().any(|w| w["phase"] == "import"), "{writes:?}");
     assert!(
         s.events_of("fs.change")
             .any(|e| e["path"] == marker.as_str() && e["phase"] == "import"),
@@ -436,7 +441,8 @@ fn pth_payload_runs_at_interpreter_start_in_the_import_phase() {
         })
         .collect();
     assert!(!stage.is_empty(), "the hook did not see the stage compiled");
-    assert!(stage.iter().all(|e| e["phase"] == "import"), "{stage:?}");
+    assert!(stage.iter().all(|e| e["phase"] != "install"), "{stage:?}");
+    assert!(stage.iter().any(|e| e["phase"] == "import"), "{stage:?}");
     let plain: Vec<u64> = s
         .events_of("hook")
         .filter(|e| {
