@@ -299,6 +299,11 @@ pub async fn analyze_artifact<B: Backend>(
     if opts.no_import {
         plan = plan.without_phase("import").without_phase("exercise");
     }
+    // The benchmark baseline is a plain install and import: calling the package's
+    // functions is part of the analysis whose cost it measures.
+    if opts.bare {
+        plan = plan.without_phase("exercise");
+    }
     let mut passes = vec!["linux".to_string()];
     for p in &plan.phases {
         let os = p.os().to_string();
