@@ -89,6 +89,18 @@ pub trait PackageEcosystem: Send + Sync {
     /// A pinned requirement as this ecosystem writes it (`left-pad@1.3.0`,
     /// `six==1.16.0`).
     fn spec(&self, name: &str, version: &str) -> String;
+    /// The name and exact version a stored artifact's spec names (`airlock cache show
+    /// left-pad@1.3.0`), when the spec is written this ecosystem's way (npm:
+    /// `name@version`, `npm:name@version`; PyPI: `pypi:name==version`, `name==version`):
+    /// `None` when it is not, `Some(Err(expected form))` when it is but lacks a name or an
+    /// exact version.
+    fn parse_pinned(&self, spec: &str) -> Option<Result<(String, String), &'static str>>;
+    /// The registry input of `name` at exactly `version`.
+    fn registry_input(&self, name: &str, version: &str) -> Input;
+    /// Whether `name` is a package name of this ecosystem that is safe to put in a
+    /// registry path (the service's API takes names from clients); `version` is the
+    /// version it comes with.
+    fn path_safe_name(&self, name: &str, version: &str) -> bool;
     /// Why an analyzed artifact (`analyzed`) is not the one a resolution pinned by
     /// `pinned` (the hash it recorded), if it is not; `None` when they agree or cannot be
     /// compared.
@@ -245,6 +257,33 @@ impl PackageEcosystem for npm::Npm {
         format!("{name}@{version}")
     }
 
+    fn parse_pinned(&self, spec: &str) -> Option<Result<(String, String), &'static str>> {
+        if spec.starts_with("pypi:") || (!spec.starts_with("npm:") && spec.contains("==")) {
+            return None;
+        }
+        let rest = spec.strip_prefix("npm:").unwrap_or(spec);
+        let has_version = rest.trim_start_matches('@').contains('@');
+        Some(match npm::parse_spec(rest) {
+            Some((n, v)) if has_version => Ok((n, v)),
+            _ => Err("name@version or pypi:name==version"),
+        })
+    }
+
+    fn registry_input(&self, name: &str, version: &str) -> Input {
+        Input::Npm {
+            name: name.to_string(),
+            version: version.to_string(),
+        }
+    }
+
+    fn path_safe_name(&self, name: &str, version: &str) -> bool {
+        npm::parse_spec(&format!("{name}@{version}")).is_some_and(|(n, _)| n == name)
+            && !name.contains("..")
+            && name.chars().all(|c| {
+                c.is_ascii_alphanumeric() || matches!(c, '@' | '/' | '.' | '-' | '_' | '~')
+            })
+    }
+
     /// Subresource-integrity strings agree when every algorithm both name has the same
     /// digest (and cannot be compared when they share none).
     fn pinned_hash_mismatch(&self, analyzed: &PackageRef, pinned: &str) -> Option<String> {
@@ -386,6 +425,31 @@ impl PackageEcosystem for pypi::Pypi {
 
     fn spec(&self, name: &str, version: &str) -> String {
         format!("{name}=={version}")
+    }
+
+    fn parse_pinned(&self, spec: &str) -> Option<Result<(String, String), &'static str>> {
+        let rest = spec
+            .strip_prefix("pypi:")
+            .or_else(|| (!spec.starts_with("npm:") && spec.contains("==")).then_some(spec))?;
+        Some(match rest.split_once("==") {
+            Some((n, v)) if !n.is_empty() && !v.is_empty() => Ok((n.to_string(), v.to_string())),
+            _ => Err("pypi:name==version"),
+        })
+    }
+
+    fn registry_input(&self, name: &str, version: &str) -> Input {
+        Input::Pypi {
+            name: name.to_string(),
+            version: Some(version.to_string()),
+        }
+    }
+
+    fn path_safe_name(&self, name: &str, _version: &str) -> bool {
+        !name.is_empty()
+            && name.len() <= 128
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     }
 
     fn pinned_hash_mismatch(&self, analyzed: &PackageRef, pinned: &str) -> Option<String> {

@@ -38,12 +38,40 @@ pub enum Record {
     Footer(TraceFooter),
 }
 
-/// The package ecosystems airlock analyzes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The package ecosystems airlock analyzes. The default is npm: records written before
+/// airlock analyzed PyPI (jobs, stored package references) name no ecosystem.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Ecosystem {
+    #[default]
     Npm,
     Pypi,
+}
+
+/// An ecosystem name airlock does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownEcosystem(pub String);
+
+impl fmt::Display for UnknownEcosystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown ecosystem {:?}", self.0)
+    }
+}
+
+impl std::error::Error for UnknownEcosystem {}
+
+/// The inverse of `Display` (and of the serde name): `npm`, `pypi`.
+impl std::str::FromStr for Ecosystem {
+    type Err = UnknownEcosystem;
+    fn from_str(s: &str) -> Result<Ecosystem, UnknownEcosystem> {
+        match s {
+            "npm" => Ok(Ecosystem::Npm),
+            "pypi" => Ok(Ecosystem::Pypi),
+            _ => Err(UnknownEcosystem(s.to_string())),
+        }
+    }
 }
 
 impl fmt::Display for Ecosystem {
@@ -819,6 +847,20 @@ pub fn now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ecosystem_names_round_trip() {
+        for e in [Ecosystem::Npm, Ecosystem::Pypi] {
+            assert_eq!(e.to_string().parse::<Ecosystem>(), Ok(e));
+            let json = serde_json::to_string(&e).unwrap();
+            assert_eq!(json, format!("\"{e}\""));
+        }
+        assert_eq!(
+            "cargo".parse::<Ecosystem>().unwrap_err().to_string(),
+            "unknown ecosystem \"cargo\""
+        );
+        assert_eq!(Ecosystem::default(), Ecosystem::Npm);
+    }
 
     fn header() -> TraceHeader {
         TraceHeader {

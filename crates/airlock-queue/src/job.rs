@@ -2,7 +2,7 @@
 //! that the API, the embedded workers and `airlock worker` share: the key that tells two
 //! submissions of one version apart from others, and which webhook URLs may be called.
 
-use airlock_events::Ecosystem;
+use airlock_events::{Ecosystem, UnknownEcosystem};
 use serde_json::Value;
 
 /// The job kind of an analysis.
@@ -38,10 +38,11 @@ impl Work {
             });
         }
         let s = |k: &str| p.get(k).and_then(|v| v.as_str()).map(String::from);
-        let ecosystem = match s("ecosystem").as_deref() {
-            Some("npm") | None => Ecosystem::Npm,
-            Some("pypi") => Ecosystem::Pypi,
-            Some(e) => return Err(BadPayload(format!("unknown ecosystem {e:?}"))),
+        let ecosystem = match s("ecosystem") {
+            Some(e) => e
+                .parse()
+                .map_err(|e: UnknownEcosystem| BadPayload(e.to_string()))?,
+            None => Ecosystem::default(),
         };
         Ok(Work::Named {
             ecosystem,

@@ -57,7 +57,7 @@ impl StoreArgs {
 /// The store key of an analyzed package.
 pub fn artifact_key(p: &PackageRef) -> ArtifactKey {
     ArtifactKey {
-        ecosystem: p.ecosystem.unwrap_or(Ecosystem::Npm),
+        ecosystem: p.ecosystem.unwrap_or_default(),
         name: p.name.clone(),
         version: p.version.clone(),
         sha256: p.sha256.clone(),

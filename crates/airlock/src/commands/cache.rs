@@ -111,23 +111,14 @@ pub struct RejudgeArgs {
 /// `ecosystem, name, version` from `name@version`, `npm:name@version`,
 /// `pypi:name==version` or `name==version`.
 pub fn parse_artifact_spec(spec: &str) -> Result<(Ecosystem, String, String)> {
-    if let Some(rest) = spec
-        .strip_prefix("pypi:")
-        .or_else(|| (!spec.starts_with("npm:") && spec.contains("==")).then_some(spec))
-    {
-        if let Some((n, v)) = rest.split_once("==") {
-            if !n.is_empty() && !v.is_empty() {
-                return Ok((Ecosystem::Pypi, n.to_string(), v.to_string()));
-            }
+    for eco in airlock_ecosystem::all() {
+        match eco.parse_pinned(spec) {
+            Some(Ok((n, v))) => return Ok((eco.id(), n, v)),
+            Some(Err(expected)) => bail!("{spec}: expected {expected}"),
+            None => {}
         }
-        bail!("{spec}: expected pypi:name==version");
     }
-    let rest = spec.strip_prefix("npm:").unwrap_or(spec);
-    let has_version = rest.trim_start_matches('@').contains('@');
-    match airlock_ecosystem::npm::parse_spec(rest) {
-        Some((n, v)) if has_version => Ok((Ecosystem::Npm, n, v)),
-        _ => bail!("{spec}: expected name@version or pypi:name==version"),
-    }
+    bail!("{spec}: expected name@version or pypi:name==version")
 }
 
 pub fn cache(store: &StoreArgs, action: CacheAction) -> u8 {

@@ -38,32 +38,11 @@ fn valid_coordinates(eco: Ecosystem, name: &str, version: &str) -> bool {
         && version
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+' | '_' | '!'));
-    let name_ok = match eco {
-        Ecosystem::Npm => {
-            airlock_ecosystem::npm::parse_spec(&format!("{name}@{version}"))
-                .is_some_and(|(n, _)| n == name)
-                && !name.contains("..")
-                && name.chars().all(|c| {
-                    c.is_ascii_alphanumeric() || matches!(c, '@' | '/' | '.' | '-' | '_' | '~')
-                })
-        }
-        Ecosystem::Pypi => {
-            !name.is_empty()
-                && name.len() <= 128
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        }
-    };
-    version_ok && name_ok
+    version_ok && airlock_ecosystem::by_id(eco).path_safe_name(name, version)
 }
 
 fn parse_ecosystem(s: &str) -> Option<Ecosystem> {
-    match s {
-        "npm" => Some(Ecosystem::Npm),
-        "pypi" => Some(Ecosystem::Pypi),
-        _ => None,
-    }
+    s.parse().ok()
 }
 
 pub async fn submit(

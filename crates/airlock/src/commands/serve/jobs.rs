@@ -117,20 +117,6 @@ pub fn claim_key(payload: &Value) -> Option<String> {
     })
 }
 
-/// The registry input of a named artifact.
-fn registry_input(ecosystem: Ecosystem, name: &str, version: &str) -> Input {
-    match ecosystem {
-        Ecosystem::Npm => Input::Npm {
-            name: name.to_string(),
-            version: version.to_string(),
-        },
-        Ecosystem::Pypi => Input::Pypi {
-            name: name.to_string(),
-            version: Some(version.to_string()),
-        },
-    }
-}
-
 impl Runner {
     /// Analyzes one job (or answers it from the store). The upload of a finished job is
     /// removed; the caller records the outcome in the job record.
@@ -152,7 +138,10 @@ impl Runner {
                 if let Some(o) = self.cached(*ecosystem, name, version, integrity).await? {
                     return Ok(o);
                 }
-                (registry_input(*ecosystem, name, version), None)
+                (
+                    airlock_ecosystem::by_id(*ecosystem).registry_input(name, version),
+                    None,
+                )
             }
             Work::Upload { file } => {
                 let path = self.uploads.fetch(file, id).await?;

@@ -32,6 +32,9 @@ use sha2::Digest;
 use super::{blocking, error, pending_key, App, Shared};
 use crate::store_glue;
 
+/// The ecosystem this registry mirror serves (the stored verdicts it looks up).
+const MIRRORED: Ecosystem = Ecosystem::Npm;
+
 const CORGI: &str = "application/vnd.npm.install-v1+json";
 
 /// How long a filtered packument is reused when no verdict changed in this server
@@ -278,7 +281,7 @@ fn version_states(app: &App, name: &str, doc: &Value) -> anyhow::Result<HashMap<
     let queries: Vec<ArtifactQuery> = versions
         .iter()
         .map(|(v, i)| ArtifactQuery {
-            ecosystem: Ecosystem::Npm,
+            ecosystem: MIRRORED,
             name: name.to_string(),
             version: v.clone(),
             hash: i.clone(),
@@ -315,7 +318,7 @@ fn waived_verdict(
         return Ok(hit.verdict);
     }
     let package = airlock_events::PackageRef {
-        ecosystem: Some(Ecosystem::Npm),
+        ecosystem: Some(MIRRORED),
         name: name.to_string(),
         version: version.to_string(),
         ..Default::default()
@@ -572,8 +575,7 @@ async fn tarball(app: &Shared, upstream: &str, name: &str, file: &str) -> Respon
         integrity.clone(),
     );
     let hit = blocking(move || {
-        let mut h =
-            store_glue::lookup_current(&a.store, &a.rules, Ecosystem::Npm, &n, &v, i.as_deref())?;
+        let mut h = store_glue::lookup_current(&a.store, &a.rules, MIRRORED, &n, &v, i.as_deref())?;
         if let Some(h) = h.as_mut() {
             h.verdict = waived_verdict(&a, &n, &v, h)?;
         }
@@ -581,7 +583,7 @@ async fn tarball(app: &Shared, upstream: &str, name: &str, file: &str) -> Respon
             Some(h) if h.verdict != Verdict::Benign => a
                 .store
                 .show(&ArtifactQuery {
-                    ecosystem: Ecosystem::Npm,
+                    ecosystem: MIRRORED,
                     name: n.clone(),
                     version: v.clone(),
                     hash: i.clone(),
