@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod json;
+pub mod registry;
 
 use std::path::Path;
 
@@ -80,8 +81,41 @@ pub enum ApproveError {
         path: std::path::PathBuf,
         message: String,
     },
+    #[error("{url}: {message}")]
+    Registry { url: String, message: String },
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// Every package with install scripts the project's lockfile pins: npm's lockfile
+/// itself says which (`hasInstallScript`); for `pnpm-lock.yaml` and `yarn.lock` the
+/// registry's packuments do ([`registry::scripted_from_registry`]).
+pub fn scripted(project: &Path, fallback_registry: &str) -> Result<Vec<Pinned>, ApproveError> {
+    let has = |f: &str| project.join(f).is_file();
+    if has("package-lock.json") || has("npm-shrinkwrap.json") {
+        let r = fallback_registry.trim_end_matches('/').to_string();
+        return scripted_npm(project, &|_| Some(r.clone()));
+    }
+    for (file, format) in [
+        (
+            "pnpm-lock.yaml",
+            airlock_static::lockfile::LockfileFormat::PnpmLock,
+        ),
+        (
+            "yarn.lock",
+            airlock_static::lockfile::LockfileFormat::YarnLock,
+        ),
+    ] {
+        if has(file) {
+            return registry::scripted_from_registry(
+                &project.join(file),
+                format,
+                fallback_registry,
+            );
+        }
+    }
+    let r = fallback_registry.to_string();
+    scripted_npm(project, &|_| Some(r.clone()))
 }
 
 /// The lockfiles airlock knows, with the manager that writes each.

@@ -149,7 +149,10 @@ async fn approve(args: ApproveArgs, tracker: Tracker) -> Result<u8> {
         None => approve::detect_manager(&project).unwrap_or(Manager::Npm),
     };
     let registry = args.registry.trim_end_matches('/').to_string();
-    let scripted = approve::scripted_npm(&project, &|_| Some(registry.clone()))?;
+    let scripted = {
+        let (project, registry) = (project.clone(), registry.clone());
+        tokio::task::spawn_blocking(move || approve::scripted(&project, &registry)).await??
+    };
     let opts = WrapOptions {
         fail_on: FailOn::Malicious,
         allow_suspicious: false,
