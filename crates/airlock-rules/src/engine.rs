@@ -462,11 +462,14 @@ impl<'r> Evaluator<'r> {
             return false;
         }
         let run = || ev.phase != "static";
+        // A persona pass is `<phase>@<system>` (`install@windows`, `import@macos`): the
+        // same phase on another system, in the same scope.
+        let base = ev.phase.split('@').next().unwrap_or(&ev.phase);
         match scope {
             Scope::Any => true,
             Scope::Static => ev.phase == "static",
-            Scope::Import => ev.phase == "import",
-            Scope::Lifecycle => ev.phase == "install",
+            Scope::Import => base == "import",
+            Scope::Lifecycle => base == "install",
             Scope::Package => run(),
         }
     }
