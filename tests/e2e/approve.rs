@@ -19,17 +19,39 @@ use std::process::Output;
 use common::*;
 use localreg::*;
 
-const NPM12_TGZ: &str = "/work/evalrun/cache/npm/npm@12.2.0/npm-12.2.0.tgz";
+/// npm 12's registry tarball, fetched and integrity-checked by `sandbox-images/setup`
+/// (sandbox-images/test-tools.txt) into the user's cache; `AIRLOCK_TEST_TOOLS` overrides
+/// the directory.
+fn npm12_tgz() -> PathBuf {
+    let dir = std::env::var_os("AIRLOCK_TEST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+            cache.join("airlock/test-tools")
+        });
+    let f = dir.join("npm-12.2.0.tgz");
+    assert!(
+        f.is_file(),
+        "{} is missing: run sandbox-images/setup (it fetches the npm 12 release this test drives)",
+        f.display()
+    );
+    f
+}
 
 /// The npm 12 CLI, unpacked from its registry tarball into `dir` (its dependencies are
 /// bundled, so nothing is fetched).
 fn npm12(dir: &Path) -> PathBuf {
+    let tgz = npm12_tgz();
     let st = std::process::Command::new("tar")
-        .args(["xzf", NPM12_TGZ, "-C"])
+        .arg("xzf")
+        .arg(&tgz)
+        .arg("-C")
         .arg(dir)
         .status()
         .unwrap();
-    assert!(st.success(), "cannot unpack {NPM12_TGZ}");
+    assert!(st.success(), "cannot unpack {}", tgz.display());
     dir.join("package/bin/npm-cli.js")
 }
 
