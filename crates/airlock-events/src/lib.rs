@@ -74,6 +74,18 @@ impl std::str::FromStr for Ecosystem {
     }
 }
 
+impl Ecosystem {
+    /// How the ecosystem's own tools write a pinned version: `name@1.0.0` (npm),
+    /// `name==1.0.0` (pip). Part of the schema, so stores and reports name an artifact
+    /// the way its users type it.
+    pub fn pinned(self, name: &str, version: &str) -> String {
+        match self {
+            Ecosystem::Npm => format!("{name}@{version}"),
+            Ecosystem::Pypi => format!("{name}=={version}"),
+        }
+    }
+}
+
 impl fmt::Display for Ecosystem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -47,10 +47,7 @@ pub struct ArtifactKey {
 impl ArtifactKey {
     /// `name@version` (npm) or `name==version` (PyPI).
     pub fn spec(&self) -> String {
-        match self.ecosystem {
-            Ecosystem::Pypi => format!("{}=={}", self.name, self.version),
-            Ecosystem::Npm => format!("{}@{}", self.name, self.version),
-        }
+        self.ecosystem.pinned(&self.name, &self.version)
     }
 }
 
