@@ -238,9 +238,10 @@ fn malicious_dependency_is_refused_and_project_untouched() {
         assert_eq!(evil["verdict"], "malicious", "{evil:#}");
         let waived = evil["waived"].as_array().unwrap();
         assert!(
-            waived
-                .iter()
-                .any(|w| w.as_str().unwrap().starts_with(&format!("{rule}: test waiver"))),
+            waived.iter().any(|w| w
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{rule}: test waiver"))),
             "{evil:#}"
         );
         assert!(!project.join("node_modules").exists());
