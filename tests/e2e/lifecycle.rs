@@ -11,7 +11,6 @@
 mod common;
 mod localreg;
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -433,14 +432,12 @@ fn scan_https_checking_modes(as_user: Option<(u32, u32)>, key_mode: u32) -> serd
         std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(work).unwrap()),
     );
     let (code, _) = scan.wait_exit(Duration::from_secs(180));
-    let mut stdout = String::new();
-    scan.child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
-    let stderr = scan.stderr();
+    // The collector took the pipes: after the exit its readers drain them (the report
+    // is one JSON document on stdout).
+    wait_until(Duration::from_secs(10), || {
+        serde_json::from_str::<serde_json::Value>(&scan.output.stdout()).is_ok()
+    });
+    let (stdout, stderr) = (scan.output.stdout(), scan.stderr());
     assert_eq!(work_mode, 0o700, "work dir mode {work_mode:o}");
     assert_eq!(key, key_mode, "ca.key mode {key:o}");
     assert_eq!(key_owner, as_user.map_or(0, |(u, _)| u));
