@@ -44,8 +44,8 @@ pub fn load_rules(explicit: Option<&Path>) -> Result<Ruleset> {
 /// Where the project's waivers come from (`airlock.toml`, see `airlock_rules::waiver`).
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct WaiverArgs {
-    /// The project file of waivers (default: `airlock.toml` in the current directory,
-    /// when there is one). A waived finding stays in the report, marked, and no longer
+    /// The project file of waivers (default: the first `airlock.toml` in the current
+    /// directory or a parent, when there is one). A waived finding stays in the report, marked, and no longer
     /// counts toward the verdict.
     #[arg(long, value_name = "FILE", conflicts_with = "no_waivers")]
     pub waivers: Option<PathBuf>,
