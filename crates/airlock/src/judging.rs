@@ -115,6 +115,19 @@ pub fn waivers_cover(waivers: Option<&Waivers>, package: &airlock_events::Packag
     })
 }
 
+/// An analysis judged again under the project's waivers, when one names its package
+/// (`None`: no waiver does, the judgement made without them stands). The in-memory twin
+/// of `store_glue::waived`.
+pub fn rejudge_if_waived(
+    rules: &Ruleset,
+    trace: &Trace,
+    error: Option<&str>,
+    waivers: Option<&Waivers>,
+) -> Option<(Report, Verdict)> {
+    waivers_cover(waivers, &trace.header.package)
+        .then(|| judge_waived(rules, trace, error, waivers))
+}
+
 /// Judges a trace; a run error overrides the verdict (never benign).
 pub fn judge(rules: &Ruleset, trace: &Trace, error: Option<&str>) -> (Report, Verdict) {
     judge_waived(rules, trace, error, None)

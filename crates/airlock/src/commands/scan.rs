@@ -137,8 +137,7 @@ async fn scan_one(
         pipeline::write_trace(&a.trace, &path)?;
     }
     // Waivers are the project's: judged again with them only when one names this package.
-    let waived = judging::waivers_cover(waivers, &a.package)
-        .then(|| judging::judge_waived(rules, &a.trace, a.error.as_deref(), waivers));
+    let waived = judging::rejudge_if_waived(rules, &a.trace, a.error.as_deref(), waivers);
     let (report, verdict) = match &waived {
         Some((report, verdict)) => (report, *verdict),
         None => (&a.report, a.verdict),

@@ -397,13 +397,12 @@ impl Checker {
                         ch.run_id = Some(a.trace.header.run_id.clone());
                         ch.findings = top_findings(&a.report);
                         ch.error = a.error.clone();
-                        if crate::judging::waivers_cover(waivers.as_deref(), &a.package) {
-                            let (report, verdict) = crate::judging::judge_waived(
-                                &rules,
-                                &a.trace,
-                                a.error.as_deref(),
-                                waivers.as_deref(),
-                            );
+                        if let Some((report, verdict)) = crate::judging::rejudge_if_waived(
+                            &rules,
+                            &a.trace,
+                            a.error.as_deref(),
+                            waivers.as_deref(),
+                        ) {
                             ch.waive(&report, verdict);
                         }
                         let st = store.clone();
