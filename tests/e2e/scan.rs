@@ -40,6 +40,14 @@ fn postinstall_shell_and_home_write_are_attributed() {
     assert_eq!(events[0]["record"], "header");
     assert_eq!(events.last().unwrap()["record"], "footer");
     assert_eq!(events.last().unwrap()["complete"], true);
+    // The sink stops when asked: before, its runtime waited on the blocking read of the
+    // stdin airlock holds, so every stop ran out the 5 s wait and ended in a forced
+    // removal (regression bound, far above the ~0.1-0.5 s a stop takes now).
+    let sink_stop: u64 = events[0]["notes"]["timing.sink_stop_ms"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("timing.sink_stop_ms in the header");
+    assert!(sink_stop < 4_000, "sink stop took {sink_stop} ms");
     // sh -c spawned by the postinstall, tagged with its lifecycle
     let sh = events
         .iter()

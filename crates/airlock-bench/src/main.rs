@@ -1,5 +1,6 @@
 //! `airlock-bench`: the harness that measures airlock — detection over the corpora
-//! (`eval`), wall time against the bare baseline (`latency`), analyses per minute across
+//! (`eval`), wall time against the bare baseline (`latency`), a whole scan against a plain install
+//! (`overhead`), analyses per minute across
 //! cores (`throughput`), peak memory of judging a large trace (`judge-memory`), and the
 //! static pass's signals and cost (`static-signals`, `static-ratio`). It
 //! drives the `airlock` binary as a subprocess and never links the sandbox itself, so
@@ -9,6 +10,7 @@ mod corpus;
 mod eval;
 mod memory;
 mod mirror;
+mod overhead;
 mod perf;
 mod pyinspect;
 mod runner;
@@ -41,6 +43,9 @@ enum Command {
     Eval(eval::EvalArgs),
     /// Median wall time of `airlock scan` against `airlock scan --bare`, pair by pair.
     Latency(perf::LatencyArgs),
+    /// A small package's whole scan against a plain `docker run … npm install` (or pip
+    /// install) of the same file in the same image, pair by pair (issue 17's target).
+    Overhead(overhead::OverheadArgs),
     /// Analyses per minute at several concurrency levels over generated small packages.
     Throughput(perf::ThroughputArgs),
     /// Peak RSS and speed of `airlock judge` on a large synthetic trace.
@@ -64,6 +69,7 @@ fn main() -> ExitCode {
     let res = match cli.command {
         Command::Eval(a) => eval::run(&airlock, &a),
         Command::Latency(a) => perf::latency(&airlock, &a),
+        Command::Overhead(a) => overhead::run(&airlock, &a),
         Command::Throughput(a) => perf::throughput(&airlock, &a),
         Command::JudgeMemory(a) => memory::run(&airlock, &a),
         Command::StaticSignals(a) => statics::signals(&a),

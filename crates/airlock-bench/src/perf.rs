@@ -135,16 +135,32 @@ fn timed_scan(
     dir: &Path,
     extra: &[String],
 ) -> Result<Timed> {
+    let mut args = extra.to_vec();
+    if bare {
+        args.push("--bare".into());
+    }
+    let (mut t, _) = timed_scan_with_image(airlock, package, input, bare, pair, dir, &args)?;
+    t.bare = bare;
+    Ok(t)
+}
+
+/// One `airlock scan --format json` with its trace header read for the timing notes;
+/// also returns the image the trace names.
+pub fn timed_scan_with_image(
+    airlock: &Airlock,
+    package: &str,
+    input: &str,
+    bare: bool,
+    pair: usize,
+    dir: &Path,
+    args: &[String],
+) -> Result<(Timed, Option<String>)> {
     let trace = dir.join(format!(
         "{package}-{pair}-{}.trace.jsonl",
         if bare { "bare" } else { "airlock" }
     ));
     let _ = std::fs::remove_file(&trace);
-    let mut args = extra.to_vec();
-    if bare {
-        args.push("--bare".into());
-    }
-    let run = airlock.scan(input, Some(&trace), &args, Duration::from_secs(900))?;
+    let run = airlock.scan(input, Some(&trace), args, Duration::from_secs(900))?;
     let report: Value = serde_json::from_str(run.stdout.trim()).unwrap_or(Value::Null);
     let phases = report["phases"]
         .as_array()
@@ -155,23 +171,36 @@ fn timed_scan(
         })
         .unwrap_or_default();
     let timing = timing_notes(&trace);
+    let image = trace_image(&trace);
     // The traces are only needed for their header; keep the directory small.
     let _ = std::fs::remove_file(&trace);
-    Ok(Timed {
-        package: package.into(),
-        bare,
-        pair,
-        wall_ms: run.wall_ms,
-        verdict: report["verdict"].as_str().unwrap_or("error").into(),
-        exit_code: run.exit_code,
-        phases,
-        timing,
-        run_duration_ms: report["run"]["duration_ms"].as_u64(),
-        stderr_tail: run.stderr_tail(3),
-    })
+    Ok((
+        Timed {
+            package: package.into(),
+            bare,
+            pair,
+            wall_ms: run.wall_ms,
+            verdict: report["verdict"].as_str().unwrap_or("error").into(),
+            exit_code: run.exit_code,
+            phases,
+            timing,
+            run_duration_ms: report["run"]["duration_ms"].as_u64(),
+            stderr_tail: run.stderr_tail(3),
+        },
+        image,
+    ))
 }
 
-fn load_average() -> String {
+/// The image a trace's header names.
+fn trace_image(trace: &Path) -> Option<String> {
+    let f = std::fs::File::open(trace).ok()?;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(f), &mut line).ok()?;
+    let h: Value = serde_json::from_str(&line).ok()?;
+    h["image"].as_str().map(String::from)
+}
+
+pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_else(|_| "?".into())
@@ -250,7 +279,7 @@ fn ms(x: Option<f64>) -> String {
 }
 
 /// Where the time goes in one run: the engine's timing notes, the phases, and the rest.
-fn components(t: &Timed) -> Vec<(String, u64)> {
+pub fn components(t: &Timed) -> Vec<(String, u64)> {
     let mut c: Vec<(String, u64)> = Vec::new();
     for k in ["host_resolve", "sink_start", "sandbox_create"] {
         c.push((k.into(), t.timing.get(k).copied().unwrap_or(0)));

@@ -131,6 +131,16 @@ impl Tracker {
         drop(hold);
     }
 
+    /// Lets go of `id`'s stdin hold (its main process sees the end of its input and
+    /// ends) but keeps tracking it, so a signal still removes it.
+    pub fn release(&self, id: &str) {
+        let hold = match self.inner.lock() {
+            Ok(mut v) => v.holds.remove(id),
+            Err(_) => None,
+        };
+        drop(hold);
+    }
+
     pub fn ids(&self) -> Vec<String> {
         self.inner.lock().map(|v| v.ids.clone()).unwrap_or_default()
     }

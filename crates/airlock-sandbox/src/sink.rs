@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use bollard::container::{
     Config, KillContainerOptions, LogOutput, LogsOptions, StartContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::models::HostConfig;
 use bollard::Docker;
@@ -209,19 +210,31 @@ impl SinkContainer {
     }
 
     /// Asks the sink to finish (SIGTERM: it records open connections and its footer),
-    /// waits briefly, then removes the container.
+    /// waits up to 5 s for it to end, then removes the container. The stdin hold goes at
+    /// the same time: the sink stops at either, and its runtime can only exit once the
+    /// blocking read of that stdin returns — with the hold kept, every stop used to wait
+    /// the full 5 s and end in a forced removal.
     pub async fn stop(self) {
         let _ = self
             .docker
             .kill_container(&self.id, Some(KillContainerOptions { signal: "SIGTERM" }))
             .await;
-        for _ in 0..50 {
-            match self.docker.inspect_container(&self.id, None).await {
-                Ok(info) if info.state.as_ref().and_then(|s| s.running) == Some(true) => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                _ => break,
-            }
+        self.tracker.release(&self.id);
+        let wait = async {
+            let mut w = self.docker.wait_container(
+                &self.id,
+                Some(WaitContainerOptions {
+                    condition: "not-running",
+                }),
+            );
+            // Ends with the exit (or an error: already gone, removed by AutoRemove).
+            let _ = w.next().await;
+        };
+        if tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .is_err()
+        {
+            tracing::warn!(container = %self.id, "the network sink did not stop within 5 s");
         }
         remove_container(&self.docker, &self.id).await;
         self.tracker.forget(&self.id);
