@@ -219,6 +219,7 @@ impl PackageEcosystem for npm::Npm {
             "package-lock.json",
             "yarn.lock",
             "pnpm-lock.yaml",
+            "bun.lock",
         ]
     }
 
@@ -227,6 +228,7 @@ impl PackageEcosystem for npm::Npm {
             "package-lock.json" | "npm-shrinkwrap.json" => Some(LockfileFormat::PackageLock),
             "yarn.lock" => Some(LockfileFormat::YarnLock),
             "pnpm-lock.yaml" => Some(LockfileFormat::PnpmLock),
+            "bun.lock" => Some(LockfileFormat::BunLock),
             _ => None,
         }
     }
@@ -372,6 +374,7 @@ impl PackageEcosystem for pypi::Pypi {
             &pypi::WheelhouseOptions {
                 // Sets resolved in the last day (the seed set above all) skip pip.
                 wheel_cache: pypi::WheelCache::user_default(),
+                target: sources.python.clone(),
                 ..Default::default()
             },
         )?;

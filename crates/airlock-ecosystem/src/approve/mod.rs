@@ -88,8 +88,9 @@ pub enum ApproveError {
 }
 
 /// Every package with install scripts the project's lockfile pins: npm's lockfile
-/// itself says which (`hasInstallScript`); for `pnpm-lock.yaml` and `yarn.lock` the
-/// registry's packuments do ([`registry::scripted_from_registry`]).
+/// itself says which (`hasInstallScript`); for `pnpm-lock.yaml`, `yarn.lock` and
+/// `bun.lock` the registry's packuments do ([`registry::scripted_from_registry`]), the
+/// same source the package manager itself decides from.
 pub fn scripted(project: &Path, fallback_registry: &str) -> Result<Vec<Pinned>, ApproveError> {
     let has = |f: &str| project.join(f).is_file();
     if has("package-lock.json") || has("npm-shrinkwrap.json") {
@@ -104,6 +105,10 @@ pub fn scripted(project: &Path, fallback_registry: &str) -> Result<Vec<Pinned>, 
         (
             "yarn.lock",
             airlock_static::lockfile::LockfileFormat::YarnLock,
+        ),
+        (
+            "bun.lock",
+            airlock_static::lockfile::LockfileFormat::BunLock,
         ),
     ] {
         if has(file) {

@@ -45,7 +45,7 @@ pub fn version_has_install_script(doc: &serde_json::Value) -> bool {
     })
 }
 
-/// The packages with install scripts that `lockfile` (a `pnpm-lock.yaml` or `yarn.lock`)
+/// The packages with install scripts that `lockfile` (`pnpm-lock.yaml`, `yarn.lock`, `bun.lock`)
 /// pins; `fallback_registry` is the registry of entries whose lockfile names none.
 pub fn scripted_from_registry(
     lockfile: &Path,

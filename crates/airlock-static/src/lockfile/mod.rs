@@ -9,12 +9,13 @@
 //!
 //! - [`npm`]: package-lock / shrinkwrap v1-v3, the full model the install wrapper needs
 //!   ([`NpmLockfile`]: entries with install flags, dependency paths, artifacts);
-//! - [`yarn`] (v1 and berry) and [`pnpm`]: [`LockedPackage`]s with where each comes from;
+//! - [`yarn`] (v1 and berry), [`pnpm`] and [`bun`] (`bun.lock`): [`LockedPackage`]s with where each comes from;
 //! - [`python`]: `poetry.lock` and `uv.lock`.
 //!
 //! Requirements files are read line by line by [`crate::audit`]. Which file names have
 //! which [`LockfileFormat`] is the ecosystem seam's knowledge, not this module's.
 
+pub mod bun;
 pub mod npm;
 pub mod pnpm;
 pub mod python;
@@ -35,6 +36,8 @@ pub enum LockfileFormat {
     YarnLock,
     /// `pnpm-lock.yaml`.
     PnpmLock,
+    /// `bun.lock` (the text lockfile of Bun 1.2 and later).
+    BunLock,
     /// `poetry.lock`.
     PoetryLock,
     /// `uv.lock`.
@@ -52,6 +55,7 @@ impl LockfileFormat {
             LockfileFormat::PackageLock => npm::read_package_lock(text).map_err(|e| e.to_string()),
             LockfileFormat::YarnLock => Ok(yarn::parse(text)),
             LockfileFormat::PnpmLock => Ok(pnpm::parse(text)),
+            LockfileFormat::BunLock => bun::parse(text),
             LockfileFormat::PoetryLock => python::parse_poetry(text).map(|e| (e, Vec::new())),
             LockfileFormat::UvLock => python::parse_uv(text).map(|e| (e, Vec::new())),
             LockfileFormat::Requirements => {

@@ -61,9 +61,10 @@ pub struct ApproveArgs {
     #[arg(long)]
     pub concurrency: Option<usize>,
     /// Registry of lockfile entries that name none (default: $AIRLOCK_NPM_REGISTRY, else
-    /// the public registry).
-    #[arg(long, env = "AIRLOCK_NPM_REGISTRY", default_value = airlock_ecosystem::npm::DEFAULT_REGISTRY)]
-    pub registry: String,
+    /// the project's own setting — `registry=` in its .npmrc, `npmRegistryServer` in its
+    /// .yarnrc.yml — else the user's ~/.npmrc, else the public registry).
+    #[arg(long, env = "AIRLOCK_NPM_REGISTRY")]
+    pub registry: Option<String>,
     #[command(flatten)]
     pub store: StoreArgs,
     /// Rules directory (default: $AIRLOCK_RULES, else the ruleset built into airlock).
@@ -148,7 +149,13 @@ async fn approve(args: ApproveArgs, tracker: Tracker) -> Result<u8> {
         Some(m) => m.manager(),
         None => approve::detect_manager(&project).unwrap_or(Manager::Npm),
     };
-    let registry = args.registry.trim_end_matches('/').to_string();
+    let registry = args
+        .registry
+        .clone()
+        .or_else(|| project_registry(&project))
+        .unwrap_or_else(|| airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string())
+        .trim_end_matches('/')
+        .to_string();
     let scripted = {
         let (project, registry) = (project.clone(), registry.clone());
         tokio::task::spawn_blocking(move || approve::scripted(&project, &registry)).await??
@@ -249,6 +256,13 @@ async fn approve(args: ApproveArgs, tracker: Tracker) -> Result<u8> {
         if &new_text != old_text && (!approvals.is_empty() || config_path.exists()) {
             write_atomic(&config_path, &new_text)?;
             written = true;
+            if manager == Manager::Yarn && project.join("yarn.lock").is_file() {
+                // Seen with yarn 4.18: the workspace's dependenciesMeta is part of
+                // yarn.lock, so `yarn install --immutable` refuses until it is recorded.
+                warnings.push(
+                    "yarn 4 records dependenciesMeta in yarn.lock: run `yarn install` once and commit yarn.lock (`--immutable` installs fail until then)".into(),
+                );
+            }
         }
         // What the setting says now.
         let doc = Document::parse(&new_text).unwrap_or(doc);
@@ -284,6 +298,25 @@ async fn approve(args: ApproveArgs, tracker: Tracker) -> Result<u8> {
         print_human(&rows, &warnings, manager, config_file, args.check, written);
     }
     Ok(code)
+}
+
+/// The registry the project's package manager would use for entries its lockfile does
+/// not pin to a URL (pnpm and yarn 4 write none for the default registry): the
+/// project's `.npmrc` (npm, pnpm, Bun), its `.yarnrc.yml`, then the user's `~/.npmrc`.
+fn project_registry(project: &Path) -> Option<String> {
+    let setting = |path: PathBuf, key: &str, sep: char| -> Option<String> {
+        let text = std::fs::read_to_string(path).ok()?;
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once(sep)?;
+            let v = v.trim().trim_matches('"').trim_matches('\'');
+            (k.trim() == key && (v.starts_with("http://") || v.starts_with("https://")))
+                .then(|| v.to_string())
+        })
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    setting(project.join(".npmrc"), "registry", '=')
+        .or_else(|| setting(project.join(".yarnrc.yml"), "npmRegistryServer", ':'))
+        .or_else(|| home.and_then(|h| setting(h.join(".npmrc"), "registry", '=')))
 }
 
 fn print_human(
@@ -367,4 +400,39 @@ fn write_atomic(path: &Path, text: &str) -> Result<()> {
     tmp.persist(path)
         .with_context(|| format!("replacing {}", path.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_projects_own_registry_setting_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".yarnrc.yml"),
+            "enableTelemetry: false\nnpmRegistryServer: \"http://127.0.0.1:4873\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            project_registry(dir.path()).as_deref(),
+            Some("http://127.0.0.1:4873")
+        );
+        // .npmrc wins (pnpm and Bun read it); a value that is no URL is ignored.
+        std::fs::write(
+            dir.path().join(".npmrc"),
+            "; comment\nregistry = https://npm.corp.example/\n",
+        )
+        .unwrap();
+        assert_eq!(
+            project_registry(dir.path()).as_deref(),
+            Some("https://npm.corp.example/")
+        );
+        std::fs::write(dir.path().join(".npmrc"), "registry=${REG}\n").unwrap();
+        assert_eq!(
+            project_registry(dir.path()).as_deref(),
+            Some("http://127.0.0.1:4873")
+        );
+    }
 }
