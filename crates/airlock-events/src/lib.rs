@@ -173,6 +173,9 @@ pub enum Source {
     Sandbox,
     /// `strace -f` inside the sandbox.
     Strace,
+    /// eBPF programs on the host, attached to the sandbox container's cgroup (the same
+    /// event kinds as `strace`; which one recorded is in the header's `recorder` note).
+    Ebpf,
     /// Filesystem diff after a phase.
     Fsdiff,
     /// The network sink.

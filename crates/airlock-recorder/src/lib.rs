@@ -48,8 +48,8 @@ use airlock_events::Event;
 
 pub use invocation::{strace_args, strace_args_for_user, TRACED_SYSCALLS};
 pub use recorder::{
-    default_probes, ProbePath, Recorder, RecorderConfig, RecorderStats, CHAIN_ENTRY_MAX, CHAIN_MAX,
-    FLOOD_EVENT_MIN, FOLD_NOTE_MIN, SELECTED_ENV,
+    default_probes, CallResult, ProbePath, Recorder, RecorderConfig, RecorderStats,
+    CHAIN_ENTRY_MAX, CHAIN_MAX, FLOOD_EVENT_MIN, FOLD_NOTE_MIN, SELECTED_ENV,
 };
 
 /// Errors reading a strace output file.

@@ -159,6 +159,9 @@ pub struct RecorderConfig {
     /// Lines of one shape kept before the rest are folded into a count ([`crate::fold`]);
     /// `None` keeps every line.
     pub fold_after: Option<u32>,
+    /// Put on every event: `strace` (default) or `ebpf` when the calls come from the
+    /// kernel-side recorder through [`Recorder::feed_call`].
+    pub source: Source,
 }
 
 impl RecorderConfig {
@@ -171,6 +174,7 @@ impl RecorderConfig {
             canaries: HashMap::new(),
             probes: default_probes(),
             fold_after: Some(crate::fold::KEEP_FIRST),
+            source: Source::Strace,
         }
     }
 }
@@ -330,7 +334,7 @@ impl Recorder {
             out.push(Event::new(
                 first,
                 &self.cfg.phase,
-                Source::Strace,
+                self.cfg.source,
                 EventKind::Note { message },
             ));
         }
@@ -353,7 +357,7 @@ impl Recorder {
             out.push(Event::new(
                 self.last_ts,
                 &self.cfg.phase,
-                Source::Strace,
+                self.cfg.source,
                 EventKind::Note { message },
             ));
         }
@@ -512,7 +516,7 @@ impl Recorder {
             EventKind::Note { message: detail }
         };
         let tgid = self.thread_of.get(&f.pid).copied().unwrap_or(f.pid);
-        let event = Event::new(f.first_ts, &self.cfg.phase, Source::Strace, kind);
+        let event = Event::new(f.first_ts, &self.cfg.phase, self.cfg.source, kind);
         let proc = match (self.procs.contains_key(&tgid), self.exited.get(&tgid)) {
             (false, Some(p)) => p.clone(),
             _ => self.proc_ref(tgid),
@@ -522,7 +526,7 @@ impl Recorder {
 
     fn emit(&self, out: &mut Vec<Event>, ts: f64, tgid: u32, kind: EventKind) {
         out.push(
-            Event::new(ts, &self.cfg.phase, Source::Strace, kind).with_proc(self.proc_ref(tgid)),
+            Event::new(ts, &self.cfg.phase, self.cfg.source, kind).with_proc(self.proc_ref(tgid)),
         );
     }
 
@@ -613,7 +617,10 @@ impl Recorder {
 }
 
 mod calls;
+mod kernel;
 mod parse;
+
+pub use kernel::CallResult;
 
 use parse::*;
 pub(crate) use parse::{basename, normalize, sockaddr, split_prefix};
