@@ -14,6 +14,7 @@ pub mod npm;
 pub mod pinned;
 pub mod plan;
 pub mod pypi;
+pub mod release_age;
 pub mod sample_zip;
 pub mod seam;
 #[cfg(test)]

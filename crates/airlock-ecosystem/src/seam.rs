@@ -116,6 +116,20 @@ pub trait PackageEcosystem: Send + Sync {
         let _ = (artifact, sources);
         Ok(Vec::new())
     }
+    /// When `name` at `version` was published in this ecosystem's registry of `sources`,
+    /// for the release-age gate (`--min-age`); `hash` is the pinned file's, where the
+    /// ecosystem publishes files one by one (PyPI). `Ok(None)` when the registry does not
+    /// say (the gate then decides by `--min-age-strict`); `Err` when it cannot be asked.
+    fn published(
+        &self,
+        name: &str,
+        version: &str,
+        hash: Option<&str>,
+        sources: &Sources,
+    ) -> Result<Option<crate::release_age::Timestamp>, RegistryError> {
+        let _ = (name, version, hash, sources);
+        Ok(None)
+    }
 }
 
 /// Every ecosystem airlock knows.
@@ -211,6 +225,17 @@ impl PackageEcosystem for npm::Npm {
             ),
             _ => Ok(Vec::new()),
         }
+    }
+
+    /// The packument's `time[version]`.
+    fn published(
+        &self,
+        name: &str,
+        version: &str,
+        _hash: Option<&str>,
+        sources: &Sources,
+    ) -> Result<Option<crate::release_age::Timestamp>, RegistryError> {
+        npm::packument::published(&sources.npm_registry, name, version)
     }
 
     fn lockfiles(&self) -> &'static [&'static str] {
@@ -396,6 +421,17 @@ impl PackageEcosystem for pypi::Pypi {
             return Err(wrong_kind(artifact, "a Python distribution"));
         };
         Ok(pypi::plan::plan(&artifact.name, &artifact.path, p, ctx))
+    }
+
+    /// The JSON API's upload time of the pinned file (by sha256).
+    fn published(
+        &self,
+        name: &str,
+        version: &str,
+        hash: Option<&str>,
+        sources: &Sources,
+    ) -> Result<Option<crate::release_age::Timestamp>, RegistryError> {
+        pypi::published::published(&sources.pypi_index, name, version, hash)
     }
 
     fn lockfiles(&self) -> &'static [&'static str] {

@@ -4,8 +4,9 @@
 //! install script or obfuscated code, or a new maintainer publishes it. Used by
 //! `airlock scan name@version` and `airlock diff`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use airlock_events::Event;
 use airlock_static::diff::{self, RegistryMeta};
@@ -173,10 +174,127 @@ pub fn previous_version_signals(
         .collect())
 }
 
+/// The publish time of every version a packument's `time` map names (`created` and
+/// `modified` are not versions; unparsable entries are left out).
+pub fn publish_times(doc: &Value) -> BTreeMap<String, crate::release_age::Timestamp> {
+    doc["time"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "created" | "modified" | "unpublished"))
+                .filter_map(|(k, v)| {
+                    Some((k.clone(), crate::release_age::parse_time(v.as_str()?)?))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Publish times already fetched in this process, by `registry|name`.
+type TimesMemo = Mutex<HashMap<String, Arc<BTreeMap<String, crate::release_age::Timestamp>>>>;
+
+fn times_memo() -> &'static TimesMemo {
+    static MEMO: OnceLock<TimesMemo> = OnceLock::new();
+    MEMO.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// When `name`@`version` was published on `registry` (the release-age gate): the
+/// packument's `time[version]`. The abbreviated document is asked for first — some
+/// registries put `time` in it, and it is much smaller — and the full one when it has no
+/// publish times. One packument per name and process serves every version of that name
+/// (a version the kept document does not know fetches it again). `Ok(None)` when the
+/// registry has no such package or gives no time for the version.
+pub fn published(
+    registry: &str,
+    name: &str,
+    version: &str,
+) -> Result<Option<crate::release_age::Timestamp>, RegistryError> {
+    let registry = registry.trim_end_matches('/');
+    let key = format!("{registry}|{name}");
+    let known = times_memo()
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&key).and_then(|t| t.get(version).copied()));
+    if known.is_some() {
+        return Ok(known);
+    }
+    let url = format!("{registry}/{}", name.replace('/', "%2f"));
+    let mut times = BTreeMap::new();
+    for accept in [
+        "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8",
+        "application/json",
+    ] {
+        let doc = match crate::http::client().get(&url).set("Accept", accept).call() {
+            Ok(r) => {
+                serde_json::from_reader::<_, TimeDoc>(std::io::BufReader::new(r.into_reader()))
+                    .map_err(|e| RegistryError::Http {
+                        url: url.clone(),
+                        message: format!("bad packument: {e}"),
+                    })?
+            }
+            Err(ureq::Error::Status(404, _)) => return Ok(None),
+            Err(e) => {
+                return Err(RegistryError::Http {
+                    url: url.clone(),
+                    message: e.to_string(),
+                })
+            }
+        };
+        times = publish_times(&serde_json::json!({ "time": doc.time }));
+        if !times.is_empty() {
+            break;
+        }
+    }
+    let found = times.get(version).copied();
+    if let Ok(mut m) = times_memo().lock() {
+        m.insert(key, Arc::new(times));
+    }
+    Ok(found)
+}
+
+/// Only the `time` map of a packument (the rest is skipped while parsing).
+#[derive(Deserialize)]
+struct TimeDoc {
+    #[serde(default)]
+    time: Option<serde_json::Map<String, Value>>,
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn publish_times_from_recorded_packuments() {
+        // The full document (registry.npmjs.org shape: `created`/`modified` beside the
+        // versions, an unpublished marker as an object) and an abbreviated one whose
+        // `time` uses an offset instead of Z.
+        let full = serde_json::json!({
+            "name": "left-pad",
+            "time": {
+                "created": "2014-03-14T17:04:49.226Z",
+                "modified": "2026-12-01T10:00:00.000Z",
+                "1.3.0": "2018-04-09T01:05:51.916Z",
+                "1.3.1-beta.0": "not a date",
+                "unpublished": {"time": "2026-01-01T00:00:00Z", "versions": []}
+            },
+            "versions": {"1.3.0": {}}
+        });
+        let t = publish_times(&full);
+        assert_eq!(t.keys().collect::<Vec<_>>(), ["1.3.0"]);
+        assert_eq!(t["1.3.0"].to_string(), "2018-04-09T01:05:51.916Z");
+        let corgi = serde_json::json!({
+            "time": {"0.0.1": "2026-09-02T13:01:24.255000+00:00"}
+        });
+        assert_eq!(
+            publish_times(&corgi)["0.0.1"].to_string(),
+            "2026-09-02T13:01:24.255Z"
+        );
+        // No `time` at all (some mirrors' abbreviated documents).
+        assert!(publish_times(&serde_json::json!({"versions": {}})).is_empty());
+        let doc: TimeDoc = serde_json::from_str(r#"{"time": null, "versions": {}}"#).unwrap();
+        assert!(doc.time.is_none());
+    }
 
     #[test]
     fn previous_version_skips_prereleases_and_compares_numerically() {

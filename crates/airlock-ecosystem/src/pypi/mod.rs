@@ -157,6 +157,7 @@ mod index;
 mod install_report;
 mod metadata;
 pub mod plan;
+pub mod published;
 mod tags;
 #[cfg(test)]
 mod tests;
