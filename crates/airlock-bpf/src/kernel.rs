@@ -86,7 +86,11 @@ fn load(
 }
 
 /// The thread's body: load, attach, report readiness, then poll until told to stop.
-pub(crate) fn run(ready: Sender<Result<(), BpfError>>, cmds: Receiver<Cmd>) {
+pub(crate) fn run(
+    ready: Sender<Result<(), BpfError>>,
+    cmds: Receiver<Cmd>,
+    mut dump: Option<std::io::BufWriter<std::fs::File>>,
+) {
     let mut object = MaybeUninit::uninit();
     let skel = load(&mut object);
     let skel = match skel {
@@ -100,6 +104,14 @@ pub(crate) fn run(ready: Sender<Result<(), BpfError>>, cmds: Receiver<Cmd>) {
     let sink = Rc::clone(&splitter);
     let mut builder = RingBufferBuilder::new();
     if let Err(e) = builder.add(&skel.maps.events, move |data: &[u8]| {
+        if let Some(w) = dump.as_mut() {
+            use std::io::Write;
+            let len = u32::try_from(data.len()).unwrap_or(u32::MAX).to_le_bytes();
+            if w.write_all(&len).and_then(|()| w.write_all(data)).is_err() {
+                tracing::warn!("eBPF recorder: writing the raw dump failed; dump stopped");
+                dump = None;
+            }
+        }
         sink.borrow_mut().feed_bytes(data);
         0
     }) {

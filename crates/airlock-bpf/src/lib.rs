@@ -29,6 +29,7 @@
 pub mod cgroup;
 pub mod convert;
 pub mod kernel;
+pub mod phase;
 pub mod raw;
 pub mod split;
 
@@ -41,6 +42,7 @@ use std::time::Duration;
 use airlock_recorder::RecorderConfig;
 
 pub use kernel::Taken;
+pub use phase::{phase_events, PhaseEvents};
 pub use split::{PhaseRecording, Splitter};
 
 /// Environment variable that picks the recorder (`auto`, `ebpf`, `strace`).
@@ -130,6 +132,19 @@ const REPLY: Duration = Duration::from_secs(30);
 impl Session {
     /// Checks root and BTF, loads and attaches the programs.
     pub fn start() -> Result<Session, BpfError> {
+        Session::start_inner(None)
+    }
+
+    /// [`Session::start`], also writing every raw record to `path` (each as a
+    /// little-endian u32 length and the bytes; [`read_dump`] reads it back) — how the
+    /// fixtures of the conversion tests are recorded.
+    pub fn start_dumping(path: &std::path::Path) -> Result<Session, BpfError> {
+        let f = std::fs::File::create(path)
+            .map_err(|e| BpfError::Load(format!("creating {}: {e}", path.display())))?;
+        Session::start_inner(Some(std::io::BufWriter::new(f)))
+    }
+
+    fn start_inner(dump: Option<std::io::BufWriter<std::fs::File>>) -> Result<Session, BpfError> {
         let uid = rustix::process::geteuid().as_raw();
         if uid != 0 {
             return Err(BpfError::NotRoot(uid));
@@ -141,7 +156,7 @@ impl Session {
         let (cmd_tx, cmd_rx) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("airlock-bpf".into())
-            .spawn(move || kernel::run(ready_tx, cmd_rx))
+            .spawn(move || kernel::run(ready_tx, cmd_rx, dump))
             .map_err(|e| BpfError::Thread(e.to_string()))?;
         match ready_rx.recv_timeout(REPLY) {
             Ok(Ok(())) => Ok(Session {
@@ -177,8 +192,11 @@ impl Session {
         Ok(id)
     }
 
-    /// A phase starts: `argv` is the command whose process tree is the phase's.
+    /// A phase starts: `argv` is the command whose process tree is the phase's (the
+    /// first process that execs exactly it from now on). Events get `source: ebpf`.
     pub fn begin_phase(&self, cfg: RecorderConfig, argv: &[String]) {
+        let mut cfg = cfg;
+        cfg.source = airlock_events::Source::Ebpf;
         let _ = self.send(kernel::Cmd::Begin(cfg, argv.to_vec()));
     }
 
@@ -213,4 +231,24 @@ impl Drop for Session {
             }
         }
     }
+}
+
+/// The records of a raw dump ([`Session::start_dumping`]), in order; a cut last record
+/// is left out.
+pub fn read_dump(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at + 4 <= bytes.len() {
+        let len = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let start = at + 4;
+        let Some(end) = start
+            .checked_add(len as usize)
+            .filter(|e| *e <= bytes.len())
+        else {
+            break;
+        };
+        out.push(&bytes[start..end]);
+        at = end;
+    }
+    out
 }
