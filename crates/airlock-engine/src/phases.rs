@@ -125,7 +125,7 @@ pub async fn run_phases<S: Sandbox>(
     }
     if !opts.bare {
         let reader = [
-            "/opt/airlock/bin/hook-log".to_string(),
+            "/usr/local/lib/devtools/bin/hook-log".to_string(),
             merge::HOOK_FIFO.into(),
             merge::HOOK_LOG.into(),
         ];
@@ -133,12 +133,9 @@ pub async fn run_phases<S: Sandbox>(
             .spawn(&reader, "0:0", &[], "/")
             .await
             .map_err(sandbox_err)?;
-        env.push(("AIRLOCK_HOOK_PATH".into(), merge::HOOK_FIFO.into()));
-        env.push((
-            "NODE_OPTIONS".into(),
-            "--require /opt/airlock/node/preload.js".into(),
-        ));
-        env.push(("PYTHONPATH".into(), "/opt/airlock/python".into()));
+        // No variable tells the hooks where to write or how to load (issue 16): they
+        // find the FIFO by convention, node loads its preload through the image's
+        // /etc/ld.so.preload library, Python through the system's own sitecustomize.
     }
     let roots: Vec<String> = [user.home.as_str(), "/work", "/tmp", "/var/tmp", "/dev/shm"]
         .iter()

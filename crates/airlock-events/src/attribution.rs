@@ -25,21 +25,29 @@ const MAX_PROCS: usize = 200_000;
 const MAX_WRITTEN: usize = 200_000;
 const MAX_HOSTS: usize = 50_000;
 
-/// Where airlock's own helpers live inside the sandbox.
-const HARNESS_DIRS: &[&str] = &["/opt/airlock/", "/run/airlock/"];
+/// Where airlock's own helpers live inside the sandbox (`/usr/local/lib/devtools/` since
+/// issue 16 moved them out of a directory named after the tool; `/opt/airlock/` in traces
+/// recorded before, which `airlock judge`/`rejudge` still read).
+const HARNESS_DIRS: &[&str] = &["/usr/local/lib/devtools/", "/opt/airlock/", "/run/airlock/"];
 /// Harness scripts inside which the package's code runs (`require`/`import` of it): the
 /// process hosts the package, only its own start and the harness's calls are harness.
 const IMPORT_HOSTS: &[&str] = &[
+    "/usr/local/lib/devtools/bin/import-npm.js",
+    "/usr/local/lib/devtools/bin/import-py.py",
+    // node has no fork: the npm exercise harness calls every export in its own process.
+    "/usr/local/lib/devtools/bin/exercise-npm.js",
     "/opt/airlock/bin/import-npm.js",
     "/opt/airlock/bin/import-py.py",
-    // node has no fork: the npm exercise harness calls every export in its own process.
     "/opt/airlock/bin/exercise-npm.js",
 ];
 /// Exercise harnesses: the process that enumerates and schedules calls is the harness's
 /// own; only its per-module children (argv with [`EXERCISE_HOST_FLAG`]) host the
 /// package's code, and so do the processes they fork, one per call (the engine labels
 /// each call's events, `proc.lifecycle = "exercise: module.name"`).
-const EXERCISE_HARNESSES: &[&str] = &["/opt/airlock/bin/exercise-py.py"];
+const EXERCISE_HARNESSES: &[&str] = &[
+    "/usr/local/lib/devtools/bin/exercise-py.py",
+    "/opt/airlock/bin/exercise-py.py",
+];
 /// The header note listing the hosts the exercise harness used in arguments.
 pub const EXERCISE_HOSTS_NOTE: &str = "exercise_hosts";
 /// The argument that makes an exercise harness process a host of the package's code.

@@ -1,8 +1,8 @@
 //! Parser for the in-sandbox hook channel: the python audit hook
-//! (`/opt/airlock/python/sitecustomize.py`) and the node preload
-//! (`/opt/airlock/node/preload.js`) write one JSON object per line,
+//! (`/usr/local/lib/devtools/python/sitecustomize.py`) and the node preload
+//! (`/usr/local/lib/devtools/node/preload.js`) write one JSON object per line,
 //! `{"runtime":"python"|"node","event":"<name>","ts":<unix secs>,"pid":<pid>,"args":{...}}`
-//! (see `sandbox-images/sandbox/rootfs/opt/airlock/README.md`), and the recorder turns
+//! (see `sandbox-images/HOOKS.md`), and the recorder turns
 //! each into an [`EventKind::Hook`]. It sits next to the strace parser because both turn
 //! what the sandbox saw into trace events; the engine merges the two streams.
 

@@ -1,4 +1,4 @@
-//! Runs the in-sandbox hook scripts (`/opt/airlock/python`, `/opt/airlock/node`) on the
+//! Runs the in-sandbox hook scripts (`/usr/local/lib/devtools/python`, `/usr/local/lib/devtools/node`) on the
 //! host with harmless code only, fd 3 redirected to a temp file, and checks that the
 //! lines they write parse into hook events and that program output is unchanged.
 
@@ -12,7 +12,7 @@ use airlock_recorder::hooks::{parse_hook_record, HookRecord};
 
 fn hooks_dir() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../sandbox-images/sandbox/rootfs/opt/airlock");
+        .join("../../sandbox-images/sandbox/rootfs/usr/local/lib/devtools");
     std::fs::canonicalize(&p).unwrap_or(p)
 }
 
@@ -32,6 +32,23 @@ fn run_with_fd3(argv: &[&str], chan: &Path, env: &[(&str, String)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().unwrap()
+}
+
+/// Debian's and Ubuntu's own `/etc/python3.X/sitecustomize.py`, which loads the hook in
+/// the sandbox (the image installs it as `apport_python_hook` in the stdlib directory).
+const DEBIAN_SITECUSTOMIZE: &str = "# install the apport exception handler if available\ntry:\n    import apport_python_hook\nexcept ImportError:\n    pass\nelse:\n    apport_python_hook.install()\n";
+
+/// A `PYTHONPATH` standing in for the image's stdlib directory: Debian's sitecustomize
+/// (in `dir/site`) and the hook.
+fn python_path(dir: &Path) -> String {
+    let site = dir.join("site");
+    std::fs::create_dir_all(&site).unwrap();
+    std::fs::write(site.join("sitecustomize.py"), DEBIAN_SITECUSTOMIZE).unwrap();
+    format!(
+        "{}:{}",
+        site.display(),
+        hooks_dir().join("python").display()
+    )
 }
 
 fn records(chan: &Path) -> Vec<HookRecord> {
@@ -70,7 +87,7 @@ sys.stdout.write("done\n")
 fn python_audit_hook_reports_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let chan = dir.path().join("hooks.jsonl");
-    let pp = hooks_dir().join("python").display().to_string();
+    let pp = python_path(dir.path());
     let plain = run_with_fd3(&["python3", "-c", PY], &chan, &[]);
     assert!(plain.status.success());
     assert_eq!(
@@ -119,7 +136,7 @@ fn python_audit_hook_reports_and_changes_nothing() {
 fn python_children_without_the_fd_fall_back_to_the_path() {
     let dir = tempfile::tempdir().unwrap();
     let chan = dir.path().join("hooks.jsonl");
-    let pp = hooks_dir().join("python").display().to_string();
+    let pp = python_path(dir.path());
     // subprocess closes fd 3 in the child; the child finds the channel by path.
     let code = r#"
 import subprocess, sys
@@ -149,7 +166,7 @@ subprocess.run([sys.executable, "-c", "import os; os.system('true')"], check=Tru
 fn python_hook_survives_a_closed_channel_and_a_fifo_without_reader() {
     let dir = tempfile::tempdir().unwrap();
     let chan = dir.path().join("hooks.jsonl");
-    let pp = hooks_dir().join("python").display().to_string();
+    let pp = python_path(dir.path());
     // The program closes fd 3 and opens its own file there: no hook line may land in it.
     let own = dir.path().join("own.txt");
     let code = format!(
@@ -195,10 +212,11 @@ fn python_hook_survives_a_closed_channel_and_a_fifo_without_reader() {
     );
 }
 
-/// The `.pth` file, as it would be dropped into a venv's site-packages (with the path
-/// pointing at this checkout instead of /opt/airlock).
+/// In a venv the system's sitecustomize (the stdlib's) still runs, so the hook loads
+/// with nothing copied into the venv (here the stdlib directory is stood in for by
+/// `PYTHONPATH`, as the host's Python may not be Debian's).
 #[test]
-fn pth_file_installs_the_hook_in_a_venv() {
+fn the_hook_loads_in_a_venv_through_sitecustomize() {
     let dir = tempfile::tempdir().unwrap();
     let venv = dir.path().join("v");
     let st = Command::new("python3")
@@ -207,35 +225,25 @@ fn pth_file_installs_the_hook_in_a_venv() {
         .status()
         .unwrap();
     assert!(st.success());
-    let site = std::fs::read_dir(venv.join("lib"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path()
-        .join("site-packages");
-    let pth = std::fs::read_to_string(hooks_dir().join("python/airlock-hook.pth")).unwrap();
-    assert!(pth.contains("/opt/airlock/python/airlock_audit.py"));
-    let pth = pth.replace(
-        "/opt/airlock/python",
-        &hooks_dir().join("python").display().to_string(),
-    );
-    std::fs::write(site.join("airlock-hook.pth"), pth).unwrap();
     let chan = dir.path().join("hooks.jsonl");
     let py = venv.join("bin/python").display().to_string();
     let out = run_with_fd3(
-        &[&py, "-c", "import socket\ntry:\n socket.getaddrinfo('localhost', 9)\nexcept OSError:\n pass\nprint('x')"],
+        &[&py, "-c", "import socket, sys\ntry:\n socket.getaddrinfo('localhost', 9)\nexcept OSError:\n pass\nprint('x', hasattr(sys, '_airlock_audit_installed'))"],
         &chan,
-        &[("AIRLOCK_HOOK_FD", "3".into())],
+        &[
+            ("PYTHONPATH", python_path(dir.path())),
+            ("AIRLOCK_HOOK_FD", "3".into()),
+        ],
     );
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "x\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "x False\n");
     assert!(out.stderr.is_empty(), "{out:?}");
     let recs = records(&chan);
     let gai = events(&recs, "socket.getaddrinfo");
     assert_eq!(gai.len(), 1, "{recs:?}");
     assert_eq!(gai[0]["host"], "localhost");
     assert_eq!(gai[0]["port"], 9);
+    assert_eq!(events(&recs, "airlock.loaded").len(), 1, "installed once");
 }
 
 const JS: &str = r#"
@@ -282,6 +290,52 @@ fn node_preload_reports_and_changes_nothing() {
     let vm = events(&recs, "vm.runInThisContext");
     assert_eq!(vm[0]["preview"], "1 + 1");
     assert_eq!(events(&recs, "airlock.loaded").len(), 1);
+}
+
+/// Issue 16: what a program can ask of its own process does not show the preload.
+#[test]
+fn node_preload_leaves_no_mark_a_program_can_see() {
+    let dir = tempfile::tempdir().unwrap();
+    let chan = dir.path().join("hooks.jsonl");
+    let preload = hooks_dir().join("node/preload.js").display().to_string();
+    let js = "const cp = require('child_process');\n\
+              console.log(process.env.NODE_OPTIONS === undefined, process.execArgv.some((a) => a.startsWith('--r')),\n\
+              Object.keys(require.cache).some((k) => k.includes('preload')),\n\
+              String(cp.exec).includes('describe'), String(Function).includes('native code'),\n\
+              String(Function.prototype.toString).includes('native code'),\n\
+              Object.getOwnPropertyNames(cp.exec).some((n) => /airlock/.test(n)),\n\
+              Object.getOwnPropertyNames(globalThis).some((n) => /airlock/.test(n)),\n\
+              cp.execSync('echo ${NODE_OPTIONS:-none}').toString().trim());";
+    let out = run_with_fd3(
+        &["node", "-e", js],
+        &chan,
+        &[
+            ("NODE_OPTIONS", format!("--require {preload}")),
+            ("AIRLOCK_HOOK_FD", "3".into()),
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "true false false false true true false false none\n"
+    );
+    assert_eq!(events(&records(&chan), "airlock.loaded").len(), 1);
+    // A program's own NODE_OPTIONS stays.
+    let out = run_with_fd3(
+        &["node", "-p", "process.env.NODE_OPTIONS"],
+        &chan,
+        &[
+            (
+                "NODE_OPTIONS",
+                format!("--require {preload} --max-old-space-size=200"),
+            ),
+            ("AIRLOCK_HOOK_FD", "3".into()),
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "--max-old-space-size=200\n"
+    );
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn npm_run_by_the_install_helper_is_the_toolchain_through_its_env_shebang() {
     assert_eq!(
         kinds,
         vec![
-            Actor::Harness,   // exec of /opt/airlock/bin/install-npm
+            Actor::Harness,   // exec of /usr/local/lib/devtools/bin/install-npm
             Actor::Toolchain, // npm ci
             Actor::Toolchain, // node /usr/bin/npm ci (the shebang's re-exec)
             Actor::Toolchain, // open ~/.npmrc

@@ -395,7 +395,7 @@ impl Sandbox {
         // run-phase (root) holds the in-container deadline; the tracer (root) runs
         // setpriv, which becomes the package's user with no capabilities left.
         let mut argv: Vec<String> = vec![
-            "/opt/airlock/bin/run-phase".to_string(),
+            "/usr/local/lib/devtools/bin/run-phase".to_string(),
             spec.timeout.as_secs().max(1).to_string(),
             u.uid.to_string(),
             u.gid.to_string(),
@@ -632,7 +632,7 @@ impl Sandbox {
 
     /// Lists the writable areas (`fs-snapshot` format) for the filesystem diff.
     pub async fn snapshot(&self, roots: &[&str]) -> Result<String, SandboxError> {
-        let mut argv = vec!["/opt/airlock/bin/fs-snapshot"];
+        let mut argv = vec!["/usr/local/lib/devtools/bin/fs-snapshot"];
         argv.extend_from_slice(roots);
         let (_, out) = self.exec(&argv, "0:0", None, 64 << 20).await?;
         Ok(String::from_utf8_lossy(&out.text).into_owned())

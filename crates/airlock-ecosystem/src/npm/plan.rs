@@ -11,11 +11,11 @@
 use crate::npm::PreparedProject;
 use crate::plan::{phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, Stage, TargetOs};
 
-/// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/opt/airlock/bin`).
-const INSTALL: &str = "/opt/airlock/bin/install-npm";
-const IMPORT: &str = "/opt/airlock/bin/import-npm.js";
-const REBUILD: &str = "/opt/airlock/bin/rebuild-npm";
-pub const EXERCISE: &str = "/opt/airlock/bin/exercise-npm.js";
+/// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/usr/local/lib/devtools/bin`).
+const INSTALL: &str = "/usr/local/lib/devtools/bin/install-npm";
+const IMPORT: &str = "/usr/local/lib/devtools/bin/import-npm.js";
+const REBUILD: &str = "/usr/local/lib/devtools/bin/rebuild-npm";
+pub const EXERCISE: &str = "/usr/local/lib/devtools/bin/exercise-npm.js";
 /// Real time one call's promise is awaited at most (the per-call deadline still bounds
 /// synchronous code).
 const AWAIT_MS: u64 = 1_500;

@@ -16,10 +16,10 @@ use crate::plan::{
 };
 use crate::pypi::Wheelhouse;
 
-/// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/opt/airlock/bin`).
-const INSTALL: &str = "/opt/airlock/bin/install-py";
-const IMPORT: &str = "/opt/airlock/bin/import-py.py";
-const EXERCISE: &str = "/opt/airlock/bin/exercise-py.py";
+/// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/usr/local/lib/devtools/bin`).
+const INSTALL: &str = "/usr/local/lib/devtools/bin/install-py";
+const IMPORT: &str = "/usr/local/lib/devtools/bin/import-py.py";
+const EXERCISE: &str = "/usr/local/lib/devtools/bin/exercise-py.py";
 
 /// The plan variable `install-py prepare` sets: the venv's site-packages directory.
 pub const SITE_PACKAGES: &str = "site_packages";

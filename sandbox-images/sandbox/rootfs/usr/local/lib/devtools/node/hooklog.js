@@ -2,7 +2,7 @@
 // they called, with what kind of arguments, how much virtual time passed) and what they
 // saw the package do inside the JavaScript world (a wrapped `fetch`, a rewritten wallet
 // recipient) on the same hook channel the preload writes, in the same line format
-// (/opt/airlock/README.md). Lines are written with the fs functions captured when this
+// (sandbox-images/HOOKS.md). Lines are written with the fs functions captured when this
 // file loads, so a package that later replaces fs.writeSync cannot read or drop them.
 //
 // `caller` decides attribution (crates/airlock-events/src/attribution.rs): harness
@@ -18,7 +18,7 @@ const fstatSync = fs.fstatSync;
 const stringify = JSON.stringify;
 // Real time even after the virtual clock moved Date forward (vclock.js).
 const dateNow = Date.now;
-const HARNESS_DIRS = ['/opt/airlock/', 'node:internal', 'internal/'];
+const HARNESS_DIRS = ['/usr/local/lib/devtools/', 'node:internal', 'internal/'];
 
 let fd = -1;
 function open() {
@@ -33,9 +33,11 @@ function open() {
         fd = -1;
       }
     }
-    if (fd < 0 && process.env.AIRLOCK_HOOK_PATH) {
+    // The channel by convention (the preload's); the variable only on the host's tests.
+    const path = process.env.AIRLOCK_HOOK_PATH || '/run/log/dev-log';
+    if (fd < 0 && fs.existsSync(path)) {
       const c = fs.constants;
-      fd = openSync(process.env.AIRLOCK_HOOK_PATH, c.O_WRONLY | c.O_APPEND | c.O_NONBLOCK);
+      fd = openSync(path, c.O_WRONLY | c.O_APPEND | c.O_NONBLOCK);
     }
   } catch (_) {
     fd = -1;
@@ -53,7 +55,7 @@ function emit(event, args, who) {
   if (open() < 0) return false;
   try {
     const a = Object.assign({}, args);
-    if (!a.caller) a.caller = who || '/opt/airlock/bin/exercise-npm.js';
+    if (!a.caller) a.caller = who || '/usr/local/lib/devtools/bin/exercise-npm.js';
     let line = stringify({ runtime: 'node', event, ts: dateNow() / 1000, pid: process.pid, args: a });
     if (line.length > MAX_LINE) {
       for (const k of Object.keys(a)) {

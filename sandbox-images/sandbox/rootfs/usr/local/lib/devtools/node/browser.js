@@ -25,10 +25,10 @@ const crypto = require('crypto');
 const path = require('path');
 const fs = require('fs');
 const { createRequire } = require('module');
-const hook = require('/opt/airlock/node/hooklog.js');
+const hook = require('/usr/local/lib/devtools/node/hooklog.js');
 
-const VENDOR = '/opt/airlock/node/vendor/';
-const SELF = '/opt/airlock/node/browser.js';
+const VENDOR = '/usr/local/lib/devtools/node/vendor/';
+const SELF = '/usr/local/lib/devtools/node/browser.js';
 const CHROME_UA =
   'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
 

@@ -29,11 +29,15 @@ const vm = require('vm');
 const { createRequire } = require('module');
 const { pathToFileURL } = require('url');
 
-const hook = require('/opt/airlock/node/hooklog.js');
-const argsynth = require('/opt/airlock/node/argsynth.js');
-const vclock = require('/opt/airlock/node/vclock.js');
+// The preload's originals of the functions it wrapped (it offers them to this harness
+// only, and the offer is taken away before the package loads).
+const originalOf = process.__originalOf || ((f) => f);
+delete process.__originalOf;
+const hook = require('/usr/local/lib/devtools/node/hooklog.js');
+const argsynth = require('/usr/local/lib/devtools/node/argsynth.js');
+const vclock = require('/usr/local/lib/devtools/node/vclock.js');
 
-const SELF = '/opt/airlock/bin/exercise-npm.js';
+const SELF = '/usr/local/lib/devtools/bin/exercise-npm.js';
 const opt = { budget: 60000, call: 2000, await: 0, settle: 1000, horizon: 24 * 3600 * 1000, maxCalls: 300, persona: 'linux' };
 const name = process.argv[2];
 for (const a of process.argv.slice(3)) {
@@ -68,7 +72,7 @@ const emit = (ev, args) => hook.emit(ev, args, SELF);
 // The call marker the tracer sees in this process's own syscall order: a failed open of
 // /run/airlock/call/<call>. The hook line can only be placed by time, and the package's
 // calls follow each other within milliseconds; this open sits exactly between them.
-const rawOpen = fs.openSync.__airlockOriginal || fs.openSync;
+const rawOpen = originalOf(fs.openSync);
 /// Sockets, timers and requests (DNS lookups, writes) the event loop is waiting on.
 function activeCount() {
   try {
@@ -272,13 +276,13 @@ let seqNo = 0;
 let page = null;
 if (opt.persona === 'browser') {
   try {
-    page = require('/opt/airlock/node/browser.js').setup({ canaries: pageCanaries, host: 'app.' + exerciseHost });
+    page = require('/usr/local/lib/devtools/node/browser.js').setup({ canaries: pageCanaries, host: 'app.' + exerciseHost });
   } catch (e) {
     emit('exercise.note', { note: 'browser persona unavailable: ' + hook.cut((e && e.message) || e, 200) });
   }
 } else if (opt.persona && opt.persona !== 'linux') {
   try {
-    require('/opt/airlock/node/persona.js').apply(opt.persona);
+    require('/usr/local/lib/devtools/node/persona.js').apply(opt.persona);
   } catch (_) {
     /* ignore */
   }
@@ -337,7 +341,7 @@ function esmEntry() {
 
 async function load() {
   if (page) {
-    const entry = require('/opt/airlock/node/browser.js').browserEntry(pkgDir);
+    const entry = require('/usr/local/lib/devtools/node/browser.js').browserEntry(pkgDir);
     const how = 'browser:' + entry.how;
     let first;
     try {
@@ -489,7 +493,7 @@ function methodsOf(instance, label) {
 // Synchronous code is bounded by vm's watchdog: the script runs in a private context and
 // calls the package's function, which runs in its own realm; the timeout holds for
 // everything that runs synchronously meanwhile.
-const Script = vm.Script.__airlockOriginal || vm.Script;
+const Script = originalOf(vm.Script);
 const runner = new Script('c === 1 ? Reflect.construct(f, a) : c === 2 ? Reflect.apply(f, t, []) : Reflect.apply(f, t, a)');
 const vctx = vm.createContext(Object.create(null));
 

@@ -7,10 +7,18 @@
 //
 //   {"runtime":"node","event":"<name>","ts":<unix secs>,"pid":<pid>,"args":{...}}
 //
-// Channel: the inherited file descriptor named by AIRLOCK_HOOK_FD when it is open, else
-// the path AIRLOCK_HOOK_PATH opened append+non-blocking (a FIFO read by root). npm starts
-// lifecycle scripts with only fds 0-2, so children rely on the path. Without either
-// variable nothing is wrapped.
+// How it loads (issue 16: nothing a package sees names the analysis): the image's
+// /etc/ld.so.preload library (shim/eatmydata.c) puts `--require <this file>` into the C
+// environment of every node process at start, before node reads NODE_OPTIONS; it is never
+// in the kernel's copy of the environment (/proc/<pid>/environ), in argv or in
+// process.execArgv. This file then takes itself out of process.env.NODE_OPTIONS (so
+// children see only what the program set) and out of require.cache, and wrappers answer
+// toString() with the original's source.
+//
+// Channel: by convention the FIFO /run/log/dev-log (read by root), opened
+// append+non-blocking. AIRLOCK_HOOK_FD (an inherited fd) and AIRLOCK_HOOK_PATH still
+// override it (the host tests use them; the sandbox never sets them). Without a channel
+// nothing is wrapped.
 //
 // Limits, stated plainly: the package runs in the same process and can undo all of this
 // (restore originals kept elsewhere, e.g. via process.binding('spawn_sync'), reach the
@@ -23,7 +31,22 @@
 // the original always called with the original `this` and arguments, its result or
 // exception passed through untouched), never print, never re-enter itself.
 'use strict';
-(function airlockPreload() {
+(function () {
+  const CHANNEL = '/run/log/dev-log';
+  // Out of the variable a child inherits, and out of the module cache.
+  try {
+    const own = new RegExp('(^|\\s)(--require|-r)[ =]' + __filename.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') + '(?=\\s|$)', 'g');
+    const rest = String(process.env.NODE_OPTIONS || '').replace(own, ' ').trim();
+    if (rest) process.env.NODE_OPTIONS = rest;
+    else delete process.env.NODE_OPTIONS;
+  } catch (_) {
+    /* ignore */
+  }
+  try {
+    delete require.cache[__filename];
+  } catch (_) {
+    /* ignore */
+  }
   let fd = -1;
   let busy = false;
   const MAX_STR = 300;
@@ -44,7 +67,11 @@
     const os = env.OS === 'Windows_NT' ? 'windows' : env.__CF_USER_TEXT_ENCODING ? 'macos' : null;
     const main = String(process.argv[1] || '');
     const toolchain = /\/(npm|npx|npm-cli\.js|npx-cli\.js|node-gyp(\.js)?|yarn(\.js)?|pnpm(\.c?js)?|corepack)$|\/node_modules\/(npm|node-gyp|corepack|yarn|pnpm)\//.test(main);
-    if (os && !toolchain) require('/opt/airlock/node/persona.js').apply(os);
+    if (os && !toolchain) {
+      const persona = require.resolve('./persona.js');
+      require(persona).apply(os);
+      delete require.cache[persona];
+    }
   } catch (_) {
     /* ignore */
   }
@@ -68,10 +95,11 @@
         fd = -1;
       }
     }
-    if (fd < 0 && process.env.AIRLOCK_HOOK_PATH) {
+    const path = process.env.AIRLOCK_HOOK_PATH || CHANNEL;
+    if (fd < 0 && fs.existsSync(path)) {
       const c = fs.constants;
       try {
-        fd = openSync(process.env.AIRLOCK_HOOK_PATH, c.O_WRONLY | c.O_APPEND | c.O_NONBLOCK);
+        fd = openSync(path, c.O_WRONLY | c.O_APPEND | c.O_NONBLOCK);
       } catch (_) {
         fd = -1;
       }
@@ -80,9 +108,21 @@
     fd = -1;
   }
   if (fd < 0) return;
-  if (globalThis.__airlockPreloaded) return;
+
+  // Wrappers (and the Function proxy) print the original's source: a program comparing
+  // `String(child_process.exec)` with what it expects sees node's own code.
+  const originals = new WeakMap(); // wrapper -> original
   try {
-    Object.defineProperty(globalThis, '__airlockPreloaded', { value: true, enumerable: false });
+    const origToString = Function.prototype.toString;
+    const toString = new Proxy(origToString, {
+      apply(target, thisArg, args) {
+        return Reflect.apply(target, originals.get(thisArg) || thisArg, args);
+      },
+    });
+    originals.set(toString, origToString);
+    Object.defineProperty(Function.prototype, 'toString', {
+      value: toString, writable: true, enumerable: false, configurable: true,
+    });
   } catch (_) {
     /* ignore */
   }
@@ -200,7 +240,7 @@
   function wrap(obj, name, describe, group) {
     try {
       const orig = obj[name];
-      if (typeof orig !== 'function' || orig.__airlockOriginal) return;
+      if (typeof orig !== 'function' || originals.has(orig)) return;
       const wrapper = function () {
         if (!busy && !(group && depth[group] > 0)) {
           try {
@@ -233,7 +273,7 @@
       } catch (_) {
         /* ignore */
       }
-      Object.defineProperty(wrapper, '__airlockOriginal', { value: orig, enumerable: false });
+      originals.set(wrapper, orig);
       obj[name] = wrapper;
     } catch (_) {
       /* ignore */
@@ -289,6 +329,7 @@
         return Reflect.construct(target, args, newTarget === proxy ? target : newTarget);
       },
     });
+    originals.set(proxy, OrigFunction);
     globalThis.Function = proxy;
   } catch (_) {
     /* ignore */
@@ -412,6 +453,18 @@
   // ES modules importing builtins see the wrapped functions too.
   try {
     require('module').syncBuiltinESMExports();
+  } catch (_) {
+    /* ignore */
+  }
+
+  // The exercise harness (only it) takes the originals of what it uses itself, then
+  // removes this before the package loads.
+  try {
+    if (/\/bin\/exercise-npm\.js$/.test(String(process.argv[1] || ''))) {
+      Object.defineProperty(process, '__originalOf', {
+        value: (f) => originals.get(f) || f, configurable: true, enumerable: false,
+      });
+    }
   } catch (_) {
     /* ignore */
   }

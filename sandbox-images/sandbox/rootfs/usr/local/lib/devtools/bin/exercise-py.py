@@ -419,12 +419,12 @@ def emitter():
 
     real_time = time.time
     fd = None
-    audit = sys.modules.get("airlock_audit")
+    audit = sys.modules.get("apport_python_hook")
     if audit is not None and isinstance(getattr(audit, "_fd", None), int):
         fd = audit._fd
     else:
-        path = os.environ.get("AIRLOCK_HOOK_PATH")
-        if path:
+        path = os.environ.get("AIRLOCK_HOOK_PATH") or "/run/log/dev-log"
+        if os.path.exists(path):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC)
             except OSError:

@@ -6,10 +6,16 @@
 #
 #   {"runtime":"python","event":"<audit event>","ts":<unix secs>,"pid":<pid>,"args":{...}}
 #
-# Channel: the inherited file descriptor named by AIRLOCK_HOOK_FD when it is open for
-# writing in this process, else the path AIRLOCK_HOOK_PATH opened O_APPEND|O_NONBLOCK
-# (a FIFO read by a root process, so the package can neither read back nor erase what
-# was written). Without either variable the module does nothing at all.
+# How it loads (issue 16: nothing a package sees names the analysis): Debian's and
+# Ubuntu's own /etc/python3.X/sitecustomize.py (the stdlib's sitecustomize.py links to it)
+# runs `import apport_python_hook; apport_python_hook.install()` at every interpreter
+# start, venvs and `python -I` included; the image puts this file under that name in
+# every stdlib directory. No PYTHONPATH, no .pth file, no variable.
+#
+# Channel: by convention the FIFO /run/log/dev-log (read by a root process, so the
+# package can neither read back nor erase what was written), opened O_APPEND|O_NONBLOCK.
+# AIRLOCK_HOOK_FD / AIRLOCK_HOOK_PATH still override it (the host tests use them; the
+# sandbox never sets them). Without a channel the module does nothing at all.
 #
 # Trade-off, stated plainly: a malicious package runs in the same process as this hook,
 # so it can blind it (replace os.write, close the fd, write forged lines, exhaust the
@@ -415,8 +421,8 @@ def _open_channel():
                     return n
         except Exception:
             pass
-    path = os.environ.get("AIRLOCK_HOOK_PATH")
-    if path:
+    path = os.environ.get("AIRLOCK_HOOK_PATH") or CHANNEL
+    if path and os.path.exists(path):
         try:
             return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | os.O_CLOEXEC)
         except Exception:
@@ -424,10 +430,14 @@ def _open_channel():
     return None
 
 
+CHANNEL = "/run/log/dev-log"
+_installed = False
+
+
 def install():
     """Installs the hook once per interpreter; a no-op without a channel."""
-    global _fd, _stdlib
-    if getattr(sys, "_airlock_audit_installed", False):
+    global _fd, _stdlib, _installed
+    if _installed:
         return
     try:
         _fd = _open_channel()
@@ -439,7 +449,7 @@ def install():
         _stdlib = tuple(
             sorted({p.rstrip("/") + "/" for p in (paths.get("stdlib"), paths.get("platstdlib")) if p})
         )
-        sys._airlock_audit_installed = True
+        _installed = True
         sys.addaudithook(_hook)
         _hook_loaded()
     except Exception:
