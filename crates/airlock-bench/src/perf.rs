@@ -278,36 +278,62 @@ fn ms(x: Option<f64>) -> String {
     x.map(|v| format!("{:.0}", v)).unwrap_or_else(|| "–".into())
 }
 
-/// Where the time goes in one run: the engine's timing notes, the phases, and the rest.
+/// Where the time goes in one run: the engine's sequential timing notes (in the order
+/// the engine takes the steps; `overlap.*` steps ran alongside others and `total.*` are
+/// sums, so neither is added), the phases, and the rest (process start, fetch, judging,
+/// report).
 pub fn components(t: &Timed) -> Vec<(String, u64)> {
+    const BEFORE_PHASES: &[&str] = &[
+        "setup",
+        "start",
+        "host_resolve",
+        "sink_start",
+        "sandbox_create",
+        "stage",
+        "phase_setup",
+    ];
+    const AFTER_PHASES: &[&str] = &[
+        "phase_overhead",
+        "trace_parse",
+        "fs_diff",
+        "hooks",
+        "cleanup",
+        "sink_stop",
+        "merge",
+    ];
+    let sequential = |k: &str| !k.starts_with("overlap.") && !k.starts_with("total.");
     let mut c: Vec<(String, u64)> = Vec::new();
-    for k in ["host_resolve", "sink_start", "sandbox_create"] {
-        c.push((k.into(), t.timing.get(k).copied().unwrap_or(0)));
+    for k in BEFORE_PHASES {
+        if let Some(v) = t.timing.get(*k) {
+            c.push((k.to_string(), *v));
+        }
     }
     for (name, d) in &t.phases {
         c.push((format!("phase {name}"), *d));
     }
-    for k in ["cleanup", "sink_stop"] {
-        c.push((k.into(), t.timing.get(k).copied().unwrap_or(0)));
+    for k in AFTER_PHASES {
+        if let Some(v) = t.timing.get(*k) {
+            c.push((k.to_string(), *v));
+        }
     }
     for (k, v) in &t.timing {
-        if ![
-            "host_resolve",
-            "sink_start",
-            "sandbox_create",
-            "cleanup",
-            "sink_stop",
-        ]
-        .contains(&k.as_str())
+        if sequential(k)
+            && !BEFORE_PHASES.contains(&k.as_str())
+            && !AFTER_PHASES.contains(&k.as_str())
         {
             c.push((k.clone(), *v));
         }
     }
     let known: u64 = c.iter().map(|(_, v)| v).sum();
     c.push((
-        "rest (process start, static pass, phase set-up, fs diff, judging, report)".into(),
+        "rest (process start, fetch, judging, report)".into(),
         t.wall_ms.saturating_sub(known),
     ));
+    for (k, v) in &t.timing {
+        if !sequential(k) {
+            c.push((format!("({k})"), *v));
+        }
+    }
     c
 }
 
@@ -601,5 +627,18 @@ mod tests {
         };
         let c = components(&t);
         assert_eq!(c.iter().map(|(_, v)| v).sum::<u64>(), 5000);
+        let mut t = t;
+        t.timing.insert("overlap.static_pass".into(), 700);
+        t.timing.insert("total.engine".into(), 4000);
+        let c = components(&t);
+        let sequential: u64 = c
+            .iter()
+            .filter(|(k, _)| !k.starts_with('('))
+            .map(|(_, v)| v)
+            .sum();
+        assert_eq!(sequential, 5000, "{c:?}");
+        assert!(c
+            .iter()
+            .any(|(k, v)| k == "(overlap.static_pass)" && *v == 700));
     }
 }

@@ -59,6 +59,39 @@ fn npm_plan() {
     );
 }
 
+/// A package with nothing to resolve installs with one npm call, scripts on (its own
+/// are the only ones in the tree); one with dependencies, or with dependencies left out
+/// of the host resolution, keeps the scripts-off install and the targeted rebuild.
+#[test]
+fn npm_plan_of_a_package_alone_installs_with_one_npm_call() {
+    let alone = PreparedProject {
+        project_dir: "/host/prep/project".into(),
+        cache_dir: "/host/prep/cache".into(),
+        target_file: "lone-1.0.0.tgz".into(),
+        dependencies: 0,
+        skipped: Vec::new(),
+        resolved_with_npm: false,
+    };
+    let plan = npm::plan::plan("lone", &alone, &ctx());
+    let install = &plan.phases[0];
+    assert_eq!(install.name, "install");
+    assert_eq!(install.argv[..2], ["npm", "ci"]);
+    for flag in ["--offline", "--foreground-scripts"] {
+        assert!(install.argv.iter().any(|a| a == flag), "{:?}", install.argv);
+    }
+    assert!(!install.argv.iter().any(|a| a == "--ignore-scripts"));
+    let with_git_dep = PreparedProject {
+        skipped: vec!["x: git+https://example.invalid/x.git (git)".into()],
+        ..alone
+    };
+    let plan = npm::plan::plan("lone", &with_git_dep, &ctx());
+    assert!(
+        plan.phases[0].argv[0].ends_with("/install-npm"),
+        "{:?}",
+        plan.phases[0].argv
+    );
+}
+
 #[test]
 fn pypi_plan() {
     let wheels = [

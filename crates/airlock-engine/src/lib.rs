@@ -17,7 +17,10 @@ pub mod sandbox;
 pub mod sink_inputs;
 pub mod staging;
 #[cfg(test)]
+mod start_tests;
+#[cfg(test)]
 mod tests;
+pub mod timing;
 
 use std::future::Future;
 use std::path::Path;
@@ -64,8 +67,8 @@ pub enum EngineError {
     Task(String),
 }
 
-/// How to run one analysis.
-#[derive(Debug, Clone)]
+/// How to run one analysis. (`Default` is for tests: a real run sets every field.)
+#[derive(Debug, Clone, Default)]
 pub struct ScanOptions {
     pub registry: String,
     /// PyPI index (for `pypi:` inputs and Python dependencies).
@@ -170,7 +173,8 @@ pub async fn analyze_artifact<B: Backend>(
     };
 
     // Where the time goes (for the benchmark breakdown), in milliseconds.
-    let mut timing = Timing::default();
+    let t_engine = std::time::Instant::now();
+    let mut timing = timing::Timing::default();
     if opts.time_speedup > 1 && !opts.bare {
         header.notes.insert(
             "time_acceleration".into(),
@@ -212,51 +216,78 @@ pub async fn analyze_artifact<B: Backend>(
         })
     };
 
-    // Three independent starts at once: dependency resolution on the host, the static
-    // pass (the caller's; nothing is unpacked on the host), and the sink.
-    progress("resolving dependencies on the host (no scripts run); starting the network sink");
-    let t_prepare = std::time::Instant::now();
+    // Everything at once: dependency resolution on the host, the static pass (the
+    // caller's; nothing is unpacked on the host), and the containers — the sink, the
+    // sandbox joined to its network namespace (loopback only until the sink's rules are
+    // in place, so nothing can leave meanwhile), then the sink's readiness. The plan
+    // needs only the first two; no phase runs before the sink is ready.
+    progress("resolving dependencies on the host (no scripts run); starting the network sink and the sandbox");
+    timing.add("setup", t_engine);
+    let t_start = std::time::Instant::now();
     let resolve = {
         let (artifact, sources, w) = (artifact.clone(), opts.sources(), work.join("prep"));
         tokio::task::spawn_blocking(move || {
             let r = ecosystem.prepare(&artifact, &sources, &w);
-            (r, t_prepare.elapsed().as_millis())
+            (r, t_start.elapsed().as_millis())
         })
     };
-    let sink_start = async {
-        match &sink_req {
-            Some(req) => {
-                let t = std::time::Instant::now();
-                let s = backend.start_sink(req).await;
-                Some((s, t.elapsed().as_millis()))
-            }
-            None => None,
-        }
+    let statics = async {
+        let events = statics.await;
+        (events, t_start.elapsed().as_millis())
     };
-    let (resolved, static_events, sink) = tokio::join!(resolve, statics, sink_start);
-    let sink = match sink {
-        Some((Ok(s), ms)) => {
-            timing.0.push(("sink_start", ms));
-            Some(s)
+    let mut sandbox_req = SandboxRequest {
+        run_id: run_id.clone(),
+        image,
+        user: user.clone(),
+        network: Network::None,
+        hostname,
+        binds,
+    };
+    let containers = async {
+        let sink = match &sink_req {
+            Some(req) => Some(backend.start_sink(req).await?),
+            None => None,
+        };
+        let sink_started = t_start.elapsed().as_millis();
+        if let Some(s) = &sink {
+            sandbox_req.network = Network::Sink(s.id().to_string());
         }
-        Some((Err(e), _)) => return Err(EngineError::Sandbox(e)),
-        None => None,
+        let t = std::time::Instant::now();
+        let created = backend.create(sandbox_req).await;
+        let create_ms = t.elapsed().as_millis();
+        let ready = match &sink {
+            Some(s) => s.ready().await,
+            None => Ok(()),
+        };
+        Ok::<_, BackendError>((sink, created, ready, sink_started, create_ms))
+    };
+    let (resolved, (static_events, static_ms), containers) =
+        tokio::join!(resolve, statics, containers);
+    timing.add("start", t_start);
+    timing.overlap("static_pass", static_ms);
+    let (sink, created) = match containers {
+        Ok((sink, created, ready, sink_started, create_ms)) => {
+            timing.overlap("sink_start", sink_started);
+            timing.overlap("sandbox_create", create_ms);
+            if let Err(e) = ready {
+                abandon(created, sink).await;
+                return Err(EngineError::Sandbox(e));
+            }
+            (sink, created)
+        }
+        Err(e) => return Err(EngineError::Sandbox(e)),
     };
     let prepared = match resolved {
         Ok((Ok(p), ms)) => {
-            timing.0.push(("host_resolve", ms));
+            timing.overlap("host_resolve", ms);
             p
         }
         Ok((Err(e), _)) => {
-            if let Some(s) = sink {
-                s.stop().await;
-            }
+            abandon(created, sink).await;
             return Err(e.into());
         }
         Err(e) => {
-            if let Some(s) = sink {
-                s.stop().await;
-            }
+            abandon(created, sink).await;
             return Err(EngineError::Task(format!("resolver task: {e}")));
         }
     };
@@ -290,9 +321,7 @@ pub async fn analyze_artifact<B: Backend>(
     let mut plan = match ecosystem.plan(artifact, &prepared, &ctx) {
         Ok(p) => p,
         Err(e) => {
-            if let Some(s) = sink {
-                s.stop().await;
-            }
+            abandon(created, sink).await;
             return Err(e.into());
         }
     };
@@ -321,22 +350,8 @@ pub async fn analyze_artifact<B: Backend>(
     }
     let mut events = static_events;
     let mut gaps = Vec::new();
-    progress("starting the sandbox");
-    let req = SandboxRequest {
-        run_id: run_id.clone(),
-        image,
-        user: user.clone(),
-        network: match &sink {
-            Some(s) => Network::Sink(s.id().to_string()),
-            None => Network::None,
-        },
-        hostname,
-        binds,
-    };
-    let t = std::time::Instant::now();
-    let result = match backend.create(req).await {
+    let result = match created {
         Ok(sandbox) => {
-            timing.add("sandbox_create", t);
             let run = phases::Run {
                 sandbox: &sandbox,
                 user: &user,
@@ -346,7 +361,9 @@ pub async fn analyze_artifact<B: Backend>(
                 work,
             };
             let r = async {
+                let t = std::time::Instant::now();
                 let plan = phases::prepare(&run, plan).await?;
+                timing.add("stage", t);
                 if plan.unresolved() {
                     gaps.push(format!(
                         "the package's directory is unknown ({})",
@@ -355,9 +372,16 @@ pub async fn analyze_artifact<B: Backend>(
                 } else {
                     header.package_dir = Some(plan.package_dir.clone());
                 }
-                let summaries =
-                    phases::run_phases(&run, &plan, &header, &mut events, &mut gaps, progress)
-                        .await?;
+                let summaries = phases::run_phases_timed(
+                    &run,
+                    &plan,
+                    &header,
+                    &mut events,
+                    &mut gaps,
+                    progress,
+                    &mut timing,
+                )
+                .await?;
                 for (phase, s) in summaries {
                     header.notes.insert(
                         format!("exercise.{phase}"),
@@ -409,8 +433,11 @@ pub async fn analyze_artifact<B: Backend>(
         let t = std::time::Instant::now();
         sink.stop().await;
         timing.add("sink_stop", t);
+        let t = std::time::Instant::now();
         merge::merge_sink_events(&file, &mut events, &mut gaps);
+        timing.add("merge", t);
     }
+    let t_merge = std::time::Instant::now();
     // Proof of theft: every canary, in every encoding, in everything the sink captured.
     // Each producer numbered its own events, so a leak names its carrier by position
     // here; `order_by_time` maps that position to the carrier's final seq.
@@ -437,15 +464,15 @@ pub async fn analyze_artifact<B: Backend>(
     };
     // Events from different producers, in time order, numbered once.
     order::order_by_time(&mut events);
+    timing.add("merge", t_merge);
     let footer = TraceFooter {
         events: events.len() as u64,
         ended_at: airlock_events::now(),
         complete: gaps.is_empty(),
         gaps,
     };
-    for (k, v) in timing.0 {
-        header.notes.insert(format!("timing.{k}_ms"), v.to_string());
-    }
+    timing.add_ms("total.engine", t_engine.elapsed().as_millis());
+    header.notes.extend(timing.notes());
     Ok((
         Trace {
             header,
@@ -471,13 +498,14 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     msg
 }
 
-/// Wall time of the orchestration steps, for the benchmark breakdown.
-#[derive(Default)]
-struct Timing(Vec<(&'static str, u128)>);
-
-impl Timing {
-    fn add(&mut self, step: &'static str, since: std::time::Instant) {
-        self.0.push((step, since.elapsed().as_millis()));
+/// Removes what a run that cannot go on created: the sandbox (when it was created) and
+/// the sink.
+async fn abandon<S: Sandbox, K: Sink>(sandbox: Result<S, BackendError>, sink: Option<K>) {
+    if let Ok(sandbox) = sandbox {
+        sandbox.destroy().await;
+    }
+    if let Some(sink) = sink {
+        sink.stop().await;
     }
 }
 

@@ -5,13 +5,15 @@
 //! Ecosystem-blind: everything npm- or PyPI-specific is in the plan.
 
 use std::path::Path;
+use std::time::Instant;
 
 use airlock_ecosystem::{InstallPlan, PhaseFailure, SetupFailure};
 use airlock_events::{Event, EventKind, FsChangeKind, PhaseStatus, Source, TraceHeader};
 use airlock_recorder::fsdiff;
 
-use crate::record::{is_faketime_file, record_trace};
+use crate::record::{is_faketime_file, is_faketime_path, record_trace};
 use crate::sandbox::{PhaseRequest, Sandbox, User};
+use crate::timing::Timing;
 use crate::{merge, EngineError, ScanOptions};
 
 /// Files the package wrote outside its own directory are searched for canaries (a
@@ -95,6 +97,24 @@ pub async fn run_phases<S: Sandbox>(
     gaps: &mut Vec<String>,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<Vec<(String, crate::persona::HarnessSummary)>, EngineError> {
+    let mut timing = Timing::default();
+    run_phases_timed(run, plan, header, events, gaps, progress, &mut timing).await
+}
+
+/// [`run_phases`], adding where the time went besides the phases themselves to
+/// `timing`: `phase_setup` (decoy, hook reader, first snapshot), `phase_overhead` (a
+/// phase's start and end around its command: trace stream, counters), `trace_parse`,
+/// `fs_diff` (snapshots, hashes, staged-file reads) and `hooks`.
+pub async fn run_phases_timed<S: Sandbox>(
+    run: &Run<'_, S>,
+    plan: &InstallPlan,
+    header: &TraceHeader,
+    events: &mut Vec<Event>,
+    gaps: &mut Vec<String>,
+    progress: &(dyn Fn(&str) + Sync),
+    timing: &mut Timing,
+) -> Result<Vec<(String, crate::persona::HarnessSummary)>, EngineError> {
+    let t_setup = Instant::now();
     let (sandbox, user, opts) = (run.sandbox, run.user, run.opts);
     let hostname = run.bait.map_or("build-01", |b| b.hostname.as_str());
     let mut summaries = Vec::new();
@@ -145,6 +165,7 @@ pub async fn run_phases<S: Sandbox>(
     let searcher =
         (!header.canaries.is_empty()).then(|| airlock_bait::LeakSearcher::new(&header.canaries));
     let mut before = snapshot(sandbox, &roots).await?;
+    timing.add("phase_setup", t_setup);
     let mut stop: Option<String> = None;
     for phase_plan in &plan.phases {
         let phase = phase_plan.name.as_str();
@@ -188,11 +209,22 @@ pub async fn run_phases<S: Sandbox>(
                 command: argv.clone(),
             },
         ));
+        let t_run = Instant::now();
         let outcome = sandbox
             .run_phase(&req, run.work)
             .await
             .map_err(sandbox_err)?;
+        timing.add_ms(
+            "phase_overhead",
+            t_run
+                .elapsed()
+                .as_millis()
+                .saturating_sub(u128::from(outcome.duration_ms)),
+        );
+        let t = Instant::now();
         record_trace(&outcome, header, run.project, phase, events, gaps)?;
+        timing.add("trace_parse", t);
+        let t_diff = Instant::now();
         if let Some(summary) = crate::persona::harness_summary(&outcome.output_tail) {
             summaries.push((phase.to_string(), summary));
         }
@@ -205,6 +237,7 @@ pub async fn run_phases<S: Sandbox>(
                     .package_dir
                     .as_deref()
                     .is_some_and(|d| fsdiff::is_under(p, d))
+                    && !is_faketime_path(p)
             })
             .map(String::from)
             .collect();
@@ -253,6 +286,7 @@ pub async fn run_phases<S: Sandbox>(
         }
         events.extend(changes);
         before = after;
+        timing.add("fs_diff", t_diff);
         for (limit, detail) in &outcome.limits_hit {
             events.push(Event::new(
                 t_end,
@@ -298,11 +332,13 @@ pub async fn run_phases<S: Sandbox>(
             },
         ));
     }
+    let t = Instant::now();
     if !opts.bare {
         merge::collect_hooks(sandbox, run.work, events, opts.time_speedup.max(1)).await;
     }
     crate::persona::label_calls(events);
     crate::persona::decode_powershell(events);
+    timing.add("hooks", t);
     Ok(summaries)
 }
 

@@ -116,5 +116,10 @@ pub fn is_faketime_file(kind: &EventKind) -> bool {
         | EventKind::FileUnlink { path, .. } => path,
         _ => return false,
     };
+    is_faketime_path(path)
+}
+
+/// libfaketime's own shared-memory files (never hashed, never in the trace).
+pub fn is_faketime_path(path: &str) -> bool {
     path.starts_with("/dev/shm/faketime_shm_") || path.starts_with("/dev/shm/sem.faketime_sem_")
 }

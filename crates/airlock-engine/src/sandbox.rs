@@ -97,6 +97,7 @@ pub trait Backend: Send + Sync {
     type Sink: Sink;
     /// The image to run (built when missing).
     fn ensure_image(&self) -> impl Future<Output = Result<String, BackendError>> + Send;
+    /// Starts the sink's container; it may not be ready yet ([`Sink::ready`]).
     fn start_sink(
         &self,
         req: &SinkRequest,
@@ -111,6 +112,11 @@ pub trait Backend: Send + Sync {
 pub trait Sink: Send + Sync {
     /// What a sandbox joins ([`Network::Sink`]).
     fn id(&self) -> &str;
+    /// Waits until the sink records (its listeners and routing are in place). The
+    /// sandbox can be created before; no phase runs before this returned `Ok`.
+    fn ready(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async { Ok(()) }
+    }
     /// Where the sink's events are on the host once it stopped.
     fn events_file(&self) -> PathBuf;
     fn stop(self) -> impl Future<Output = ()> + Send;

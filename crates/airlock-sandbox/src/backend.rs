@@ -41,7 +41,7 @@ impl engine::Backend for DockerBackend<'_> {
             output_dir: req.output_dir.clone(),
             hostname: req.hostname.clone(),
         };
-        SinkContainer::start(self.docker, &spec, self.tracker)
+        SinkContainer::launch(self.docker, &spec, self.tracker)
             .await
             .map_err(boxed)
     }
@@ -73,6 +73,10 @@ impl engine::Backend for DockerBackend<'_> {
 impl engine::Sink for SinkContainer {
     fn id(&self) -> &str {
         SinkContainer::id(self)
+    }
+
+    async fn ready(&self) -> Result<(), BackendError> {
+        SinkContainer::ready(self).await.map_err(boxed)
     }
 
     fn events_file(&self) -> PathBuf {

@@ -194,6 +194,9 @@ pub struct Sandbox {
     cfg: SandboxConfig,
     tracker: Tracker,
     pids_failures_before: u64,
+    /// OOM kills counted when last looked (at creation, then after each phase): the
+    /// next phase's "before", so a phase costs one counter read instead of two.
+    oom_seen: std::sync::Mutex<Option<u64>>,
 }
 
 const TRACE_DIR: &str = "/airlock/out";
@@ -306,6 +309,7 @@ impl Sandbox {
             cfg,
             tracker: tracker.clone(),
             pids_failures_before: 0,
+            oom_seen: std::sync::Mutex::new(None),
         };
         docker
             .start_container(&sb.id, None::<StartContainerOptions<String>>)
@@ -313,7 +317,9 @@ impl Sandbox {
             .map_err(SandboxError::docker(format!(
                 "starting sandbox container {name}"
             )))?;
-        sb.pids_failures_before = sb.cgroup_counters().await.pids_refused.unwrap_or(0);
+        let counters = sb.cgroup_counters().await;
+        sb.pids_failures_before = counters.pids_refused.unwrap_or(0);
+        sb.remember_oom(counters.oom_kills);
         Ok(sb)
     }
 
@@ -383,7 +389,7 @@ impl Sandbox {
         spec: &PhaseSpec,
         host_dir: &Path,
     ) -> Result<PhaseOutcome, SandboxError> {
-        let oom_before = self.cgroup_counters().await.oom_kills;
+        let oom_before = self.oom_seen.lock().ok().and_then(|g| *g);
         let stream = match &spec.trace_file {
             Some(file) => {
                 let dest = host_dir.join(format!("{}.strace", spec.name));
@@ -442,6 +448,7 @@ impl Sandbox {
             ));
         }
         let counters = self.cgroup_counters().await;
+        self.remember_oom(counters.oom_kills);
         if let (Some(before), Some(after)) = (oom_before, counters.oom_kills) {
             if after > before {
                 limits_hit.push((
@@ -529,6 +536,12 @@ impl Sandbox {
             limits_hit,
             started_at,
         })
+    }
+
+    fn remember_oom(&self, kills: Option<u64>) {
+        if let Ok(mut g) = self.oom_seen.lock() {
+            *g = kills;
+        }
     }
 
     /// Path inside the container where a phase's trace should be written.
@@ -707,6 +720,11 @@ impl Sandbox {
     /// kills are read on their own: `oom_kill N` in v1's `memory.oom_control` (kernel
     /// 4.13+) or v2's `memory.events`.
     async fn cgroup_counters(&self) -> CgroupCounters {
+        // An engine on this host: its cgroup files, read without an exec (~50-100 ms
+        // each, two per phase before).
+        if let Some(c) = host_cgroup_counters(std::path::Path::new(HOST_CGROUP_ROOT), &self.id) {
+            return c;
+        }
         let script = "echo pids $(sed -n 's/^max //p' /sys/fs/cgroup/pids/pids.events /sys/fs/cgroup/pids.events 2>/dev/null | head -1); \
                       echo mem $(cat /sys/fs/cgroup/memory/memory.failcnt 2>/dev/null || sed -n 's/^max //p' /sys/fs/cgroup/memory.events 2>/dev/null); \
                       echo oom $(sed -n 's/^oom_kill //p' /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events 2>/dev/null | head -1)";
@@ -824,8 +842,10 @@ impl Sandbox {
                 }
             }
         }
+        // The output ends a moment before the engine records the exit: look again soon
+        // at first (most execs are short), then less often, for up to about 8 s.
         let mut code = None;
-        for _ in 0..50 {
+        for attempt in 0..100 {
             let info = self
                 .docker
                 .inspect_exec(&exec.id)
@@ -835,7 +855,8 @@ impl Sandbox {
                 code = info.exit_code;
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let pause = if attempt < 20 { 10 } else { 100 };
+            tokio::time::sleep(Duration::from_millis(pause)).await;
         }
         Ok((code, out, timed_out))
     }
@@ -870,6 +891,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn cgroup_counters_from_the_hosts_tree() {
+        let root = tempfile::tempdir().unwrap();
+        let id = "abc123";
+        let v1 = |c: &str| root.path().join(c).join("docker").join(id);
+        std::fs::create_dir_all(v1("pids")).unwrap();
+        std::fs::create_dir_all(v1("memory")).unwrap();
+        std::fs::write(v1("pids").join("pids.events"), "max 7\n").unwrap();
+        std::fs::write(v1("memory").join("memory.failcnt"), "3\n").unwrap();
+        std::fs::write(
+            v1("memory").join("memory.oom_control"),
+            "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n",
+        )
+        .unwrap();
+        let c = host_cgroup_counters(root.path(), id).unwrap();
+        assert_eq!(
+            (c.pids_refused, c.memory_hits, c.oom_kills),
+            (Some(7), Some(3), Some(2))
+        );
+        // v2 under the systemd driver's scope
+        let v2 = root.path().join("system.slice").join("docker-def.scope");
+        std::fs::create_dir_all(&v2).unwrap();
+        std::fs::write(v2.join("pids.events"), "max 0\n").unwrap();
+        std::fs::write(
+            v2.join("memory.events"),
+            "low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\n",
+        )
+        .unwrap();
+        let c = host_cgroup_counters(root.path(), "def").unwrap();
+        assert_eq!(
+            (c.pids_refused, c.memory_hits, c.oom_kills),
+            (Some(0), Some(5), Some(1))
+        );
+        // another host's container: read inside instead
+        assert!(host_cgroup_counters(root.path(), "elsewhere").is_none());
+    }
+
+    #[test]
     fn output_keeps_head_and_tail() {
         let mut o = ExecOutput::default();
         o.push(b"first line\n", 16);
@@ -883,6 +941,52 @@ mod tests {
         short.push(b"a\nb\nc\n", 1024);
         assert_eq!(short.tail(2), "b\nc");
     }
+}
+
+/// Where this host's cgroups are mounted.
+const HOST_CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
+/// The container's cgroup counters from the host's cgroup tree under `root` (v1 with the
+/// cgroupfs or systemd driver, or v2), or `None` when this host does not have them (a
+/// remote or virtualised engine, another layout): then they are read inside.
+fn host_cgroup_counters(root: &Path, id: &str) -> Option<CgroupCounters> {
+    let read = |p: PathBuf| std::fs::read_to_string(p).ok();
+    let field = |text: &Option<String>, name: &str| -> Option<u64> {
+        text.as_deref()?.lines().find_map(|l| {
+            l.strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix(' '))
+                .and_then(|n| n.trim().parse().ok())
+        })
+    };
+    for dir in [
+        format!("docker/{id}"),
+        format!("system.slice/docker-{id}.scope"),
+    ] {
+        // v1: one tree per controller.
+        let pids = read(root.join("pids").join(&dir).join("pids.events"));
+        if pids.is_some() {
+            let memory = root.join("memory").join(&dir);
+            let failcnt = read(memory.join("memory.failcnt"));
+            let oom = read(memory.join("memory.oom_control"));
+            return Some(CgroupCounters {
+                pids_refused: field(&pids, "max"),
+                memory_hits: failcnt.and_then(|t| t.trim().parse().ok()),
+                oom_kills: field(&oom, "oom_kill"),
+            });
+        }
+        // v2: one tree.
+        let unified = root.join(&dir);
+        let pids = read(unified.join("pids.events"));
+        if pids.is_some() {
+            let events = read(unified.join("memory.events"));
+            return Some(CgroupCounters {
+                pids_refused: field(&pids, "max"),
+                memory_hits: field(&events, "max"),
+                oom_kills: field(&events, "oom_kill"),
+            });
+        }
+    }
+    None
 }
 
 /// Counters of the container's cgroups.

@@ -50,7 +50,25 @@ const IN: &str = "/airlock/sink-in";
 const OUT: &str = "/airlock/sink-out";
 
 impl SinkContainer {
+    /// Starts the sink and waits until it is ready.
     pub async fn start(
+        docker: &Docker,
+        spec: &SinkSpec,
+        tracker: &Tracker,
+    ) -> Result<SinkContainer, SandboxError> {
+        let sink = Self::launch(docker, spec, tracker).await?;
+        if let Err(e) = sink.ready().await {
+            sink.stop().await;
+            return Err(e);
+        }
+        Ok(sink)
+    }
+
+    /// Creates and starts the sink's container without waiting for the sink to be
+    /// ready, so the sandbox can be created meanwhile (its network namespace exists from
+    /// the start: loopback only, nothing can leave before or after the sink's rules are
+    /// in place). Call [`SinkContainer::ready`] before any phase runs.
+    pub async fn launch(
         docker: &Docker,
         spec: &SinkSpec,
         tracker: &Tracker,
@@ -146,16 +164,18 @@ impl SinkContainer {
             .map_err(SandboxError::docker(format!(
                 "starting sink container {name}"
             )));
-        // A sink that does not come up is removed here, not left behind as `Created`.
-        let ready = match started {
-            Ok(()) => sink.wait_ready(Duration::from_secs(20)).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = ready {
+        // A sink that does not start is removed here, not left behind as `Created`.
+        if let Err(e) = started {
             sink.stop().await;
             return Err(e);
         }
         Ok(sink)
+    }
+
+    /// Waits (at most 20 s) for the sink's `READY` line: its listeners are up and the
+    /// namespace's routing sends everything to them.
+    pub async fn ready(&self) -> Result<(), SandboxError> {
+        self.wait_ready(Duration::from_secs(20)).await
     }
 
     pub fn id(&self) -> &str {
