@@ -110,6 +110,9 @@ struct State {
     packages: BTreeMap<String, BTreeMap<String, Packed>>,
     /// name → dist-tag → version
     tags: BTreeMap<String, BTreeMap<String, String>>,
+    /// (name, version) → publish time in the packument's `time` (RFC 3339), or `None`
+    /// for a version the registry gives no time for; unset: 2024-01-01.
+    times: BTreeMap<(String, String), Option<String>>,
     log: Vec<String>,
     /// The URL clients reach the registry at when it differs from the listener's (a TLS
     /// front): tarball URLs in packuments use it.
@@ -153,6 +156,16 @@ impl Registry {
             .insert("latest".into(), p.version.clone());
     }
 
+    /// Sets a version's publish time in the packument's `time` map (`None`: the registry
+    /// gives none), for the release-age gate.
+    pub fn set_time(&self, name: &str, version: &str, time: Option<&str>) {
+        self.state
+            .lock()
+            .unwrap()
+            .times
+            .insert((name.into(), version.into()), time.map(String::from));
+    }
+
     pub fn set_tag(&self, name: &str, tag: &str, version: &str) {
         let mut s = self.state.lock().unwrap();
         s.tags
@@ -190,7 +203,15 @@ fn packument(s: &State, name: &str, base: &str) -> Option<serde_json::Value> {
             "shasum": p.shasum(),
         });
         vs.insert(v.clone(), doc);
-        time.insert(v.clone(), "2024-01-01T00:00:00.000Z".into());
+        match s.times.get(&(name.to_string(), v.clone())) {
+            Some(Some(t)) => {
+                time.insert(v.clone(), t.clone().into());
+            }
+            Some(None) => {}
+            None => {
+                time.insert(v.clone(), "2024-01-01T00:00:00.000Z".into());
+            }
+        }
     }
     Some(serde_json::json!({
         "_id": name,

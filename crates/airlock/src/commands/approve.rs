@@ -74,6 +74,8 @@ pub struct ApproveArgs {
     pub sandbox: crate::commands::sandbox_args::SandboxArgs,
     #[command(flatten)]
     pub waivers: crate::judging::WaiverArgs,
+    #[command(flatten)]
+    pub release_age: crate::commands::wrap::ReleaseAgeArgs,
 }
 
 /// One package with install scripts, its verdict and what that decides.
@@ -172,6 +174,7 @@ async fn approve(args: ApproveArgs, tracker: Tracker) -> Result<u8> {
         sandbox: args.sandbox.clone(),
         real: None,
         waivers: args.waivers.clone(),
+        release_age: args.release_age.clone(),
     };
     let checked = if scripted.is_empty() {
         Vec::new()
@@ -198,8 +201,12 @@ async fn approve(args: ApproveArgs, tracker: Tracker) -> Result<u8> {
         .map(|ch| Approval {
             name: ch.name.clone(),
             version: ch.version.clone(),
-            decision: Decision::from_verdict(ch.verdict),
-            reason: reason(ch),
+            // A version younger than --min-age stays undecided, with the gate's reason.
+            decision: match ch.gate_hold() {
+                Some(_) => Decision::Undecided,
+                None => Decision::from_verdict(ch.verdict),
+            },
+            reason: ch.gate_hold().unwrap_or_else(|| reason(ch)),
         })
         .collect();
     let mut rows: Vec<Row> = checked

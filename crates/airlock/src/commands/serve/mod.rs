@@ -9,7 +9,8 @@
 //! hosts run them (commands/worker.rs), and `/metrics` shows the queue engine's depth,
 //! in-flight jobs, dead letters and each worker's count. The proxy hides every version
 //! without a clean verdict from packuments and refuses their tarballs (403 when
-//! malicious, 503 + Retry-After while the analysis is pending). The server only ever
+//! malicious, 503 + Retry-After while the analysis is pending); with `--min-age` also
+//! every version younger than that (403, queued all the same). The server only ever
 //! fetches from its configured upstreams and from webhook URLs the operator allowed.
 
 mod api;
@@ -111,6 +112,9 @@ pub struct ServeArgs {
     /// unwaived, see `airlock_rules::waiver`).
     #[command(flatten)]
     pub waivers: crate::judging::WaiverArgs,
+    /// Proxy: the release-age gate (`--min-age`, `--min-age-strict`).
+    #[command(flatten)]
+    pub release_age: crate::commands::wrap::ReleaseAgeArgs,
 }
 
 /// `--queue`: an engine URL, or (older spelling) the queue bound.

@@ -8,6 +8,10 @@
 //! - `GET /<name>/-/<file>.tgz`: served (from a local cache, integrity-checked against
 //!   the analyzed artifact) only for a clean version; 403 with the reason when the
 //!   verdict is malicious (or otherwise not clean), 503 + Retry-After while pending.
+//! - With `--min-age` (the release-age gate), versions published more recently are
+//!   hidden like unclean ones and their tarballs refused (403, with when they mature),
+//!   whatever their verdict; they are still queued, so their verdict is ready when they
+//!   are old enough.
 //!
 //! Only the configured upstream is ever fetched. Fail closed: without a verdict
 //! nothing is served, unless `--fail-open` and the analyzer is down.
@@ -19,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use airlock_ecosystem::release_age::{ReleaseAge, ReleaseGate};
 use airlock_events::{Ecosystem, Verdict};
 use airlock_store::ArtifactQuery;
 use axum::body::Body;
@@ -340,6 +345,16 @@ async fn packument(app: &Shared, upstream: &str, name: &str, corgi: bool, base: 
             return error(code, msg);
         }
     };
+    let held = match app.args.release_age.gate() {
+        Some(g) => match held_versions(app, upstream, name, &doc, &g).await {
+            Ok(h) => h,
+            Err(Upstream(code, msg)) => {
+                app.metrics.proxy("packument", "upstream-error");
+                return error(code, msg);
+            }
+        },
+        None => HashMap::new(),
+    };
     let open = app.args.fail_open && !app.analyzer_up.load(Ordering::Relaxed);
     let ctype = if corgi { CORGI } else { "application/json" };
     let key = format!("{name}|{corgi}|{base}|{open}");
@@ -349,9 +364,10 @@ async fn packument(app: &Shared, upstream: &str, name: &str, corgi: bool, base: 
     }
     let epoch = app.packuments.epoch.load(Ordering::SeqCst);
     let (a, n, d, b) = (app.clone(), name.to_string(), doc.clone(), base.to_string());
+    let held: HashSet<String> = held.into_keys().collect();
     let r = blocking(move || {
         let states = version_states(&a, &n, &d)?;
-        Ok(filter(&n, &d, &states, &b, open, a.args.prefetch))
+        Ok(filter(&n, &d, &states, &held, &b, open, a.args.prefetch))
     })
     .await;
     let (filtered, to_queue) = match r {
@@ -376,21 +392,56 @@ async fn packument(app: &Shared, upstream: &str, name: &str, corgi: bool, base: 
     }
 }
 
-/// Removes versions that are not clean (all but known-bad ones when failing open),
-/// repoints dist-tags, rewrites tarball links; returns the document and the dist-tag
-/// versions never analyzed (to queue).
+/// The versions of a packument the release-age gate holds back, each with the gate's
+/// decision. Publish times come from the document's `time`, else (an abbreviated
+/// document without one) from the full packument.
+async fn held_versions(
+    app: &Shared,
+    upstream: &str,
+    name: &str,
+    doc: &Arc<Value>,
+    gate: &ReleaseGate,
+) -> Result<HashMap<String, ReleaseAge>, Upstream> {
+    let mut times = airlock_ecosystem::npm::packument::publish_times(doc);
+    if times.is_empty() && doc["versions"].as_object().is_some_and(|m| !m.is_empty()) {
+        let full = upstream_packument(app, upstream, name, false).await?;
+        times = airlock_ecosystem::npm::packument::publish_times(&full);
+    }
+    Ok(doc["versions"]
+        .as_object()
+        .map(|m| {
+            m.keys()
+                .filter_map(|v| {
+                    let m = gate.judge(times.get(v).copied());
+                    gate.holds(m).then(|| (v.clone(), gate.describe(m)))
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// Removes versions that are not clean (all but known-bad ones when failing open) and
+/// those the release-age gate holds (`held`, whatever their verdict), repoints
+/// dist-tags, rewrites tarball links; returns the document and the versions never
+/// analyzed that clients ask for next (to queue): the dist-tags' (held ones too, so
+/// their verdict is ready when they mature), the newest version a held dist-tag falls
+/// back to, and the newest `prefetch` releases.
 fn filter(
     name: &str,
     doc: &Value,
     states: &HashMap<String, State2>,
+    held: &HashSet<String>,
     base: &str,
     open: bool,
     prefetch: usize,
 ) -> (Value, Vec<(String, Option<String>)>) {
-    let keep = |v: &str| match states.get(v).copied().unwrap_or(State2::Unknown) {
-        State2::Clean => true,
-        State2::Unknown => open,
-        State2::Bad(_) => false,
+    let keep = |v: &str| {
+        !held.contains(v)
+            && match states.get(v).copied().unwrap_or(State2::Unknown) {
+                State2::Clean => true,
+                State2::Unknown => open,
+                State2::Bad(_) => false,
+            }
     };
     // Everything but the parts rebuilt below (cloning the whole document first would
     // copy every version's manifest just to drop most of them).
@@ -459,7 +510,17 @@ fn filter(
         .map(|m| m.keys().filter(|v| !v.contains('-')).collect())
         .unwrap_or_default();
     releases.sort_by(|a, b| semver_cmp(b, a));
-    for v in releases.into_iter().take(prefetch) {
+    let tag_held = doc["dist-tags"].as_object().is_some_and(|t| {
+        t.values()
+            .any(|v| v.as_str().is_some_and(|v| held.contains(v)))
+    });
+    // A held dist-tag falls back to the newest release old enough: clients get that.
+    let fallback = releases
+        .iter()
+        .find(|v| !held.contains(v.as_str()))
+        .filter(|_| tag_held)
+        .map(|v| v.to_string());
+    for v in fallback.iter().chain(releases.into_iter().take(prefetch)) {
         if states.get(v.as_str()).copied().unwrap_or(State2::Unknown) == State2::Unknown
             && queued.insert(v.clone())
         {
@@ -599,6 +660,41 @@ async fn tarball(app: &Shared, upstream: &str, name: &str, file: &str) -> Respon
         Ok(x) => x,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
     };
+    // The release-age gate: a version too young is refused whatever its verdict (unless
+    // that verdict refuses it already, with its own reason), and queued meanwhile.
+    let clean_or_unknown = match hit.as_ref().map(|h| h.verdict) {
+        None | Some(Verdict::Benign) => true,
+        Some(Verdict::Suspicious) => app.args.allow_suspicious,
+        Some(_) => false,
+    };
+    if let (Some(g), true) = (app.args.release_age.gate(), clean_or_unknown) {
+        let held = match held_versions(app, upstream, name, &doc, &g).await {
+            Ok(h) => h,
+            Err(Upstream(code, msg)) => {
+                app.metrics.proxy("tarball", "upstream-error");
+                return error(code, msg);
+            }
+        };
+        if let Some(age) = held.get(&version) {
+            if hit.is_none() {
+                queue_version(app, name, &version, integrity.as_deref()).await;
+            }
+            app.metrics.proxy("tarball", "too-young");
+            return (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({
+                    "error": format!(
+                        "{name}@{version} is held by the release-age gate (--min-age {}): {}",
+                        g.min_age,
+                        age.message.as_deref().unwrap_or("too young")
+                    ),
+                    "status": "too-young",
+                    "release": age,
+                })),
+            )
+                .into_response();
+        }
+    }
     let serve = match hit.as_ref().map(|h| h.verdict) {
         Some(Verdict::Benign) => true,
         Some(Verdict::Suspicious) if app.args.allow_suspicious => true,
@@ -794,7 +890,15 @@ mod tests {
         let mut states = HashMap::new();
         states.insert("1.0.0".to_string(), State2::Clean);
         states.insert("1.1.0".to_string(), State2::Bad(Verdict::Malicious));
-        let (out, q) = filter("p", &doc, &states, "http://proxy", false, 0);
+        let (out, q) = filter(
+            "p",
+            &doc,
+            &states,
+            &HashSet::new(),
+            "http://proxy",
+            false,
+            0,
+        );
         assert_eq!(out["dist-tags"]["latest"], "1.0.0");
         assert_eq!(out["dist-tags"]["next"], "1.0.0");
         assert!(out["versions"].get("1.1.0").is_none());
@@ -806,9 +910,60 @@ mod tests {
         assert!(out["time"].get("1.1.0").is_none());
         assert_eq!(q, vec![("2.0.0-rc.1".to_string(), None)]);
         // failing open keeps the unknown version, never the malicious one
-        let (out, _) = filter("p", &doc, &states, "http://proxy", true, 0);
+        let (out, _) = filter("p", &doc, &states, &HashSet::new(), "http://proxy", true, 0);
         assert!(out["versions"].get("2.0.0-rc.1").is_some());
         assert!(out["versions"].get("1.1.0").is_none());
+    }
+
+    #[test]
+    fn filter_hides_young_versions_and_queues_them() {
+        // latest (1.2.0) is clean but too young, 1.1.0 old enough but never analyzed,
+        // 1.0.0 old and clean.
+        let doc = json!({
+            "name": "p",
+            "dist-tags": { "latest": "1.2.0" },
+            "versions": {
+                "1.0.0": { "dist": { "tarball": "http://up/p/-/p-1.0.0.tgz", "integrity": "sha512-a" } },
+                "1.1.0": { "dist": { "tarball": "http://up/p/-/p-1.1.0.tgz", "integrity": "sha512-b" } },
+                "1.2.0": { "dist": { "tarball": "http://up/p/-/p-1.2.0.tgz", "integrity": "sha512-c" } }
+            },
+            "time": {
+                "created": "2020-01-01T00:00:00Z",
+                "1.0.0": "2020-01-01T00:00:00Z",
+                "1.1.0": "2026-11-01T00:00:00Z",
+                "1.2.0": "2026-12-02T11:00:00Z"
+            }
+        });
+        let gate = ReleaseGate {
+            min_age: "2d".parse().unwrap(),
+            strict: false,
+            now: "2026-12-02T12:00:00Z".parse().unwrap(),
+        };
+        let times = airlock_ecosystem::npm::packument::publish_times(&doc);
+        let held: HashSet<String> = ["1.0.0", "1.1.0", "1.2.0"]
+            .into_iter()
+            .filter(|v| gate.holds(gate.judge(times.get(*v).copied())))
+            .map(String::from)
+            .collect();
+        assert_eq!(held, HashSet::from(["1.2.0".to_string()]));
+        let mut states = HashMap::new();
+        states.insert("1.0.0".to_string(), State2::Clean);
+        states.insert("1.2.0".to_string(), State2::Clean);
+        let (out, q) = filter("p", &doc, &states, &held, "http://proxy", false, 0);
+        let versions: Vec<&String> = out["versions"].as_object().unwrap().keys().collect();
+        assert_eq!(versions, ["1.0.0"]);
+        assert_eq!(out["dist-tags"]["latest"], "1.0.0");
+        assert!(out["time"].get("1.2.0").is_none());
+        // The young latest has a verdict already; the release it falls back to is queued.
+        assert_eq!(q, vec![("1.1.0".to_string(), Some("sha512-b".to_string()))]);
+        // Failing open never shows a held version either.
+        let (out, _) = filter("p", &doc, &states, &held, "http://proxy", true, 0);
+        assert!(out["versions"].get("1.2.0").is_none());
+        assert!(out["versions"].get("1.1.0").is_some());
+        // Unanalyzed and young: queued all the same, so its verdict is ready in time.
+        states.remove("1.2.0");
+        let (_, q) = filter("p", &doc, &states, &held, "http://proxy", false, 0);
+        assert!(q.iter().any(|(v, _)| v == "1.2.0"), "{q:?}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! the real install.
 
 mod argv;
+mod gate;
 mod lockfile;
 mod npm;
 mod pip;
@@ -26,8 +27,10 @@ use serde::Serialize;
 
 use crate::store_glue::{self, StoreArgs};
 use crate::{pipeline, FailOn};
+use airlock_ecosystem::release_age::{ReleaseAge, ReleaseGate, ReleaseStatus};
 use airlock_ecosystem::Input;
 use airlock_engine::ScanOptions;
+pub use gate::ReleaseAgeArgs;
 
 /// Flags shared by the wrappers. They go before the package manager's command:
 /// `airlock npm --concurrency 4 install lodash`.
@@ -64,6 +67,8 @@ pub struct WrapOptions {
     pub real: Option<String>,
     #[command(flatten)]
     pub waivers: crate::judging::WaiverArgs,
+    #[command(flatten)]
+    pub release_age: ReleaseAgeArgs,
 }
 
 #[derive(clap::Args)]
@@ -151,6 +156,9 @@ pub struct Checked {
     pub waived: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The release-age gate's decision (with `--min-age`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseAge>,
 }
 
 impl Checked {
@@ -168,7 +176,34 @@ impl Checked {
             findings: Vec::new(),
             waived: Vec::new(),
             error: None,
+            release: None,
         }
+    }
+
+    /// The release-age gate holds this version back (`--min-age`).
+    pub fn pending(&self) -> bool {
+        self.release.as_ref().is_some_and(ReleaseAge::pending)
+    }
+
+    /// Why the release-age gate keeps this version from being cleared (pending, or its
+    /// publish time could not be looked up), unless it is malicious: `airlock approve`
+    /// leaves it undecided with this reason (a malicious one is denied all the same).
+    pub fn gate_hold(&self) -> Option<String> {
+        let r = self.release.as_ref()?;
+        let held = r.pending() || r.status == ReleaseStatus::Error;
+        (held && self.verdict != Verdict::Malicious).then(|| {
+            format!(
+                "pending (--min-age): {}",
+                r.message.as_deref().unwrap_or("younger than the gate")
+            )
+        })
+    }
+
+    /// The gate could not look this version's publish time up.
+    fn gate_failed(&self) -> bool {
+        self.release
+            .as_ref()
+            .is_some_and(|r| r.status == ReleaseStatus::Error)
     }
 
     /// Takes the verdict and findings of a judgement made with the project's waivers.
@@ -230,6 +265,8 @@ pub struct Checker {
     pub scan: ScanOptions,
     /// The project's waivers (`airlock.toml` in the project, or `--waivers`).
     pub waivers: Option<Arc<Waivers>>,
+    /// The release-age gate (`--min-age`), as of the start of the run.
+    pub gate: Option<ReleaseGate>,
 }
 
 impl Checker {
@@ -254,6 +291,7 @@ impl Checker {
             tracker,
             scan,
             waivers,
+            gate: opts.release_age.gate(),
         })
     }
 
@@ -271,6 +309,20 @@ impl Checker {
     /// Verdicts for every candidate: from the store when it has a usable one (rejudged
     /// if an older ruleset made it), else from a sandbox analysis.
     pub async fn check(&self, cands: Vec<Candidate>) -> Result<Vec<Checked>> {
+        // The release-age gate first: registry lookups only, seconds at most.
+        let ages = match &self.gate {
+            Some(g) => gate::assess(g, &cands, &self.scan.sources()).await?,
+            None => vec![None; cands.len()],
+        };
+        let mut checked = self.verdicts(cands).await?;
+        for (ch, age) in checked.iter_mut().zip(ages) {
+            ch.release = age;
+        }
+        Ok(checked)
+    }
+
+    /// The verdict part of [`Checker::check`].
+    async fn verdicts(&self, cands: Vec<Candidate>) -> Result<Vec<Checked>> {
         let store = self.store.clone();
         let rules = self.rules.clone();
         let queries: Vec<ArtifactQuery> = cands
@@ -323,7 +375,10 @@ impl Checker {
                 out[i] = Some(ch);
             }
         }
-        Ok(out.into_iter().flatten().collect())
+        // Every slot is filled: the gate's decisions are matched by position.
+        out.into_iter()
+            .map(|c| c.ok_or_else(|| anyhow::anyhow!("a candidate got no verdict")))
+            .collect()
     }
 
     /// A cached verdict with the project's waivers: the stored trace is judged again with
@@ -501,8 +556,11 @@ pub enum Decision {
     Accepted,
     /// Malicious (or at/above `--fail-on`), or suspicious and not accepted.
     Refused,
-    /// An analysis failed: nothing can be cleared.
+    /// An analysis (or a release-age lookup) failed: nothing can be cleared.
     Error,
+    /// Everything else is clear, but versions younger than `--min-age` are in the tree:
+    /// nothing installs until they mature.
+    Pending,
 }
 
 /// Decides from the verdicts; asks on a terminal when only suspicious packages stand
@@ -510,7 +568,10 @@ pub enum Decision {
 pub fn decide(opts: &WrapOptions, checked: &[Checked], extra_blockers: usize) -> Decision {
     let strict = opts.fail_on == FailOn::Suspicious;
     let malicious = checked.iter().any(|c| c.verdict == Verdict::Malicious) || extra_blockers > 0;
-    let errors = checked.iter().any(|c| c.verdict == Verdict::Error);
+    let errors = checked
+        .iter()
+        .any(|c| c.verdict == Verdict::Error || c.gate_failed());
+    let pending = checked.iter().any(Checked::pending);
     let doubtful = checked
         .iter()
         .any(|c| matches!(c.verdict, Verdict::Suspicious | Verdict::TimedOut));
@@ -519,6 +580,10 @@ pub fn decide(opts: &WrapOptions, checked: &[Checked], extra_blockers: usize) ->
     }
     if errors {
         return Decision::Error;
+    }
+    if pending {
+        // Nothing installs anyway: no question about suspicious packages.
+        return Decision::Pending;
     }
     if !doubtful {
         return Decision::Clean;
@@ -581,6 +646,54 @@ pub fn report(checked: &[Checked]) {
         }
         if let Some(e) = &c.error {
             eprintln!("  error: {}", safe(&e.to_string()));
+        }
+    }
+    report_release_age(checked);
+}
+
+/// The release-age gate's part of the report: each pending version with its age and
+/// when it matures, versions it could not date.
+fn report_release_age(checked: &[Checked]) {
+    let safe = crate::commands::safe;
+    let held: Vec<&Checked> = checked.iter().filter(|c| c.pending()).collect();
+    let mut matures: Option<&str> = None;
+    for c in &held {
+        let r = c.release.as_ref();
+        eprintln!(
+            "airlock: PENDING {}: {}",
+            safe(&c.spec()),
+            safe(r.and_then(|r| r.message.as_deref()).unwrap_or(""))
+        );
+        eprintln!("  via {}", safe(&c.path.join(" > ")));
+        if let Some(m) = r.and_then(|r| r.matures.as_deref()) {
+            matures = matures.max(Some(m));
+        }
+    }
+    for c in checked.iter().filter(|c| !c.pending()) {
+        let Some(r) = &c.release else { continue };
+        if matches!(r.status, ReleaseStatus::Unknown | ReleaseStatus::Error) {
+            let label = if r.status == ReleaseStatus::Error {
+                "error"
+            } else {
+                "note"
+            };
+            eprintln!(
+                "airlock: {label}: {}: {}",
+                safe(&c.spec()),
+                safe(r.message.as_deref().unwrap_or(""))
+            );
+        }
+    }
+    if !held.is_empty() {
+        match matures {
+            Some(m) => eprintln!(
+                "airlock: {} version(s) younger than --min-age; all are old enough at {m}",
+                held.len()
+            ),
+            None => eprintln!(
+                "airlock: {} version(s) of unknown age held by --min-age-strict",
+                held.len()
+            ),
         }
     }
 }

@@ -249,6 +249,9 @@ async fn install(
     if pinned {
         tracing::info!("the lockfile already pins the tree; no resolution needed");
     }
+    // The release-age gate: npm itself picks versions old enough (`--before`); the
+    // check after the resolution holds back whatever is still too young.
+    let gate = opts.release_age.gate();
     if kind == Kind::Install && !pinned {
         let mut resolve_args = vec!["install".to_string()];
         resolve_args.extend(p.without(&[
@@ -269,6 +272,11 @@ async fn install(
             ]
             .map(String::from),
         );
+        if let Some(g) = &gate {
+            if let Some(before) = resolution_cutoff(npm, scratch.path(), p, g) {
+                resolve_args.push(format!("--before={before}"));
+            }
+        }
         let dir = scratch.path().to_path_buf();
         let npm_bin = npm.to_string();
         let out = tokio::task::spawn_blocking(move || {
@@ -282,6 +290,35 @@ async fn install(
         .with_context(|| format!("running {npm}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
+            if let (Some(g), true) = (&gate, err.contains("with a date before")) {
+                // npm found no version old enough for a requirement: pending, not broken.
+                let safe = crate::commands::safe;
+                for l in err.lines().filter(|l| l.contains("with a date before")) {
+                    eprintln!(
+                        "airlock: PENDING: {}",
+                        safe(l.trim_start_matches("npm error "))
+                    );
+                }
+                eprintln!(
+                    "airlock: no version old enough for --min-age {} satisfies the requirement \
+                     above; nothing was installed (the project is unchanged)",
+                    g.min_age
+                );
+                if opts.json {
+                    super::print_summary(&Summary {
+                        schema_version: "1",
+                        ecosystem: Ecosystem::Npm,
+                        command: command.clone(),
+                        decision: Decision::Pending,
+                        installed: false,
+                        exit_code: 1,
+                        packages: &[],
+                        audit: Vec::new(),
+                        error: Some(err.trim_end().to_string()),
+                    });
+                }
+                return Ok(1);
+            }
             return Ok(fail(
                 2,
                 format!(
@@ -394,6 +431,14 @@ async fn install(
             summary(decision, false, 2, None);
             return Ok(2);
         }
+        Decision::Pending => {
+            eprintln!(
+                "airlock: versions younger than --min-age are pending, so nothing was \
+                 installed; package.json, {lock_name} and node_modules are unchanged"
+            );
+            summary(decision, false, 1, None);
+            return Ok(1);
+        }
         Decision::Clean | Decision::Accepted => {}
     }
     // 4. The real install, pinned to the analyzed lockfile.
@@ -421,6 +466,52 @@ async fn install(
         summary(decision, false, 2, Some(e));
         Ok(2)
     }
+}
+
+/// The `--before` the scratch resolution gets: the gate's cutoff (to the second), unless
+/// the user's own npm setting is as strict or stricter — `--before`/`--min-release-age`
+/// on the command line, or `before`/`min-release-age` in npm's configuration, which a
+/// `--before` on the command line would override. Then npm keeps its own; the check
+/// after the resolution enforces the gate either way.
+fn resolution_cutoff(
+    npm: &str,
+    dir: &Path,
+    p: &Parsed,
+    gate: &airlock_ecosystem::release_age::ReleaseGate,
+) -> Option<String> {
+    use airlock_ecosystem::release_age::{parse_time, SignedDuration, Timestamp};
+    if p.has_any_form(&["--before", "--min-release-age"]) {
+        return None;
+    }
+    let ours = gate.cutoff();
+    let out = Command::new(npm)
+        .args(["config", "get", "before", "min-release-age"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let theirs = text
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .filter_map(|(k, v)| match (k.trim(), v.trim()) {
+            (_, "null" | "undefined" | "") => None,
+            ("before", v) => parse_time(v),
+            ("min-release-age", days) => {
+                let days: f64 = days.parse().ok()?;
+                let secs = (days * 86_400.0) as i64;
+                gate.now.checked_sub(SignedDuration::from_secs(secs)).ok()
+            }
+            _ => None,
+        })
+        .min();
+    if theirs.is_some_and(|t| t <= ours) {
+        tracing::info!("npm's own before/min-release-age setting is as strict as --min-age");
+        return None;
+    }
+    Timestamp::from_second(ours.as_second())
+        .ok()
+        .map(|t| t.to_string())
 }
 
 /// npm's own CA setting — `--cafile`, or `cafile` in any .npmrc npm reads for the

@@ -222,6 +222,14 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
             summary(decision, false, 2, None);
             return Ok(2);
         }
+        Decision::Pending => {
+            eprintln!(
+                "airlock: distributions younger than --min-age are pending, so nothing was \
+                 installed"
+            );
+            summary(decision, false, 1, None);
+            return Ok(1);
+        }
         Decision::Clean | Decision::Accepted => {}
     }
     // 3. The real install, pinned by hash.
