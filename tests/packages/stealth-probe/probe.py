@@ -26,6 +26,9 @@ for k, v in os.environ.items():
         mark("env", "%s=%s" % (k, v))
 for name, mod in list(sys.modules.items()):
     f = getattr(mod, "__file__", None) or ""
+    # Ubuntu's own crash reporter hook: its sitecustomize loads it in every interpreter.
+    if name == "apport_python_hook":
+        continue
     if tell.search(name) or tell.search(f) or f.startswith("/opt/"):
         mark("sys.modules", "%s %s" % (name, f))
 for p in sys.path:
