@@ -8,6 +8,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod fschanges;
 pub mod merge;
 pub mod order;
 pub mod persona;

@@ -8,18 +8,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use airlock_ecosystem::{InstallPlan, PhaseFailure, SetupFailure};
-use airlock_events::{Event, EventKind, FsChangeKind, PhaseStatus, Source, TraceHeader};
+use airlock_events::{Event, EventKind, PhaseStatus, Source, TraceHeader};
 use airlock_recorder::fsdiff;
 
-use crate::record::{is_faketime_file, is_faketime_path, record_trace};
+use crate::record::record_trace;
 use crate::sandbox::{PhaseRequest, Sandbox, User};
 use crate::timing::Timing;
 use crate::{merge, EngineError, ScanOptions};
 
-/// Files the package wrote outside its own directory are searched for canaries (a
-/// stealer that stages before sending); these bound that work.
-const STAGED_FILE_MAX: u64 = 1 << 20;
-const STAGED_FILES_MAX: usize = 200;
+use crate::fschanges::STAGED_FILES_MAX;
 
 /// One run's fixed context.
 pub struct Run<'a, S: Sandbox> {
@@ -50,6 +47,10 @@ pub async fn prepare<S: Sandbox>(
     crate::staging::home_skeleton(&mut staging, &user.home)?;
     if let Some(bait) = run.bait {
         crate::staging::bait_files(&mut staging, bait)?;
+        // The decoy's working directory goes in with the rest (one exec fewer).
+        if let Some(decoy) = bait.decoy.as_ref().filter(|d| under_home(&d.cwd, user)) {
+            staging.dir(&decoy.cwd, 0o755)?;
+        }
     }
     for s in &plan.stage {
         staging.stage(s)?;
@@ -135,8 +136,10 @@ pub async fn run_phases_timed<S: Sandbox>(
             env.push((k.clone(), v.clone()));
         }
         if let Some(decoy) = &bait.decoy {
-            let mkdir = ["mkdir".to_string(), "-p".into(), decoy.cwd.clone()];
-            sandbox.exec(&mkdir, &owner).await.map_err(sandbox_err)?;
+            if !under_home(&decoy.cwd, user) {
+                let mkdir = ["mkdir".to_string(), "-p".into(), decoy.cwd.clone()];
+                sandbox.exec(&mkdir, &owner).await.map_err(sandbox_err)?;
+            }
             sandbox
                 .spawn(&decoy.argv, &owner, &decoy.env, &decoy.cwd)
                 .await
@@ -230,60 +233,18 @@ pub async fn run_phases_timed<S: Sandbox>(
         }
         let after = snapshot(sandbox, &roots).await?;
         let deltas = fsdiff::diff(&before, &after);
-        let to_hash: Vec<String> = fsdiff::paths_to_hash(&deltas)
-            .into_iter()
-            .filter(|p| {
-                !header
-                    .package_dir
-                    .as_deref()
-                    .is_some_and(|d| fsdiff::is_under(p, d))
-                    && !is_faketime_path(p)
-            })
-            .map(String::from)
-            .collect();
-        let hashes = sandbox.hash_files(&to_hash).await.map_err(sandbox_err)?;
-        let t_end = airlock_events::now();
-        let mut changes = fsdiff::fs_events(
+        let collected = crate::fschanges::phase_changes(
+            sandbox,
             &deltas,
-            &hashes,
             header.package_dir.as_deref(),
+            &plan.toolchain_paths,
+            searcher.as_ref(),
+            &mut staged_budget,
             phase,
-            t_end,
-        );
-        changes.retain(|e| !is_faketime_file(&e.kind));
-        if let Some(searcher) = &searcher {
-            // A stealer may stage what it takes in a file before (or instead of) sending.
-            let staged: Vec<String> = changes
-                .iter()
-                .filter_map(|e| match &e.kind {
-                    EventKind::FsChange {
-                        path,
-                        change,
-                        size: Some(size),
-                        in_package: false,
-                        ..
-                    } if *change != FsChangeKind::Deleted
-                        && *size > 0
-                        && !plan
-                            .toolchain_paths
-                            .iter()
-                            .any(|t| fsdiff::is_under(path, t)) =>
-                    {
-                        Some(path.clone())
-                    }
-                    _ => None,
-                })
-                .take(staged_budget)
-                .collect();
-            staged_budget -= staged.len();
-            let files = sandbox
-                .read_files(&staged, STAGED_FILE_MAX)
-                .await
-                .map_err(sandbox_err)?;
-            for (path, bytes) in files {
-                events.extend(searcher.scan_file(&path, &bytes, phase, t_end));
-            }
-        }
+        )
+        .await?;
+        let (t_end, changes) = (collected.t_end, collected.changes);
+        events.extend(collected.leaks);
         events.extend(changes);
         before = after;
         timing.add("fs_diff", t_diff);
@@ -340,6 +301,11 @@ pub async fn run_phases_timed<S: Sandbox>(
     crate::persona::decode_powershell(events);
     timing.add("hooks", t);
     Ok(summaries)
+}
+
+/// `path` is below the user's home (which [`prepare`] stages).
+fn under_home(path: &str, user: &User) -> bool {
+    fsdiff::is_under(path, &user.home) && path != user.home
 }
 
 async fn snapshot<S: Sandbox>(
