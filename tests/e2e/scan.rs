@@ -62,16 +62,12 @@ fn postinstall_shell_and_home_write_are_attributed() {
         })
         .expect("the inner sh -c exec is in the trace");
     assert_eq!(sh["proc"]["lifecycle"], "postinstall");
-    assert!(sh["proc"]["chain"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|c| {
-            // A package with no dependencies installs with one `npm ci` (scripts on),
-            // one with dependencies with `npm ci --ignore-scripts` then `npm rebuild`.
-            let c = c.as_str().unwrap();
-            c.contains("npm rebuild") || c.contains("npm ci")
-        }));
+    assert!(sh["proc"]["chain"].as_array().unwrap().iter().any(|c| {
+        // A package with no dependencies installs with one `npm ci` (scripts on),
+        // one with dependencies with `npm ci --ignore-scripts` then `npm rebuild`.
+        let c = c.as_str().unwrap();
+        c.contains("npm rebuild") || c.contains("npm ci")
+    }));
     // the write of $HOME/.hello-postinstall, by the same process, as the strace open…
     let open = events
         .iter()

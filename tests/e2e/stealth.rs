@@ -48,9 +48,16 @@ fn assert_probe_clean(out: &str, runtime: &str, phase_name: &str) {
         .filter(|k| !k.is_empty() && !REMAINING.contains(k))
         .collect();
     // Within `env`/`proc-environ`/`maps`, only libfaketime's names are left.
-    for gone in ["AIRLOCK_", "NODE_OPTIONS", "PYTHONPATH", "/opt/airlock", "preload.js"] {
+    for gone in [
+        "AIRLOCK_",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+        "/opt/airlock",
+        "preload.js",
+    ] {
         assert!(
-            !out.lines().any(|l| l.starts_with("MARK ") && l.contains(gone)),
+            !out.lines()
+                .any(|l| l.starts_with("MARK ") && l.contains(gone)),
             "{gone} is visible again to the {runtime} probe in {phase_name}:\n{out}"
         );
     }

@@ -19,6 +19,8 @@ pub struct Sources {
     pub npm_registry: String,
     /// PyPI index base URL.
     pub pypi_index: String,
+    /// The sandbox's Python: which wheels of a release fit it.
+    pub python: crate::runtime::PythonRuntime,
 }
 
 impl Default for Sources {
@@ -26,6 +28,7 @@ impl Default for Sources {
         Sources {
             npm_registry: npm::DEFAULT_REGISTRY.into(),
             pypi_index: pypi::DEFAULT_INDEX.into(),
+            python: Default::default(),
         }
     }
 }
@@ -149,7 +152,13 @@ pub fn fetch(input: &Input, sources: &Sources, work: &Path) -> Result<Artifact> 
             (f.path, Some(f.integrity))
         }
         Input::Pypi { name, version } => {
-            let f = pypi::fetch(&sources.pypi_index, name, version.as_deref(), work)?;
+            let f = pypi::fetch(
+                &sources.pypi_index,
+                name,
+                version.as_deref(),
+                work,
+                &sources.python,
+            )?;
             let sri = format!("sha256-{}", f.sha256);
             (f.path, Some(sri))
         }

@@ -15,6 +15,7 @@ pub mod pinned;
 pub mod plan;
 pub mod pypi;
 pub mod release_age;
+pub mod runtime;
 pub mod sample_zip;
 pub mod seam;
 #[cfg(test)]
@@ -27,8 +28,9 @@ pub use artifact::{Artifact, Input, Kind, Sources};
 pub use pinned::Pinned;
 pub use plan::{
     phase_base, phase_name, phase_os, ExerciseLimits, InstallPlan, OsChoice, PhaseFailure,
-    PhasePlan, PlanContext, PlatformHints, SetupFailure, SetupStep, Stage, TargetOs,
+    PhasePlan, PlanContext, PlatformHints, RuntimeProbe, SetupFailure, SetupStep, Stage, TargetOs,
 };
+pub use runtime::{NodeRuntime, PythonRuntime, RuntimeCatalog, RuntimeError, Runtimes};
 pub use seam::{all, by_id, for_artifact, for_package_files, PackageEcosystem, Prepared};
 
 #[derive(Debug, thiserror::Error)]

@@ -32,6 +32,9 @@ pub struct PlanContext {
     /// Limits of the exercise phase (calls of what a user could call).
     #[serde(default)]
     pub exercise: ExerciseLimits,
+    /// The Node.js and Python the phases run (`--node`, `--python`).
+    #[serde(default)]
+    pub runtimes: crate::runtime::Runtimes,
 }
 
 impl PlanContext {
@@ -166,6 +169,19 @@ pub struct InstallPlan {
     /// Paths whose changes are the toolchain's own (the package manager's cache): never
     /// searched for staged secrets.
     pub toolchain_paths: Vec<String>,
+    /// The runtimes the phases use, each with the command that prints its version: the
+    /// engine runs them untraced with the phases' `PATH` before the first phase and
+    /// records what they print in the trace header (`runtime.node`, `runtime.python`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime_probes: Vec<RuntimeProbe>,
+}
+
+/// A runtime a plan's phases use and how to ask it its version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeProbe {
+    /// `node`, `npm`, `python`: the header note is `runtime.<name>`.
+    pub name: String,
+    pub argv: Vec<String>,
 }
 
 /// One host file or directory, placed at an absolute path in the sandbox.
@@ -286,6 +302,9 @@ impl InstallPlan {
         }
         self.path_prepend.iter_mut().for_each(sub);
         self.toolchain_paths.iter_mut().for_each(sub);
+        for p in &mut self.runtime_probes {
+            p.argv.iter_mut().for_each(sub);
+        }
         self
     }
 

@@ -93,6 +93,9 @@ pub struct ScanOptions {
     pub os: airlock_ecosystem::OsChoice,
     /// Limits of the exercise phase (per-call deadline, budget, virtual-time horizon).
     pub exercise: airlock_ecosystem::ExerciseLimits,
+    /// `--node` / `--python`: the runtimes the phases run (the image's defaults when
+    /// left at `Default`).
+    pub runtimes: airlock_ecosystem::Runtimes,
 }
 
 impl ScanOptions {
@@ -101,6 +104,7 @@ impl ScanOptions {
         Sources {
             npm_registry: self.registry.clone(),
             pypi_index: self.pypi_index.clone(),
+            python: self.runtimes.python.clone(),
         }
     }
 }
@@ -318,6 +322,7 @@ pub async fn analyze_artifact<B: Backend>(
                 .min(opts.phase_timeout.as_millis() as u64 / 2),
             ..opts.exercise
         },
+        runtimes: opts.runtimes.clone(),
     };
     let mut plan = match ecosystem.plan(artifact, &prepared, &ctx) {
         Ok(p) => p,
@@ -372,6 +377,9 @@ pub async fn analyze_artifact<B: Backend>(
                     ));
                 } else {
                     header.package_dir = Some(plan.package_dir.clone());
+                }
+                for (name, version) in phases::probe_runtimes(&run, &plan).await? {
+                    header.notes.insert(format!("runtime.{name}"), version);
                 }
                 let summaries = phases::run_phases_timed(
                     &run,

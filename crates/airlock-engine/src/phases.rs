@@ -88,6 +88,73 @@ pub async fn prepare<S: Sandbox>(
     Ok(plan)
 }
 
+/// Asks each runtime the plan's phases use for its version, untraced, as the user, with
+/// the phases' `PATH` (one exec for all): `(name, version)` for the trace header. A
+/// runtime that prints nothing is recorded as `unknown`.
+pub async fn probe_runtimes<S: Sandbox>(
+    run: &Run<'_, S>,
+    plan: &InstallPlan,
+) -> Result<Vec<(String, String)>, EngineError> {
+    if plan.runtime_probes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = phase_path(run.user, plan);
+    let mut script = String::new();
+    for p in &plan.runtime_probes {
+        let cmd: Vec<String> = p.argv.iter().map(|a| shell_quote(a)).collect();
+        script.push_str(&format!(
+            "printf '%s=%s\\n' {} \"$({} 2>/dev/null | tail -n 1)\"\n",
+            shell_quote(&p.name),
+            cmd.join(" ")
+        ));
+    }
+    let argv = vec![
+        "env".to_string(),
+        format!("PATH={path}"),
+        format!("HOME={}", run.user.home),
+        "sh".into(),
+        "-c".into(),
+        script,
+    ];
+    let owner = format!("{}:{}", run.user.uid, run.user.gid);
+    let out = run.sandbox.exec(&argv, &owner).await.map_err(sandbox_err)?;
+    Ok(plan
+        .runtime_probes
+        .iter()
+        .map(|p| {
+            let prefix = format!("{}=", p.name);
+            let v = out
+                .output_tail
+                .lines()
+                .rev()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .unwrap_or("unknown");
+            (p.name.clone(), v.to_string())
+        })
+        .collect())
+}
+
+/// `'a'\''b'`: one shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The phases' `PATH`: the plan's directories before the base one.
+fn phase_path(user: &User, plan: &InstallPlan) -> String {
+    let base = base_env(user)
+        .into_iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    if plan.path_prepend.is_empty() {
+        base
+    } else {
+        format!("{}:{base}", plan.path_prepend.join(":"))
+    }
+}
+
 /// Runs the plan's phases (after [`prepare`]), appending events and gaps; returns the
 /// exercise harnesses' summaries by phase.
 pub async fn run_phases<S: Sandbox>(

@@ -151,6 +151,7 @@ fn opts() -> ScanOptions {
         image: None,
         os: Default::default(),
         exercise: Default::default(),
+        runtimes: Default::default(),
     }
 }
 
@@ -212,6 +213,7 @@ fn plan(host: &Path, install_failure: PhaseFailure) -> InstallPlan {
             },
         ],
         toolchain_paths: Vec::new(),
+        runtime_probes: Vec::new(),
     }
 }
 
@@ -401,7 +403,12 @@ async fn plan_environment_goes_before_the_base_path() {
     assert_eq!(get("VIRTUAL_ENV").unwrap(), "/v");
     assert_eq!(get("APPDATA").unwrap(), "/home/runner/AppData/Roaming");
     // Nothing in the package's environment names the hooks (issue 16).
-    for k in ["AIRLOCK_HOOK_PATH", "AIRLOCK_HOOK_FD", "NODE_OPTIONS", "PYTHONPATH"] {
+    for k in [
+        "AIRLOCK_HOOK_PATH",
+        "AIRLOCK_HOOK_FD",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+    ] {
         assert_eq!(get(k), None, "{k}");
     }
     assert_eq!(
@@ -466,4 +473,55 @@ async fn hook_lines_never_precede_their_process() {
         hook.ts
     );
     assert_eq!(hook.pid(), Some(7));
+}
+
+/// The runtime probes run once, as the user, with the phases' `PATH` (the plan's
+/// directory first), and what each prints becomes its version; one that prints nothing
+/// is `unknown`.
+#[tokio::test]
+async fn runtime_probes_run_with_the_phase_path_and_report_versions() {
+    let dir = project_dir();
+    let mut fake = Fake::default();
+    fake.execs.insert(
+        "env".into(),
+        (Some(0), "node=v24.22.3\nnpm=11.19.1\npython=\n".into()),
+    );
+    let mut p = plan(dir.path(), PhaseFailure::Continue);
+    p.path_prepend = vec!["/opt/hostedtoolcache/node/24.22.3/x64/bin".into()];
+    p.runtime_probes = ["node", "npm", "python"]
+        .iter()
+        .map(|n| airlock_ecosystem::RuntimeProbe {
+            name: n.to_string(),
+            argv: vec![n.to_string(), "--version".into()],
+        })
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let (u, o) = (user(), opts());
+    let run = Run {
+        sandbox: &fake,
+        user: &u,
+        project: "/work/project",
+        bait: None,
+        opts: &o,
+        work: work.path(),
+    };
+    let got = phases::probe_runtimes(&run, &p).await.unwrap();
+    assert_eq!(
+        got,
+        vec![
+            ("node".to_string(), "v24.22.3".to_string()),
+            ("npm".into(), "11.19.1".into()),
+            ("python".into(), "unknown".into()),
+        ]
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 1, "one exec for all probes: {calls:?}");
+    assert!(
+        calls[0].starts_with(
+            "exec env PATH=/opt/hostedtoolcache/node/24.22.3/x64/bin:/usr/local/sbin:"
+        ),
+        "{calls:?}"
+    );
+    assert!(calls[0].ends_with("as 1001:1001"), "{calls:?}");
+    assert!(calls[0].contains("'node' '--version'"), "{calls:?}");
 }

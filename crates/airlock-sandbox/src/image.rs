@@ -23,6 +23,7 @@ macro_rules! recipe {
 pub const RECIPE: &[(&str, &[u8])] = recipe![
     "Dockerfile",
     "packages.txt",
+    "runtimes.txt",
     "vendor-npm.txt",
     "rootfs/mnt/c/Windows/System32/cmd.exe",
     "rootfs/usr/local/lib/devtools/bin/exercise-npm.js",
@@ -45,6 +46,10 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/usr/bin/ping",
     "shim/eatmydata.c",
 ];
+
+/// The image's runtimes (Node.js and Python versions, the defaults), for `--node` and
+/// `--python` (`airlock_ecosystem::RuntimeCatalog` reads it).
+pub const RUNTIMES: &str = include_str!("../../../sandbox-images/sandbox/runtimes.txt");
 
 /// The builder script, embedded for the same reason.
 pub const BUILD_SCRIPT: &[u8] = include_bytes!("../../../sandbox-images/build-image");

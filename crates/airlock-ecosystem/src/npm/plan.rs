@@ -9,7 +9,9 @@
 //! node answer as it, the engine puts its command stand-ins on `PATH`.
 
 use crate::npm::PreparedProject;
-use crate::plan::{phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, Stage, TargetOs};
+use crate::plan::{
+    phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, RuntimeProbe, Stage, TargetOs,
+};
 
 /// The helpers in the sandbox image (`sandbox-images/sandbox/rootfs/usr/local/lib/devtools/bin`).
 const INSTALL: &str = "/usr/local/lib/devtools/bin/install-npm";
@@ -43,13 +45,25 @@ pub fn plan(name: &str, prepared: &PreparedProject, ctx: &PlanContext) -> Instal
         ],
         setup: Vec::new(),
         env: Vec::new(),
-        path_prepend: Vec::new(),
+        // `--node`: the chosen version's directory first, as actions/setup-node does; the
+        // default version is the image's own node in /usr/local/bin.
+        path_prepend: ctx.runtimes.node.bin_dir.iter().cloned().collect(),
         phases: phases(
             name,
             ctx,
             prepared.dependencies == 0 && prepared.skipped.is_empty(),
         ),
         toolchain_paths: vec![npm_cache],
+        runtime_probes: vec![
+            RuntimeProbe {
+                name: "node".into(),
+                argv: vec!["node".into(), "--version".into()],
+            },
+            RuntimeProbe {
+                name: "npm".into(),
+                argv: vec!["npm".into(), "--version".into()],
+            },
+        ],
     }
 }
 

@@ -11,7 +11,10 @@ use sha2::Digest;
 
 /// What `pip download` is asked to resolve for (see [`pip_download`]); part of the
 /// wheel cache key, so changing the target's flags must change this string.
-pub(super) const WHEEL_TARGET: &str = "cp311-cp311-abi3-none/manylinux_2_36..1-linux-any/x86_64";
+pub(super) fn wheel_target(py: &crate::runtime::PythonRuntime) -> String {
+    let ((_, minor), glibc) = (py.minor(), py.glibc_minor());
+    format!("cp3{minor}-cp3{minor}-abi3-none/manylinux_2_{glibc}..1-linux-any/x86_64")
+}
 
 /// Blobs no live entry refers to are removed once they are this old (the age keeps a
 /// concurrent scan's just-stored blobs, whose entry is not written yet).
@@ -21,7 +24,7 @@ pub(super) const ORPHAN_BLOB_AGE: std::time::Duration = std::time::Duration::fro
 /// (7–11 s for the seed wheels alone) for a set it resolved recently.
 ///
 /// Layout under `dir`: `sets/<key>.json`, one entry per requirement set, keyed by the
-/// sha256 of the index URL, [`WHEEL_TARGET`] and the sorted requirement strings, listing
+/// sha256 of the index URL, [`wheel_target`] and the sorted requirement strings, listing
 /// the wheels pip chose (file name, sha256, size) and when; `blobs/<sha256>`, the wheels
 /// by content. An entry older than `ttl` is a miss (unpinned requirements move on), and
 /// so is one whose blobs are gone or no longer hash to what it lists: then pip runs and
@@ -143,12 +146,12 @@ impl WheelCache {
     }
 
     /// The entry file of a requirement set.
-    pub(super) fn entry_path(&self, reqs: &[String], index: &str) -> PathBuf {
+    pub(super) fn entry_path(&self, reqs: &[String], index: &str, target: &str) -> PathBuf {
         let mut h = sha2::Sha256::new();
         h.update(b"airlock wheel set v1\n");
         h.update(index.as_bytes());
         h.update(b"\n");
-        h.update(WHEEL_TARGET.as_bytes());
+        h.update(target.as_bytes());
         for r in reqs {
             h.update(b"\n");
             h.update(r.as_bytes());
@@ -168,15 +171,16 @@ impl WheelCache {
         &self,
         reqs: &[String],
         index: &str,
+        target: &str,
     ) -> Result<Vec<(String, PathBuf)>, String> {
         let (reqs, index) = Self::normalized(reqs, index);
-        let path = self.entry_path(&reqs, &index);
+        let path = self.entry_path(&reqs, &index, target);
         let bytes = std::fs::read(&path).map_err(|e| format!("no entry: {e}"))?;
         let entry: WheelSetEntry =
             serde_json::from_slice(&bytes).map_err(|e| format!("bad entry: {e}"))?;
         if entry.version != 1
             || entry.index != index
-            || entry.target != WHEEL_TARGET
+            || entry.target != target
             || entry.requirements != reqs
         {
             return Err("entry is for another set".into());
@@ -211,6 +215,7 @@ impl WheelCache {
         &self,
         reqs: &[String],
         index: &str,
+        target: &str,
         wheels: &[PathBuf],
     ) -> std::io::Result<()> {
         let (reqs, index) = Self::normalized(reqs, index);
@@ -245,14 +250,14 @@ impl WheelCache {
             version: 1,
             created_unix: unix_now(),
             index: index.clone(),
-            target: WHEEL_TARGET.into(),
+            target: target.into(),
             requirements: reqs.clone(),
             wheels: listed,
         };
         let mut tmp = tempfile::NamedTempFile::new_in(&sets)?;
         serde_json::to_writer_pretty(tmp.as_file_mut(), &entry)?;
         tmp.as_file().sync_all()?;
-        tmp.persist(self.entry_path(&reqs, &index))
+        tmp.persist(self.entry_path(&reqs, &index, target))
             .map_err(|e| e.error)?;
         Ok(())
     }

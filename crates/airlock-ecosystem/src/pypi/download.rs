@@ -36,6 +36,8 @@ pub struct WheelhouseOptions {
     pub python: Option<String>,
     /// airlock's cache of resolved requirement sets; `None`: pip runs for every set.
     pub wheel_cache: Option<WheelCache>,
+    /// The sandbox's Python the wheels are for (its version and glibc).
+    pub target: crate::runtime::PythonRuntime,
 }
 
 /// Why a requirement string is not passed to pip, if it is not. Only plain
@@ -97,22 +99,25 @@ pub(super) fn pip_download(
     opts: &WheelhouseOptions,
 ) -> Result<(), String> {
     let python = opts.python.clone().unwrap_or_else(|| "python3".into());
+    let ((major, minor), glibc) = (opts.target.minor(), opts.target.glibc_minor());
+    let (version, abi) = (format!("{major}.{minor}"), format!("cp{major}{minor}"));
+    let platform = format!("manylinux_2_{glibc}_x86_64");
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pip", "download", "--only-binary=:all:", "--dest"])
         .arg(dest)
         .args([
             "--python-version",
-            "3.11",
+            version.as_str(),
             "--implementation",
             "cp",
             "--abi",
-            "cp311",
+            abi.as_str(),
             "--abi",
             "abi3",
             "--abi",
             "none",
             "--platform",
-            "manylinux_2_36_x86_64",
+            platform.as_str(),
             "--platform",
             "manylinux_2_28_x86_64",
             "--platform",
@@ -172,7 +177,7 @@ pub(super) fn pip_download(
 
 /// Downloads, on the host and without executing anything, every build requirement (for
 /// an sdist) and runtime requirement of `meta` — transitive ones included — as wheels
-/// for CPython 3.11 manylinux x86_64 into `work_dir/wheelhouse`, from `index`'s simple
+/// for the sandbox's CPython (`opts.target`) manylinux x86_64 into `work_dir/wheelhouse`, from `index`'s simple
 /// API. Build and runtime requirements are resolved separately (pip's build isolation
 /// installs the former into their own environment). When a set does not resolve as a
 /// whole, each requirement is tried alone and the ones that fail are listed in
@@ -273,7 +278,7 @@ pub(super) fn download_set(
     counts: &mut (usize, usize),
 ) -> Result<(), String> {
     if let Some(cache) = &opts.wheel_cache {
-        match cache.lookup(reqs, index) {
+        match cache.lookup(reqs, index, &wheel_target(&opts.target)) {
             Ok(hit) => {
                 let linked = hit.iter().try_for_each(|(file, blob)| {
                     let dest = wheelhouse.join(file);
@@ -308,7 +313,7 @@ pub(super) fn download_set(
         .collect();
     wheels.sort();
     if let Some(cache) = &opts.wheel_cache {
-        match cache.store(reqs, index, &wheels) {
+        match cache.store(reqs, index, &wheel_target(&opts.target), &wheels) {
             Ok(()) => cache.prune(),
             Err(e) => tracing::warn!("wheel cache {}: {e}", cache.dir.display()),
         }

@@ -48,10 +48,13 @@ pub(super) struct ProjectDoc {
 
 /// The file `pip install name==version` would pick on the sandbox: the best compatible
 /// wheel, else the sdist (`.tar.gz` before `.zip`).
-pub fn choose_artifact(files: &[ReleaseFile]) -> Option<&ReleaseFile> {
+pub fn choose_artifact<'a>(
+    files: &'a [ReleaseFile],
+    py: &crate::runtime::PythonRuntime,
+) -> Option<&'a ReleaseFile> {
     let wheel = files
         .iter()
-        .filter_map(|f| wheel_rank(&f.filename).map(|r| (r, f)))
+        .filter_map(|f| wheel_rank(&f.filename, py).map(|r| (r, f)))
         .max_by_key(|(r, _)| *r)
         .map(|(_, f)| f);
     wheel.or_else(|| {
@@ -104,6 +107,7 @@ pub fn fetch(
     name: &str,
     version: Option<&str>,
     dest_dir: &Path,
+    py: &crate::runtime::PythonRuntime,
 ) -> Result<PyFetched, RegistryError> {
     let index = index.trim_end_matches('/');
     let url = match version {
@@ -147,7 +151,7 @@ pub fn fetch(
             }
         }
     };
-    let Some(file) = choose_artifact(&doc.urls) else {
+    let Some(file) = choose_artifact(&doc.urls, py) else {
         return Err(RegistryError::NotFound {
             what: format!(
                 "an artifact of {name} {} installable on CPython 3.11 manylinux x86_64 (files: {})",

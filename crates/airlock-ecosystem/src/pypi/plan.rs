@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::plan::{
-    phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, SetupFailure, SetupStep, Stage,
-    TargetOs,
+    phase_name, InstallPlan, PhaseFailure, PhasePlan, PlanContext, RuntimeProbe, SetupFailure,
+    SetupStep, Stage, TargetOs,
 };
 use crate::pypi::Wheelhouse;
 
@@ -145,7 +145,13 @@ pub fn plan(
         setup: vec![
             SetupStep {
                 what: "creating the virtual environment".into(),
-                argv: vec!["python3".into(), "-m".into(), "venv".into(), venv.clone()],
+                // `--python`: the venv is made with the chosen interpreter.
+                argv: vec![
+                    ctx.runtimes.python.interpreter.clone(),
+                    "-m".into(),
+                    "venv".into(),
+                    venv.clone(),
+                ],
                 on_failure: SetupFailure::Abort,
                 capture: None,
             },
@@ -163,6 +169,14 @@ pub fn plan(
         path_prepend: vec![format!("{venv}/bin")],
         phases,
         toolchain_paths: Vec::new(),
+        runtime_probes: vec![RuntimeProbe {
+            name: "python".into(),
+            argv: vec![
+                format!("{venv}/bin/python"),
+                "-c".into(),
+                "import sys; print(sys.version.split()[0])".into(),
+            ],
+        }],
     }
 }
 

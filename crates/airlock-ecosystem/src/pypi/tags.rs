@@ -3,11 +3,14 @@
 
 // ---- wheel tags ------------------------------------------------------------------
 
-/// Rank of a wheel file name for the sandbox's interpreter (CPython 3.11, glibc 2.36,
-/// x86_64), higher is better, `None` when pip would not install it there. Follows the
-/// order of pip's supported tags: cpython-specific ABI, then abi3, then none; a
-/// platform wheel before a pure one.
-pub fn wheel_rank(file_name: &str) -> Option<u32> {
+/// Rank of a wheel file name for the sandbox's interpreter (`py`: CPython 3.13 on glibc
+/// 2.41, x86_64, by default), higher is better, `None` when pip would not install it
+/// there. Follows the order of pip's supported tags: cpython-specific ABI, then abi3,
+/// then none; a platform wheel before a pure one.
+pub fn wheel_rank(file_name: &str, py: &crate::runtime::PythonRuntime) -> Option<u32> {
+    let ((_, minor), glibc) = (py.minor(), py.glibc_minor());
+    let cp = format!("cp3{minor}");
+    let py3x = format!("py3{minor}");
     let stem = file_name.strip_suffix(".whl")?;
     let parts: Vec<&str> = stem.split('-').collect();
     let (py, abi, plat) = match parts.len() {
@@ -31,31 +34,31 @@ pub fn wheel_rank(file_name: &str) -> Option<u32> {
         }
         let rest = p.strip_prefix("manylinux_2_")?.strip_suffix("_x86_64")?;
         let minor: u32 = rest.parse().ok()?;
-        (minor <= 36).then_some(2)
+        (minor <= glibc).then_some(2)
     })?;
     let abi_rank = best(abi, &|a| match a {
-        "cp311" => Some(3),
+        a if a == cp => Some(3),
         "abi3" => Some(2),
         "none" => Some(1),
         _ => None,
     })?;
     let py_rank = best(py, &|p| {
-        if p == "cp311" {
+        if p == cp {
             return Some(3);
         }
-        if p == "py3" || p == "py311" {
+        if p == "py3" || p == py3x {
             return Some(2);
         }
         if let Some(m) = p.strip_prefix("cp3") {
-            let minor: u32 = m.parse().ok()?;
+            let m: u32 = m.parse().ok()?;
             // cp3x with abi3 works on later CPythons.
-            return (minor <= 11 && abi.split('.').any(|a| a == "abi3")).then_some(2);
+            return (m <= minor && abi.split('.').any(|a| a == "abi3")).then_some(2);
         }
         let m = p.strip_prefix("py3")?;
-        let minor: u32 = m.parse().ok()?;
-        (minor <= 11).then_some(1)
+        let m: u32 = m.parse().ok()?;
+        (m <= minor).then_some(1)
     })?;
-    // abi cp311 only pairs with cp311; `none` pairs with anything.
+    // abi cp3x only pairs with cp3x; `none` pairs with anything.
     if abi_rank == 3 && py_rank != 3 {
         return None;
     }

@@ -254,7 +254,12 @@ fn corrupt_empty_and_traversal_archives_are_refused() {
 
 #[test]
 fn wheel_ranking_matches_a_cpython_311_manylinux_box() {
-    let r = |f: &str| wheel_rank(f);
+    let py311 = crate::runtime::PythonRuntime {
+        version: "3.11".into(),
+        interpreter: "python3.11".into(),
+        glibc: "2.36".into(),
+    };
+    let r = |f: &str| wheel_rank(f, &py311);
     assert!(r("a-1-py3-none-any.whl").is_some());
     assert!(r("a-1-py2.py3-none-any.whl").is_some());
     assert!(r("a-1-py2-none-any.whl").is_none());
@@ -268,6 +273,22 @@ fn wheel_ranking_matches_a_cpython_311_manylinux_box() {
     let abi3 = r("a-1-cp38-abi3-manylinux2014_x86_64.whl").unwrap();
     let pure = r("a-1-py3-none-any.whl").unwrap();
     assert!(native > abi3 && abi3 > pure);
+}
+
+/// The image's Python (3.13 on glibc 2.41, the default target): cp313 wheels and newer
+/// manylinux tags fit, cp311-only ones do not; abi3 from older CPythons still does.
+#[test]
+fn wheel_ranking_follows_the_selected_python() {
+    let py = crate::runtime::PythonRuntime::default();
+    let r = |f: &str| wheel_rank(f, &py);
+    assert!(r("a-1-cp311-cp311-manylinux2014_x86_64.whl").is_none());
+    assert!(r("a-1-cp313-cp313-manylinux_2_39_x86_64.whl").is_some());
+    assert!(r("a-1-cp313-cp313-manylinux_2_42_x86_64.whl").is_none());
+    assert!(r("a-1-cp312-abi3-manylinux2014_x86_64.whl").is_some());
+    assert!(r("a-1-cp314-abi3-manylinux2014_x86_64.whl").is_none());
+    let native = r("a-1-cp313-cp313-manylinux_2_17_x86_64.manylinux2014_x86_64.whl").unwrap();
+    let abi3 = r("a-1-cp38-abi3-manylinux2014_x86_64.whl").unwrap();
+    assert!(native > abi3);
 }
 
 fn release_file(name: &str, base: &str, sha: &str) -> serde_json::Value {
@@ -313,7 +334,7 @@ fn fetch_picks_the_wheel_pip_would_and_verifies_sha256() {
         (200, "application/json", doc.to_string().into_bytes()),
     );
     let dir = tempfile::tempdir().unwrap();
-    let f = fetch(&base, "demo", Some("1.0"), dir.path()).unwrap();
+    let f = fetch(&base, "demo", Some("1.0"), dir.path(), &Default::default()).unwrap();
     assert_eq!(f.file_name, "demo-1.0-py3-none-any.whl");
     assert_eq!(f.kind, ArtifactKind::Wheel);
     assert_eq!(f.sha256, sha256_hex(&whl));
@@ -325,7 +346,7 @@ fn fetch_picks_the_wheel_pip_would_and_verifies_sha256() {
         "/files/demo-1.0-py3-none-any.whl".into(),
         (200, "application/octet-stream", b"tampered".to_vec()),
     );
-    let e = fetch(&base, "demo", Some("1.0"), dir.path()).unwrap_err();
+    let e = fetch(&base, "demo", Some("1.0"), dir.path(), &Default::default()).unwrap_err();
     assert!(matches!(e, RegistryError::Integrity { .. }), "{e}");
     assert!(e.to_string().contains("sha256 mismatch"), "{e}");
 }
@@ -359,7 +380,7 @@ fn fetch_falls_back_to_the_sdist_and_reports_missing_versions() {
         );
     }
     let dir = tempfile::tempdir().unwrap();
-    let f = fetch(&base, "only", None, dir.path()).unwrap();
+    let f = fetch(&base, "only", None, dir.path(), &Default::default()).unwrap();
     assert_eq!(
         (f.file_name.as_str(), f.version.as_str()),
         ("only-2.0.tar.gz", "2.0")
@@ -367,20 +388,20 @@ fn fetch_falls_back_to_the_sdist_and_reports_missing_versions() {
     assert_eq!(f.kind, ArtifactKind::SdistTarGz);
 
     // No per-version document on this index: the project document's releases serve.
-    let f = fetch(&base, "only", Some("2.0"), dir.path()).unwrap();
+    let f = fetch(&base, "only", Some("2.0"), dir.path(), &Default::default()).unwrap();
     assert_eq!(f.file_name, "only-2.0.tar.gz");
-    let e = fetch(&base, "only", Some("1.0"), dir.path())
+    let e = fetch(&base, "only", Some("1.0"), dir.path(), &Default::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("version 1.0 of PyPI project only"), "{e}");
-    let e = fetch(&base, "only", Some("9.9"), dir.path())
+    let e = fetch(&base, "only", Some("9.9"), dir.path(), &Default::default())
         .unwrap_err()
         .to_string();
     assert!(
         e.contains("version 9.9 of PyPI project only") && e.contains("2.0"),
         "{e}"
     );
-    let e = fetch(&base, "nope", Some("1"), dir.path())
+    let e = fetch(&base, "nope", Some("1"), dir.path(), &Default::default())
         .unwrap_err()
         .to_string();
     assert!(e.contains("PyPI project nope does not exist"), "{e}");
@@ -451,10 +472,10 @@ fn fetch_resolves_relative_file_urls() {
     );
     let (base, log) = serve(routes);
     let dir = tempfile::tempdir().unwrap();
-    let f = fetch(&base, "demo", Some("1.0"), dir.path()).unwrap();
+    let f = fetch(&base, "demo", Some("1.0"), dir.path(), &Default::default()).unwrap();
     assert_eq!(f.file_name, "demo-1.0-py3-none-any.whl");
     assert_eq!(std::fs::read(&f.path).unwrap(), whl);
-    let f = fetch(&base, "other", Some("1.0"), dir.path()).unwrap();
+    let f = fetch(&base, "other", Some("1.0"), dir.path(), &Default::default()).unwrap();
     assert_eq!(f.file_name, "demo-1.0.tar.gz");
     assert_eq!(f.sha256, sha256_hex(&sdist));
     let log = log.lock().unwrap();
@@ -610,6 +631,7 @@ fn prepare_wheelhouse_downloads_wheels_only_with_pip() {
         cache_dir: Some(cache.path().to_path_buf()),
         python: None,
         wheel_cache: None,
+        target: Default::default(),
     };
     let wh = prepare_wheelhouse(
         Path::new("target-1.tar.gz"),
@@ -662,6 +684,7 @@ fn no_pip(cache: &WheelCache, pip_cache: &Path) -> WheelhouseOptions {
         cache_dir: Some(pip_cache.to_path_buf()),
         python: Some("/nonexistent/python3".into()),
         wheel_cache: Some(cache.clone()),
+        target: Default::default(),
     }
 }
 
@@ -676,6 +699,7 @@ fn wheel_cache_hit_runs_no_pip_and_makes_no_request() {
         cache_dir: Some(pip_cache.path().to_path_buf()),
         python: None,
         wheel_cache: Some(cache.clone()),
+        target: Default::default(),
     };
     let target = Path::new("target-1.tar.gz");
     let cold = tempfile::tempdir().unwrap();
@@ -757,6 +781,7 @@ fn wheel_cache_misses_when_expired_or_a_blob_is_damaged() {
         cache_dir: Some(pip_cache.path().to_path_buf()),
         python: None,
         wheel_cache: Some(cache.clone()),
+        target: Default::default(),
     };
     let fill = |o: &WheelhouseOptions| {
         prepare_wheelhouse(target, &meta, &base, tempfile::tempdir().unwrap().path(), o)
@@ -774,13 +799,17 @@ fn wheel_cache_misses_when_expired_or_a_blob_is_damaged() {
 
     // A damaged blob (same size, other bytes) is a miss for the sets listing it.
     let runtime_reqs: Vec<String> = vec!["dep-a".into()];
-    let hit = cache.lookup(&runtime_reqs, &base).unwrap();
+    let hit = cache
+        .lookup(&runtime_reqs, &base, &wheel_target(&Default::default()))
+        .unwrap();
     let (_, blob) = hit.iter().find(|(f, _)| f.starts_with("dep_b")).unwrap();
     let mut bytes = std::fs::read(blob).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
     std::fs::write(blob, &bytes).unwrap();
-    let e = cache.lookup(&runtime_reqs, &base).unwrap_err();
+    let e = cache
+        .lookup(&runtime_reqs, &base, &wheel_target(&Default::default()))
+        .unwrap_err();
     assert!(e.contains("hashes to"), "{e}");
     let wh = fill(&no_pip(&cache, pip_cache.path())).unwrap();
     assert_eq!(wh.cached_sets, 1, "the build set is intact: {wh:?}");
@@ -798,10 +827,12 @@ fn wheel_cache_misses_when_expired_or_a_blob_is_damaged() {
     assert_eq!((wh.cached_sets, wh.pip_runs), (2, 0));
 
     // An entry for another set under this key (a collision, a hand edit) is ignored.
-    let entry = cache.entry_path(&runtime_reqs, &base);
+    let entry = cache.entry_path(&runtime_reqs, &base, &wheel_target(&Default::default()));
     let text = std::fs::read_to_string(&entry).unwrap();
     std::fs::write(&entry, text.replace("\"dep-a\"", "\"dep-z\"")).unwrap();
-    assert!(cache.lookup(&runtime_reqs, &base).is_err());
+    assert!(cache
+        .lookup(&runtime_reqs, &base, &wheel_target(&Default::default()))
+        .is_err());
 }
 
 /// Two scans at once on a cold cache: both get their wheels, and what the cache
@@ -822,6 +853,7 @@ fn wheel_cache_is_safe_for_concurrent_scans() {
                     cache_dir: Some(pip_cache.path().to_path_buf()),
                     python: None,
                     wheel_cache: Some(cache),
+                    target: Default::default(),
                 };
                 let t = Path::new("target-1.tar.gz");
                 wheel_names(&prepare_wheelhouse(t, &meta, &base, work.path(), &opts).unwrap())
@@ -933,6 +965,7 @@ fn live_wheel_cache_cold_vs_warm() {
             cache_dir: Some(pip_cache.path().to_path_buf()),
             python: None,
             wheel_cache: Some(cache.clone()),
+            target: Default::default(),
         };
         let t = std::time::Instant::now();
         let wh = prepare_wheelhouse(
@@ -960,11 +993,25 @@ fn live_wheel_cache_cold_vs_warm() {
 #[ignore = "talks to the real PyPI"]
 fn live_pypi_fetch_and_metadata() {
     let dir = tempfile::tempdir().unwrap();
-    let f = fetch(DEFAULT_INDEX, "six", Some("1.16.0"), dir.path()).unwrap();
+    let f = fetch(
+        DEFAULT_INDEX,
+        "six",
+        Some("1.16.0"),
+        dir.path(),
+        &Default::default(),
+    )
+    .unwrap();
     assert_eq!(f.file_name, "six-1.16.0-py2.py3-none-any.whl");
     let m = read_metadata(&f.path).unwrap();
     assert_eq!(m.top_level, vec!["six"]);
-    let e = fetch(DEFAULT_INDEX, "six", Some("0.0.0.0.1"), dir.path()).unwrap_err();
+    let e = fetch(
+        DEFAULT_INDEX,
+        "six",
+        Some("0.0.0.0.1"),
+        dir.path(),
+        &Default::default(),
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("recent"), "{e}");
 }
 

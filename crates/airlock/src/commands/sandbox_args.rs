@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use airlock_ecosystem::{RuntimeCatalog, Runtimes};
 use airlock_engine::ScanOptions;
 
 use crate::{OsArg, PersonaArg};
@@ -31,6 +32,37 @@ pub struct SandboxArgs {
     /// virtual time.
     #[arg(long, default_value_t = 86_400)]
     pub time_horizon: u64,
+    /// The Node.js the sandbox runs: 22 or 24 (also `v24.1.0`, `lts/*`, `lts/jod`).
+    /// Default: what GitHub's ubuntu-latest runs (22); the wrappers otherwise follow the
+    /// project's .nvmrc, .node-version or engines.node.
+    #[arg(long, value_parser = parse_node)]
+    pub node: Option<String>,
+    /// The Python the sandbox runs (3.13). Default: 3.13; the pip wrapper otherwise
+    /// follows the project's requires-python (pyproject.toml).
+    #[arg(long, value_parser = parse_python)]
+    pub python: Option<String>,
+}
+
+/// What the sandbox image holds (its recipe's runtimes.txt, compiled in).
+pub fn catalog() -> Result<&'static RuntimeCatalog, String> {
+    static CATALOG: std::sync::OnceLock<Result<RuntimeCatalog, String>> =
+        std::sync::OnceLock::new();
+    CATALOG
+        .get_or_init(|| {
+            RuntimeCatalog::parse(airlock_sandbox::image::RUNTIMES).map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn parse_node(s: &str) -> Result<String, String> {
+    catalog()?.node(Some(s)).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
+}
+
+fn parse_python(s: &str) -> Result<String, String> {
+    catalog()?.python(Some(s)).map_err(|e| e.to_string())?;
+    Ok(s.to_string())
 }
 
 impl SandboxArgs {
@@ -40,6 +72,41 @@ impl SandboxArgs {
             PersonaArg::Ci => airlock_bait::Persona::Ci,
             PersonaArg::Laptop => airlock_bait::Persona::Laptop,
         }
+    }
+
+    /// The runtimes `--node` and `--python` ask for (the image's defaults for what they
+    /// leave out); the flags' parsers already refused what the image does not hold.
+    pub fn runtimes(&self) -> Runtimes {
+        catalog()
+            .and_then(|c| {
+                c.resolve(self.node.as_deref(), self.python.as_deref())
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|e| {
+                tracing::warn!("runtimes: {e}; the image's defaults");
+                Runtimes::default()
+            })
+    }
+
+    /// The runtimes for a project the wrappers run in: `--node`/`--python` when given,
+    /// else what the project's .nvmrc, .node-version, engines.node and requires-python
+    /// ask for (each choice said on stderr), else the defaults.
+    pub fn runtimes_for_project(&self, project: &std::path::Path) -> Runtimes {
+        let mut r = self.runtimes();
+        let Ok(cat) = catalog() else { return r };
+        if self.node.is_none() {
+            if let Some((node, why)) = cat.node_for_project(project) {
+                eprintln!("airlock: Node.js {} in the sandbox: {why}", node.version);
+                r.node = node;
+            }
+        }
+        if self.python.is_none() {
+            if let Some((python, why)) = cat.python_for_project(project) {
+                eprintln!("airlock: Python {} in the sandbox: {why}", python.version);
+                r.python = python;
+            }
+        }
+        r
     }
 
     /// The engine's options for these flags, fetching from `registry` and `pypi_index`;
@@ -60,6 +127,7 @@ impl SandboxArgs {
                 horizon_secs: self.time_horizon,
                 ..Default::default()
             },
+            runtimes: self.runtimes(),
         }
     }
 }
@@ -88,6 +156,10 @@ mod tests {
             "windows",
             "--time-horizon",
             "3600",
+            "--node",
+            "24",
+            "--python",
+            "3.13",
         ];
         let parse = |head: &[&str], tail: &[&str]| {
             let argv = [&["airlock"], head, &flags, tail].concat();
@@ -121,6 +193,8 @@ mod tests {
             assert!(matches!(o.persona, Some(airlock_bait::Persona::Laptop)));
             assert_eq!(o.os, airlock_ecosystem::OsChoice::Windows);
             assert_eq!(o.exercise.horizon_secs, 3600);
+            assert!(o.runtimes.node.version.starts_with("24."));
+            assert_eq!(o.runtimes.python.interpreter, "python3.13");
         }
     }
 }

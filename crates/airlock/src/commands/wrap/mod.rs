@@ -280,10 +280,14 @@ impl Checker {
         let rules = crate::judging::load_rules(opts.rules.as_deref())?;
         let waivers = opts.waivers.load(project, &rules)?.map(Arc::new);
         let store = opts.store.open()?;
-        let scan = opts.sandbox.scan_options(
-            airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string(),
-            pypi_index.to_string(),
-        );
+        let scan = ScanOptions {
+            // The project's .nvmrc / engines.node / requires-python, unless flags say.
+            runtimes: opts.sandbox.runtimes_for_project(project),
+            ..opts.sandbox.scan_options(
+                airlock_ecosystem::npm::DEFAULT_REGISTRY.to_string(),
+                pypi_index.to_string(),
+            )
+        };
         Ok(Checker {
             opts: opts.clone(),
             rules: Arc::new(rules),
