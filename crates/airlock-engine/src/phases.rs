@@ -202,7 +202,10 @@ pub async fn run_phases_timed<S: Sandbox>(
             env.retain(|(name, _)| name != k);
             env.push((k.clone(), v.clone()));
         }
-        if let Some(decoy) = &bait.decoy {
+    }
+    // The persona's decoy and the hook reader start together.
+    let decoy = async {
+        if let Some(decoy) = run.bait.and_then(|b| b.decoy.as_ref()) {
             if !under_home(&decoy.cwd, user) {
                 let mkdir = ["mkdir".to_string(), "-p".into(), decoy.cwd.clone()];
                 sandbox.exec(&mkdir, &owner).await.map_err(sandbox_err)?;
@@ -212,21 +215,26 @@ pub async fn run_phases_timed<S: Sandbox>(
                 .await
                 .map_err(sandbox_err)?;
         }
-    }
-    if !opts.bare {
-        let reader = [
-            "/usr/local/lib/devtools/bin/hook-log".to_string(),
-            merge::HOOK_FIFO.into(),
-            merge::HOOK_LOG.into(),
-        ];
-        sandbox
-            .spawn(&reader, "0:0", &[], "/")
-            .await
-            .map_err(sandbox_err)?;
-        // No variable tells the hooks where to write or how to load (issue 16): they
-        // find the FIFO by convention, node loads its preload through the image's
-        // /etc/ld.so.preload library, Python through the system's own sitecustomize.
-    }
+        Ok::<(), EngineError>(())
+    };
+    let reader = async {
+        if !opts.bare {
+            let reader = [
+                "/usr/local/lib/devtools/bin/hook-log".to_string(),
+                merge::HOOK_FIFO.into(),
+                merge::HOOK_LOG.into(),
+            ];
+            sandbox
+                .spawn(&reader, "0:0", &[], "/")
+                .await
+                .map_err(sandbox_err)?;
+            // No variable tells the hooks where to write or how to load (issue 16): they
+            // find the FIFO by convention, node loads its preload through the image's
+            // /etc/ld.so.preload library, Python through the system's own sitecustomize.
+        }
+        Ok::<(), EngineError>(())
+    };
+    tokio::try_join!(decoy, reader)?;
     let roots: Vec<String> = [user.home.as_str(), "/work", "/tmp", "/var/tmp", "/dev/shm"]
         .iter()
         .map(|s| s.to_string())

@@ -55,36 +55,25 @@ impl Sandbox {
         fifo: &str,
         dest: PathBuf,
     ) -> Result<TraceStream, SandboxError> {
-        let (code, out) = self
-            .exec(
-                &[
-                    "sh",
-                    "-c",
-                    "rm -f -- \"$1\" && mkfifo -m 0600 -- \"$1\"",
-                    "mkfifo",
-                    fifo,
-                ],
-                "0:0",
-                None,
-                4096,
-            )
-            .await?;
-        if code != Some(0) {
-            return Err(SandboxError::Container {
-                container: self.id.clone(),
-                message: format!("making the trace FIFO {fifo} failed: {}", out.tail(3)),
-            });
-        }
+        // One exec makes the FIFO, says so on stderr, then becomes the reader (before:
+        // one exec for the FIFO and another for the reader, every phase). The tracer
+        // must not start before the FIFO exists, so this returns after the word.
         let what = format!("streaming the trace from {fifo}");
         let exec = self
             .docker
             .create_exec(
                 &self.id,
                 CreateExecOptions::<String> {
-                    cmd: Some(vec!["cat".into(), fifo.into()]),
+                    cmd: Some(vec![
+                        "sh".into(),
+                        "-c".into(),
+                        "rm -f -- \"$1\" && mkfifo -m 0600 -- \"$1\" && echo fifo-ready >&2 && exec cat -- \"$1\"".into(),
+                        "trace-fifo".into(),
+                        fifo.into(),
+                    ]),
                     user: Some("0:0".into()),
                     attach_stdout: Some(true),
-                    attach_stderr: Some(false),
+                    attach_stderr: Some(true),
                     ..Default::default()
                 },
             )
@@ -95,12 +84,38 @@ impl Sandbox {
             .start_exec(&exec.id, None)
             .await
             .map_err(SandboxError::docker(what.clone()))?;
-        let StartExecResults::Attached { output, .. } = started else {
+        let StartExecResults::Attached { mut output, .. } = started else {
             return Err(SandboxError::Container {
                 container: self.id.clone(),
                 message: format!("{what}: the exec did not attach"),
             });
         };
+        let mut said = Vec::new();
+        let ready = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(chunk) = output.next().await {
+                match chunk {
+                    Ok(LogOutput::StdErr { message }) => {
+                        said.extend_from_slice(&message);
+                        if said.windows(10).any(|w| w == b"fifo-ready") {
+                            return true;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+            }
+            false
+        })
+        .await;
+        if ready != Ok(true) {
+            return Err(SandboxError::Container {
+                container: self.id.clone(),
+                message: format!(
+                    "making the trace FIFO {fifo} failed: {}",
+                    String::from_utf8_lossy(&said).trim()
+                ),
+            });
+        }
         let task = tokio::spawn(pump(output, dest.clone(), self.cfg.limits.trace_bytes));
         Ok(TraceStream {
             fifo: fifo.to_string(),
