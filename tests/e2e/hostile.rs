@@ -82,7 +82,7 @@ fn a_trace_flood_hides_nothing() {
     // The import phase is traced: index.js reading ~/.ssh/id_rsa.
     assert!(
         events.iter().any(|e| e["phase"] == "import"
-            && e["source"] == "strace"
+            && (e["source"] == "strace" || e["source"] == "ebpf")
             && e["type"] == "file.open"
             && e["path"] == "/home/runner/.ssh/id_rsa"),
         "the import phase is not traced"
