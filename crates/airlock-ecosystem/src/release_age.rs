@@ -189,13 +189,13 @@ impl ReleaseGate {
                 status: ReleaseStatus::Pending,
                 published: Some(published.to_string()),
                 age: Some(ago(published)),
-                matures: Some(matures.to_string()),
+                matures: Some(ceil_secs(matures).to_string()),
                 message: Some(format!(
                     "published {} ago ({}), younger than --min-age {}; matures {} (in {})",
                     ago(published),
                     round_secs(published),
                     self.min_age,
-                    round_secs(matures),
+                    ceil_secs(matures),
                     human(matures.duration_since(self.now)),
                 )),
             },
@@ -244,6 +244,12 @@ fn round_secs(t: Timestamp) -> String {
     Timestamp::from_second(t.as_second())
         .unwrap_or(t)
         .to_string()
+}
+
+/// A timestamp rounded up to the second (when a version matures: never too early).
+fn ceil_secs(t: Timestamp) -> Timestamp {
+    let up = i64::from(t.subsec_nanosecond() > 0);
+    Timestamp::from_second(t.as_second() + up).unwrap_or(t)
 }
 
 /// What the gate decided for a version.
@@ -391,6 +397,9 @@ mod tests {
         let s = gate("2d", true);
         assert!(s.holds(Maturity::Unknown));
         assert!(s.assess(None).pending());
+        // When a version matures is said to the second, rounded up.
+        let a = g.assess(t("2026-12-02T07:00:00.25Z"));
+        assert_eq!(a.matures.as_deref(), Some("2026-12-04T07:00:01Z"));
         assert!(ReleaseGate::new("0".parse().unwrap(), true).is_none());
     }
 }

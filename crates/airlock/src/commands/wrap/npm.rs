@@ -290,10 +290,15 @@ async fn install(
         .with_context(|| format!("running {npm}"))?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
-            if let (Some(g), true) = (&gate, err.contains("with a date before")) {
-                // npm found no version old enough for a requirement: pending, not broken.
+            // npm found no version old enough for a requirement (a version or tag: "No
+            // matching version found for x@1.2.0 with a date before …"; a range:
+            // ENOVERSIONS "No versions available for x"): pending, not broken.
+            let too_young = err.contains("with a date before") || err.contains("ENOVERSIONS");
+            if let (Some(g), true) = (&gate, too_young) {
                 let safe = crate::commands::safe;
-                for l in err.lines().filter(|l| l.contains("with a date before")) {
+                for l in err.lines().filter(|l| {
+                    l.contains("with a date before") || l.contains("No versions available")
+                }) {
                     eprintln!(
                         "airlock: PENDING: {}",
                         safe(l.trim_start_matches("npm error "))
