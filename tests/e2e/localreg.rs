@@ -501,6 +501,13 @@ pub fn wheel(
 
 /// A PEP 503 simple index serving `wheels` ((project, file name, bytes)).
 pub fn simple_index(wheels: &[(&str, String, Vec<u8>)]) -> Static {
+    Static::start(simple_index_routes(wheels))
+}
+
+/// The routes of [`simple_index`], for a test that adds its own (the JSON API).
+pub fn simple_index_routes(
+    wheels: &[(&str, String, Vec<u8>)],
+) -> BTreeMap<String, (&'static str, Vec<u8>)> {
     let mut routes: BTreeMap<String, (&'static str, Vec<u8>)> = BTreeMap::new();
     let mut projects: BTreeMap<String, String> = BTreeMap::new();
     for (project, file, bytes) in wheels {
@@ -529,5 +536,5 @@ pub fn simple_index(wheels: &[(&str, String, Vec<u8>)]) -> Static {
     }
     root.push_str("</body></html>");
     routes.insert("/simple/".into(), ("text/html", root.into_bytes()));
-    Static::start(routes)
+    routes
 }

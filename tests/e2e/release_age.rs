@@ -473,3 +473,91 @@ fn proxy_hides_young_versions_and_refuses_their_tarballs() {
         Some("1.0.0")
     );
 }
+
+#[test]
+fn pip_wrapper_holds_a_distribution_uploaded_too_recently() {
+    require_docker();
+    let tmp = tempfile::tempdir().unwrap();
+    let module = [("gate_py/__init__.py", "VALUE = 1\n")];
+    let (old_file, old) = wheel(tmp.path(), "gate-pyold", "1.0.0", &[], &module);
+    let (new_file, new) = wheel(tmp.path(), "gate-pynew", "1.0.0", &[], &module);
+    let mut routes = simple_index_routes(&[
+        ("gate-pyold", old_file.clone(), old.clone()),
+        ("gate-pynew", new_file.clone(), new.clone()),
+    ]);
+    // The JSON API (what --pypi-index is asked for upload times), as pypi.org has it.
+    let young = hours_ago(1);
+    for (project, file, bytes, uploaded) in [
+        ("gate-pyold", &old_file, &old, "2024-01-01T00:00:00.000000Z"),
+        ("gate-pynew", &new_file, &new, young.as_str()),
+    ] {
+        use sha2::Digest;
+        let doc = serde_json::json!({ "urls": [{
+            "filename": file,
+            "url": format!("/files/{file}"),
+            "packagetype": "bdist_wheel",
+            "digests": { "sha256": hex::encode(sha2::Sha256::digest(bytes)) },
+            "upload_time_iso_8601": uploaded,
+        }]});
+        routes.insert(
+            format!("/pypi/{project}/1.0.0/json"),
+            ("application/json", serde_json::to_vec(&doc).unwrap()),
+        );
+    }
+    let index = Static::start(routes);
+    let venv = tmp.path().join("venv");
+    let st = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let pip = venv.join("bin/pip");
+    let store = tmp.path().join("store.sqlite3");
+    let run = |min_age: &str, spec: &str| {
+        airlock()
+            .current_dir(tmp.path())
+            .env_remove("CI")
+            .env_remove("AIRLOCK_MIN_AGE")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .env("PIP_CACHE_DIR", tmp.path().join("pip-cache"))
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
+            .args(["pip", "--store", store.to_str().unwrap()])
+            .args(["--real", pip.to_str().unwrap(), "--min-age", min_age])
+            .args(["--pypi-index", &index.url, "--json"])
+            .args(["install", spec, "-i", &format!("{}/simple", index.url)])
+            .output()
+            .unwrap()
+    };
+    let installed = |name: &str| {
+        Command::new(&pip)
+            .args(["show", name])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+
+    // Uploaded an hour ago: pending, nothing installed.
+    let out = run("2d", "gate-pynew==1.0.0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("PENDING gate-pynew==1.0.0"), "{stderr}");
+    let s = summary(&out);
+    assert_eq!(s["decision"], "pending", "{s:#}");
+    assert_eq!(s["packages"][0]["release"]["status"], "pending", "{s:#}");
+    assert!(!installed("gate-pynew"), "nothing may be installed");
+    // Uploaded long ago: installs.
+    let out = run("2d", "gate-pyold==1.0.0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s = summary(&out);
+    assert_eq!(s["packages"][0]["release"]["status"], "mature", "{s:#}");
+    assert!(installed("gate-pyold"));
+    // The gate satisfied: the young one installs too (its verdict from the store).
+    let out = run("30m", "gate-pynew==1.0.0");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(summary(&out)["packages"][0]["from"], "cache");
+    assert!(installed("gate-pynew"));
+}
