@@ -11,7 +11,7 @@ use crate::sandbox::Sandbox;
 
 /// Where the hooks write (a FIFO) and where its root reader keeps the lines.
 pub const HOOK_FIFO: &str = "/run/log/dev-log";
-pub const HOOK_LOG: &str = "/airlock/out/hooks.jsonl";
+pub const HOOK_LOG: &str = "/run/log/journal/hooks.jsonl";
 
 /// Reads the hook lines, attributes each to the process strace saw with that pid, and
 /// to the phase its time falls in. Hooks are a second opinion: losing them loses no

@@ -13,6 +13,21 @@ use crate::EngineError;
 /// A tar stream under construction.
 pub struct Staging(tar::Builder<Vec<u8>>);
 
+/// A modification time for a staged home file or directory: between a week and a year
+/// and a half before now, fixed per path (FNV-1a of it), so a home looks lived in rather
+/// than written at one instant (issue 16: "every dotfile dated the same day" is a tell).
+fn lived_in_mtime(path: &str) -> u64 {
+    const DAY: u64 = 86_400;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1_700_000_000, |d| d.as_secs());
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in path.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    now.saturating_sub(7 * DAY + h % (540 * DAY))
+}
+
 fn io(what: String) -> impl FnOnce(std::io::Error) -> EngineError {
     move |source| EngineError::Io { what, source }
 }
@@ -38,7 +53,7 @@ impl Staging {
         let mut h = tar::Header::new_gnu();
         h.set_size(content.len() as u64);
         h.set_mode(mode);
-        h.set_mtime(1_700_000_000);
+        h.set_mtime(lived_in_mtime(path));
         h.set_cksum();
         self.0
             .append_data(&mut h, Self::rel(path), content)
@@ -50,7 +65,7 @@ impl Staging {
         h.set_entry_type(tar::EntryType::Directory);
         h.set_size(0);
         h.set_mode(mode);
-        h.set_mtime(1_700_000_000);
+        h.set_mtime(lived_in_mtime(path));
         h.set_cksum();
         self.0
             .append_data(&mut h, format!("{}/", Self::rel(path)), std::io::empty())
@@ -126,4 +141,22 @@ pub fn bait_files(staging: &mut Staging, plan: &airlock_bait::BaitPlan) -> Resul
         staging.file(&f.path, &f.content, f.mode)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn home_files_get_varied_past_times() {
+        let days: std::collections::BTreeSet<u64> =
+            [".bashrc", ".profile", ".gitconfig", ".npmrc", ".ssh"]
+                .iter()
+                .map(|n| lived_in_mtime(&format!("/home/runner/{n}")) / 86_400)
+                .collect();
+        assert!(days.len() >= 4, "{days:?}");
+        let now = lived_in_mtime("") + 7 * 86_400;
+        assert!(days.iter().all(|d| d * 86_400 < now - 6 * 86_400));
+        assert_eq!(lived_in_mtime("/a"), lived_in_mtime("/a"));
+    }
 }

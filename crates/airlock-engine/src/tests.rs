@@ -274,10 +274,10 @@ async fn stages_sets_up_and_runs_every_phase_in_order() {
         "upload / as 1001:1001",
         "exec mk place as 1001:1001",
         "exec where as 1001:1001",
-        "spawn /usr/local/lib/devtools/bin/hook-log /run/log/dev-log /airlock/out/hooks.jsonl as 0:0",
+        "spawn /usr/local/lib/devtools/bin/hook-log /run/log/dev-log /run/log/journal/hooks.jsonl as 0:0",
         "phase install: inst /v/lib/site",
         "phase import: imp",
-        "copy_out /airlock/out/hooks.jsonl",
+        "copy_out /run/log/journal/hooks.jsonl",
     ];
     assert_eq!(calls, expected_prefix, "{calls:#?}");
     let uploaded = fake.uploaded.lock().unwrap().clone();

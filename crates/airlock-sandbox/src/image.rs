@@ -45,6 +45,7 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/usr/local/lib/devtools/python/apport_python_hook.py",
     "rootfs/usr/bin/ping",
     "shim/eatmydata.c",
+    "shim/init.c",
 ];
 
 /// The image's runtimes (Node.js and Python versions, the defaults), for `--node` and

@@ -1,9 +1,10 @@
-//! One sandbox: a hardened container (read-only root, size-limited tmpfs areas, no
-//! capabilities for the package's processes, no-new-privileges, memory/CPU/pids limits,
-//! no Docker socket), optionally joined to a network-sink container that owns its network
-//! namespace. Phases run through `docker exec` as root under the tracer, which drops to
-//! the unprivileged user with `setpriv` (uid/gid switch, empty bounding and inheritable
-//! capability sets) before the package's code runs.
+//! One sandbox: a hardened container (a root file system only root can write to,
+//! size-limited tmpfs areas, no capabilities for the package's processes,
+//! no-new-privileges, memory/CPU/pids limits, no Docker socket), optionally joined to a
+//! network-sink container that owns its network namespace. Phases run through `docker
+//! exec` as root under the tracer, which drops to the unprivileged user with `setpriv`
+//! (uid/gid switch, empty bounding and inheritable capability sets) before the package's
+//! code runs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -109,7 +110,9 @@ pub struct SandboxConfig {
     pub network: NetworkSpec,
     /// Hostname (ignored when joining another container's network, which sets it).
     pub hostname: String,
-    /// Extra read-only bind mounts `host:container`.
+    /// Extra read-only bind mounts `host:container`. A host *file* is copied in at start
+    /// instead (root's, mode 0644): a bind mount shows its host path, which names the
+    /// tool's work directory, in the package's /proc/self/mountinfo (issue 16).
     pub binds: Vec<String>,
 }
 
@@ -199,7 +202,9 @@ pub struct Sandbox {
     oom_seen: std::sync::Mutex<Option<u64>>,
 }
 
-const TRACE_DIR: &str = "/airlock/out";
+/// Root-only (0700) area for the trace and the hook log, where systemd keeps its
+/// volatile journal: no path in the sandbox names the tool (issue 16).
+const TRACE_DIR: &str = "/run/log/journal";
 
 impl Sandbox {
     /// Creates and starts the sandbox container.
@@ -261,17 +266,29 @@ impl Sandbox {
                 "DAC_READ_SEARCH".into(),
             ]),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
-            readonly_rootfs: Some(true),
+            // Writable by root only (everything outside the tmpfs areas is root's, and the
+            // package's user has no capability), so that `/.dockerenv` can be removed at
+            // start: a read-only root is itself a container tell, and Docker puts that
+            // file into every container's root (issue 16).
+            readonly_rootfs: Some(false),
+            // Its own cgroup namespace: /proc/*/cgroup reads `0::/`, not `/docker/<id>`.
+            cgroupns_mode: Some(bollard::models::HostConfigCgroupnsModeEnum::PRIVATE),
             tmpfs: Some(tmpfs),
             memory: Some(l.memory_bytes),
             memory_swap: Some(l.memory_bytes),
             nano_cpus: Some(l.nano_cpus),
             pids_limit: Some(l.pids),
-            init: Some(true),
-            binds: if cfg.binds.is_empty() {
-                None
-            } else {
-                Some(cfg.binds.clone())
+            // PID 1 is the image's /sbin/init (shim/init.c): reaps orphans, ends with its
+            // input, and is `systemd` in ps — not `docker-init -- cat`.
+            init: Some(false),
+            binds: {
+                let dirs: Vec<String> = cfg
+                    .binds
+                    .iter()
+                    .filter(|b| !bind_is_file(b))
+                    .cloned()
+                    .collect();
+                (!dirs.is_empty()).then_some(dirs)
             },
             ulimits: Some(vec![
                 ResourcesUlimits {
@@ -291,7 +308,7 @@ impl Sandbox {
             image: Some(cfg.image.clone()),
             // Ends at the end of its input: airlock holds the stdin open, so a container
             // whose airlock died stops and is removed by itself (docker::create_owned).
-            cmd: Some(vec!["cat".to_string()]),
+            cmd: Some(vec!["/sbin/init".to_string()]),
             user: Some("0:0".into()),
             hostname,
             labels: Some(labels(&cfg.run_id)),
@@ -317,6 +334,28 @@ impl Sandbox {
             .map_err(SandboxError::docker(format!(
                 "starting sandbox container {name}"
             )))?;
+        // Docker's mark in every container's root; the root is root's to change.
+        sb.exec(&["rm", "-f", "/.dockerenv"], "0:0", None, 4096).await?;
+        for bind in sb.cfg.binds.clone().iter().filter(|b| bind_is_file(b)) {
+            let mut parts = bind.splitn(3, ':');
+            let (Some(host), Some(dest)) = (parts.next(), parts.next()) else {
+                continue;
+            };
+            let bytes = std::fs::read(host).map_err(|e| SandboxError::Io {
+                path: PathBuf::from(host),
+                source: e,
+            })?;
+            let script = "cat > \"$1\" && chmod 0644 \"$1\"";
+            let (code, out) = sb
+                .exec(&["sh", "-c", script, "copy-in", dest], "0:0", Some(bytes), 4096)
+                .await?;
+            if code != Some(0) {
+                return Err(SandboxError::Container {
+                    container: sb.id.clone(),
+                    message: format!("copying {host} to {dest} failed: {}", out.tail(3)),
+                });
+            }
+        }
         let counters = sb.cgroup_counters().await;
         sb.pids_failures_before = counters.pids_refused.unwrap_or(0);
         sb.remember_oom(counters.oom_kills);
@@ -877,6 +916,13 @@ impl Sandbox {
         remove_container(&self.docker, &self.id).await;
         self.tracker.forget(&self.id);
     }
+}
+
+/// Whether a `host:container[:opts]` bind names a regular file on the host.
+fn bind_is_file(bind: &str) -> bool {
+    bind.split(':')
+        .next()
+        .is_some_and(|host| Path::new(host).is_file())
 }
 
 fn airlock_now() -> f64 {

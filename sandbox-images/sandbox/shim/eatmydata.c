@@ -5,6 +5,9 @@
  * library in /etc/ld.so.preload; in a node process, while the hook channel exists, its
  * constructor adds `--require <preload>` to NODE_OPTIONS in the C library's environment
  * only, before node reads it. The preload then removes it from process.env.
+ * NODE_EXTRA_CA_CERTS goes the same way (the system bundle, which trusts the network
+ * sink's CA): Node's official builds trust only their own copy of Mozilla's roots, and
+ * the variable in the environment would be one more tell.
  *
  * It carries the name, and does the job, of libeatmydata (fsync and friends return at
  * once), which CI machines commonly preload to speed up package installs; the sandbox
@@ -22,6 +25,7 @@
 
 #define CHANNEL "/run/log/dev-log"
 #define PRELOAD "/usr/local/lib/devtools/node/preload.js"
+#define CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 __attribute__((constructor)) static void node_hooks(void) {
     char exe[512];
@@ -35,6 +39,7 @@ __attribute__((constructor)) static void node_hooks(void) {
         return;
     if (access(CHANNEL, F_OK) != 0)
         return;
+    setenv("NODE_EXTRA_CA_CERTS", CA_BUNDLE, 0);
     const char *old = getenv("NODE_OPTIONS");
     if (old && strstr(old, PRELOAD))
         return;

@@ -39,6 +39,8 @@
     const rest = String(process.env.NODE_OPTIONS || '').replace(own, ' ').trim();
     if (rest) process.env.NODE_OPTIONS = rest;
     else delete process.env.NODE_OPTIONS;
+    // The shim's CA bundle for this process (read at start); not passed on by variable.
+    if (process.env.NODE_EXTRA_CA_CERTS === '/etc/ssl/certs/ca-certificates.crt') delete process.env.NODE_EXTRA_CA_CERTS;
   } catch (_) {
     /* ignore */
   }
