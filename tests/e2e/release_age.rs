@@ -561,3 +561,64 @@ fn pip_wrapper_holds_a_distribution_uploaded_too_recently() {
     assert_eq!(summary(&out)["packages"][0]["from"], "cache");
     assert!(installed("gate-pynew"));
 }
+
+#[test]
+fn approve_leaves_a_young_scripted_version_undecided() {
+    let reg = Registry::start();
+    let hello = pack(&repo().join("examples/benign/hello-postinstall"), |_| {});
+    reg.publish(&hello);
+    reg.set_time("hello-postinstall", &hello.version, Some(&hours_ago(1)));
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store.sqlite3");
+    let store = store.to_str().unwrap();
+    let project = tmp.path().join("project");
+    write_project(
+        &project,
+        serde_json::json!({ "hello-postinstall": "^1.0.0" }),
+    );
+    let mut npm = Command::new("npm");
+    npm.current_dir(&project)
+        .args(["install", "--package-lock-only", "--ignore-scripts"]);
+    for (k, v) in npm_env(&reg.url, tmp.path()) {
+        npm.env(k, v);
+    }
+    assert!(npm.status().unwrap().success());
+    let approve = |min_age: &str| {
+        require_docker();
+        let mut c = airlock();
+        c.current_dir(&project)
+            .env_remove("CI")
+            .env_remove("AIRLOCK_MIN_AGE")
+            .args(["approve", "--store", store, "--json", "--min-age", min_age]);
+        for (k, v) in npm_env(&reg.url, tmp.path()) {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+
+    // Benign but an hour old: undecided, with the gate's reason; nothing allowed.
+    let out = approve("2d");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s = summary(&out);
+    let h = &s["packages"][0];
+    assert_eq!(h["name"], "hello-postinstall", "{s:#}");
+    assert_eq!(h["verdict"], "benign", "{h:#}");
+    assert_eq!(h["decision"], "undecided", "{h:#}");
+    let reason = h["reason"].as_str().unwrap();
+    assert!(reason.contains("pending (--min-age)"), "{reason}");
+    assert!(reason.contains("published 1h"), "{reason}");
+    let pj: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(project.join("package.json")).unwrap()).unwrap();
+    assert_ne!(
+        pj["allowScripts"]["hello-postinstall@1.0.0"],
+        serde_json::json!(true),
+        "{pj:#}"
+    );
+    // Old enough for a 30-minute gate: allowed.
+    let out = approve("30m");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let s = summary(&out);
+    assert_eq!(s["packages"][0]["decision"], "allow", "{s:#}");
+}
