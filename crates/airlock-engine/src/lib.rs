@@ -240,6 +240,21 @@ pub async fn analyze_artifact<B: Backend>(
         let events = statics.await;
         (events, t_start.elapsed().as_millis())
     };
+    // The recorder (issue 16): eBPF on the host when it loads and the backend's sandboxes
+    // can be watched from there (AIRLOCK_RECORDER=auto|ebpf|strace), else strace inside.
+    let kernel = if opts.bare || !backend.host_recording() {
+        None
+    } else {
+        airlock_bpf::RecorderChoice::from_env()
+            .start()
+            .map_err(|e| EngineError::Sandbox(Box::new(e)))?
+    };
+    let recorder = match (&kernel, opts.bare) {
+        (Some(_), _) => "ebpf",
+        (None, true) => "none",
+        (None, false) => "strace",
+    };
+    header.notes.insert("recorder".into(), recorder.into());
     let mut sandbox_req = SandboxRequest {
         run_id: run_id.clone(),
         image,
@@ -247,6 +262,7 @@ pub async fn analyze_artifact<B: Backend>(
         network: Network::None,
         hostname,
         binds,
+        ptrace: kernel.is_none(),
     };
     let containers = async {
         let sink = match &sink_req {
@@ -365,8 +381,16 @@ pub async fn analyze_artifact<B: Backend>(
                 bait: bait.as_ref(),
                 opts,
                 work,
+                kernel: kernel.as_ref(),
             };
             let r = async {
+                if let Some(k) = &kernel {
+                    let id = sandbox.container_id().ok_or_else(|| {
+                        EngineError::Setup("the sandbox has no container id to record".into())
+                    })?;
+                    k.watch_container(&id)
+                        .map_err(|e| EngineError::Sandbox(Box::new(e)))?;
+                }
                 let t = std::time::Instant::now();
                 let plan = phases::prepare(&run, plan).await?;
                 timing.add("stage", t);

@@ -53,7 +53,7 @@ pub async fn collect_hooks<S: Sandbox>(
             }
             _ => {}
         }
-        if let (Some(p), Source::Strace) = (&e.proc, e.source) {
+        if let (Some(p), Source::Strace | Source::Ebpf) = (&e.proc, e.source) {
             let first = first_seen.entry(p.pid).or_insert(e.ts);
             if e.ts < *first {
                 *first = e.ts;

@@ -27,6 +27,8 @@ pub struct Run<'a, S: Sandbox> {
     pub bait: Option<&'a airlock_bait::BaitPlan>,
     pub opts: &'a ScanOptions,
     pub work: &'a Path,
+    /// The eBPF recorder watching the sandbox from the host; `None`: strace inside.
+    pub kernel: Option<&'a airlock_bpf::Session>,
 }
 
 fn sandbox_err(e: crate::sandbox::BackendError) -> EngineError {
@@ -274,9 +276,16 @@ pub async fn run_phases_timed<S: Sandbox>(
             cwd: run.project.to_string(),
             env: phase_env,
             timeout: opts.phase_timeout,
-            tracer: (!opts.bare).then(|| airlock_recorder::strace_args(&trace_file)),
-            trace_file: (!opts.bare).then_some(trace_file),
+            tracer: (!opts.bare && run.kernel.is_none())
+                .then(|| airlock_recorder::strace_args(&trace_file)),
+            trace_file: (!opts.bare && run.kernel.is_none()).then_some(trace_file),
         };
+        if let Some(k) = run.kernel {
+            k.begin_phase(
+                crate::record::recorder_config(header, run.project, phase),
+                argv,
+            );
+        }
         let t_start = airlock_events::now();
         events.push(Event::new(
             t_start,
@@ -300,7 +309,10 @@ pub async fn run_phases_timed<S: Sandbox>(
                 .saturating_sub(u128::from(outcome.duration_ms)),
         );
         let t = Instant::now();
-        record_trace(&outcome, header, run.project, phase, events, gaps)?;
+        match run.kernel {
+            Some(k) => crate::record::record_kernel(k, &outcome, phase, events, gaps)?,
+            None => record_trace(&outcome, header, run.project, phase, events, gaps)?,
+        }
         timing.add("trace_parse", t);
         let t_diff = Instant::now();
         if let Some(summary) = crate::persona::harness_summary(&outcome.output_tail) {
@@ -369,6 +381,11 @@ pub async fn run_phases_timed<S: Sandbox>(
         ));
     }
     let t = Instant::now();
+    if let Some(k) = run.kernel {
+        // Processes a phase left running, recorded until now; folded-call summaries.
+        let rest = k.finish().map_err(|e| EngineError::Sandbox(Box::new(e)))?;
+        events.extend(rest.late);
+    }
     if !opts.bare {
         merge::collect_hooks(sandbox, run.work, events, opts.time_speedup.max(1)).await;
     }

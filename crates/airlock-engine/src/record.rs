@@ -25,14 +25,7 @@ pub fn record_trace(
     let Some(path) = &outcome.trace_path else {
         return Ok(());
     };
-    let mut cfg = RecorderConfig::new(phase);
-    cfg.home = header.home.clone();
-    cfg.initial_cwd = Some(project.into());
-    for c in &header.canaries {
-        if let Some(p) = c.location.strip_prefix("file:") {
-            cfg.canaries.insert(p.to_string(), c.id.clone());
-        }
-    }
+    let cfg = recorder_config(header, project, phase);
     let file = std::fs::File::open(path).map_err(|source| EngineError::Io {
         what: format!("opening {}", path.display()),
         source,
@@ -105,6 +98,45 @@ pub fn record_trace(
         gaps.push(format!("{phase}: {detail}"));
     }
     events.extend(out);
+    Ok(())
+}
+
+/// The recorder's settings for one phase: home, first working directory, canary files.
+pub fn recorder_config(header: &TraceHeader, project: &str, phase: &str) -> RecorderConfig {
+    let mut cfg = RecorderConfig::new(phase);
+    cfg.home = header.home.clone();
+    cfg.initial_cwd = Some(project.into());
+    for c in &header.canaries {
+        if let Some(p) = c.location.strip_prefix("file:") {
+            cfg.canaries.insert(p.to_string(), c.id.clone());
+        }
+    }
+    cfg
+}
+
+/// The eBPF recorder's events of one phase (airlock_bpf), bounded like strace's, with
+/// its losses and the phase's kills as gaps.
+pub fn record_kernel(
+    kernel: &airlock_bpf::Session,
+    outcome: &PhaseResult,
+    phase: &str,
+    events: &mut Vec<Event>,
+    gaps: &mut Vec<String>,
+) -> Result<(), EngineError> {
+    let taken = kernel
+        .end_phase(phase)
+        .map_err(|e| EngineError::Sandbox(Box::new(e)))?;
+    let mut got = airlock_bpf::phase_events(taken, phase, MAX_EVENTS_PER_PHASE);
+    got.events.retain(|e| !is_faketime_file(&e.kind));
+    events.extend(got.events);
+    gaps.extend(got.gaps);
+    for (_, detail) in outcome
+        .limits_hit
+        .iter()
+        .filter(|(l, _)| matches!(l.as_str(), "oom" | "killed"))
+    {
+        gaps.push(format!("{phase}: {detail}"));
+    }
     Ok(())
 }
 

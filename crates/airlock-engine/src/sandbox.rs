@@ -40,6 +40,9 @@ pub struct SandboxRequest {
     pub hostname: String,
     /// `host:container[:ro]` bind mounts.
     pub binds: Vec<String>,
+    /// strace records inside the container (it needs `SYS_PTRACE`); false when the eBPF
+    /// recorder watches from the host.
+    pub ptrace: bool,
 }
 
 /// The network sink to start.
@@ -95,6 +98,11 @@ pub struct ExecResult {
 pub trait Backend: Send + Sync {
     type Sandbox: Sandbox;
     type Sink: Sink;
+    /// Whether its sandboxes can be recorded from the host by the eBPF recorder (real
+    /// containers with a cgroup); fakes say no and get strace's trace files.
+    fn host_recording(&self) -> bool {
+        false
+    }
     /// The image to run (built when missing).
     fn ensure_image(&self) -> impl Future<Output = Result<String, BackendError>> + Send;
     /// Starts the sink's container; it may not be ready yet ([`Sink::ready`]).
@@ -147,6 +155,10 @@ pub trait Sandbox: Send + Sync {
     ) -> impl Future<Output = Result<(), BackendError>> + Send;
     /// Where the recorder of `phase` writes inside the sandbox.
     fn trace_file_for(&self, phase: &str) -> String;
+    /// The container's id, for the eBPF recorder to find its cgroup.
+    fn container_id(&self) -> Option<String> {
+        None
+    }
     /// Runs one traced phase with its limits.
     fn run_phase(
         &self,

@@ -236,6 +236,7 @@ async fn run(
         bait: None,
         opts: &o,
         work: work.path(),
+        kernel: None,
     };
     let plan = phases::prepare(&run, plan).await?;
     let (mut events, mut gaps) = (Vec::new(), Vec::new());
@@ -504,6 +505,7 @@ async fn runtime_probes_run_with_the_phase_path_and_report_versions() {
         bait: None,
         opts: &o,
         work: work.path(),
+        kernel: None,
     };
     let got = phases::probe_runtimes(&run, &p).await.unwrap();
     assert_eq!(

@@ -28,6 +28,10 @@ impl engine::Backend for DockerBackend<'_> {
     type Sandbox = Sandbox;
     type Sink = SinkContainer;
 
+    fn host_recording(&self) -> bool {
+        true
+    }
+
     async fn ensure_image(&self) -> Result<String, BackendError> {
         crate::ensure_image(self.docker).await.map_err(boxed)
     }
@@ -63,6 +67,7 @@ impl engine::Backend for DockerBackend<'_> {
             },
             hostname: req.hostname,
             binds: req.binds,
+            ptrace: req.ptrace,
         };
         Sandbox::create(self.docker, cfg, self.tracker)
             .await
@@ -119,6 +124,10 @@ impl engine::Sandbox for Sandbox {
         Sandbox::spawn(self, &strs(argv), owner, env, cwd)
             .await
             .map_err(boxed)
+    }
+
+    fn container_id(&self) -> Option<String> {
+        Some(self.id().to_string())
     }
 
     fn trace_file_for(&self, phase: &str) -> String {

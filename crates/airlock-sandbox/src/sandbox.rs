@@ -114,6 +114,9 @@ pub struct SandboxConfig {
     /// instead (root's, mode 0644): a bind mount shows its host path, which names the
     /// tool's work directory, in the package's /proc/self/mountinfo (issue 16).
     pub binds: Vec<String>,
+    /// Grant `SYS_PTRACE` for strace inside; off when the eBPF recorder watches from the
+    /// host (then nothing in the container can trace).
+    pub ptrace: bool,
 }
 
 /// What a phase runs.
@@ -258,13 +261,19 @@ impl Sandbox {
             // processes lose all of them: setpriv clears the bounding set before exec.
             // SYS_PTRACE lets the root tracer read the memory of the (other-uid) tracees
             // during the setuid→exec window, where it would otherwise print pointers.
-            cap_add: Some(vec![
-                "SYS_PTRACE".into(),
-                "SETUID".into(),
-                "SETGID".into(),
-                "SETPCAP".into(),
-                "DAC_READ_SEARCH".into(),
-            ]),
+            cap_add: Some(
+                [
+                    "SYS_PTRACE",
+                    "SETUID",
+                    "SETGID",
+                    "SETPCAP",
+                    "DAC_READ_SEARCH",
+                ]
+                .iter()
+                .filter(|c| cfg.ptrace || **c != "SYS_PTRACE")
+                .map(|c| c.to_string())
+                .collect(),
+            ),
             security_opt: Some(vec!["no-new-privileges:true".into()]),
             // Writable by root only (everything outside the tmpfs areas is root's, and the
             // package's user has no capability), so that `/.dockerenv` can be removed at
