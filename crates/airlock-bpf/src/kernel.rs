@@ -146,8 +146,10 @@ pub(crate) fn run(
     };
     let mut at_begin = (0u64, 0u64);
     loop {
-        if let Err(e) = rb.poll(POLL) {
-            tracing::warn!("eBPF recorder: polling the ring buffer: {e}");
+        // Records come without wake-ups (the kernel side forces one only when the
+        // buffer fills): wait POLL, then drain whatever is there.
+        if let Err(e) = rb.poll(POLL).and_then(|()| rb.consume()) {
+            tracing::warn!("eBPF recorder: reading the ring buffer: {e}");
         }
         loop {
             let cmd = match cmds.try_recv() {

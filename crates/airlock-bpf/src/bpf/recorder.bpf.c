@@ -190,7 +190,13 @@ static __always_inline void submit(struct buf *b, __u32 off)
 	__u64 size = REC_HDR + (__u64)off;
 	if (size > sizeof(*b))
 		size = sizeof(*b);
-	if (bpf_ringbuf_output(&events, b, size, 0) < 0)
+	/* No wake-up per record (user space drains every few milliseconds), unless the
+	 * buffer is filling up: a context switch per record is what would cost the
+	 * package's processes time. */
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > (8 << 20))
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, b, size, flags) < 0)
 		count(0);
 	else
 		count(1);
