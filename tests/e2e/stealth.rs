@@ -20,14 +20,14 @@ use common::*;
 /// `proc-environ` and `maps` remain for libfaketime alone. Gone too: the container's
 /// `path`s (/.dockerenv, /airlock), `cgroup` (a private cgroup namespace), `pid1` (the
 /// image's /sbin/init as `systemd`), `home-times` (staged files dated over months) and
-/// `mountinfo` (the CA bundle is copied in, not bind-mounted from the work directory).
+/// `mountinfo` (the CA bundle is copied in, not bind-mounted from the work directory),
+/// and `ca` (the sink's root is a corporate TLS-inspection CA by name).
 const REMAINING: &[&str] = &[
     "env",
     "proc-environ",
     "maps",
     "ps",
     "net",
-    "ca",
     "dns",
 ];
 

@@ -29,22 +29,36 @@ fn validity(params: &mut CertificateParams, days_before: i64, days_after: i64) {
     params.not_after = now + time::Duration::days(days_after);
 }
 
-/// Makes a fresh CA for one run; `run_id` goes into the subject so a stray certificate
-/// can be traced back to its run.
+/// The CA's subject: what a company's TLS-inspecting proxy calls its root (issue 16: a
+/// CA named after the tool, made yesterday, told every HTTPS client it was watched).
+pub const CA_COMMON_NAME: &str = "Northwind Labs TLS Inspection Root CA";
+pub const CA_ORGANIZATION: &str = "Northwind Labs";
+pub const CA_UNIT: &str = "Network Security";
+
+/// Makes a fresh CA for one run; `run_id` is its serial number (when hex), so a stray
+/// certificate can still be traced back to its run.
 pub fn generate_ca(run_id: &str) -> Result<CaPair, SinkError> {
     let key = KeyPair::generate().map_err(|e| SinkError::Tls(format!("CA key: {e}")))?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("airlock sandbox CA {run_id}"));
-    dn.push(DnType::OrganizationName, "airlock");
+    dn.push(DnType::CountryName, "US");
+    dn.push(DnType::OrganizationName, CA_ORGANIZATION);
+    dn.push(DnType::OrganizationalUnitName, CA_UNIT);
+    dn.push(DnType::CommonName, CA_COMMON_NAME);
     params.distinguished_name = dn;
+    if let Ok(bytes) = hex::decode(run_id) {
+        if !bytes.is_empty() && bytes.len() <= 20 {
+            params.serial_number = Some(rcgen::SerialNumber::from_slice(&bytes));
+        }
+    }
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
         KeyUsagePurpose::DigitalSignature,
     ];
-    validity(&mut params, 1, 30);
+    // An established root: issued years ago, valid for years.
+    validity(&mut params, 3 * 365 + 41, 7 * 365);
     let cert = params
         .self_signed(&key)
         .map_err(|e| SinkError::Tls(format!("CA certificate: {e}")))?;
@@ -155,6 +169,28 @@ pub fn ca_der(pair: &CaPair) -> Result<CertificateDer<'static>, SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 16: the root every HTTPS client sees names no tool and still carries the
+    /// run (its serial number).
+    #[test]
+    fn ca_looks_like_a_corporate_inspection_root() {
+        use base64::Engine as _;
+        let pair = generate_ca("0b00e1ac99de").unwrap();
+        let b64: String = pair
+            .cert_pem
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let has = |needle: &[u8]| der.windows(needle.len()).any(|w| w == needle);
+        assert!(has(CA_COMMON_NAME.as_bytes()));
+        assert!(has(CA_ORGANIZATION.as_bytes()));
+        assert!(!has(b"airlock") && !has(b"sandbox"));
+        // serial INTEGER 0b00e1ac99de
+        assert!(has(&[0x02, 0x06, 0x0b, 0x00, 0xe1, 0xac, 0x99, 0xde]));
+    }
 
     #[test]
     fn ca_is_fresh_per_run_and_issues_cached_leaves() {
