@@ -45,8 +45,18 @@ fn assert_probe_clean(out: &str, runtime: &str, phase_name: &str) {
         .split(',')
         .filter(|k| !k.is_empty() && !REMAINING.contains(k))
         .collect();
-    // Within `env`/`proc-environ`/`maps`, only libfaketime's names are left.
-    for gone in ["AIRLOCK_", "NODE_OPTIONS", "PYTHONPATH", "/opt/airlock", "preload.js"] {
+    // Within `env`/`proc-environ`/`maps`/`ps`, only libfaketime's names are left (in
+    // `ps`: the phase command's `env LD_PRELOAD=… FAKETIME=…` prefix).
+    for gone in [
+        "AIRLOCK_",
+        "NODE_OPTIONS",
+        "PYTHONPATH",
+        "/opt/airlock",
+        "preload.js",
+        "run-phase",
+        "setpriv",
+        "docker-init",
+    ] {
         assert!(
             !out.lines().any(|l| l.starts_with("MARK ") && l.contains(gone)),
             "{gone} is visible again to the {runtime} probe in {phase_name}:\n{out}"

@@ -35,7 +35,7 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/usr/local/lib/devtools/bin/install-npm",
     "rootfs/usr/local/lib/devtools/bin/install-py",
     "rootfs/usr/local/lib/devtools/bin/exercise-py.py",
-    "rootfs/usr/local/lib/devtools/bin/run-phase",
+    "rootfs/usr/local/lib/devtools/bin/step",
     "rootfs/usr/local/lib/devtools/node/argsynth.js",
     "rootfs/usr/local/lib/devtools/node/browser.js",
     "rootfs/usr/local/lib/devtools/node/hooklog.js",

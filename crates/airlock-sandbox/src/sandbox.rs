@@ -205,6 +205,9 @@ pub struct Sandbox {
     oom_seen: std::sync::Mutex<Option<u64>>,
 }
 
+/// The phase runner in the image (`sandbox-images/sandbox/rootfs/…/bin/step`).
+const STEP: &str = "/usr/local/lib/devtools/bin/step";
+
 /// Root-only (0700) area for the trace and the hook log, where systemd keeps its
 /// volatile journal: no path in the sandbox names the tool (issue 16).
 const TRACE_DIR: &str = "/run/log/journal";
@@ -344,7 +347,8 @@ impl Sandbox {
                 "starting sandbox container {name}"
             )))?;
         // Docker's mark in every container's root; the root is root's to change.
-        sb.exec(&["rm", "-f", "/.dockerenv"], "0:0", None, 4096).await?;
+        sb.exec(&["rm", "-f", "/.dockerenv"], "0:0", None, 4096)
+            .await?;
         for bind in sb.cfg.binds.clone().iter().filter(|b| bind_is_file(b)) {
             let mut parts = bind.splitn(3, ':');
             let (Some(host), Some(dest)) = (parts.next(), parts.next()) else {
@@ -356,7 +360,12 @@ impl Sandbox {
             })?;
             let script = "cat > \"$1\" && chmod 0644 \"$1\"";
             let (code, out) = sb
-                .exec(&["sh", "-c", script, "copy-in", dest], "0:0", Some(bytes), 4096)
+                .exec(
+                    &["sh", "-c", script, "copy-in", dest],
+                    "0:0",
+                    Some(bytes),
+                    4096,
+                )
                 .await?;
             if code != Some(0) {
                 return Err(SandboxError::Container {
@@ -446,25 +455,22 @@ impl Sandbox {
             None => None,
         };
         let u = &self.cfg.user;
-        // run-phase (root) holds the in-container deadline; the tracer (root) runs
-        // setpriv, which becomes the package's user with no capabilities left.
-        let mut argv: Vec<String> = vec![
-            "/usr/local/lib/devtools/bin/run-phase".to_string(),
-            spec.timeout.as_secs().max(1).to_string(),
-            u.uid.to_string(),
-            u.gid.to_string(),
-        ];
-        argv.extend(spec.tracer.clone().unwrap_or_default());
-        argv.extend([
-            "setpriv".to_string(),
-            format!("--reuid={}", u.uid),
-            format!("--regid={}", u.gid),
-            "--init-groups".to_string(),
-            "--inh-caps=-all".to_string(),
-            "--bounding-set=-all".to_string(),
-            "--".to_string(),
-        ]);
+        // `step` (root) holds the in-container deadline and runs the tracer, if any, and
+        // setpriv, which becomes the package's user with no capabilities left. Its own
+        // settings travel in its environment (root's, unreadable to the package) and are
+        // removed before the command runs: the command line every process can read is
+        // the step's command alone (issue 16).
+        let mut argv: Vec<String> = vec![STEP.to_string()];
         argv.extend(spec.argv.iter().cloned());
+        let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.extend([
+            format!("STEP_LIMIT={}", spec.timeout.as_secs().max(1)),
+            format!("STEP_UID={}", u.uid),
+            format!("STEP_GID={}", u.gid),
+        ]);
+        if let Some(tracer) = &spec.tracer {
+            env.push(format!("STEP_TRACER={}", tracer.join(" ")));
+        }
         let started_at = airlock_now();
         let t0 = Instant::now();
         // The host-side deadline is only a backstop for a watchdog the package killed.
@@ -472,7 +478,7 @@ impl Sandbox {
             .exec_inner(
                 argv,
                 "0:0",
-                spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                env,
                 &spec.cwd,
                 None,
                 self.cfg.limits.output_cap,
