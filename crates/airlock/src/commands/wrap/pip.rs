@@ -58,6 +58,7 @@ const VALUE_FLAGS: &[&str] = &[
     "--global-option",
     "--root-user-action",
     "--keyring-provider",
+    "--uploaded-prior-to",
 ];
 
 /// Flags that only shape resolution input (they are replaced by the pinned file).
@@ -151,18 +152,40 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
     // `-U` ...), except those that would let pip build or report elsewhere.
     resolve.extend(p.without(&["--report", "--no-binary", "--only-binary"]));
     resolve.extend(p.positionals.iter().cloned());
-    let out = {
+    let run_pip = |argv: Vec<String>| {
         let bin = pip[0].clone();
         tokio::task::spawn_blocking(move || {
             Command::new(&bin)
-                .args(&resolve)
+                .args(&argv)
                 .env("PIP_NO_INPUT", "1")
                 .stdin(Stdio::null())
                 .output()
         })
-        .await?
-        .with_context(|| format!("running {}", pip.join(" ")))?
     };
+    // The release-age gate: pip 26 and later pick only files uploaded before the cutoff
+    // (`--uploaded-prior-to`). Indexes without upload times (PEP 700) make pip refuse
+    // every file then, and a requirement with nothing old enough fails the same way: the
+    // resolution is made again without the cutoff, and the check after it names
+    // whatever is too young.
+    let cutoff = opts
+        .release_age
+        .gate()
+        .and_then(|g| uploaded_prior_to(pip, p, &g));
+    let mut out = match &cutoff {
+        Some(c) => {
+            let mut with = resolve.clone();
+            with.push(format!("--uploaded-prior-to={c}"));
+            run_pip(with).await?
+        }
+        None => run_pip(resolve.clone()).await?,
+    }
+    .with_context(|| format!("running {}", pip.join(" ")))?;
+    if !out.status.success() && cutoff.is_some() {
+        tracing::info!("pip found nothing uploaded before the --min-age cutoff; resolving again");
+        out = run_pip(resolve)
+            .await?
+            .with_context(|| format!("running {}", pip.join(" ")))?;
+    }
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         eprintln!(
@@ -265,6 +288,37 @@ async fn install(args: &PipArgs, pip: &[String], p: &Parsed, tracker: Tracker) -
         summary(decision, false, 2, Some(e));
         Ok(2)
     }
+}
+
+/// The `--uploaded-prior-to` the resolution gets for the gate (to the second, UTC): when
+/// this pip knows the option (26 and later) and the user set none of their own (flag,
+/// `PIP_UPLOADED_PRIOR_TO`), which then stands; the check after the resolution enforces
+/// the gate either way.
+fn uploaded_prior_to(
+    pip: &[String],
+    p: &Parsed,
+    gate: &airlock_ecosystem::release_age::ReleaseGate,
+) -> Option<String> {
+    use airlock_ecosystem::release_age::Timestamp;
+    if p.has_any_form(&["--uploaded-prior-to"])
+        || std::env::var_os("PIP_UPLOADED_PRIOR_TO").is_some_and(|v| !v.is_empty())
+    {
+        return None;
+    }
+    let help = Command::new(&pip[0])
+        .args(&pip[1..])
+        .args(["install", "--help"])
+        .env("PIP_NO_INPUT", "1")
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    if !String::from_utf8_lossy(&help.stdout).contains("--uploaded-prior-to") {
+        return None;
+    }
+    let c = gate.cutoff();
+    Timestamp::from_second(c.as_second())
+        .ok()
+        .map(|t| t.to_string())
 }
 
 fn write_pinned(path: &Path, items: &[ReportItem]) -> Result<()> {
