@@ -152,6 +152,31 @@ fn own_cpu() -> f64 {
     (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / 100.0
 }
 
+/// CPU seconds of 2M syscalls (`dd` copying 1M single bytes) by a host process outside
+/// any sandbox: what the attached syscall tracepoints cost everything else on the host.
+fn host_syscalls_cpu() -> f64 {
+    let mut v: Vec<f64> = (0..5)
+        .map(|_| {
+            let out = Command::new("sh")
+                .args([
+                    "-c",
+                    "dd if=/dev/zero of=/dev/null bs=1 count=1000000 2>/dev/null; cat /proc/$$/stat",
+                ])
+                .output()
+                .expect("sh");
+            let stat = String::from_utf8_lossy(&out.stdout).to_string();
+            let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+            let f: Vec<f64> = after
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            // cutime and cstime: fields 16 and 17 (13 and 14 after the name).
+            (f.get(13).copied().unwrap_or(0.0) + f.get(14).copied().unwrap_or(0.0)) / 100.0
+        })
+        .collect();
+    median(&mut v)
+}
+
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -174,9 +199,16 @@ fn main() {
         .next()
         .expect("an airlock-sandbox image")
         .to_string();
+    let tax_before = host_syscalls_cpu();
     let t_load = Instant::now();
     let session = Session::start().expect("the eBPF recorder loads (root)");
     let load_ms = t_load.elapsed().as_millis();
+    let tax_after = host_syscalls_cpu();
+    println!(
+        "host process outside the sandbox, 2M syscalls: {tax_before:.2} s CPU without the \
+         recorder, {tax_after:.2} s with it attached ({:+.0}%)",
+        100.0 * (tax_after - tax_before) / tax_before.max(0.01)
+    );
     let plain = container(&image, false);
     let traced = container(&image, true);
     let watched = container(&image, false);
