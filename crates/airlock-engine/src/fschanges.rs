@@ -19,9 +19,10 @@ use crate::EngineError;
 /// stealer that stages before sending); these bound that work.
 pub const STAGED_FILE_MAX: u64 = 1 << 20;
 pub const STAGED_FILES_MAX: usize = 200;
-/// Other changed files (the package manager's) read along to be hashed here: at most
-/// this many, each at most this large; the rest are hashed in the container.
-const READ_ALONG_MAX: usize = 100;
+/// Other changed files (the package manager's) are read along to be hashed here only
+/// when the phase changed at most this many files, each at most this large: the read
+/// costs a few processes per file in the container, one `sha256sum` does many files.
+const READ_ALONG_MAX: usize = 20;
 const READ_ALONG_SIZE: u64 = 64 << 10;
 
 /// What one phase changed.
@@ -66,13 +67,14 @@ pub async fn phase_changes<S: Sandbox>(
     };
     *staged_budget -= staged.len();
     let mut read: Vec<String> = staged.clone();
-    read.extend(
-        to_hash
-            .iter()
-            .filter(|d| d.size <= READ_ALONG_SIZE && !staged.contains(&d.path))
-            .take(READ_ALONG_MAX)
-            .map(|d| d.path.clone()),
-    );
+    if to_hash.len() <= READ_ALONG_MAX {
+        read.extend(
+            to_hash
+                .iter()
+                .filter(|d| d.size <= READ_ALONG_SIZE && !staged.contains(&d.path))
+                .map(|d| d.path.clone()),
+        );
+    }
     let files = if read.is_empty() {
         HashMap::new()
     } else {
@@ -274,6 +276,35 @@ mod tests {
         assert!(hashes["/home/runner/.npm/_update"].is_some());
         assert!(!hashes.contains_key("/dev/shm/faketime_shm_12"));
         assert_eq!(got.leaks.len(), 1, "{:?}", got.leaks);
+    }
+
+    /// Many changed files (node's compile cache after an npm run: ~500): no read-along,
+    /// one `sha256sum` for everything not read for the canary search.
+    #[tokio::test]
+    async fn many_changed_files_are_hashed_in_one_exec_not_read() {
+        let mut sb = Files::default();
+        let mut deltas = Vec::new();
+        for i in 0..50 {
+            let p = format!("/home/runner/.npm/_cache/f{i:02}");
+            sb.content.insert(p.clone(), vec![b'a'; 10]);
+            deltas.push(added(&p, 10));
+        }
+        let mut budget = STAGED_FILES_MAX;
+        let got = phase_changes(
+            &sb,
+            &deltas,
+            None,
+            &["/home/runner/.npm".to_string()],
+            None,
+            &mut budget,
+            "install",
+        )
+        .await
+        .unwrap();
+        let calls = sb.calls.lock().unwrap().clone();
+        assert_eq!(calls.len(), 1, "{calls:?}");
+        assert!(calls[0].starts_with("hash "), "{calls:?}");
+        assert_eq!(got.changes.len(), 50);
     }
 
     #[tokio::test]

@@ -18,6 +18,9 @@ const INSTALL: &str = "/usr/local/lib/devtools/bin/install-npm";
 const IMPORT: &str = "/usr/local/lib/devtools/bin/import-npm.js";
 const REBUILD: &str = "/usr/local/lib/devtools/bin/rebuild-npm";
 pub const EXERCISE: &str = "/usr/local/lib/devtools/bin/exercise-npm.js";
+/// Where node keeps its module compile cache (`module.enableCompileCache()`, which npm
+/// 10+ calls): `os.tmpdir()`'s `node-compile-cache`.
+const NODE_COMPILE_CACHE: &str = "/tmp/node-compile-cache";
 /// Real time one call's promise is awaited at most (the per-call deadline still bounds
 /// synchronous code).
 const AWAIT_MS: u64 = 1_500;
@@ -53,7 +56,9 @@ pub fn plan(name: &str, prepared: &PreparedProject, ctx: &PlanContext) -> Instal
             ctx,
             prepared.dependencies == 0 && prepared.skipped.is_empty(),
         ),
-        toolchain_paths: vec![npm_cache],
+        // npm 10+ turns on node's module compile cache: ~500 files of node's own in
+        // os.tmpdir() per npm run, which would use up the staged-file search's budget.
+        toolchain_paths: vec![npm_cache, NODE_COMPILE_CACHE.into()],
         runtime_probes: vec![
             RuntimeProbe {
                 name: "node".into(),
