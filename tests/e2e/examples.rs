@@ -205,6 +205,18 @@ examples! {
     benign_usage_telemetry_timer => "benign/usage-telemetry-timer",
     benign_local_tx_signer => "benign/local-tx-signer",
     benign_open_url_crossplatform => "benign/open-url-crossplatform",
+    // Issue 16's evasion battery: each stays quiet when it sees a mark of analysis
+    // (the three it still sees are examples/evasion-gaps, checked by e2e_stealth).
+    malicious_evade_tracerpid => "malicious/evade-tracerpid",
+    malicious_evade_dockerenv => "malicious/evade-dockerenv",
+    malicious_evade_cgroup => "malicious/evade-cgroup",
+    malicious_evade_pid1 => "malicious/evade-pid1",
+    malicious_evade_uptime_ages => "malicious/evade-uptime-ages",
+    malicious_evade_hardware => "malicious/evade-hardware",
+    malicious_evade_hostname_user => "malicious/evade-hostname-user",
+    malicious_evade_dns_nxdomain => "malicious/evade-dns-nxdomain",
+    malicious_evade_ca_issuer => "malicious/evade-ca-issuer",
+    malicious_evade_ptrace_self => "malicious/evade-ptrace-self",
 }
 
 #[test]

@@ -6,7 +6,8 @@
 //! names). Each prints `MARK` lines and a last `PROBE-DONE <runtime> <phase> marks=N
 //! kinds=a,b` line. Every probe must have run, and every kind it reports must be one of
 //! [`REMAINING`], the marks not removed yet (the list only shrinks: each removed mark is
-//! then a regression test).
+//! then a regression test). The evasion battery's samples that still see a mark
+//! (`examples/evasion-gaps`) are checked by an ignored test here.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,14 +23,7 @@ use common::*;
 /// image's /sbin/init as `systemd`), `home-times` (staged files dated over months) and
 /// `mountinfo` (the CA bundle is copied in, not bind-mounted from the work directory),
 /// and `ca` (the sink's root is a corporate TLS-inspection CA by name).
-const REMAINING: &[&str] = &[
-    "env",
-    "proc-environ",
-    "maps",
-    "ps",
-    "net",
-    "dns",
-];
+const REMAINING: &[&str] = &["env", "proc-environ", "maps", "ps", "net", "dns"];
 
 fn assert_probe_clean(out: &str, runtime: &str, phase_name: &str) {
     let done = format!("PROBE-DONE {runtime} {phase_name} ");
@@ -58,7 +52,8 @@ fn assert_probe_clean(out: &str, runtime: &str, phase_name: &str) {
         "docker-init",
     ] {
         assert!(
-            !out.lines().any(|l| l.starts_with("MARK ") && l.contains(gone)),
+            !out.lines()
+                .any(|l| l.starts_with("MARK ") && l.contains(gone)),
             "{gone} is visible again to the {runtime} probe in {phase_name}:\n{out}"
         );
     }
@@ -83,4 +78,21 @@ fn a_package_sees_no_mark_of_analysis() {
     assert_probe_clean(&install, "node", "install");
     assert_probe_clean(&install, "python", "install");
     assert_probe_clean(&import, "node", "import");
+}
+
+/// The evasion battery's known gaps (examples/evasion-gaps): each must be judged
+/// malicious once the mark it checks is gone; today each still sees its mark and stays
+/// quiet.
+#[test]
+#[ignore = "issue 16 known gaps: libfaketime's variables and clock, the sink's listeners in the package's netns"]
+fn the_evasion_gaps_are_caught() {
+    let mut missed = Vec::new();
+    for name in ["evade-env-vars", "evade-clock-skew", "evade-sink-ports"] {
+        let dir = repo().join("examples/evasion-gaps").join(name);
+        let (_, r, _) = scan_json(&[dir.to_str().unwrap(), "--os", "linux"]);
+        if r["verdict"] != "malicious" {
+            missed.push(format!("{name}: {}", r["verdict"]));
+        }
+    }
+    assert!(missed.is_empty(), "still quiet: {missed:?}");
 }
