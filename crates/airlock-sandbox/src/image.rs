@@ -43,6 +43,8 @@ pub const RECIPE: &[(&str, &[u8])] = recipe![
     "rootfs/usr/local/lib/devtools/node/preload.js",
     "rootfs/usr/local/lib/devtools/node/vclock.js",
     "rootfs/usr/local/lib/devtools/python/apport_python_hook.py",
+    "rootfs/usr/local/lib/devtools/venv/_virtualenv.pth",
+    "rootfs/usr/local/lib/devtools/venv/_virtualenv.py",
     "rootfs/usr/bin/ping",
     "shim/eatmydata.c",
     "shim/init.c",
