@@ -129,7 +129,7 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "OpenAPI 3.1" } }
             } },
             "/{package}": { "get": {
-                "summary": "npm proxy: packument with only clean versions (proxy mode)",
+                "summary": "npm proxy: packument with only clean versions, and with --min-age only versions older than that (proxy mode)",
                 "parameters": [ { "name": "package", "in": "path", "required": true, "schema": { "type": "string" } } ],
                 "responses": { "200": { "description": "Filtered packument" }, "404": err_resp("Unknown package") }
             } },
@@ -141,7 +141,7 @@ pub fn document() -> Value {
                 ],
                 "responses": {
                     "200": { "description": "The tarball", "content": { "application/octet-stream": {} } },
-                    "403": { "description": "Quarantined: the verdict is not clean (with the reason)" },
+                    "403": { "description": "Quarantined: the verdict is not clean (with the reason), or the version is younger than --min-age (status too-young, with when it matures)" },
                     "503": { "description": "Analysis pending; retry after Retry-After seconds",
                              "headers": { "Retry-After": { "schema": { "type": "integer" } } } }
                 }
