@@ -252,3 +252,33 @@ pub fn read_dump(bytes: &[u8]) -> Vec<&[u8]> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorder_choices_parse() {
+        assert_eq!("".parse::<RecorderChoice>(), Ok(RecorderChoice::Auto));
+        assert_eq!("EBPF".parse::<RecorderChoice>(), Ok(RecorderChoice::Ebpf));
+        assert_eq!(
+            " strace ".parse::<RecorderChoice>(),
+            Ok(RecorderChoice::Strace)
+        );
+        assert!(matches!(
+            "ptrace".parse::<RecorderChoice>(),
+            Err(BpfError::Choice(_))
+        ));
+        assert!(matches!(RecorderChoice::Strace.start(), Ok(None)));
+    }
+
+    #[test]
+    fn dumps_read_back_record_by_record() {
+        let mut d = Vec::new();
+        for r in [&b"abc"[..], b"", b"defg"] {
+            d.extend((r.len() as u32).to_le_bytes());
+            d.extend(r);
+        }
+        assert_eq!(read_dump(&d), vec![&b"abc"[..], b"", b"defg"]);
+    }
+}
