@@ -22,7 +22,8 @@ pub struct ReleaseAgeArgs {
     pub min_age: Option<MinAge>,
     /// With --min-age: a version whose registry gives no publish time is pending too
     /// (without it such a version passes, with a note).
-    #[arg(long, env = "AIRLOCK_MIN_AGE_STRICT")]
+    #[arg(long, env = "AIRLOCK_MIN_AGE_STRICT",
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub min_age_strict: bool,
 }
 
@@ -165,6 +166,15 @@ mod tests {
         assert!(g.strict);
         assert!(opts(&[]).release_age.gate().is_none());
         assert!(opts(&["--min-age", "0"]).release_age.gate().is_none());
+        // The environment, as CI sets it (only this test sets the strict variable).
+        std::env::set_var("AIRLOCK_MIN_AGE_STRICT", "1");
+        let strict = opts(&["--min-age", "48h"])
+            .release_age
+            .gate()
+            .unwrap()
+            .strict;
+        std::env::remove_var("AIRLOCK_MIN_AGE_STRICT");
+        assert!(strict);
         let mut argv = vec!["airlock", "--min-age", "48"];
         assert!(Cli::try_parse_from(&argv).is_err());
         argv[2] = "soon";
