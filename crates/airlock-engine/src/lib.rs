@@ -33,6 +33,7 @@ use airlock_events::{
 };
 use sha2::Digest;
 
+pub use airlock_bpf::RecorderChoice;
 pub use sandbox::{
     Backend, BackendError, ExecResult, Network, PhaseRequest, PhaseResult, Sandbox, SandboxRequest,
     Sink, SinkRequest, User,
@@ -96,6 +97,8 @@ pub struct ScanOptions {
     /// `--node` / `--python`: the runtimes the phases run (the image's defaults when
     /// left at `Default`).
     pub runtimes: airlock_ecosystem::Runtimes,
+    /// `--recorder`: eBPF on the host, strace inside, or `auto` (eBPF when it loads).
+    pub recorder: RecorderChoice,
 }
 
 impl ScanOptions {
@@ -241,11 +244,11 @@ pub async fn analyze_artifact<B: Backend>(
         (events, t_start.elapsed().as_millis())
     };
     // The recorder (issue 16): eBPF on the host when it loads and the backend's sandboxes
-    // can be watched from there (AIRLOCK_RECORDER=auto|ebpf|strace), else strace inside.
+    // can be watched from there (--recorder / AIRLOCK_RECORDER), else strace inside.
     let kernel = if opts.bare || !backend.host_recording() {
         None
     } else {
-        airlock_bpf::RecorderChoice::from_env()
+        opts.recorder
             .start()
             .map_err(|e| EngineError::Sandbox(Box::new(e)))?
     };

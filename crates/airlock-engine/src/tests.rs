@@ -152,6 +152,7 @@ fn opts() -> ScanOptions {
         os: Default::default(),
         exercise: Default::default(),
         runtimes: Default::default(),
+        recorder: Default::default(),
     }
 }
 

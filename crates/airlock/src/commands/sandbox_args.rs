@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use airlock_ecosystem::{RuntimeCatalog, Runtimes};
-use airlock_engine::ScanOptions;
+use airlock_engine::{RecorderChoice, ScanOptions};
 
 use crate::{OsArg, PersonaArg};
 
@@ -41,6 +41,15 @@ pub struct SandboxArgs {
     /// follows the project's requires-python (pyproject.toml).
     #[arg(long, value_parser = parse_python)]
     pub python: Option<String>,
+    /// What records the package's system calls: `ebpf` (programs on the host, nothing in
+    /// the sandbox; needs root and BTF), `strace` (inside the sandbox), or `auto` (eBPF
+    /// when it loads, else strace). The trace header's `recorder` note says which ran.
+    #[arg(long, env = "AIRLOCK_RECORDER", default_value = "auto", value_parser = parse_recorder)]
+    pub recorder: RecorderChoice,
+}
+
+fn parse_recorder(s: &str) -> Result<RecorderChoice, String> {
+    s.parse::<RecorderChoice>().map_err(|e| e.to_string())
 }
 
 /// What the sandbox image holds (its recipe's runtimes.txt, compiled in).
@@ -128,6 +137,7 @@ impl SandboxArgs {
                 ..Default::default()
             },
             runtimes: self.runtimes(),
+            recorder: self.recorder,
         }
     }
 }
