@@ -115,6 +115,7 @@ pub fn parse(text: &str) -> Result<(Vec<LockedPackage>, Vec<Problem>), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
