@@ -112,11 +112,66 @@ impl ScanOptions {
     }
 }
 
+/// What the eBPF recorder writes into a phase's gaps when its ring buffer overflowed.
+const EBPF_LOSS: &str = "eBPF recorder lost";
+
 /// Runs the sandbox phases for an artifact and returns the trace. Sandbox failures after
 /// the container exists become an incomplete trace with the error noted, not a lost run;
 /// failures before (no engine, no image) are errors. `statics` (the static pass, which
 /// needs no sandbox) runs meanwhile; its events go into the trace.
+///
+/// The eBPF recorder cannot make the package wait for it: a flood of syscalls on a loaded
+/// host fills its ring buffer and records are lost (counted, and the trace marked cut).
+/// A flood is exactly how a payload would hide, so with the automatic recorder choice a
+/// run that lost records is recorded again under strace, which stops the tracee until
+/// each call is written and loses nothing; the header says so.
 pub async fn analyze_artifact<B: Backend>(
+    backend: &B,
+    artifact: &Artifact,
+    opts: &ScanOptions,
+    work: &Path,
+    statics: impl Future<Output = Vec<Event>> + Send,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<(Trace, Option<String>), EngineError> {
+    let (trace, error) = analyze_once(backend, artifact, opts, work, statics, progress).await?;
+    let lost = trace
+        .footer
+        .as_ref()
+        .and_then(|f| f.gaps.iter().find(|g| g.contains(EBPF_LOSS)).cloned());
+    let Some(lost) = lost.filter(|_| opts.recorder == RecorderChoice::Auto && !opts.bare) else {
+        return Ok((trace, error));
+    };
+    progress("the eBPF recorder lost records (a syscall flood); recording again under strace");
+    let statics: Vec<Event> = trace
+        .events
+        .iter()
+        .filter(|e| e.source == Source::Static)
+        .cloned()
+        .collect();
+    let mut again = opts.clone();
+    again.recorder = RecorderChoice::Strace;
+    let dir = work.join("strace-rerun");
+    std::fs::create_dir_all(&dir).map_err(|source| EngineError::Io {
+        what: dir.display().to_string(),
+        source,
+    })?;
+    let (mut trace, error) = analyze_once(
+        backend,
+        artifact,
+        &again,
+        &dir,
+        std::future::ready(statics),
+        progress,
+    )
+    .await?;
+    trace.header.notes.insert(
+        "recorder_fallback".into(),
+        format!("recorded again under strace: {lost}"),
+    );
+    Ok((trace, error))
+}
+
+async fn analyze_once<B: Backend>(
     backend: &B,
     artifact: &Artifact,
     opts: &ScanOptions,
