@@ -711,6 +711,18 @@ async function main() {
       probes: probes.map((p) => p.results),
       rewritten: probes[probes.length - 1].rewritten.length,
     };
+    // What the page still has in flight (a load listener's fetch or beacon) finishes
+    // before the page closes: closing aborts it, and on a loaded machine the request of
+    // a listener fired at load had not reached the sink yet (a cookie stealer judged
+    // benign). Bounded, since a page may keep timers going for ever.
+    try {
+      await Promise.race([
+        page.window.happyDOM.waitUntilComplete(),
+        new Promise((r) => realSetTimeout(r, Math.max(500, Math.min(opt.call, 3000)))),
+      ]);
+    } catch (_) {
+      /* ignore */
+    }
     page.close();
   }
   report({
