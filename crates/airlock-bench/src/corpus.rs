@@ -264,7 +264,13 @@ pub fn split_of_line(line: usize) -> &'static str {
 /// Parses an `expected` file: first word the verdict, then optionally a
 /// comma-separated list of rules that must fire.
 pub fn parse_expected(text: &str) -> Option<Expected> {
-    let mut words = text.split_whitespace();
+    // `#` lines are comments (the evasion battery's files say what each sample checks).
+    let body: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut words = body.split_whitespace();
     let verdict = words.next()?.to_string();
     if !matches!(verdict.as_str(), "benign" | "suspicious" | "malicious") {
         return None;
