@@ -27,31 +27,23 @@ use std::process::Output;
 use common::*;
 use localreg::*;
 
-/// npm 12's registry tarball, fetched and integrity-checked by `sandbox-images/setup`
-/// (sandbox-images/test-tools.txt) into the user's cache; `AIRLOCK_TEST_TOOLS` overrides
-/// the directory.
-fn npm12_tgz() -> PathBuf {
-    let dir = std::env::var_os("AIRLOCK_TEST_TOOLS")
+/// Where `sandbox-images/setup` keeps the test tools of sandbox-images/test-tools.txt,
+/// fetched and integrity-checked into the user's cache; `AIRLOCK_TEST_TOOLS` overrides it.
+fn test_tools_dir() -> PathBuf {
+    std::env::var_os("AIRLOCK_TEST_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
             let cache = std::env::var_os("XDG_CACHE_HOME")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
             cache.join("airlock/test-tools")
-        });
-    let f = dir.join("npm-12.2.0.tgz");
-    assert!(
-        f.is_file(),
-        "{} is missing: run sandbox-images/setup (it fetches the npm 12 release this test drives)",
-        f.display()
-    );
-    f
+        })
 }
 
-/// A test tool's registry tarball (sandbox-images/test-tools.txt), unpacked into
-/// `dir/<name>`; returns the unpacked package's root.
+/// A test tool's registry tarball, unpacked into `dir/<name>`; returns the unpacked
+/// package's root.
 fn tool(name: &str, version: &str, dir: &Path) -> PathBuf {
-    let tgz = npm12_tgz().with_file_name(format!("{}-{version}.tgz", name.replace('/', "+")));
+    let tgz = test_tools_dir().join(format!("{}-{version}.tgz", name.replace('/', "+")));
     assert!(
         tgz.is_file(),
         "{} is missing: run sandbox-images/setup (it fetches the package managers these tests drive)",
@@ -73,16 +65,7 @@ fn tool(name: &str, version: &str, dir: &Path) -> PathBuf {
 /// The npm 12 CLI, unpacked from its registry tarball into `dir` (its dependencies are
 /// bundled, so nothing is fetched).
 fn npm12(dir: &Path) -> PathBuf {
-    let tgz = npm12_tgz();
-    let st = std::process::Command::new("tar")
-        .arg("xzf")
-        .arg(&tgz)
-        .arg("-C")
-        .arg(dir)
-        .status()
-        .unwrap();
-    assert!(st.success(), "cannot unpack {}", tgz.display());
-    dir.join("package/bin/npm-cli.js")
+    tool("npm", "12.2.0", dir).join("bin/npm-cli.js")
 }
 
 fn npm_cmd(
